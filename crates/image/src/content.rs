@@ -1,0 +1,144 @@
+//! The content store: immutable blobs addressed by their sha256 digest.
+//!
+//! A blob is written to a temporary file in the store's `ingest/` directory,
+//! hashed on the way, fsynced, checked against the expected digest (when one is
+//! given) and renamed into `blobs/sha256/<hex>`: a crash leaves at worst a stray
+//! file in `ingest/`, never a partial blob under its digest.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::digest::{Digest, DigestWriter};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone)]
+pub struct ContentStore {
+    root: PathBuf,
+}
+
+/// A blob being written; becomes visible with [`Ingest::commit`].
+pub struct Ingest {
+    writer: DigestWriter<File>,
+    tmp: tempfile::TempPath,
+    blobs: PathBuf,
+}
+
+impl Write for Ingest {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.writer.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer.flush()
+    }
+}
+
+impl Ingest {
+    /// Makes the blob visible under its digest. With `expected`, a mismatch is
+    /// an error and nothing is stored.
+    pub fn commit(self, expected: Option<&Digest>) -> Result<(Digest, u64)> {
+        let (file, digest, size) = self.writer.finish();
+        if let Some(exp) = expected {
+            if *exp != digest {
+                return Err(Error::DigestMismatch {
+                    expected: exp.to_string(),
+                    actual: digest.to_string(),
+                });
+            }
+        }
+        file.sync_all()
+            .map_err(Error::io("sync", self.tmp.to_path_buf()))?;
+        let dest = self.blobs.join(digest.hex());
+        self.tmp
+            .persist(&dest)
+            .map_err(|e| Error::io("store blob", &dest)(e.error))?;
+        Ok((digest, size))
+    }
+}
+
+impl ContentStore {
+    pub fn open(root: &Path) -> Result<ContentStore> {
+        for d in ["blobs/sha256", "ingest"] {
+            let p = root.join(d);
+            fs::create_dir_all(&p).map_err(Error::io("create", &p))?;
+        }
+        Ok(ContentStore {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self, digest: &Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(digest.hex())
+    }
+
+    pub fn exists(&self, digest: &Digest) -> bool {
+        self.path(digest).exists()
+    }
+
+    /// Starts writing a new blob.
+    pub fn ingest(&self) -> Result<Ingest> {
+        let dir = self.root.join("ingest");
+        let tmp = tempfile::NamedTempFile::new_in(&dir)
+            .map_err(Error::io("create temporary blob in", &dir))?;
+        let (file, tmp) = tmp.into_parts();
+        Ok(Ingest {
+            writer: DigestWriter::new(file),
+            tmp,
+            blobs: self.root.join("blobs/sha256"),
+        })
+    }
+
+    /// Stores `data` and returns its digest.
+    pub fn put(&self, data: &[u8]) -> Result<Digest> {
+        let digest = Digest::of(data);
+        if self.exists(&digest) {
+            return Ok(digest);
+        }
+        let mut w = self.ingest()?;
+        w.write_all(data)
+            .map_err(Error::io("write blob", self.path(&digest)))?;
+        w.commit(Some(&digest))?;
+        Ok(digest)
+    }
+
+    /// Reads a whole blob, verifying its digest.
+    pub fn get(&self, digest: &Digest) -> Result<Vec<u8>> {
+        let path = self.path(digest);
+        let mut data = Vec::new();
+        File::open(&path)
+            .and_then(|mut f| f.read_to_end(&mut data))
+            .map_err(Error::io("read blob", &path))?;
+        let actual = Digest::of(&data);
+        if actual != *digest {
+            return Err(Error::DigestMismatch {
+                expected: digest.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        Ok(data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_get_and_verification() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cs = ContentStore::open(tmp.path()).unwrap();
+        let d = cs.put(b"layer").unwrap();
+        assert_eq!(cs.get(&d).unwrap(), b"layer");
+        // A corrupted blob is detected on read.
+        fs::write(cs.path(&d), b"tampered").unwrap();
+        assert!(matches!(cs.get(&d), Err(Error::DigestMismatch { .. })));
+        // A wrong expected digest stores nothing.
+        let mut w = cs.ingest().unwrap();
+        w.write_all(b"abc").unwrap();
+        let wrong = Digest::of(b"abd");
+        assert!(w.commit(Some(&wrong)).is_err());
+        assert!(!cs.exists(&wrong));
+        assert!(!cs.exists(&Digest::of(b"abc")));
+        assert_eq!(fs::read_dir(tmp.path().join("ingest")).unwrap().count(), 0);
+    }
+}

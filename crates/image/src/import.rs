@@ -1,0 +1,147 @@
+//! `import`: a root filesystem tarball (plain, gzip or zstd) becomes a one-layer image.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+
+use oci_spec::image::{
+    Arch, Config, DescriptorBuilder, HistoryBuilder, ImageConfigurationBuilder,
+    ImageManifestBuilder, MediaType, Os, RootFsBuilder,
+};
+
+use crate::content::Ingest;
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::metadata::ImageRecord;
+use crate::reference::Reference;
+use crate::store::{Image, Store};
+
+#[derive(Debug, Default, Clone)]
+pub struct ImportOptions {
+    /// The reference to give the image (`docker import file name:tag`).
+    pub reference: Option<Reference>,
+    /// The history comment (`docker import -m`).
+    pub message: Option<String>,
+    /// Where the tarball came from, for the default comment.
+    pub source: String,
+    /// The image's runtime config (`docker import --change` results).
+    pub config: Option<Config>,
+}
+
+/// Reads from `inner` and copies everything read into `sink`.
+struct Tee<'a, R> {
+    inner: R,
+    sink: &'a mut Ingest,
+}
+
+impl<R: Read> Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sink.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+/// The decompressor for a stream, chosen by its magic bytes.
+fn decompress<'a>(mut input: BufReader<Box<dyn Read + 'a>>) -> Result<Box<dyn Read + 'a>> {
+    let head = input.fill_buf().map_err(Error::Archive)?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Ok(Box::new(flate2::read::MultiGzDecoder::new(input)))
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Ok(Box::new(
+            zstd::stream::read::Decoder::with_buffer(input).map_err(Error::Archive)?,
+        ))
+    } else {
+        Ok(Box::new(input))
+    }
+}
+
+fn host_arch() -> Arch {
+    match std::env::consts::ARCH {
+        "x86_64" => Arch::Amd64,
+        "aarch64" => Arch::ARM64,
+        "x86" => Arch::i386,
+        "arm" => Arch::ARM,
+        "powerpc64" => Arch::PowerPC64,
+        "s390x" => Arch::s390x,
+        "riscv64" => Arch::RISCV64,
+        other => Arch::Other(other.to_string()),
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|e| Error::Archive(io::Error::other(e)))
+}
+
+impl Store {
+    /// Imports a root filesystem tarball as a new one-layer image.
+    pub fn import(&self, input: impl Read, opts: &ImportOptions) -> Result<Image> {
+        let reader = BufReader::with_capacity(256 * 1024, Box::new(input) as Box<dyn Read>);
+        let decoded = decompress(reader)?;
+        let mut ingest = self.content.ingest()?;
+        let mut tee = Tee {
+            inner: decoded,
+            sink: &mut ingest,
+        };
+        let pending = self.layers.unpack(&mut tee)?;
+        // The tar reader stops at the end-of-archive marker; hash the padding too.
+        io::copy(&mut tee, &mut io::sink()).map_err(Error::Archive)?;
+        let (diff_id, tar_size) = ingest.commit(None)?;
+        self.layers.commit(pending, &diff_id, None)?;
+
+        let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        let comment = opts
+            .message
+            .clone()
+            .unwrap_or_else(|| format!("Imported from {}", opts.source));
+        let mut config = ImageConfigurationBuilder::default()
+            .created(created.clone())
+            .architecture(host_arch())
+            .os(Os::Linux)
+            .rootfs(
+                RootFsBuilder::default()
+                    .diff_ids(vec![diff_id.to_string()])
+                    .build()?,
+            )
+            .history(vec![HistoryBuilder::default()
+                .created(created.clone())
+                .created_by(String::new())
+                .comment(comment)
+                .build()?])
+            .build()?;
+        if let Some(c) = &opts.config {
+            config.set_config(Some(c.clone()));
+        }
+        let config_bytes = json(&config)?;
+        let config_digest = self.content.put(&config_bytes)?;
+        let manifest = ImageManifestBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::ImageManifest)
+            .config(
+                DescriptorBuilder::default()
+                    .media_type(MediaType::ImageConfig)
+                    .digest(oci_spec::image::Digest::from(&config_digest))
+                    .size(config_bytes.len() as u64)
+                    .build()?,
+            )
+            .layers(vec![DescriptorBuilder::default()
+                .media_type(MediaType::ImageLayer)
+                .digest(oci_spec::image::Digest::from(&diff_id))
+                .size(tar_size)
+                .build()?])
+            .build()?;
+        let manifest_digest = self.content.put(&json(&manifest)?)?;
+        let record = ImageRecord {
+            manifest: manifest_digest,
+            created,
+        };
+        let id = config_digest.clone();
+        let reference = opts.reference.clone();
+        self.metadata.update(|doc| {
+            doc.images.insert(id.clone(), record);
+            if let Some(r) = &reference {
+                doc.refs.insert(r.to_string(), id.clone());
+            }
+            Ok(())
+        })?;
+        self.resolve(&Digest::to_string(&config_digest))
+    }
+}

@@ -1,0 +1,276 @@
+//! Unpacked layers, one directory per chain ID, shared by every image and
+//! container that stacks them.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+
+const WHITEOUT_PREFIX: &str = ".wh.";
+const OPAQUE_MARKER: &str = ".wh..wh..opq";
+
+/// The chain ID of a layer on top of `parent` (OCI image spec).
+pub fn chain_id(parent: Option<&Digest>, diff_id: &Digest) -> Digest {
+    match parent {
+        None => diff_id.clone(),
+        Some(p) => Digest::of(format!("{p} {diff_id}").as_bytes()),
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LayerInfo {
+    pub diff_id: Digest,
+    pub parent: Option<Digest>,
+    /// Bytes of file content in the layer.
+    pub size: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct LayerStore {
+    root: PathBuf,
+}
+
+/// A layer being unpacked into a temporary directory.
+pub struct PendingLayer {
+    dir: tempfile::TempDir,
+    size: u64,
+}
+
+impl LayerStore {
+    pub fn open(root: &Path) -> Result<LayerStore> {
+        let root = root.join("layers");
+        fs::create_dir_all(&root).map_err(Error::io("create", &root))?;
+        Ok(LayerStore { root })
+    }
+
+    /// The directory holding the layers (overlay lowerdirs are relative to it).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn dir(&self, chain: &Digest) -> PathBuf {
+        self.root.join(chain.hex())
+    }
+
+    /// The layer's files.
+    pub fn diff_dir(&self, chain: &Digest) -> PathBuf {
+        self.dir(chain).join("diff")
+    }
+
+    pub fn exists(&self, chain: &Digest) -> bool {
+        self.dir(chain).join("layer.json").exists()
+    }
+
+    pub fn info(&self, chain: &Digest) -> Result<LayerInfo> {
+        let p = self.dir(chain).join("layer.json");
+        let data = fs::read(&p).map_err(Error::io("read", &p))?;
+        serde_json::from_slice(&data).map_err(|e| Error::Corrupt {
+            path: p,
+            message: e.to_string(),
+        })
+    }
+
+    /// Unpacks an uncompressed layer tar (with OCI whiteouts) into a new
+    /// temporary layer directory.
+    pub fn unpack(&self, tar: impl Read) -> Result<PendingLayer> {
+        let dir = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempdir_in(&self.root)
+            .map_err(Error::io("create temporary layer in", &self.root))?;
+        let diff = dir.path().join("diff");
+        fs::create_dir(&diff).map_err(Error::io("create", &diff))?;
+        let size = apply(tar, &diff)?;
+        Ok(PendingLayer { dir, size })
+    }
+
+    /// Makes an unpacked layer visible under its chain ID. If the layer is
+    /// already there (the same content imported twice), the new copy is dropped.
+    pub fn commit(
+        &self,
+        pending: PendingLayer,
+        diff_id: &Digest,
+        parent: Option<&Digest>,
+    ) -> Result<Digest> {
+        let chain = chain_id(parent, diff_id);
+        if self.exists(&chain) {
+            return Ok(chain);
+        }
+        let info = LayerInfo {
+            diff_id: diff_id.clone(),
+            parent: parent.cloned(),
+            size: pending.size,
+        };
+        let meta = pending.dir.path().join("layer.json");
+        let json = serde_json::to_vec_pretty(&info).map_err(|e| Error::Corrupt {
+            path: meta.clone(),
+            message: e.to_string(),
+        })?;
+        fs::write(&meta, json).map_err(Error::io("write", &meta))?;
+        let tmp = pending.dir.keep();
+        let dest = self.dir(&chain);
+        if let Err(e) = fs::rename(&tmp, &dest) {
+            let _ = fs::remove_dir_all(&tmp);
+            if !self.exists(&chain) {
+                return Err(Error::io("store layer", &dest)(e));
+            }
+        }
+        Ok(chain)
+    }
+}
+
+/// Applies a layer tar onto `dest`, turning OCI whiteout files into overlayfs
+/// whiteouts (0/0 character devices) and opaque markers into the opaque xattr.
+/// Returns the number of content bytes.
+fn apply(tar: impl Read, dest: &Path) -> Result<u64> {
+    let mut archive = tar::Archive::new(tar);
+    archive.set_preserve_permissions(true);
+    archive.set_preserve_ownerships(true);
+    archive.set_unpack_xattrs(true);
+    archive.set_preserve_mtime(true);
+    archive.set_overwrite(true);
+    let mut size = 0u64;
+    for entry in archive.entries().map_err(Error::Archive)? {
+        let mut entry = entry.map_err(Error::Archive)?;
+        let path = entry.path().map_err(Error::Archive)?.into_owned();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
+            let parent = path.parent().unwrap_or(Path::new(""));
+            // unpack_in refuses paths that escape dest; create the parent the same way.
+            let parent_dir = safe_join(dest, parent)?;
+            fs::create_dir_all(&parent_dir).map_err(Error::io("create", &parent_dir))?;
+            if name == OPAQUE_MARKER {
+                xattr_set(&parent_dir, "trusted.overlay.opaque", b"y")?;
+            } else {
+                let target = parent_dir.join(hidden);
+                let _ = fs::remove_file(&target);
+                mknod(&target, SFlag::S_IFCHR, Mode::empty(), makedev(0, 0))
+                    .map_err(|e| Error::io("create whiteout", &target)(e.into()))?;
+            }
+            continue;
+        }
+        size += entry.header().size().unwrap_or(0);
+        entry.unpack_in(dest).map_err(Error::Archive)?;
+    }
+    Ok(size)
+}
+
+/// `dest/rel` for an archive path, refusing `..` and absolute escapes.
+fn safe_join(dest: &Path, rel: &Path) -> Result<PathBuf> {
+    let mut out = dest.to_path_buf();
+    for c in rel.components() {
+        match c {
+            std::path::Component::Normal(n) => out.push(n),
+            std::path::Component::CurDir | std::path::Component::RootDir => {}
+            _ => {
+                return Err(Error::Archive(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("archive path {} leaves the layer", rel.display()),
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn xattr_set(path: &Path, name: &str, value: &[u8]) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let cpath = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| Error::io("set xattr on", path)(e.into()))?;
+    let cname =
+        std::ffi::CString::new(name).map_err(|e| Error::io("set xattr on", path)(e.into()))?;
+    // SAFETY: both strings are NUL-terminated and the value slice is valid for its length.
+    let r = unsafe {
+        libc::lsetxattr(
+            cpath.as_ptr(),
+            cname.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if r != 0 {
+        return Err(Error::io("set xattr on", path)(
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_with(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(0);
+            h.set_entry_type(tar::EntryType::Regular);
+            b.append_data(&mut h, path, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn chain_ids_follow_the_spec() {
+        let a = Digest::of(b"a");
+        let b = Digest::of(b"b");
+        assert_eq!(chain_id(None, &a), a);
+        assert_eq!(
+            chain_id(Some(&a), &b),
+            Digest::of(format!("{a} {b}").as_bytes())
+        );
+    }
+
+    #[test]
+    fn unpack_commit_and_whiteouts() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = LayerStore::open(tmp.path()).unwrap();
+        let data = tar_with(&[
+            ("etc/motd", b"hi"),
+            ("bin/.wh.vi", b""),
+            ("usr/.wh..wh..opq", b""),
+        ]);
+        let pending = store.unpack(&data[..]).unwrap();
+        let diff = Digest::of(&data);
+        let chain = store.commit(pending, &diff, None).unwrap();
+        let dir = store.diff_dir(&chain);
+        assert_eq!(fs::read(dir.join("etc/motd")).unwrap(), b"hi");
+        use std::os::unix::fs::FileTypeExt;
+        let wh = fs::symlink_metadata(dir.join("bin/vi")).unwrap();
+        assert!(wh.file_type().is_char_device());
+        assert_eq!(store.info(&chain).unwrap().size, 2);
+        // Committing the same content again keeps one copy.
+        let again = store.unpack(&data[..]).unwrap();
+        assert_eq!(store.commit(again, &diff, None).unwrap(), chain);
+        assert_eq!(fs::read_dir(store.root()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn rejects_escaping_whiteouts() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = LayerStore::open(tmp.path()).unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(0);
+        h.set_entry_type(tar::EntryType::Regular);
+        // tar::Builder refuses "..", so write the name bytes directly.
+        h.as_gnu_mut().unwrap().name[..13].copy_from_slice(b"../../.wh.etc");
+        h.set_cksum();
+        b.append(&h, &b""[..]).unwrap();
+        let data = b.into_inner().unwrap();
+        assert!(store.unpack(&data[..]).is_err());
+    }
+}

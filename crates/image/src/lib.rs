@@ -1,0 +1,33 @@
+//! Images: the content store (sha256-addressed blobs), OCI image configs and
+//! manifests, references, unpacked layers and the overlay mounts that stack them.
+//!
+//! On-disk layout under the state root (schema version 1, see [`Store::SCHEMA`]):
+//!
+//! ```text
+//! blobs/sha256/<hex>      immutable blobs: layer tars, configs, manifests
+//! layers/<chain-hex>/     one unpacked layer per chain ID, shared by all images
+//!     diff/               the layer's files
+//!     layer.json          diff ID, parent chain ID, size
+//! images.json             references -> image IDs, image IDs -> manifest digests
+//! ```
+
+mod content;
+mod digest;
+mod error;
+mod import;
+mod layers;
+mod metadata;
+mod reference;
+mod snapshot;
+mod store;
+
+pub use content::ContentStore;
+pub use digest::{Digest, DigestWriter};
+pub use error::{Error, ErrorKind, Result};
+pub use import::ImportOptions;
+pub use layers::{chain_id, LayerStore};
+pub use metadata::ImageRecord;
+pub use oci_spec::image::{Config as ImageRuntimeConfig, ImageConfiguration};
+pub use reference::Reference;
+pub use snapshot::OverlayMount;
+pub use store::{Image, Store};

@@ -1,0 +1,262 @@
+//! The container's init process between clone and exec.
+//!
+//! Order: wait for the parent (cgroup joined, id maps written), join or unshare the
+//! remaining namespaces, build and enter the root filesystem, set up stdio, drop
+//! privileges, then exec. Any failure is reported to the parent over the channel.
+
+use std::convert::Infallible;
+use std::ffi::{CString, OsStr};
+use std::os::fd::{OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::sys::signal::{signal, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::stat::{umask, Mode};
+use nix::unistd::{
+    chdir, dup2, execve, getcwd, sethostname, setresgid, setresuid, setsid, Gid, Uid,
+};
+
+use crate::capabilities;
+use crate::error::{StartFailure, StartFailureKind};
+use crate::rootfs::{self, RootfsPlan};
+use crate::sync::Channel;
+
+pub(crate) struct ChildConfig {
+    pub args: Vec<CString>,
+    pub program: String,
+    pub env: Vec<CString>,
+    pub path_var: Option<String>,
+    pub cwd: PathBuf,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    pub umask: u32,
+    pub hostname: Option<String>,
+    pub new_net: bool,
+    pub new_cgroup_ns: bool,
+    pub userns: bool,
+    pub join: Vec<(OwnedFd, CloneFlags)>,
+    pub plan: RootfsPlan,
+    pub caps: capabilities::Plan,
+    pub no_new_privs: bool,
+    pub seccomp: bool,
+    pub stdio: [Option<RawFd>; 3],
+    pub setsid_tty: Option<RawFd>,
+}
+
+/// The PATH docker uses when the image sets none.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+fn setup_err(message: String) -> StartFailure {
+    StartFailure {
+        kind: StartFailureKind::Setup,
+        message,
+    }
+}
+
+fn sys(what: &str) -> impl FnOnce(Errno) -> StartFailure + '_ {
+    move |e| setup_err(format!("{what}: {}", e.desc()))
+}
+
+/// Runs in the cloned child; never returns.
+pub(crate) fn run(cfg: &ChildConfig, chan: &Channel) -> ! {
+    let failure = match setup_and_exec(cfg, chan) {
+        Ok(never) => match never {},
+        Err(f) => f,
+    };
+    chan.send_failure(&failure);
+    // SAFETY: _exit ends this process without running the parent's destructors
+    // or atexit handlers, which belong to the parent's copy of the state.
+    unsafe { libc::_exit(1) }
+}
+
+fn reset_signals() {
+    for sig in Signal::iterator() {
+        if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
+            continue;
+        }
+        // SAFETY: installing SIG_DFL involves no handler code.
+        let _ = unsafe { signal(sig, SigHandler::SigDfl) };
+    }
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+}
+
+fn loopback_up() -> Result<(), StartFailure> {
+    // SAFETY: a plain socket call; the descriptor is closed below.
+    let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if sock < 0 {
+        return Err(sys("socket")(Errno::last()));
+    }
+    // SAFETY: ifreq is plain data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write the ifreq we own.
+    let r = unsafe {
+        if libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req) == 0 {
+            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            libc::ioctl(sock, libc::SIOCSIFFLAGS, &req)
+        } else {
+            -1
+        }
+    };
+    let err = Errno::last();
+    // SAFETY: closing the socket we opened above.
+    unsafe { libc::close(sock) };
+    if r != 0 {
+        return Err(sys("bring up lo")(err));
+    }
+    Ok(())
+}
+
+fn is_executable_file(p: &Path) -> bool {
+    std::fs::metadata(p)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// Finds the program the way docker's runtime does: a name with a slash is a
+/// path, anything else is looked up in the container's PATH.
+fn resolve_program(program: &str, path_var: Option<&str>) -> Result<PathBuf, StartFailure> {
+    if program.contains('/') {
+        return Ok(PathBuf::from(program));
+    }
+    let path_var = path_var.unwrap_or(DEFAULT_PATH);
+    path_var
+        .split(':')
+        .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(program))
+        .find(|p| is_executable_file(p))
+        .ok_or_else(|| StartFailure {
+            kind: StartFailureKind::NotFound,
+            message: format!("exec: \"{program}\": not found in $PATH"),
+        })
+}
+
+fn setup_and_exec(cfg: &ChildConfig, chan: &Channel) -> Result<Infallible, StartFailure> {
+    reset_signals();
+    if !chan.wait_go() {
+        return Err(setup_err(
+            "the runtime went away before the container started".into(),
+        ));
+    }
+    if cfg.userns {
+        setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+            .map_err(sys("become root in the user namespace"))?;
+        setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+            .map_err(sys("become root in the user namespace"))?;
+    }
+    for (fd, flag) in &cfg.join {
+        setns(fd, *flag).map_err(sys("join namespace"))?;
+    }
+    if cfg.new_cgroup_ns {
+        unshare(CloneFlags::CLONE_NEWCGROUP).map_err(sys("unshare cgroup namespace"))?;
+    }
+    if let Some(h) = &cfg.hostname {
+        sethostname(h).map_err(sys("set hostname"))?;
+    }
+    if cfg.new_net {
+        loopback_up()?;
+    }
+    umask(Mode::empty());
+    rootfs::setup(&cfg.plan).map_err(setup_err)?;
+
+    for (i, fd) in cfg.stdio.iter().enumerate() {
+        if let Some(fd) = fd {
+            dup2(*fd, i as RawFd).map_err(sys("set up stdio"))?;
+        }
+    }
+    setsid().map_err(sys("setsid"))?;
+    if cfg.setsid_tty.is_some() {
+        // SAFETY: TIOCSCTTY on our stdin, the terminal's slave side, with no pointer argument.
+        if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } == -1 {
+            return Err(sys("make the terminal the controlling terminal")(
+                Errno::last(),
+            ));
+        }
+    }
+
+    // Create a missing working directory, as docker does, while still root.
+    if !cfg.cwd.exists() {
+        std::fs::create_dir_all(&cfg.cwd).map_err(|e| {
+            setup_err(format!(
+                "create working directory {}: {e}",
+                cfg.cwd.display()
+            ))
+        })?;
+    }
+
+    if cfg.no_new_privs {
+        // SAFETY: prctl with integer arguments only.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            return Err(sys("set no_new_privs")(Errno::last()));
+        }
+    }
+    cfg.caps.drop_bounding().map_err(setup_err)?;
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) } != 0 {
+        return Err(sys("keep capabilities")(Errno::last()));
+    }
+    let groups: Vec<Gid> = cfg
+        .additional_gids
+        .iter()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
+    nix::unistd::setgroups(&groups).map_err(sys("set supplementary groups"))?;
+    let (uid, gid) = (Uid::from_raw(cfg.uid), Gid::from_raw(cfg.gid));
+    setresgid(gid, gid, gid)
+        .map_err(|e| setup_err(format!("set gid {}: {}", cfg.gid, e.desc())))?;
+    setresuid(uid, uid, uid)
+        .map_err(|e| setup_err(format!("set uid {}: {}", cfg.uid, e.desc())))?;
+    cfg.caps.apply().map_err(setup_err)?;
+    if cfg.seccomp {
+        return Err(setup_err(
+            "seccomp profiles are not supported by this runtime yet".into(),
+        ));
+    }
+
+    chdir(&cfg.cwd)
+        .map_err(|e| setup_err(format!("chdir to {}: {}", cfg.cwd.display(), e.desc())))?;
+    // The working directory must be inside the container: a descriptor leaked
+    // from the host could otherwise place it outside the new root.
+    match getcwd() {
+        Ok(p) if p.is_absolute() => {}
+        _ => {
+            return Err(setup_err(format!(
+                "working directory {} is outside the container",
+                cfg.cwd.display()
+            )))
+        }
+    }
+    umask(Mode::from_bits_truncate(cfg.umask as libc::mode_t));
+
+    let program = resolve_program(&cfg.program, cfg.path_var.as_deref())?;
+    // No descriptor other than stdio may reach the container's program.
+    // SAFETY: close_range only marks descriptors close-on-exec.
+    if unsafe { libc::close_range(3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int) } != 0 {
+        return Err(sys("close inherited descriptors")(Errno::last()));
+    }
+    let cprog = CString::new(program.as_os_str().as_bytes())
+        .map_err(|_| setup_err("program path has a NUL byte".into()))?;
+    let err = match execve(&cprog, &cfg.args, &cfg.env) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let shown = OsStr::new(&cfg.program).to_string_lossy();
+    let kind = match err {
+        Errno::ENOENT | Errno::ENOTDIR => StartFailureKind::NotFound,
+        _ => StartFailureKind::NotExecutable,
+    };
+    let reason = match err {
+        Errno::ENOENT => "no such file or directory",
+        Errno::EACCES => "permission denied",
+        other => other.desc(),
+    };
+    Err(StartFailure {
+        kind,
+        message: format!("exec: \"{shown}\": {reason}"),
+    })
+}

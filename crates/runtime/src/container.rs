@@ -1,0 +1,455 @@
+//! Creating a container from a spec, and the handle to it.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{open, OFlag};
+use nix::mount::MsFlags;
+use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt, PtyMaster, Winsize};
+use nix::sched::CloneFlags;
+use nix::sys::signal::Signal;
+use nix::sys::stat::Mode;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
+
+use crate::capabilities;
+use crate::cgroups::Cgroup;
+use crate::child::{self, ChildConfig};
+use crate::clone::{clone_into, Forked};
+use crate::devices;
+use crate::error::{Error, Result};
+use crate::paths::owned;
+use crate::rootfs::RootfsPlan;
+use crate::sync;
+
+/// A mount that becomes the container's root filesystem, performed inside the
+/// container's mount namespace onto `spec.root.path` (so it vanishes with the
+/// container and never shows in the host's mount table).
+#[derive(Debug, Clone)]
+pub struct RootfsMount {
+    pub fstype: String,
+    pub source: String,
+    /// The filesystem's options (e.g. overlay's lowerdir/upperdir/workdir).
+    pub data: Option<String>,
+    /// Directory to change into before mounting, for relative paths in `data`.
+    pub workdir: Option<PathBuf>,
+}
+
+/// The container's stdio when it has no terminal: `None` inherits the caller's.
+#[derive(Debug, Default)]
+pub struct Stdio {
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+}
+
+pub struct CreateOptions {
+    pub spec: Spec,
+    pub rootfs_mount: Option<RootfsMount>,
+    pub stdio: Stdio,
+    /// Where the cgroup hierarchies are mounted (`/sys/fs/cgroup`).
+    pub cgroup_root: PathBuf,
+    /// The cgroup path when the spec has none.
+    pub default_cgroup_path: PathBuf,
+}
+
+/// How the container's init process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Exited(i32),
+    Signaled(Signal),
+}
+
+impl ExitStatus {
+    /// The shell's convention, which docker follows: 128 + signal number.
+    pub fn code(&self) -> i32 {
+        match self {
+            ExitStatus::Exited(c) => *c,
+            ExitStatus::Signaled(s) => 128 + *s as i32,
+        }
+    }
+}
+
+/// A created container whose program is running.
+pub struct Container {
+    pid: Pid,
+    pidfd: Option<OwnedFd>,
+    cgroup: Cgroup,
+    pty_master: Option<PtyMaster>,
+}
+
+fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
+    match t {
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+fn cstring(what: &str, s: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::InvalidSpec(format!("{what} contains a NUL byte: {s:?}")))
+}
+
+fn write_id_map(pid: Pid, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
+    let content: String = maps
+        .iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect();
+    let path = PathBuf::from(format!("/proc/{pid}/{file}"));
+    std::fs::write(&path, content).map_err(|source| Error::Io {
+        op: "write",
+        path,
+        source,
+    })
+}
+
+struct Pty {
+    master: PtyMaster,
+    slave: OwnedFd,
+    path: PathBuf,
+}
+
+fn open_pty(size: Option<(u16, u16)>) -> Result<Pty> {
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .map_err(Error::sys("open pty master"))?;
+    grantpt(&master).map_err(Error::sys("grantpt"))?;
+    unlockpt(&master).map_err(Error::sys("unlockpt"))?;
+    let path = PathBuf::from(ptsname_r(&master).map_err(Error::sys("ptsname"))?);
+    let slave = open(
+        &path,
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map(owned)
+    .map_err(Error::sys("open pty slave"))?;
+    if let Some((rows, cols)) = size {
+        set_winsize(master.as_fd(), rows, cols)?;
+    }
+    Ok(Pty {
+        master,
+        slave,
+        path,
+    })
+}
+
+/// Sets a terminal's window size (rows, columns).
+pub fn set_winsize(fd: impl AsFd, rows: u16, cols: u16) -> Result<()> {
+    let ws = Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one struct winsize from the pointer, which is valid.
+    let r = unsafe { libc::ioctl(fd.as_fd().as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    if r == -1 {
+        return Err(Error::sys("set terminal size")(Errno::last()));
+    }
+    Ok(())
+}
+
+/// Creates the container described by `opts.spec` and starts its program.
+///
+/// Must be called from a single-threaded process. On error nothing is left:
+/// the init process is killed and reaped and the cgroup removed.
+pub fn create(opts: CreateOptions) -> Result<Container> {
+    let spec = &opts.spec;
+    if !spec.version().starts_with("1.") {
+        return Err(Error::InvalidSpec(format!(
+            "unsupported ociVersion {}",
+            spec.version()
+        )));
+    }
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::InvalidSpec("no process".into()))?;
+    let args = process.args().as_deref().unwrap_or_default();
+    if args.is_empty() {
+        return Err(Error::InvalidSpec(
+            "process.args is empty: no command given".into(),
+        ));
+    }
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| Error::InvalidSpec("no root".into()))?;
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::InvalidSpec("no linux section".into()))?;
+
+    let mut clone_flags = CloneFlags::empty();
+    let mut join = Vec::new();
+    let mut new_cgroup_ns = false;
+    for ns in linux.namespaces().as_deref().unwrap_or_default() {
+        let flag = ns_flag(ns.typ());
+        match ns.path() {
+            Some(path) => {
+                if matches!(ns.typ(), LinuxNamespaceType::Pid | LinuxNamespaceType::User) {
+                    return Err(Error::InvalidSpec(format!(
+                        "joining an existing {:?} namespace is not supported",
+                        ns.typ()
+                    )));
+                }
+                let fd = open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+                    .map(owned)
+                    .map_err(|e| Error::Io {
+                        op: "open namespace",
+                        path: path.clone(),
+                        source: e.into(),
+                    })?;
+                join.push((fd, flag));
+            }
+            // The cgroup namespace is unshared by the child once it is in its
+            // cgroup, so that the cgroup becomes the namespace's root.
+            None if flag == CloneFlags::CLONE_NEWCGROUP => new_cgroup_ns = true,
+            None => clone_flags |= flag,
+        }
+    }
+    let userns = clone_flags.contains(CloneFlags::CLONE_NEWUSER);
+
+    let pty = if process.terminal().unwrap_or(false) {
+        let size = process
+            .console_size()
+            .as_ref()
+            .map(|b| (b.height() as u16, b.width() as u16));
+        Some(open_pty(size)?)
+    } else {
+        None
+    };
+
+    let user = process.user();
+    let env: Vec<CString> = process
+        .env()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|e| cstring("environment variable", e))
+        .collect::<Result<_>>()?;
+    let path_var = process
+        .env()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH=").map(str::to_string));
+    let rootfs = std::fs::canonicalize(root.path()).map_err(|source| Error::Io {
+        op: "resolve root",
+        path: root.path().clone(),
+        source,
+    })?;
+    let propagation = match linux.rootfs_propagation().as_deref() {
+        Some("private") | Some("rprivate") => MsFlags::MS_PRIVATE,
+        Some("shared") | Some("rshared") => MsFlags::MS_SHARED,
+        _ => MsFlags::MS_SLAVE,
+    };
+    let paths = |v: &Option<Vec<String>>| {
+        v.as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(PathBuf::from)
+            .collect()
+    };
+    let plan = RootfsPlan {
+        rootfs,
+        rootfs_mount: opts.rootfs_mount.clone(),
+        propagation,
+        mounts: spec.mounts().clone().unwrap_or_default(),
+        devices: devices::nodes(linux.devices().as_deref().unwrap_or_default()),
+        console: pty.as_ref().map(|p| p.path.clone()),
+        readonly_root: root.readonly().unwrap_or(false),
+        masked: paths(linux.masked_paths()),
+        readonly_paths: paths(linux.readonly_paths()),
+        userns,
+    };
+    let (stdin, stdout, stderr) = match &pty {
+        Some(p) => (Some(&p.slave), Some(&p.slave), Some(&p.slave)),
+        None => (
+            opts.stdio.stdin.as_ref(),
+            opts.stdio.stdout.as_ref(),
+            opts.stdio.stderr.as_ref(),
+        ),
+    };
+    let config = ChildConfig {
+        args: args
+            .iter()
+            .map(|a| cstring("argument", a))
+            .collect::<Result<_>>()?,
+        program: args[0].clone(),
+        env,
+        path_var,
+        cwd: PathBuf::from(process.cwd()),
+        uid: user.uid(),
+        gid: user.gid(),
+        additional_gids: user.additional_gids().clone().unwrap_or_default(),
+        umask: user.umask().unwrap_or(0o022),
+        hostname: spec
+            .hostname()
+            .clone()
+            .filter(|_| clone_flags.contains(CloneFlags::CLONE_NEWUTS)),
+        new_net: clone_flags.contains(CloneFlags::CLONE_NEWNET),
+        new_cgroup_ns,
+        userns,
+        join,
+        plan,
+        caps: capabilities::Plan::new(process.capabilities().as_ref()),
+        no_new_privs: process.no_new_privileges().unwrap_or(false),
+        seccomp: linux.seccomp().is_some(),
+        stdio: [
+            stdin.map(|f| f.as_raw_fd()),
+            stdout.map(|f| f.as_raw_fd()),
+            stderr.map(|f| f.as_raw_fd()),
+        ],
+        setsid_tty: pty.as_ref().map(|p| p.slave.as_raw_fd()),
+    };
+
+    let cgroup_path = linux
+        .cgroups_path()
+        .clone()
+        .unwrap_or_else(|| opts.default_cgroup_path.clone());
+    let cgroup_path = cgroup_path
+        .strip_prefix("/")
+        .map(Path::to_path_buf)
+        .unwrap_or(cgroup_path);
+    let cgroup = Cgroup::new(&opts.cgroup_root, &cgroup_path)?;
+
+    let (parent_chan, child_chan) = sync::pair()?;
+    let forked =
+        clone_into(clone_flags.bits(), None).map_err(Error::sys("clone container init"))?;
+    let (pid, pidfd) = match forked {
+        Forked::Child => {
+            drop(parent_chan);
+            child::run(&config, &child_chan)
+        }
+        Forked::Parent { pid, pidfd } => (pid, pidfd),
+    };
+    drop(child_chan);
+    drop(config);
+
+    let container = Container {
+        pid,
+        pidfd,
+        cgroup,
+        pty_master: pty.map(|p| p.master),
+    };
+    let started = (|| {
+        if userns {
+            write_id_map(
+                pid,
+                "uid_map",
+                linux.uid_mappings().as_deref().unwrap_or_default(),
+            )?;
+            write_id_map(
+                pid,
+                "gid_map",
+                linux.gid_mappings().as_deref().unwrap_or_default(),
+            )?;
+        }
+        container.cgroup.add(pid)?;
+        if let Some(resources) = linux.resources() {
+            container.cgroup.apply(resources)?;
+        }
+        parent_chan.send_go()?;
+        parent_chan.wait_started()
+    })();
+    match started {
+        Ok(()) => Ok(container),
+        Err(e) => {
+            let _ = container.signal(Signal::SIGKILL);
+            let _ = container.wait();
+            if let Err(ce) = container.destroy() {
+                tracing::warn!("cleanup after failed start: {ce}");
+            }
+            Err(e)
+        }
+    }
+}
+
+impl Container {
+    /// The init process's pid, as the host sees it.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// The master side of the container's terminal, when the spec asked for one.
+    pub fn take_pty_master(&mut self) -> Option<PtyMaster> {
+        self.pty_master.take()
+    }
+
+    pub fn cgroup(&self) -> &Cgroup {
+        &self.cgroup
+    }
+
+    /// Sends `sig` to the init process (through its pidfd, immune to pid reuse).
+    pub fn signal(&self, sig: Signal) -> Result<()> {
+        let r = match &self.pidfd {
+            Some(fd) => {
+                // SAFETY: pidfd_send_signal with a valid pidfd, null siginfo and no flags.
+                let r = unsafe {
+                    libc::syscall(
+                        libc::SYS_pidfd_send_signal,
+                        fd.as_raw_fd(),
+                        sig as libc::c_int,
+                        std::ptr::null::<libc::siginfo_t>(),
+                        0,
+                    )
+                };
+                if r == -1 {
+                    Err(Errno::last())
+                } else {
+                    Ok(())
+                }
+            }
+            None => nix::sys::signal::kill(self.pid, sig),
+        };
+        match r {
+            Ok(()) | Err(Errno::ESRCH) => Ok(()),
+            Err(e) => Err(Error::sys("signal container")(e)),
+        }
+    }
+
+    fn status(ws: WaitStatus) -> Option<ExitStatus> {
+        match ws {
+            WaitStatus::Exited(_, code) => Some(ExitStatus::Exited(code)),
+            WaitStatus::Signaled(_, sig, _) => Some(ExitStatus::Signaled(sig)),
+            _ => None,
+        }
+    }
+
+    /// Reaps the init process if it has exited.
+    pub fn try_wait(&self) -> Result<Option<ExitStatus>> {
+        match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(ws) => Ok(Self::status(ws)),
+            Err(Errno::EINTR) => Ok(None),
+            Err(e) => Err(Error::sys("wait for container")(e)),
+        }
+    }
+
+    /// Waits for the init process to exit and reaps it.
+    pub fn wait(&self) -> Result<ExitStatus> {
+        loop {
+            match waitpid(self.pid, None) {
+                Ok(ws) => {
+                    if let Some(s) = Self::status(ws) {
+                        return Ok(s);
+                    }
+                }
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(Error::sys("wait for container")(e)),
+            }
+        }
+    }
+
+    /// Removes the container's cgroup, killing anything still in it.
+    pub fn destroy(self) -> Result<()> {
+        self.cgroup.remove()
+    }
+}

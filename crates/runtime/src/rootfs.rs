@@ -1,0 +1,372 @@
+//! Building the container's root filesystem inside its new mount namespace, then
+//! entering it with pivot_root. Runs in the container's init process only.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{open, OFlag};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::Mode;
+use nix::sys::statvfs::{fstatvfs, FsFlags};
+use nix::unistd::{chdir, chroot, pivot_root};
+use oci_spec::runtime::Mount;
+
+use crate::container::RootfsMount;
+use crate::devices::{self, Node};
+use crate::mounts::MountOptions;
+use crate::paths::{open_existing, open_or_create, owned, proc_fd, Create};
+
+/// Everything the child needs to build its root, prepared by the parent.
+pub(crate) struct RootfsPlan {
+    pub rootfs: PathBuf,
+    pub rootfs_mount: Option<RootfsMount>,
+    pub propagation: MsFlags,
+    pub mounts: Vec<Mount>,
+    pub devices: Vec<Node>,
+    pub console: Option<PathBuf>,
+    pub readonly_root: bool,
+    pub masked: Vec<PathBuf>,
+    pub readonly_paths: Vec<PathBuf>,
+    pub userns: bool,
+}
+
+type Res<T = ()> = Result<T, String>;
+
+fn ctx<T>(r: nix::Result<T>, what: impl FnOnce() -> String) -> Res<T> {
+    r.map_err(|e| format!("{}: {}", what(), e.desc()))
+}
+
+fn open_dir(path: &Path) -> Res<OwnedFd> {
+    ctx(
+        open(
+            path,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map(owned),
+        || format!("open {}", path.display()),
+    )
+}
+
+/// Mount flags that an unprivileged remount must keep (the kernel locks them).
+fn locked_flags(fd: &OwnedFd) -> MsFlags {
+    let Ok(st) = fstatvfs(fd) else {
+        return MsFlags::empty();
+    };
+    let f = st.flags();
+    let mut out = MsFlags::empty();
+    for (st_flag, ms_flag) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if f.contains(st_flag) {
+            out |= ms_flag;
+        }
+    }
+    out
+}
+
+/// Remounts the mount at `path` (inside `root`) with `flags` added.
+fn remount(root: &OwnedFd, path: &Path, flags: MsFlags) -> Res {
+    let fd = ctx(open_existing(root.as_raw_fd(), path), || {
+        format!("open {}", path.display())
+    })?
+    .ok_or_else(|| format!("remount {}: mount point vanished", path.display()))?;
+    let flags = flags | locked_flags(&fd);
+    ctx(
+        mount(
+            None::<&str>,
+            &proc_fd(&fd),
+            None::<&str>,
+            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | flags,
+            None::<&str>,
+        ),
+        || format!("remount {} read-only", path.display()),
+    )
+}
+
+fn set_propagation(root: &OwnedFd, path: &Path, propagation: MsFlags) -> Res {
+    if propagation.is_empty() {
+        return Ok(());
+    }
+    let fd = ctx(open_existing(root.as_raw_fd(), path), || {
+        format!("open {}", path.display())
+    })?
+    .ok_or_else(|| format!("{}: mount point vanished", path.display()))?;
+    ctx(
+        mount(
+            None::<&str>,
+            &proc_fd(&fd),
+            None::<&str>,
+            propagation,
+            None::<&str>,
+        ),
+        || format!("set propagation of {}", path.display()),
+    )
+}
+
+fn mount_one(root: &OwnedFd, m: &Mount, userns: bool) -> Res {
+    let dest = m.destination();
+    let typ = m.typ().as_deref().unwrap_or("");
+    let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]));
+    let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
+    let bind = opts.bind || typ == "bind";
+    let create = if bind && !source.is_dir() {
+        Create::File
+    } else {
+        Create::Dir
+    };
+    let target = ctx(open_or_create(root.as_raw_fd(), dest, create), || {
+        format!("create mount point {}", dest.display())
+    })?;
+    if bind {
+        let flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
+        ctx(
+            mount(
+                Some(&source),
+                &proc_fd(&target),
+                None::<&str>,
+                flags,
+                None::<&str>,
+            ),
+            || format!("bind mount {} on {}", source.display(), dest.display()),
+        )?;
+        drop(target);
+        let extra = opts.remount_flags();
+        if !extra.is_empty() {
+            remount(root, dest, extra)?;
+        }
+        return set_propagation(root, dest, opts.propagation);
+    }
+    let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
+    let result = mount(
+        Some(&source),
+        &proc_fd(&target),
+        Some(typ),
+        opts.flags,
+        data,
+    );
+    match result {
+        Err(Errno::EPERM) if typ == "sysfs" && userns => {
+            // Without a network namespace of our own, sysfs cannot be mounted in
+            // a user namespace: bind the host's read-only instead.
+            ctx(
+                mount(
+                    Some("/sys"),
+                    &proc_fd(&target),
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None::<&str>,
+                ),
+                || "bind mount /sys".to_string(),
+            )?;
+            drop(target);
+            remount(
+                root,
+                dest,
+                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            )?;
+        }
+        other => ctx(other, || format!("mount {typ} on {}", dest.display()))?,
+    }
+    set_propagation(root, dest, opts.propagation)
+}
+
+/// Mounts the root filesystem and everything on it, then pivots into it.
+pub(crate) fn setup(plan: &RootfsPlan) -> Res {
+    // Nothing mounted from here on may propagate back to the host.
+    ctx(
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            plan.propagation | MsFlags::MS_REC,
+            None::<&str>,
+        ),
+        || "make / private to the container".into(),
+    )?;
+    match &plan.rootfs_mount {
+        Some(rm) => {
+            if let Some(dir) = &rm.workdir {
+                // Overlay lowerdirs may be given relative to this directory, which
+                // keeps the option string short for images with many layers.
+                ctx(chdir(dir.as_path()), || format!("chdir {}", dir.display()))?;
+            }
+            let data = rm.data.as_deref();
+            ctx(
+                mount(
+                    Some(rm.source.as_str()),
+                    &plan.rootfs,
+                    Some(rm.fstype.as_str()),
+                    MsFlags::empty(),
+                    data,
+                ),
+                || {
+                    format!(
+                        "mount {} root filesystem on {}",
+                        rm.fstype,
+                        plan.rootfs.display()
+                    )
+                },
+            )?;
+        }
+        None => ctx(
+            mount(
+                Some(&plan.rootfs),
+                &plan.rootfs,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            ),
+            || format!("bind mount root filesystem {}", plan.rootfs.display()),
+        )?,
+    }
+    let root = open_dir(&plan.rootfs)?;
+    for m in &plan.mounts {
+        mount_one(&root, m, plan.userns)?;
+    }
+    if plan
+        .mounts
+        .iter()
+        .any(|m| m.destination() == Path::new("/dev"))
+    {
+        ctx(
+            devices::create_nodes(&root, &plan.devices, plan.userns),
+            || "create /dev nodes".into(),
+        )?;
+        ctx(devices::create_symlinks(&root), || {
+            "create /dev symlinks".into()
+        })?;
+    }
+    if let Some(console) = &plan.console {
+        let target = ctx(
+            open_or_create(root.as_raw_fd(), Path::new("/dev/console"), Create::File),
+            || "create /dev/console".into(),
+        )?;
+        ctx(
+            mount(
+                Some(console),
+                &proc_fd(&target),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            ),
+            || "bind the terminal on /dev/console".into(),
+        )?;
+    }
+    drop(root);
+    enter(&plan.rootfs)?;
+    let root = open_dir(Path::new("/"))?;
+    for p in &plan.masked {
+        mask(&root, p)?;
+    }
+    for p in &plan.readonly_paths {
+        readonly(&root, p)?;
+    }
+    if plan.readonly_root {
+        remount(&root, Path::new("/"), MsFlags::MS_RDONLY)?;
+    }
+    Ok(())
+}
+
+/// pivot_root into `rootfs` and detach the old root; chroot where pivot_root
+/// cannot work (a rootfs on the initramfs).
+fn enter(rootfs: &Path) -> Res {
+    ctx(chdir(rootfs), || format!("chdir {}", rootfs.display()))?;
+    match pivot_root(".", ".") {
+        Ok(()) => {
+            // The old root is now stacked under the new one at "/": detach it
+            // without letting the unmount propagate anywhere.
+            ctx(
+                mount(
+                    None::<&str>,
+                    ".",
+                    None::<&str>,
+                    MsFlags::MS_SLAVE | MsFlags::MS_REC,
+                    None::<&str>,
+                ),
+                || "make old root a slave".into(),
+            )?;
+            ctx(umount2(".", MntFlags::MNT_DETACH), || {
+                "detach old root".into()
+            })?;
+        }
+        Err(Errno::EINVAL) => {
+            tracing::debug!("pivot_root not possible here, falling back to chroot");
+            ctx(
+                mount(
+                    Some(rootfs),
+                    "/",
+                    None::<&str>,
+                    MsFlags::MS_MOVE,
+                    None::<&str>,
+                ),
+                || "move root filesystem to /".into(),
+            )?;
+            ctx(chroot("."), || "chroot".into())?;
+        }
+        Err(e) => return Err(format!("pivot_root {}: {}", rootfs.display(), e.desc())),
+    }
+    ctx(chdir("/"), || "chdir /".into())
+}
+
+fn mask(root: &OwnedFd, path: &Path) -> Res {
+    let Some(fd) = ctx(open_existing(root.as_raw_fd(), path), || {
+        format!("open {}", path.display())
+    })?
+    else {
+        return Ok(());
+    };
+    let is_dir = nix::sys::stat::fstat(fd.as_raw_fd())
+        .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+        .unwrap_or(false);
+    let r = if is_dir {
+        mount(
+            Some("tmpfs"),
+            &proc_fd(&fd),
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+    } else {
+        mount(
+            Some("/dev/null"),
+            &proc_fd(&fd),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+    };
+    ctx(r, || format!("mask {}", path.display()))
+}
+
+fn readonly(root: &OwnedFd, path: &Path) -> Res {
+    let Some(fd) = ctx(open_existing(root.as_raw_fd(), path), || {
+        format!("open {}", path.display())
+    })?
+    else {
+        return Ok(());
+    };
+    ctx(
+        mount(
+            Some(&proc_fd(&fd)),
+            &proc_fd(&fd),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        ),
+        || format!("bind {} read-only", path.display()),
+    )?;
+    drop(fd);
+    remount(
+        root,
+        path,
+        MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+    )
+}
