@@ -1,1 +1,40 @@
-fn main() {}
+//! `berth`: the command line. Docker's commands and flags, on Berth's engine.
+
+mod attach;
+mod cli;
+mod commands;
+mod format;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_logging(&cli.global);
+    let code = commands::dispatch(cli);
+    ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+fn init_logging(g: &cli::Global) {
+    let level = if g.debug {
+        "debug"
+    } else {
+        g.log_level.as_str()
+    };
+    // libcgroups warns about every controller the host lacks: keep it quiet
+    // unless debugging.
+    let filter = if g.debug {
+        level.to_string()
+    } else {
+        format!("{level},libcgroups=error")
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .try_init();
+}

@@ -1,1 +1,407 @@
+//! The engine: containers, their state and their lifecycle, on top of the image
+//! store and the runtime. The CLI and the API server are thin faces of it.
 
+mod config;
+mod containers;
+mod error;
+mod etc;
+pub mod names;
+mod spec;
+pub mod units;
+mod user;
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use berth_image::{Image, Store};
+use berth_runtime::{ExitStatus, RootfsMount, Stdio};
+use nix::fcntl::{Flock, FlockArg};
+
+pub use berth_image as image;
+pub use berth_runtime as runtime;
+pub use config::{format_cpuset, ContainerOptions, NetworkMode, Resources};
+pub use containers::{ContainerRecord, State, Status};
+pub use error::{Error, ErrorKind, Result};
+pub use user::ExecUser;
+
+use containers::ContainerStore;
+
+/// Where the engine keeps its state.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Persistent state: images, containers (`/var/lib/berth`).
+    pub root: PathBuf,
+    /// Runtime state that does not survive a reboot (`/run/berth`).
+    pub runroot: PathBuf,
+    /// Where the cgroup hierarchies are mounted.
+    pub cgroup_root: PathBuf,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            root: PathBuf::from("/var/lib/berth"),
+            runroot: PathBuf::from("/run/berth"),
+            cgroup_root: PathBuf::from(berth_runtime::cgroups::DEFAULT_ROOT),
+        }
+    }
+}
+
+pub struct Engine {
+    config: EngineConfig,
+    images: Store,
+    containers: ContainerStore,
+}
+
+/// A started container, owned by the process that started it.
+pub struct Running {
+    pub id: String,
+    pub container: berth_runtime::Container,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+fn random_bytes<const N: usize>() -> Result<[u8; N]> {
+    let mut buf = [0u8; N];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .map_err(Error::io("read", "/dev/urandom"))?;
+    Ok(buf)
+}
+
+/// The CPUs this process may run on, for validating limits.
+fn online_cpus() -> Vec<u32> {
+    fs::read_to_string("/sys/devices/system/cpu/online")
+        .ok()
+        .and_then(|s| units::parse_cpuset(s.trim()).ok())
+        .unwrap_or_else(|| {
+            (0..std::thread::available_parallelism()
+                .map(|n| n.get() as u32)
+                .unwrap_or(1))
+                .collect()
+        })
+}
+
+impl Engine {
+    pub fn open(config: EngineConfig) -> Result<Engine> {
+        for d in [&config.root, &config.runroot] {
+            fs::create_dir_all(d).map_err(Error::io("create", d))?;
+        }
+        Ok(Engine {
+            images: Store::open(&config.root)?,
+            containers: ContainerStore::open(&config.root)?,
+            config,
+        })
+    }
+
+    pub fn images(&self) -> &Store {
+        &self.images
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    fn lock_containers(&self) -> Result<Flock<fs::File>> {
+        let path = self.containers.lock_path();
+        let f = fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(Error::io("open", &path))?;
+        Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| Error::io("lock", &path)(e.into()))
+    }
+
+    /// Creates a container: validates the options, resolves the image and
+    /// writes the record and the container's directories. Nothing runs yet.
+    pub fn create(&self, opts: ContainerOptions) -> Result<ContainerRecord> {
+        opts.resources.validate(&online_cpus())?;
+        if let Some(w) = &opts.workdir {
+            if !w.starts_with('/') {
+                return Err(Error::InvalidArgument(format!(
+                    "the working directory '{w}' is invalid, it needs to be an absolute path"
+                )));
+            }
+        }
+        if let Some(n) = &opts.name {
+            if !names::valid(n) {
+                return Err(Error::InvalidArgument(format!(
+                    "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                )));
+            }
+        }
+        spec::capabilities(&opts)?;
+        let image = self.images.resolve(&opts.image)?;
+        let cfg = image.config.config().clone().unwrap_or_default();
+        let args = spec::command(
+            &opts,
+            cfg.entrypoint().as_deref().unwrap_or_default(),
+            cfg.cmd().as_deref().unwrap_or_default(),
+        )?;
+
+        let _lock = self.lock_containers()?;
+        let existing = self.containers.list()?;
+        let name = match &opts.name {
+            Some(n) => {
+                if let Some(other) = existing.iter().find(|r| &r.name == n) {
+                    return Err(Error::NameInUse {
+                        name: n.clone(),
+                        id: other.id.clone(),
+                    });
+                }
+                n.clone()
+            }
+            None => {
+                let r = random_bytes::<3>()?;
+                (0..)
+                    .map(|i| names::generate(&r, i))
+                    .find(|n| !existing.iter().any(|e| &e.name == n))
+                    .unwrap_or_default()
+            }
+        };
+        let id = hex::encode(random_bytes::<32>()?);
+        let dir = self.containers.dir(&id);
+        let rec = ContainerRecord {
+            schema: containers::SCHEMA,
+            id: id.clone(),
+            name,
+            created: now(),
+            image: opts.image.clone(),
+            image_id: image.id.to_string(),
+            options: opts,
+            args,
+            state: State {
+                status: Status::Created,
+                pid: 0,
+                exit_code: 0,
+                started_at: None,
+                finished_at: None,
+                error: String::new(),
+            },
+        };
+        let made = (|| {
+            for d in ["upper", "work", "rootfs"] {
+                let p = dir.join(d);
+                fs::create_dir_all(&p).map_err(Error::io("create", &p))?;
+            }
+            self.containers.save(&rec)
+        })();
+        if let Err(e) = made {
+            let _ = fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        Ok(rec)
+    }
+
+    pub fn container(&self, key: &str) -> Result<ContainerRecord> {
+        self.containers.find(key)
+    }
+
+    pub fn containers(&self) -> Result<Vec<ContainerRecord>> {
+        self.containers.list()
+    }
+
+    /// Starts a created or exited container. `console_size` is the terminal
+    /// size (rows, columns) for containers with a tty.
+    pub fn start(
+        &self,
+        key: &str,
+        stdio: Stdio,
+        console_size: Option<(u16, u16)>,
+    ) -> Result<Running> {
+        let mut rec = self.containers.find(key)?;
+        if !rec.state.status.can_start() {
+            return Err(Error::Conflict(format!(
+                "container {} is already running",
+                rec.id
+            )));
+        }
+        let image = self.images.resolve(&rec.image_id)?;
+        let started = self.start_process(&rec, &image, stdio, console_size);
+        match started {
+            Ok(container) => {
+                rec.state = State {
+                    status: Status::Running,
+                    pid: container.pid().as_raw(),
+                    exit_code: 0,
+                    started_at: Some(now()),
+                    finished_at: None,
+                    error: String::new(),
+                };
+                let running = Running {
+                    id: rec.id.clone(),
+                    container,
+                };
+                if let Err(e) = self.containers.save(&rec) {
+                    let _ = running.container.signal(nix::sys::signal::Signal::SIGKILL);
+                    let _ = running.container.wait();
+                    let _ = running.container.destroy();
+                    return Err(e);
+                }
+                Ok(running)
+            }
+            Err(e) => {
+                rec.state.status = if rec.state.started_at.is_some() {
+                    Status::Exited
+                } else {
+                    Status::Created
+                };
+                rec.state.exit_code = exit_code_for(&e);
+                rec.state.error = e.to_string();
+                let _ = self.containers.save(&rec);
+                Err(e)
+            }
+        }
+    }
+
+    fn start_process(
+        &self,
+        rec: &ContainerRecord,
+        image: &Image,
+        stdio: Stdio,
+        console_size: Option<(u16, u16)>,
+    ) -> Result<berth_runtime::Container> {
+        let opts = &rec.options;
+        let dir = self.containers.dir(&rec.id);
+        let (upper, work, rootfs) = (dir.join("upper"), dir.join("work"), dir.join("rootfs"));
+        let cfg = image.config.config().clone().unwrap_or_default();
+
+        let mut lookup_dirs = vec![upper.clone()];
+        lookup_dirs.extend(self.images.layer_dirs(image));
+        let user_spec = opts
+            .user
+            .clone()
+            .or_else(|| cfg.user().clone())
+            .unwrap_or_default();
+        let user = user::resolve(
+            &user_spec,
+            &etc::read_from_layers(&lookup_dirs, "etc/passwd"),
+            &etc::read_from_layers(&lookup_dirs, "etc/group"),
+        )?;
+        let hostname = match (&opts.hostname, &opts.network) {
+            (Some(h), _) => h.clone(),
+            (None, NetworkMode::Host) => nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| rec.id[..12].to_string()),
+            (None, _) => rec.id[..12].to_string(),
+        };
+        let cwd = opts
+            .workdir
+            .clone()
+            .or_else(|| cfg.working_dir().clone().filter(|w| !w.is_empty()))
+            .unwrap_or_else(|| "/".into());
+        let mut extra = vec![
+            ("PATH", spec::DEFAULT_PATH.to_string()),
+            ("HOSTNAME", hostname.clone()),
+        ];
+        if opts.tty {
+            extra.push(("TERM", "xterm".into()));
+        }
+        extra.push(("HOME", user.home.clone()));
+        let env = spec::environment(
+            cfg.env().as_deref().unwrap_or_default(),
+            &opts.env,
+            |k| std::env::var(k).ok(),
+            &extra,
+        );
+        let etc_files = etc::write_files(&dir, &hostname, &opts.network)?;
+        let spec = spec::build(
+            opts,
+            spec::SpecInputs {
+                id: &rec.id,
+                args: rec.args.clone(),
+                env,
+                cwd,
+                user: &user,
+                hostname,
+                rootfs: &rootfs,
+                etc_files,
+                console_size,
+            },
+        )?;
+        let spec_path = dir.join("config.json");
+        let json = serde_json::to_vec_pretty(&spec).map_err(|e| Error::Corrupt {
+            path: spec_path.clone(),
+            message: e.to_string(),
+        })?;
+        containers::write_atomic(&spec_path, &json)?;
+        let overlay = self.images.overlay(image, &upper, &work)?;
+        let container = berth_runtime::create(berth_runtime::CreateOptions {
+            spec,
+            rootfs_mount: Some(RootfsMount {
+                fstype: "overlay".into(),
+                source: "overlay".into(),
+                data: Some(overlay.data),
+                workdir: Some(overlay.workdir),
+            }),
+            stdio,
+            cgroup_root: self.config.cgroup_root.clone(),
+            default_cgroup_path: PathBuf::from(format!("berth/{}", rec.id)),
+        })?;
+        Ok(container)
+    }
+
+    /// Records how a started container ended and removes its cgroup.
+    pub fn finish(&self, running: Running, status: ExitStatus) -> Result<()> {
+        let destroyed = running.container.destroy();
+        let mut rec = match self.containers.find(&running.id) {
+            Ok(rec) => rec,
+            // Force-removed while it ran: nothing left to record.
+            Err(Error::ContainerNotFound(_)) => return destroyed.map_err(Error::from),
+            Err(e) => return Err(e),
+        };
+        rec.state.status = Status::Exited;
+        rec.state.pid = 0;
+        rec.state.exit_code = status.code();
+        rec.state.finished_at = Some(now());
+        self.containers.save(&rec)?;
+        destroyed.map_err(Error::from)
+    }
+
+    /// Removes a container and its writable layer; a running one only with
+    /// `force`, which kills it first.
+    pub fn remove(&self, key: &str, force: bool) -> Result<()> {
+        let _lock = self.lock_containers()?;
+        let rec = self.containers.find(key)?;
+        if !rec.state.status.can_remove() && process_alive(rec.state.pid) {
+            if !force {
+                return Err(Error::Conflict(format!(
+                    "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+                    rec.id
+                )));
+            }
+            // Removing the cgroup kills every process in it.
+            let cgroup = berth_runtime::cgroups::Cgroup::new(
+                &self.config.cgroup_root,
+                Path::new(&format!("berth/{}", rec.id)),
+            )?;
+            cgroup.remove()?;
+        }
+        let dir = self.containers.dir(&rec.id);
+        fs::remove_dir_all(&dir).map_err(Error::io("remove", &dir))
+    }
+
+    /// The root directory of the engine's state.
+    pub fn root(&self) -> &Path {
+        &self.config.root
+    }
+}
+
+fn process_alive(pid: i32) -> bool {
+    pid > 0 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+}
+
+/// Docker's exit codes for a failed `run`: 127 when the command does not
+/// exist, 126 when it cannot be executed, 125 for every other failure.
+pub fn exit_code_for(e: &Error) -> i32 {
+    use berth_runtime::StartFailureKind;
+    match e.start_failure().map(|f| f.kind) {
+        Some(StartFailureKind::NotFound) => 127,
+        Some(StartFailureKind::NotExecutable) => 126,
+        _ => 125,
+    }
+}

@@ -104,7 +104,7 @@ impl MetadataStore {
 }
 
 /// Writes `data` to `path` through a synced temporary file and a rename.
-pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp =
         tempfile::NamedTempFile::new_in(dir).map_err(Error::io("create temporary file in", dir))?;

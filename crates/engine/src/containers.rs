@@ -1,0 +1,150 @@
+//! Container records: one JSON document per container, written atomically.
+//!
+//! Layout (schema 1): `containers/<id>/container.json` holds the record;
+//! beside it the bundle's `config.json` (the OCI spec of the last start), the
+//! generated `hostname`, `hosts` and `resolv.conf`, and the writable layer
+//! (`upper/`, `work/`) with `rootfs/`, the mount point of its overlay.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ContainerOptions;
+use crate::error::{Error, Result};
+
+pub const SCHEMA: u32 = 1;
+
+/// A container's lifecycle state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Created,
+    Running,
+    Exited,
+}
+
+impl Status {
+    pub fn can_start(self) -> bool {
+        matches!(self, Status::Created | Status::Exited)
+    }
+    pub fn can_remove(self) -> bool {
+        !matches!(self, Status::Running)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    pub status: Status,
+    pub pid: i32,
+    pub exit_code: i32,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// Why the last start failed, if it did.
+    pub error: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    pub schema: u32,
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    /// The image as the user named it.
+    pub image: String,
+    pub image_id: String,
+    pub options: ContainerOptions,
+    /// The command line the container runs.
+    pub args: Vec<String>,
+    pub state: State,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ContainerStore {
+    root: PathBuf,
+}
+
+/// Writes through a synced temporary file and a rename.
+pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    Ok(berth_image::write_atomic(path, data)?)
+}
+
+impl ContainerStore {
+    pub(crate) fn open(root: &Path) -> Result<ContainerStore> {
+        let root = root.join("containers");
+        fs::create_dir_all(&root).map_err(Error::io("create", &root))?;
+        Ok(ContainerStore { root })
+    }
+
+    pub(crate) fn dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    pub(crate) fn lock_path(&self) -> PathBuf {
+        self.root.join(".lock")
+    }
+
+    pub(crate) fn save(&self, rec: &ContainerRecord) -> Result<()> {
+        let path = self.dir(&rec.id).join("container.json");
+        let json = serde_json::to_vec_pretty(rec).map_err(|e| Error::Corrupt {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        write_atomic(&path, &json)
+    }
+
+    pub(crate) fn load(&self, id: &str) -> Result<ContainerRecord> {
+        let path = self.dir(id).join("container.json");
+        let data = fs::read(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::ContainerNotFound(id.to_string()),
+            _ => Error::io("read", &path)(e),
+        })?;
+        serde_json::from_slice(&data).map_err(|e| Error::Corrupt {
+            path,
+            message: e.to_string(),
+        })
+    }
+
+    /// Every container record; directories without a readable record (a
+    /// create that is still writing) are skipped.
+    pub(crate) fn list(&self) -> Result<Vec<ContainerRecord>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.root).map_err(Error::io("read", &self.root))? {
+            let entry = entry.map_err(Error::io("read", &self.root))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            if let Ok(rec) = self.load(&name) {
+                out.push(rec);
+            }
+        }
+        out.sort_by(|a, b| b.created.cmp(&a.created));
+        Ok(out)
+    }
+
+    /// Finds a container by full ID, name, or unique ID prefix, as docker does.
+    pub(crate) fn find(&self, key: &str) -> Result<ContainerRecord> {
+        let key = key.strip_prefix('/').unwrap_or(key);
+        if key.len() == 64 {
+            if let Ok(rec) = self.load(key) {
+                return Ok(rec);
+            }
+        }
+        let all = self.list()?;
+        if let Some(rec) = all.iter().find(|r| r.name == key) {
+            return Ok(rec.clone());
+        }
+        let matches: Vec<&ContainerRecord> = all
+            .iter()
+            .filter(|r| !key.is_empty() && r.id.starts_with(key))
+            .collect();
+        match matches.len() {
+            1 => Ok(matches[0].clone()),
+            0 => Err(Error::ContainerNotFound(key.to_string())),
+            _ => Err(Error::InvalidArgument(format!(
+                "multiple IDs found with provided prefix: {key}"
+            ))),
+        }
+    }
+}

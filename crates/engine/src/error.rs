@@ -1,0 +1,59 @@
+use std::path::PathBuf;
+
+pub use berth_image::ErrorKind;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Image(#[from] berth_image::Error),
+    #[error(transparent)]
+    Runtime(#[from] berth_runtime::Error),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("No such container: {0}")]
+    ContainerNotFound(String),
+    #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
+    NameInUse { name: String, id: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("corrupt container state in {path}: {message}")]
+    Corrupt { path: PathBuf, message: String },
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Image(e) => e.kind(),
+            Error::Runtime(berth_runtime::Error::InvalidSpec(_)) => ErrorKind::InvalidArgument,
+            Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            Error::ContainerNotFound(_) => ErrorKind::NotFound,
+            Error::NameInUse { .. } | Error::Conflict(_) => ErrorKind::Conflict,
+            _ => ErrorKind::Internal,
+        }
+    }
+
+    /// The start failure the container's init reported, if that is what this is.
+    pub fn start_failure(&self) -> Option<&berth_runtime::StartFailure> {
+        match self {
+            Error::Runtime(berth_runtime::Error::Start(f)) => Some(f),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn io(
+        op: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { op, path, source }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,446 @@
+//! The OCI runtime spec for a container: the image's config, the user's options
+//! and Berth's defaults (docker's mounts, namespaces, capabilities, masks).
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::str::FromStr;
+
+use berth_runtime::oci_spec::runtime::{
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxMemoryBuilder,
+    LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResources,
+    LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
+    UserBuilder,
+};
+use berth_runtime::{DEFAULT_CAPABILITIES, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS};
+
+use crate::config::{ContainerOptions, NetworkMode, Resources};
+use crate::error::{Error, Result};
+use crate::user::ExecUser;
+
+/// The PATH docker gives containers whose image sets none.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+fn spec_err(e: berth_runtime::oci_spec::OciSpecError) -> Error {
+    Error::InvalidArgument(format!("building runtime spec: {e}"))
+}
+
+fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mount> {
+    MountBuilder::default()
+        .destination(dest)
+        .typ(typ)
+        .source(source)
+        .options(options.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .build()
+        .map_err(spec_err)
+}
+
+/// Docker's standard mounts, read-only /sys unless privileged.
+fn default_mounts(privileged: bool) -> Result<Vec<Mount>> {
+    let sys_mode = if privileged { "rw" } else { "ro" };
+    Ok(vec![
+        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
+        mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        )?,
+        mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
+        )?,
+        mount(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", sys_mode],
+        )?,
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        )?,
+        mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        )?,
+    ])
+}
+
+/// `NET_ADMIN`, `cap_net_admin` and `CAP_NET_ADMIN` all name one capability.
+fn parse_cap(name: &str) -> Result<Capability> {
+    let upper = name.trim().to_ascii_uppercase();
+    let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
+    Capability::from_str(bare)
+        .map_err(|_| Error::InvalidArgument(format!("unknown capability: \"{name}\"")))
+}
+
+/// The capability set after `--cap-add` / `--cap-drop` (both accept `ALL`).
+pub fn capabilities(opts: &ContainerOptions) -> Result<HashSet<Capability>> {
+    let all = || -> Result<HashSet<Capability>> {
+        berth_runtime::all_capabilities()
+            .iter()
+            .map(|c| parse_cap(c))
+            .collect()
+    };
+    if opts.privileged {
+        return all();
+    }
+    let mut caps: HashSet<Capability> = DEFAULT_CAPABILITIES
+        .iter()
+        .map(|c| parse_cap(c))
+        .collect::<Result<_>>()?;
+    let is_all = |c: &String| c.eq_ignore_ascii_case("ALL");
+    if opts.cap_drop.iter().any(is_all) {
+        caps.clear();
+    } else {
+        for c in &opts.cap_drop {
+            caps.remove(&parse_cap(c)?);
+        }
+    }
+    if opts.cap_add.iter().any(is_all) {
+        caps = all()?;
+    } else {
+        for c in &opts.cap_add {
+            caps.insert(parse_cap(c)?);
+        }
+    }
+    Ok(caps)
+}
+
+fn resources(r: &Resources) -> Result<LinuxResources> {
+    let mut b = LinuxResourcesBuilder::default();
+    if r.memory.is_some() || r.memory_swap.is_some() {
+        let mut m = LinuxMemoryBuilder::default();
+        if let Some(v) = r.memory.filter(|v| *v > 0) {
+            m = m.limit(v);
+        }
+        if let Some(v) = r.memory_swap.filter(|v| *v != 0) {
+            m = m.swap(v);
+        }
+        b = b.memory(m.build().map_err(spec_err)?);
+    }
+    let (period, quota) = r.cfs();
+    if period.is_some()
+        || quota.is_some()
+        || r.cpu_shares.is_some()
+        || r.cpuset_cpus.is_some()
+        || r.cpuset_mems.is_some()
+    {
+        let mut c = LinuxCpuBuilder::default();
+        if let Some(p) = period {
+            c = c.period(p);
+        }
+        if let Some(q) = quota {
+            c = c.quota(q);
+        }
+        if let Some(s) = r.cpu_shares.filter(|s| *s > 0) {
+            c = c.shares(s);
+        }
+        if let Some(s) = &r.cpuset_cpus {
+            c = c.cpus(s.clone());
+        }
+        if let Some(s) = &r.cpuset_mems {
+            c = c.mems(s.clone());
+        }
+        b = b.cpu(c.build().map_err(spec_err)?);
+    }
+    if let Some(p) = r.pids_limit.filter(|p| *p != 0) {
+        b = b.pids(
+            LinuxPidsBuilder::default()
+                .limit(p)
+                .build()
+                .map_err(spec_err)?,
+        );
+    }
+    b.build().map_err(spec_err)
+}
+
+/// The command line: docker's Entrypoint + Cmd rules.
+pub fn command(
+    opts: &ContainerOptions,
+    image_entrypoint: &[String],
+    image_cmd: &[String],
+) -> Result<Vec<String>> {
+    let args: Vec<String> = match &opts.entrypoint {
+        Some(ep) if ep.is_empty() => opts.cmd.clone(),
+        Some(ep) => std::iter::once(ep.clone())
+            .chain(opts.cmd.iter().cloned())
+            .collect(),
+        None => {
+            let cmd = if opts.cmd.is_empty() {
+                image_cmd
+            } else {
+                &opts.cmd[..]
+            };
+            image_entrypoint.iter().chain(cmd.iter()).cloned().collect()
+        }
+    };
+    if args.is_empty() {
+        return Err(Error::InvalidArgument("No command specified".into()));
+    }
+    Ok(args)
+}
+
+/// Merges the image's env with the user's `-e` (user wins, by name); `-e NAME`
+/// without a value takes the caller's value, if it has one.
+pub fn environment(
+    image_env: &[String],
+    user_env: &[String],
+    caller: impl Fn(&str) -> Option<String>,
+    extra: &[(&str, String)],
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut set = |entry: String| {
+        let key = entry.split('=').next().unwrap_or("").to_string();
+        match out
+            .iter_mut()
+            .find(|e| e.split('=').next() == Some(key.as_str()))
+        {
+            Some(e) => *e = entry,
+            None => out.push(entry),
+        }
+    };
+    for e in image_env {
+        set(e.clone());
+    }
+    for e in user_env {
+        if e.contains('=') {
+            set(e.clone());
+        } else if let Some(v) = caller(e) {
+            set(format!("{e}={v}"));
+        }
+    }
+    let have = |out: &Vec<String>, k: &str| out.iter().any(|e| e.split('=').next() == Some(k));
+    for (k, v) in extra {
+        if !have(&out, k) {
+            out.push(format!("{k}={v}"));
+        }
+    }
+    out
+}
+
+/// Everything about the container that is not in its options.
+pub struct SpecInputs<'a> {
+    pub id: &'a str,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub user: &'a ExecUser,
+    pub hostname: String,
+    pub rootfs: &'a Path,
+    /// Files bind-mounted over /etc/hostname, /etc/hosts, /etc/resolv.conf.
+    pub etc_files: Vec<(String, std::path::PathBuf)>,
+    pub console_size: Option<(u16, u16)>,
+}
+
+pub fn build(opts: &ContainerOptions, inputs: SpecInputs<'_>) -> Result<Spec> {
+    let caps = capabilities(opts)?;
+    let mut process = ProcessBuilder::default()
+        .terminal(opts.tty)
+        .args(inputs.args)
+        .env(inputs.env)
+        .cwd(inputs.cwd)
+        .no_new_privileges(!opts.privileged)
+        .user(
+            UserBuilder::default()
+                .uid(inputs.user.uid)
+                .gid(inputs.user.gid)
+                .additional_gids(inputs.user.additional_gids.clone())
+                .build()
+                .map_err(spec_err)?,
+        )
+        .capabilities(
+            LinuxCapabilitiesBuilder::default()
+                .bounding(caps.clone())
+                .effective(caps.clone())
+                .permitted(caps)
+                .inheritable(HashSet::new())
+                .ambient(HashSet::new())
+                .build()
+                .map_err(spec_err)?,
+        )
+        .build()
+        .map_err(spec_err)?;
+    if let Some((rows, cols)) = inputs.console_size {
+        process.set_console_size(Some(
+            berth_runtime::oci_spec::runtime::BoxBuilder::default()
+                .height(rows as u64)
+                .width(cols as u64)
+                .build()
+                .map_err(spec_err)?,
+        ));
+    }
+
+    let mut ns_types = vec![
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Mount,
+        LinuxNamespaceType::Cgroup,
+    ];
+    match &opts.network {
+        NetworkMode::Host => {}
+        NetworkMode::None => ns_types.push(LinuxNamespaceType::Network),
+        NetworkMode::Bridge => {
+            return Err(Error::InvalidArgument(
+                "bridge networking is not available yet: use --network none or --network host"
+                    .into(),
+            ))
+        }
+        NetworkMode::Container(c) => {
+            return Err(Error::InvalidArgument(format!(
+                "--network container:{c} is not available yet: use --network none or --network host"
+            )))
+        }
+    }
+    let namespaces: Vec<LinuxNamespace> = ns_types
+        .into_iter()
+        .map(|t| {
+            LinuxNamespaceBuilder::default()
+                .typ(t)
+                .build()
+                .map_err(spec_err)
+        })
+        .collect::<Result<_>>()?;
+
+    let mut mounts = default_mounts(opts.privileged)?;
+    for (dest, src) in &inputs.etc_files {
+        mounts.push(mount(
+            dest,
+            "bind",
+            &src.to_string_lossy(),
+            &["rbind", "rprivate"],
+        )?);
+    }
+    let (masked, readonly): (Vec<String>, Vec<String>) = if opts.privileged {
+        (Vec::new(), Vec::new())
+    } else {
+        (
+            DEFAULT_MASKED_PATHS.iter().map(|s| s.to_string()).collect(),
+            DEFAULT_READONLY_PATHS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        )
+    };
+    let linux = LinuxBuilder::default()
+        .namespaces(namespaces)
+        .resources(resources(&opts.resources)?)
+        .cgroups_path(format!("/berth/{}", inputs.id))
+        .masked_paths(masked)
+        .readonly_paths(readonly)
+        .build()
+        .map_err(spec_err)?;
+    SpecBuilder::default()
+        .version("1.2.0")
+        .process(process)
+        .root(
+            RootBuilder::default()
+                .path(inputs.rootfs)
+                .readonly(opts.read_only)
+                .build()
+                .map_err(spec_err)?,
+        )
+        .hostname(inputs.hostname)
+        .mounts(mounts)
+        .linux(linux)
+        .build()
+        .map_err(spec_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn entrypoint_and_cmd() {
+        let mut o = ContainerOptions::new("img");
+        assert_eq!(
+            command(&o, &s(&["/ep"]), &s(&["a"])).unwrap(),
+            s(&["/ep", "a"])
+        );
+        o.cmd = s(&["b"]);
+        assert_eq!(
+            command(&o, &s(&["/ep"]), &s(&["a"])).unwrap(),
+            s(&["/ep", "b"])
+        );
+        o.entrypoint = Some("/other".into());
+        assert_eq!(
+            command(&o, &s(&["/ep"]), &s(&["a"])).unwrap(),
+            s(&["/other", "b"])
+        );
+        let o = ContainerOptions::new("img");
+        assert_eq!(
+            command(&o, &[], &[]).unwrap_err().to_string(),
+            "No command specified"
+        );
+    }
+
+    #[test]
+    fn env_merge() {
+        let env = environment(
+            &s(&["PATH=/bin", "A=1"]),
+            &s(&["A=2", "FROM_HOST", "MISSING"]),
+            |k| (k == "FROM_HOST").then(|| "h".to_string()),
+            &[("HOSTNAME", "x".into()), ("PATH", "/default".into())],
+        );
+        assert_eq!(env, s(&["PATH=/bin", "A=2", "FROM_HOST=h", "HOSTNAME=x"]));
+    }
+
+    #[test]
+    fn capability_arithmetic() {
+        let mut o = ContainerOptions::new("img");
+        assert_eq!(capabilities(&o).unwrap().len(), 14);
+        o.cap_drop = s(&["chown", "CAP_KILL"]);
+        o.cap_add = s(&["NET_ADMIN"]);
+        let c = capabilities(&o).unwrap();
+        assert_eq!(c.len(), 13);
+        assert!(c.contains(&Capability::NetAdmin) && !c.contains(&Capability::Chown));
+        o.cap_drop = s(&["ALL"]);
+        o.cap_add = s(&["KILL"]);
+        assert_eq!(capabilities(&o).unwrap().len(), 1);
+        o.cap_add = s(&["NOPE"]);
+        assert!(capabilities(&o)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown capability"));
+    }
+
+    #[test]
+    fn limits_reach_the_spec() {
+        let r = Resources {
+            memory: Some(64 << 20),
+            nano_cpus: Some(500_000_000),
+            cpu_shares: Some(512),
+            cpuset_cpus: Some("0".into()),
+            pids_limit: Some(50),
+            ..Default::default()
+        };
+        let lr = resources(&r).unwrap();
+        assert_eq!(lr.memory().as_ref().unwrap().limit(), Some(64 << 20));
+        let cpu = lr.cpu().as_ref().unwrap();
+        assert_eq!(
+            (cpu.period(), cpu.quota(), cpu.shares()),
+            (Some(100_000), Some(50_000), Some(512))
+        );
+        assert_eq!(cpu.cpus().as_deref(), Some("0"));
+        assert_eq!(lr.pids().as_ref().unwrap().limit(), 50);
+    }
+}

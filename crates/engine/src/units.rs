@@ -1,0 +1,96 @@
+//! Docker's size and CPU-count notations.
+
+use crate::error::{Error, Result};
+
+/// Parses a memory size like docker's `RAMInBytes`: `64m`, `1g`, `512k`,
+/// `1.5g`, `100`, with an optional trailing `b` (`64mb`); units are binary.
+pub fn parse_bytes(s: &str) -> Result<i64> {
+    let bad = || Error::InvalidArgument(format!("invalid size: '{s}'"));
+    let lower = s.trim().to_ascii_lowercase();
+    let num_end = lower
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(lower.len());
+    let (num, unit) = lower.split_at(num_end);
+    let value: f64 = num.parse().map_err(|_| bad())?;
+    let unit = unit.trim();
+    let unit = unit
+        .strip_suffix('b')
+        .filter(|u| !u.is_empty())
+        .unwrap_or(unit);
+    let mult: f64 = match unit {
+        "" | "b" => 1.0,
+        "k" => 1024.0,
+        "m" => 1024.0 * 1024.0,
+        "g" => 1024.0 * 1024.0 * 1024.0,
+        "t" => 1024f64.powi(4),
+        "p" => 1024f64.powi(5),
+        _ => return Err(bad()),
+    };
+    let bytes = value * mult;
+    if !bytes.is_finite() || bytes < 0.0 || bytes > i64::MAX as f64 {
+        return Err(bad());
+    }
+    Ok(bytes as i64)
+}
+
+/// Parses `--cpus` (`0.5`, `2`) into nano-CPUs.
+pub fn parse_nano_cpus(s: &str) -> Result<i64> {
+    let v: f64 = s.trim().parse().map_err(|_| {
+        Error::InvalidArgument(format!("invalid argument \"{s}\" for \"--cpus\" flag"))
+    })?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(Error::InvalidArgument(format!(
+            "invalid argument \"{s}\" for \"--cpus\" flag"
+        )));
+    }
+    Ok((v * 1e9).round() as i64)
+}
+
+/// Expands a cpuset list (`0-2,5`) into CPU numbers, for validation.
+pub fn parse_cpuset(s: &str) -> Result<Vec<u32>> {
+    let bad = || Error::InvalidArgument(format!("invalid value {s} for cpuset cpus"));
+    let mut out = Vec::new();
+    for part in s.split(',') {
+        let part = part.trim();
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u32, u32) =
+                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                if a > b {
+                    return Err(bad());
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(part.parse().map_err(|_| bad())?),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("64m").unwrap(), 64 << 20);
+        assert_eq!(parse_bytes("64MB").unwrap(), 64 << 20);
+        assert_eq!(parse_bytes("1g").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("512k").unwrap(), 512 << 10);
+        assert_eq!(parse_bytes("100").unwrap(), 100);
+        assert_eq!(parse_bytes("1.5k").unwrap(), 1536);
+        for bad in ["", "m", "12x", "-1m", "1..2m"] {
+            assert!(parse_bytes(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cpus_and_cpusets() {
+        assert_eq!(parse_nano_cpus("0.5").unwrap(), 500_000_000);
+        assert_eq!(parse_nano_cpus("2").unwrap(), 2_000_000_000);
+        assert!(parse_nano_cpus("x").is_err());
+        assert_eq!(parse_cpuset("0-2,5").unwrap(), vec![0, 1, 2, 5]);
+        assert!(parse_cpuset("2-1").is_err());
+        assert!(parse_cpuset("a").is_err());
+    }
+}
