@@ -6,7 +6,6 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use crate::config::NetworkMode;
-use crate::containers::write_atomic;
 use crate::error::Result;
 
 const HOSTS_BASE: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
@@ -44,7 +43,7 @@ pub(crate) fn write_files(
     let mut out = Vec::new();
     for (dest, name, content) in files {
         let path = dir.join(name);
-        write_atomic(&path, content.as_bytes())?;
+        berth_image::replace_file(&path, content.as_bytes())?;
         out.push((dest.to_string(), path));
     }
     Ok(out)

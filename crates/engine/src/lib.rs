@@ -328,7 +328,7 @@ impl Engine {
             path: spec_path.clone(),
             message: e.to_string(),
         })?;
-        containers::write_atomic(&spec_path, &json)?;
+        berth_image::replace_file(&spec_path, &json)?;
         let overlay = self.images.overlay(image, &upper, &work)?;
         let container = berth_runtime::create(berth_runtime::CreateOptions {
             spec,

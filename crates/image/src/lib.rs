@@ -26,7 +26,7 @@ pub use digest::{Digest, DigestWriter};
 pub use error::{Error, ErrorKind, Result};
 pub use import::ImportOptions;
 pub use layers::{chain_id, LayerStore};
-pub use metadata::{write_atomic, ImageRecord};
+pub use metadata::{replace_file, write_atomic, ImageRecord};
 pub use oci_spec::image::{Config as ImageRuntimeConfig, ImageConfiguration};
 pub use reference::Reference;
 pub use snapshot::OverlayMount;

@@ -103,13 +103,26 @@ impl MetadataStore {
     }
 }
 
-/// Writes `data` to `path` through a synced temporary file and a rename.
+/// Writes `data` to `path` through a synced temporary file and a rename: after
+/// a crash, or a power loss, `path` holds either the old or the new content.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    replace(path, data, true)
+}
+
+/// Like [`write_atomic`] without the sync, for files that are regenerated
+/// whenever they are needed: readers never see a partial file.
+pub fn replace_file(path: &Path, data: &[u8]) -> Result<()> {
+    replace(path, data, false)
+}
+
+fn replace(path: &Path, data: &[u8], durable: bool) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp =
         tempfile::NamedTempFile::new_in(dir).map_err(Error::io("create temporary file in", dir))?;
     tmp.write_all(data).map_err(Error::io("write", path))?;
-    tmp.as_file().sync_all().map_err(Error::io("sync", path))?;
+    if durable {
+        tmp.as_file().sync_all().map_err(Error::io("sync", path))?;
+    }
     tmp.persist(path)
         .map_err(|e| Error::io("replace", path)(e.error))?;
     Ok(())

@@ -6,12 +6,15 @@
 
 use std::convert::Infallible;
 use std::ffi::{CString, OsStr};
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
+use nix::fcntl::{open, OFlag};
+use nix::mount::{mount, MsFlags};
+use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::signal::{signal, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::stat::{umask, Mode};
@@ -44,7 +47,8 @@ pub(crate) struct ChildConfig {
     pub no_new_privs: bool,
     pub seccomp: bool,
     pub stdio: [Option<RawFd>; 3],
-    pub setsid_tty: Option<RawFd>,
+    /// Open a terminal inside the container, with this size (rows, columns).
+    pub terminal: Option<Option<(u16, u16)>>,
 }
 
 /// The PATH docker uses when the image sets none.
@@ -136,14 +140,55 @@ fn resolve_program(program: &str, path_var: Option<&str>) -> Result<PathBuf, Sta
         })
 }
 
-fn setup_and_exec(cfg: &ChildConfig, chan: &Channel) -> Result<Infallible, StartFailure> {
-    reset_signals();
-    if !chan.wait_go() {
-        return Err(setup_err(
-            "the runtime went away before the container started".into(),
+/// Opens a pty on the container's own devpts, hands its master to the parent,
+/// and makes its slave our stdio, controlling terminal and /dev/console.
+fn console(chan: &Channel, size: Option<(u16, u16)>) -> Result<(), StartFailure> {
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .map_err(sys("open /dev/ptmx"))?;
+    grantpt(&master).map_err(sys("grantpt"))?;
+    unlockpt(&master).map_err(sys("unlockpt"))?;
+    let slave_path = ptsname_r(&master).map_err(sys("ptsname"))?;
+    let slave = open(
+        slave_path.as_str(),
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(sys("open terminal"))?;
+    let slave = crate::paths::owned(slave);
+    if let Some((rows, cols)) = size {
+        crate::container::set_winsize(&slave, rows, cols).map_err(|e| setup_err(e.to_string()))?;
+    }
+    mount(
+        Some(slave_path.as_str()),
+        "/dev/console",
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(sys("bind the terminal on /dev/console"))?;
+    chan.send_pty(&master)
+        .map_err(sys("send the terminal to the runtime"))?;
+    drop(master);
+    for i in 0..3 {
+        dup2(slave.as_raw_fd(), i).map_err(sys("set up terminal stdio"))?;
+    }
+    // SAFETY: TIOCSCTTY on our stdin, the terminal's slave side, with no pointer argument.
+    if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } == -1 {
+        return Err(sys("make the terminal the controlling terminal")(
+            Errno::last(),
         ));
     }
+    Ok(())
+}
+
+fn setup_and_exec(cfg: &ChildConfig, chan: &Channel) -> Result<Infallible, StartFailure> {
+    reset_signals();
+    let went_away = || setup_err("the runtime went away before the container started".into());
     if cfg.userns {
+        // Nothing is allowed in the new user namespace before the id maps exist.
+        if !chan.wait_go() {
+            return Err(went_away());
+        }
         setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
             .map_err(sys("become root in the user namespace"))?;
         setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
@@ -151,9 +196,6 @@ fn setup_and_exec(cfg: &ChildConfig, chan: &Channel) -> Result<Infallible, Start
     }
     for (fd, flag) in &cfg.join {
         setns(fd, *flag).map_err(sys("join namespace"))?;
-    }
-    if cfg.new_cgroup_ns {
-        unshare(CloneFlags::CLONE_NEWCGROUP).map_err(sys("unshare cgroup namespace"))?;
     }
     if let Some(h) = &cfg.hostname {
         sethostname(h).map_err(sys("set hostname"))?;
@@ -170,13 +212,8 @@ fn setup_and_exec(cfg: &ChildConfig, chan: &Channel) -> Result<Infallible, Start
         }
     }
     setsid().map_err(sys("setsid"))?;
-    if cfg.setsid_tty.is_some() {
-        // SAFETY: TIOCSCTTY on our stdin, the terminal's slave side, with no pointer argument.
-        if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } == -1 {
-            return Err(sys("make the terminal the controlling terminal")(
-                Errno::last(),
-            ));
-        }
+    if let Some(size) = cfg.terminal {
+        console(chan, size)?;
     }
 
     // Create a missing working directory, as docker does, while still root.
@@ -189,6 +226,13 @@ fn setup_and_exec(cfg: &ChildConfig, chan: &Channel) -> Result<Infallible, Start
         })?;
     }
 
+    // From here on the process must be in its cgroup, with its limits.
+    if !chan.wait_go() {
+        return Err(went_away());
+    }
+    if cfg.new_cgroup_ns {
+        unshare(CloneFlags::CLONE_NEWCGROUP).map_err(sys("unshare cgroup namespace"))?;
+    }
     if cfg.no_new_privs {
         // SAFETY: prctl with integer arguments only.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::mount::MsFlags;
-use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt, PtyMaster, Winsize};
+use nix::pty::Winsize;
 use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
@@ -78,7 +78,7 @@ pub struct Container {
     pid: Pid,
     pidfd: Option<OwnedFd>,
     cgroup: Cgroup,
-    pty_master: Option<PtyMaster>,
+    pty_master: Option<OwnedFd>,
 }
 
 fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
@@ -108,35 +108,6 @@ fn write_id_map(pid: Pid, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
         op: "write",
         path,
         source,
-    })
-}
-
-struct Pty {
-    master: PtyMaster,
-    slave: OwnedFd,
-    path: PathBuf,
-}
-
-fn open_pty(size: Option<(u16, u16)>) -> Result<Pty> {
-    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
-        .map_err(Error::sys("open pty master"))?;
-    grantpt(&master).map_err(Error::sys("grantpt"))?;
-    unlockpt(&master).map_err(Error::sys("unlockpt"))?;
-    let path = PathBuf::from(ptsname_r(&master).map_err(Error::sys("ptsname"))?);
-    let slave = open(
-        &path,
-        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map(owned)
-    .map_err(Error::sys("open pty slave"))?;
-    if let Some((rows, cols)) = size {
-        set_winsize(master.as_fd(), rows, cols)?;
-    }
-    Ok(Pty {
-        master,
-        slave,
-        path,
     })
 }
 
@@ -217,15 +188,11 @@ pub fn create(opts: CreateOptions) -> Result<Container> {
     }
     let userns = clone_flags.contains(CloneFlags::CLONE_NEWUSER);
 
-    let pty = if process.terminal().unwrap_or(false) {
-        let size = process
-            .console_size()
-            .as_ref()
-            .map(|b| (b.height() as u16, b.width() as u16));
-        Some(open_pty(size)?)
-    } else {
-        None
-    };
+    let terminal = process.terminal().unwrap_or(false);
+    let console_size = process
+        .console_size()
+        .as_ref()
+        .map(|b| (b.height() as u16, b.width() as u16));
 
     let user = process.user();
     let env: Vec<CString> = process
@@ -264,15 +231,15 @@ pub fn create(opts: CreateOptions) -> Result<Container> {
         propagation,
         mounts: spec.mounts().clone().unwrap_or_default(),
         devices: devices::nodes(linux.devices().as_deref().unwrap_or_default()),
-        console: pty.as_ref().map(|p| p.path.clone()),
+        console: terminal,
         readonly_root: root.readonly().unwrap_or(false),
         masked: paths(linux.masked_paths()),
         readonly_paths: paths(linux.readonly_paths()),
         userns,
     };
-    let (stdin, stdout, stderr) = match &pty {
-        Some(p) => (Some(&p.slave), Some(&p.slave), Some(&p.slave)),
-        None => (
+    let (stdin, stdout, stderr) = match terminal {
+        true => (None, None, None),
+        false => (
             opts.stdio.stdin.as_ref(),
             opts.stdio.stdout.as_ref(),
             opts.stdio.stderr.as_ref(),
@@ -308,7 +275,7 @@ pub fn create(opts: CreateOptions) -> Result<Container> {
             stdout.map(|f| f.as_raw_fd()),
             stderr.map(|f| f.as_raw_fd()),
         ],
-        setsid_tty: pty.as_ref().map(|p| p.slave.as_raw_fd()),
+        terminal: terminal.then_some(console_size),
     };
 
     let cgroup_path = linux
@@ -319,7 +286,6 @@ pub fn create(opts: CreateOptions) -> Result<Container> {
         .strip_prefix("/")
         .map(Path::to_path_buf)
         .unwrap_or(cgroup_path);
-    let cgroup = Cgroup::new(&opts.cgroup_root, &cgroup_path)?;
 
     let (parent_chan, child_chan) = sync::pair()?;
     let forked =
@@ -334,13 +300,12 @@ pub fn create(opts: CreateOptions) -> Result<Container> {
     drop(child_chan);
     drop(config);
 
-    let container = Container {
-        pid,
-        pidfd,
-        cgroup,
-        pty_master: pty.map(|p| p.master),
-    };
-    let started = (|| {
+    // The child builds its root filesystem while we set up its cgroup: moving
+    // a task into a v1 cgroup can wait for an RCU grace period, which this
+    // overlaps with the mounts. The child joins its cgroup before it
+    // unshares its cgroup namespace or executes anything of the container's.
+    let mut cgroup = None;
+    let prepared = (|| {
         if userns {
             write_id_map(
                 pid,
@@ -352,23 +317,99 @@ pub fn create(opts: CreateOptions) -> Result<Container> {
                 "gid_map",
                 linux.gid_mappings().as_deref().unwrap_or_default(),
             )?;
+            parent_chan.send_go()?;
         }
-        container.cgroup.add(pid)?;
+        let cg = cgroup.insert(Cgroup::new(&opts.cgroup_root, &cgroup_path)?);
+        cg.add(pid)?;
         if let Some(resources) = linux.resources() {
-            container.cgroup.apply(resources)?;
+            cg.apply(resources)?;
         }
-        parent_chan.send_go()?;
-        parent_chan.wait_started()
+        parent_chan.send_go()
     })();
-    match started {
-        Ok(()) => Ok(container),
-        Err(e) => {
-            let _ = container.signal(Signal::SIGKILL);
-            let _ = container.wait();
-            if let Err(ce) = container.destroy() {
-                tracing::warn!("cleanup after failed start: {ce}");
+    let abort = |cgroup: Option<Cgroup>| {
+        let _ = kill_and_reap(pid, pidfd.as_ref());
+        if let Some(cg) = cgroup {
+            if let Err(e) = cg.remove() {
+                tracing::warn!("cleanup after failed start: {e}");
             }
+        }
+    };
+    if let Err(e) = prepared {
+        abort(cgroup);
+        // The child may have failed first (and so made our step fail): its
+        // report says what went wrong.
+        return Err(match parent_chan.wait_started() {
+            Err(child_err @ Error::Start(_)) => child_err,
+            _ => e,
+        });
+    }
+    let Some(cgroup) = cgroup else {
+        unreachable!("the cgroup is set whenever preparation succeeded")
+    };
+    match parent_chan.wait_started() {
+        Ok(pty_master) => Ok(Container {
+            pid,
+            pidfd,
+            cgroup,
+            pty_master,
+        }),
+        Err(e) => {
+            abort(Some(cgroup));
             Err(e)
+        }
+    }
+}
+
+fn kill_and_reap(pid: Pid, pidfd: Option<&OwnedFd>) -> Result<ExitStatus> {
+    send_signal(pid, pidfd, Signal::SIGKILL)?;
+    wait_pid(pid)
+}
+
+fn send_signal(pid: Pid, pidfd: Option<&OwnedFd>, sig: Signal) -> Result<()> {
+    let r = match pidfd {
+        Some(fd) => {
+            // SAFETY: pidfd_send_signal with a valid pidfd, null siginfo and no flags.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    fd.as_raw_fd(),
+                    sig as libc::c_int,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                )
+            };
+            if r == -1 {
+                Err(Errno::last())
+            } else {
+                Ok(())
+            }
+        }
+        None => nix::sys::signal::kill(pid, sig),
+    };
+    match r {
+        Ok(()) | Err(Errno::ESRCH) => Ok(()),
+        Err(e) => Err(Error::sys("signal container")(e)),
+    }
+}
+
+fn status(ws: WaitStatus) -> Option<ExitStatus> {
+    match ws {
+        WaitStatus::Exited(_, code) => Some(ExitStatus::Exited(code)),
+        WaitStatus::Signaled(_, sig, _) => Some(ExitStatus::Signaled(sig)),
+        _ => None,
+    }
+}
+
+fn wait_pid(pid: Pid) -> Result<ExitStatus> {
+    loop {
+        match waitpid(pid, None) {
+            Ok(ws) => {
+                if let Some(s) = status(ws) {
+                    return Ok(s);
+                }
+            }
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("wait for container")(e)),
         }
     }
 }
@@ -380,7 +421,7 @@ impl Container {
     }
 
     /// The master side of the container's terminal, when the spec asked for one.
-    pub fn take_pty_master(&mut self) -> Option<PtyMaster> {
+    pub fn take_pty_master(&mut self) -> Option<OwnedFd> {
         self.pty_master.take()
     }
 
@@ -390,44 +431,13 @@ impl Container {
 
     /// Sends `sig` to the init process (through its pidfd, immune to pid reuse).
     pub fn signal(&self, sig: Signal) -> Result<()> {
-        let r = match &self.pidfd {
-            Some(fd) => {
-                // SAFETY: pidfd_send_signal with a valid pidfd, null siginfo and no flags.
-                let r = unsafe {
-                    libc::syscall(
-                        libc::SYS_pidfd_send_signal,
-                        fd.as_raw_fd(),
-                        sig as libc::c_int,
-                        std::ptr::null::<libc::siginfo_t>(),
-                        0,
-                    )
-                };
-                if r == -1 {
-                    Err(Errno::last())
-                } else {
-                    Ok(())
-                }
-            }
-            None => nix::sys::signal::kill(self.pid, sig),
-        };
-        match r {
-            Ok(()) | Err(Errno::ESRCH) => Ok(()),
-            Err(e) => Err(Error::sys("signal container")(e)),
-        }
-    }
-
-    fn status(ws: WaitStatus) -> Option<ExitStatus> {
-        match ws {
-            WaitStatus::Exited(_, code) => Some(ExitStatus::Exited(code)),
-            WaitStatus::Signaled(_, sig, _) => Some(ExitStatus::Signaled(sig)),
-            _ => None,
-        }
+        send_signal(self.pid, self.pidfd.as_ref(), sig)
     }
 
     /// Reaps the init process if it has exited.
     pub fn try_wait(&self) -> Result<Option<ExitStatus>> {
         match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
-            Ok(ws) => Ok(Self::status(ws)),
+            Ok(ws) => Ok(status(ws)),
             Err(Errno::EINTR) => Ok(None),
             Err(e) => Err(Error::sys("wait for container")(e)),
         }
@@ -435,17 +445,7 @@ impl Container {
 
     /// Waits for the init process to exit and reaps it.
     pub fn wait(&self) -> Result<ExitStatus> {
-        loop {
-            match waitpid(self.pid, None) {
-                Ok(ws) => {
-                    if let Some(s) = Self::status(ws) {
-                        return Ok(s);
-                    }
-                }
-                Err(Errno::EINTR) => continue,
-                Err(e) => return Err(Error::sys("wait for container")(e)),
-            }
-        }
+        wait_pid(self.pid)
     }
 
     /// Removes the container's cgroup, killing anything still in it.

@@ -24,7 +24,8 @@ pub(crate) struct RootfsPlan {
     pub propagation: MsFlags,
     pub mounts: Vec<Mount>,
     pub devices: Vec<Node>,
-    pub console: Option<PathBuf>,
+    /// The container has a terminal: /dev/console will be its pty.
+    pub console: bool,
     pub readonly_root: bool,
     pub masked: Vec<PathBuf>,
     pub readonly_paths: Vec<PathBuf>,
@@ -244,20 +245,11 @@ pub(crate) fn setup(plan: &RootfsPlan) -> Res {
             "create /dev symlinks".into()
         })?;
     }
-    if let Some(console) = &plan.console {
-        let target = ctx(
+    if plan.console {
+        // Created now, bind-mounted from the container's own pty later.
+        ctx(
             open_or_create(root.as_raw_fd(), Path::new("/dev/console"), Create::File),
             || "create /dev/console".into(),
-        )?;
-        ctx(
-            mount(
-                Some(console),
-                &proc_fd(&target),
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            ),
-            || "bind the terminal on /dev/console".into(),
         )?;
     }
     drop(root);

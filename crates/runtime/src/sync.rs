@@ -1,18 +1,26 @@
 //! The channel between `create` and the container's init process.
 //!
 //! A SOCK_SEQPACKET pair, close-on-exec on both ends. The parent sends one
-//! `GO` byte once the child is in its cgroup (and its id maps are written). The
-//! child either executes its program, which closes its end (the parent reads EOF:
-//! started), or sends one JSON [`StartFailure`] and exits.
+//! `GO` byte once the child is in its cgroup (and its id maps are written). When
+//! the container has a terminal, the child sends the master side of the pty it
+//! opened inside the container (one `PTY` byte carrying the descriptor). The
+//! child then either executes its program, which closes its end (the parent
+//! reads EOF: started), or sends one JSON [`StartFailure`] and exits.
 
+use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
-use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{
+    recv, recvmsg, send, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned,
+    MsgFlags, SockFlag, SockType,
+};
 
 use crate::error::{Error, Result, StartFailure, StartFailureKind};
+use crate::paths::owned;
 
 const GO: u8 = b'g';
+const PTY: u8 = b'p';
 
 pub(crate) struct Channel(OwnedFd);
 
@@ -56,18 +64,58 @@ impl Channel {
         let _ = retry(|| send(self.0.as_raw_fd(), &msg, MsgFlags::empty()));
     }
 
-    /// Parent: wait for the child to exec (`Ok`) or to report a failure.
-    pub(crate) fn wait_started(&self) -> Result<()> {
+    /// Child: hand the terminal's master side to the parent.
+    pub(crate) fn send_pty(&self, master: &impl AsRawFd) -> nix::Result<()> {
+        let fds = [master.as_raw_fd()];
+        let cmsg = [ControlMessage::ScmRights(&fds)];
+        let iov = [IoSlice::new(&[PTY])];
+        retry(|| sendmsg::<()>(self.0.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None))
+            .map(|_| ())
+    }
+
+    /// Parent: wait for the child to exec (`Ok`) or to report a failure. The
+    /// terminal's master side, if the child sent one, is returned.
+    pub(crate) fn wait_started(&self) -> Result<Option<OwnedFd>> {
         let mut buf = vec![0u8; 64 * 1024];
-        let n = retry(|| recv(self.0.as_raw_fd(), &mut buf, MsgFlags::empty()))
-            .map_err(Error::sys("wait for container init"))?;
-        if n == 0 {
-            return Ok(());
+        let mut pty = None;
+        loop {
+            let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+            let (n, fds) = {
+                let mut iov = [IoSliceMut::new(&mut buf)];
+                let msg = loop {
+                    match recvmsg::<()>(
+                        self.0.as_raw_fd(),
+                        &mut iov,
+                        Some(&mut cmsg),
+                        MsgFlags::MSG_CMSG_CLOEXEC,
+                    ) {
+                        Err(Errno::EINTR) => continue,
+                        other => break other.map_err(Error::sys("wait for container init"))?,
+                    }
+                };
+                let mut fds = Vec::new();
+                if let Ok(cmsgs) = msg.cmsgs() {
+                    for c in cmsgs {
+                        if let ControlMessageOwned::ScmRights(r) = c {
+                            fds.extend(r.into_iter().map(owned));
+                        }
+                    }
+                }
+                (msg.bytes, fds)
+            };
+            if n == 0 {
+                return Ok(pty);
+            }
+            if n == 1 && buf[0] == PTY {
+                pty = fds.into_iter().next();
+                continue;
+            }
+            let failure =
+                serde_json::from_slice::<StartFailure>(&buf[..n]).unwrap_or(StartFailure {
+                    kind: StartFailureKind::Setup,
+                    message: "container init sent an unreadable report".into(),
+                });
+            return Err(failure.into());
         }
-        let failure = serde_json::from_slice::<StartFailure>(&buf[..n]).unwrap_or(StartFailure {
-            kind: StartFailureKind::Setup,
-            message: "container init sent an unreadable report".into(),
-        });
-        Err(failure.into())
     }
 }

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Container start-to-exit latency: berth vs crun vs runc on the same busybox rootfs,
+# with `unshare` and the same namespaces as the floor. Needs root, hyperfine,
+# crun, runc, busybox-static and python3 (Debian packages). Prints the medians.
+#
+#   bench/start-latency.sh [runs]      (default 50 runs per command)
+#
+# crun refuses hosts with a "hybrid" cgroup layout (v1 controllers plus an
+# empty cgroup2 mount): every command runs in one private mount namespace
+# where /sys/fs/cgroup/unified is unmounted, so all are measured alike.
+set -euo pipefail
+runs=${1:-50}
+here=$(cd "$(dirname "$0")/.." && pwd)
+berth=${BERTH:-$here/target/release/berth}
+[ -x "$berth" ] || (cd "$here" && cargo build --release -p berth)
+for t in hyperfine crun runc busybox; do
+  command -v "$t" >/dev/null || { echo "missing $t: apt-get install -y hyperfine crun runc busybox-static" >&2; exit 1; }
+done
+
+work=$(mktemp -d /tmp/berth-bench.XXXXXX)
+cleanup() { "$berth" --root "$work/root" --runroot "$work/run" rm -f bench >/dev/null 2>&1 || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+# One busybox rootfs, used as a tarball by berth and as a bundle by crun/runc.
+"$here/scripts/busybox-rootfs.sh" "$work/rootfs.tar"
+mkdir -p "$work/bundle/rootfs"
+tar -C "$work/bundle/rootfs" -xf "$work/rootfs.tar"
+(cd "$work/bundle" && runc spec && sed -i 's/"terminal": true/"terminal": false/; s/"sh"/"true"/' config.json)
+B="$berth --root $work/root --runroot $work/run"
+$B import "$work/rootfs.tar" busybox >/dev/null
+
+export B work
+unshare -m --propagation private bash -c '
+  umount /sys/fs/cgroup/unified 2>/dev/null || true
+  hyperfine -N --warmup 5 --runs '"$runs"' --export-json "$work/results.json" \
+    -n "berth run --rm --network none busybox true" "$B run --rm --network none busybox true" \
+    -n "berth run --rm --network host busybox true" "$B run --rm --network host busybox true" \
+    -n "crun run" "crun run -b $work/bundle bench-crun" \
+    -n "runc run" "runc run -b $work/bundle bench-runc" \
+    -n "unshare (floor)" "unshare --pid --fork --mount --uts --ipc --net --cgroup true"
+'
+# Medians, which the README's performance section records.
+python3 - "$work/results.json" <<'PY'
+import json, sys
+results = json.load(open(sys.argv[1]))["results"]
+print("| command | median | mean | min |")
+print("|---|---:|---:|---:|")
+for r in results:
+    print(f"| `{r['command']}` | {r['median']*1000:.1f} ms | {r['mean']*1000:.1f} ms | {r['min']*1000:.1f} ms |")
+PY
