@@ -36,6 +36,14 @@ pub struct Global {
         default_value = "/run/berth"
     )]
     pub runroot: PathBuf,
+    /// Parent cgroup of every container
+    #[arg(
+        long,
+        global = true,
+        env = "BERTH_CGROUP_PARENT",
+        default_value = "berth"
+    )]
+    pub cgroup_parent: String,
     /// Enable debug output
     #[arg(short = 'D', long, global = true)]
     pub debug: bool,

@@ -22,6 +22,7 @@ fn engine(g: &Global) -> Result<Engine> {
     Ok(Engine::open(EngineConfig {
         root: g.root.clone(),
         runroot: g.runroot.clone(),
+        cgroup_parent: g.cgroup_parent.clone(),
         ..Default::default()
     })?)
 }

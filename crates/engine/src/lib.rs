@@ -36,6 +36,8 @@ pub struct EngineConfig {
     pub runroot: PathBuf,
     /// Where the cgroup hierarchies are mounted.
     pub cgroup_root: PathBuf,
+    /// The cgroup (relative to each hierarchy's root) containers go under.
+    pub cgroup_parent: String,
 }
 
 impl Default for EngineConfig {
@@ -44,6 +46,7 @@ impl Default for EngineConfig {
             root: PathBuf::from("/var/lib/berth"),
             runroot: PathBuf::from("/run/berth"),
             cgroup_root: PathBuf::from(berth_runtime::cgroups::DEFAULT_ROOT),
+            cgroup_parent: "berth".into(),
         }
     }
 }
@@ -312,13 +315,13 @@ impl Engine {
         let spec = spec::build(
             opts,
             spec::SpecInputs {
-                id: &rec.id,
                 args: rec.args.clone(),
                 env,
                 cwd,
                 user: &user,
                 hostname,
                 rootfs: &rootfs,
+                cgroup_path: self.cgroup_path(&rec.id),
                 etc_files,
                 console_size,
             },
@@ -340,7 +343,7 @@ impl Engine {
             }),
             stdio,
             cgroup_root: self.config.cgroup_root.clone(),
-            default_cgroup_path: PathBuf::from(format!("berth/{}", rec.id)),
+            default_cgroup_path: self.cgroup_path(&rec.id),
         })?;
         Ok(container)
     }
@@ -377,12 +380,17 @@ impl Engine {
             // Removing the cgroup kills every process in it.
             let cgroup = berth_runtime::cgroups::Cgroup::new(
                 &self.config.cgroup_root,
-                Path::new(&format!("berth/{}", rec.id)),
+                &self.cgroup_path(&rec.id),
             )?;
             cgroup.remove()?;
         }
         let dir = self.containers.dir(&rec.id);
         fs::remove_dir_all(&dir).map_err(Error::io("remove", &dir))
+    }
+
+    /// A container's cgroup, relative to each hierarchy's root.
+    pub fn cgroup_path(&self, id: &str) -> PathBuf {
+        Path::new(self.config.cgroup_parent.trim_matches('/')).join(id)
     }
 
     /// The root directory of the engine's state.

@@ -234,13 +234,14 @@ pub fn environment(
 
 /// Everything about the container that is not in its options.
 pub struct SpecInputs<'a> {
-    pub id: &'a str,
     pub args: Vec<String>,
     pub env: Vec<String>,
     pub cwd: String,
     pub user: &'a ExecUser,
     pub hostname: String,
     pub rootfs: &'a Path,
+    /// The container's cgroup, relative to each hierarchy's root.
+    pub cgroup_path: std::path::PathBuf,
     /// Files bind-mounted over /etc/hostname, /etc/hosts, /etc/resolv.conf.
     pub etc_files: Vec<(String, std::path::PathBuf)>,
     pub console_size: Option<(u16, u16)>,
@@ -339,7 +340,7 @@ pub fn build(opts: &ContainerOptions, inputs: SpecInputs<'_>) -> Result<Spec> {
     let linux = LinuxBuilder::default()
         .namespaces(namespaces)
         .resources(resources(&opts.resources)?)
-        .cgroups_path(format!("/berth/{}", inputs.id))
+        .cgroups_path(Path::new("/").join(&inputs.cgroup_path))
         .masked_paths(masked)
         .readonly_paths(readonly)
         .build()

@@ -120,6 +120,11 @@ fn replace(path: &Path, data: &[u8], durable: bool) -> Result<()> {
     let mut tmp =
         tempfile::NamedTempFile::new_in(dir).map_err(Error::io("create temporary file in", dir))?;
     tmp.write_all(data).map_err(Error::io("write", path))?;
+    // Temporary files are created private; the result is an ordinary file.
+    use std::os::unix::fs::PermissionsExt;
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(0o644))
+        .map_err(Error::io("chmod", path))?;
     if durable {
         tmp.as_file().sync_all().map_err(Error::io("sync", path))?;
     }

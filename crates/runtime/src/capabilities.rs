@@ -6,12 +6,13 @@ use std::str::FromStr;
 use caps::{CapSet, Capability, CapsHashSet};
 use oci_spec::runtime::LinuxCapabilities;
 
-pub(crate) fn all_names() -> Vec<String> {
-    caps::runtime::procfs_all_supported(None)
-        .unwrap_or_else(|_| caps::all())
-        .iter()
-        .map(|c| c.to_string())
-        .collect()
+pub(crate) fn available_names() -> Vec<String> {
+    available().iter().map(|c| c.to_string()).collect()
+}
+
+/// What this process holds in its bounding set: no container can get more.
+fn available() -> CapsHashSet {
+    caps::read(None, CapSet::Bounding).unwrap_or_default()
 }
 
 /// Converts spec capability names into the `caps` crate's set, skipping ones
@@ -62,6 +63,23 @@ impl Plan {
     /// Drops every capability outside the bounding set. Needs CAP_SETPCAP, so it
     /// runs before the switch to the container's user.
     pub(crate) fn drop_bounding(&self) -> Result<(), String> {
+        let held = available();
+        let mut missing: Vec<String> = self
+            .bounding
+            .iter()
+            .chain(&self.effective)
+            .chain(&self.permitted)
+            .filter(|c| !held.contains(c))
+            .map(|c| c.to_string())
+            .collect();
+        if !missing.is_empty() {
+            missing.sort();
+            missing.dedup();
+            return Err(format!(
+                "capabilities not available to the runtime (missing from its bounding set): {}",
+                missing.join(", ")
+            ));
+        }
         let current =
             caps::read(None, CapSet::Bounding).map_err(|e| format!("read bounding set: {e}"))?;
         for cap in current.difference(&self.bounding) {

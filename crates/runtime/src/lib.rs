@@ -71,7 +71,8 @@ pub const DEFAULT_READONLY_PATHS: [&str; 5] = [
     "/proc/sysrq-trigger",
 ];
 
-/// Every capability name the running kernel knows, as `CAP_*` strings.
+/// Every capability this process can hand to a container (its bounding set),
+/// as `CAP_*` strings: what `--privileged` means on this host.
 pub fn all_capabilities() -> Vec<String> {
-    capabilities::all_names()
+    capabilities::available_names()
 }

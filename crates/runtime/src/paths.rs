@@ -99,7 +99,13 @@ pub(crate) fn open_or_create(root: RawFd, path: &Path, create: Create) -> nix::R
 
 /// Opens an existing path inside `root` (O_PATH), `None` if it does not exist.
 pub(crate) fn open_existing(root: RawFd, path: &Path) -> nix::Result<Option<OwnedFd>> {
-    match open_in(root, &relative(path)?, OFlag::O_PATH) {
+    let rel = relative(path)?;
+    let rel = if rel.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        rel
+    };
+    match open_in(root, &rel, OFlag::O_PATH) {
         Ok(fd) => Ok(Some(fd)),
         Err(Errno::ENOENT) => Ok(None),
         Err(e) => Err(e),

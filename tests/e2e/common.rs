@@ -1,0 +1,246 @@
+//! Helpers for end-to-end tests: each test gets its own state root, runroot and
+//! cgroup parent, a busybox image imported from Debian's busybox-static, and
+//! checks that it left nothing behind on the host.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+
+/// The busybox rootfs tarball, built once per test run.
+pub fn busybox_tar() -> &'static Path {
+    static TAR: OnceLock<PathBuf> = OnceLock::new();
+    TAR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("berth-e2e-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let tar = dir.join("busybox-rootfs.tar");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/busybox-rootfs.sh");
+        let st = Command::new("bash")
+            .arg(&script)
+            .arg(&tar)
+            .status()
+            .unwrap();
+        assert!(
+            st.success(),
+            "building the busybox rootfs failed (is busybox-static installed?)"
+        );
+        tar
+    })
+}
+
+pub struct Env {
+    _dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub runroot: PathBuf,
+    pub cgroup_parent: String,
+}
+
+/// The result of a berth command, with its output as text.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Env {
+    /// A fresh state root with the `busybox` image imported.
+    pub fn new() -> Env {
+        let env = Env::empty();
+        let r = env.berth(&["import", busybox_tar().to_str().unwrap(), "busybox"]);
+        assert_eq!(r.code, 0, "import failed: {r:?}");
+        env
+    }
+
+    pub fn empty() -> Env {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-e2e-")
+            .tempdir()
+            .unwrap();
+        let root = dir.path().join("root");
+        let runroot = dir.path().join("run");
+        let name = dir
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        Env {
+            root,
+            runroot,
+            cgroup_parent: format!("berth-test/{name}"),
+            _dir: dir,
+        }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BERTH);
+        c.arg("--root")
+            .arg(&self.root)
+            .arg("--runroot")
+            .arg(&self.runroot)
+            .arg("--cgroup-parent")
+            .arg(&self.cgroup_parent)
+            .args(args);
+        c
+    }
+
+    pub fn berth(&self, args: &[&str]) -> Run {
+        self.command(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+            .into()
+    }
+
+    /// Starts `berth run ...` in the background with piped output.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// The cgroup directories of this env's containers, in every hierarchy.
+    pub fn cgroup_dirs(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for hierarchy in cgroup_hierarchies() {
+            let parent = hierarchy.join(&self.cgroup_parent);
+            if let Ok(rd) = std::fs::read_dir(&parent) {
+                for e in rd.flatten() {
+                    if e.path().is_dir() {
+                        out.push(e.path());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Asserts that nothing of this env's containers is left on the host: no
+    /// container directory, cgroup or mount.
+    pub fn assert_clean(&self) {
+        let containers = self.root.join("containers");
+        let left: Vec<_> = std::fs::read_dir(&containers)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name())
+                    .filter(|n| !n.to_string_lossy().starts_with('.'))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(left.is_empty(), "container directories left: {left:?}");
+        let cgroups = self.cgroup_dirs();
+        assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let root = self.root.to_string_lossy();
+        let ours: Vec<&str> = mounts
+            .lines()
+            .filter(|l| l.contains(root.as_ref()))
+            .collect();
+        assert!(ours.is_empty(), "mounts left on the host: {ours:?}");
+    }
+
+    /// The full ID of the only container this env has.
+    pub fn only_container_id(&self) -> String {
+        let r = self.berth(&["ps", "-a", "-q", "--no-trunc"]);
+        let ids: Vec<&str> = r.stdout.lines().collect();
+        assert_eq!(ids.len(), 1, "expected one container: {r:?}");
+        ids[0].to_string()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for hierarchy in cgroup_hierarchies() {
+            let _ = std::fs::remove_dir(hierarchy.join(&self.cgroup_parent));
+        }
+    }
+}
+
+/// The mounted cgroup hierarchies: the v1 controllers' directories, or the v2 root.
+pub fn cgroup_hierarchies() -> Vec<PathBuf> {
+    if cgroup_v2() {
+        return vec![PathBuf::from("/sys/fs/cgroup")];
+    }
+    std::fs::read_dir("/sys/fs/cgroup")
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.file_name().is_some_and(|n| n != "unified") && p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn cgroup_v2() -> bool {
+    std::fs::read_to_string("/proc/self/mounts")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| {
+            l.split(' ').nth(1) == Some("/sys/fs/cgroup") && l.split(' ').nth(2) == Some("cgroup2")
+        })
+}
+
+/// Waits for a child with a deadline; kills it if the deadline passes.
+pub fn wait_timeout(child: &mut Child, limit: Duration) -> Run {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stdout = String::new();
+            let mut stderr = String::new();
+            if let Some(mut o) = child.stdout.take() {
+                o.read_to_string(&mut stdout).unwrap();
+            }
+            if let Some(mut e) = child.stderr.take() {
+                e.read_to_string(&mut stderr).unwrap();
+            }
+            return Run {
+                code: status.code().unwrap_or(-1),
+                stdout,
+                stderr,
+            };
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("berth did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Polls `f` until it returns `Some`, or panics after `limit`.
+pub fn eventually<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -1,0 +1,172 @@
+//! cgroup limits: the values land in the kernel's files and are enforced.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::time::Duration;
+
+use crate::common::{cgroup_v2, wait_timeout, Env};
+
+/// Reads a cgroup file of the running container: v1 `controller/file`, or the
+/// v2 file with the same meaning.
+fn read(env: &Env, id: &str, v1: (&str, &str), v2: &str) -> String {
+    let path = if cgroup_v2() {
+        Path::new("/sys/fs/cgroup")
+            .join(&env.cgroup_parent)
+            .join(id)
+            .join(v2)
+    } else {
+        Path::new("/sys/fs/cgroup")
+            .join(v1.0)
+            .join(&env.cgroup_parent)
+            .join(id)
+            .join(v1.1)
+    };
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn limits_land_in_the_cgroup_files() {
+    let env = Env::new();
+    let mut child = env.spawn(&[
+        "run",
+        "--rm",
+        "-m",
+        "64m",
+        "--cpus",
+        "0.5",
+        "--cpu-period",
+        "100000",
+        "--cpu-quota",
+        "20000",
+        "--cpuset-cpus",
+        "0",
+        "--pids-limit",
+        "50",
+        "--cpu-shares",
+        "512",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; cat /proc/self/cgroup; echo ready; sleep 30 & wait",
+    ]);
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut inside = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "container ended early"
+        );
+        if line == "ready\n" {
+            break;
+        }
+        inside.push_str(&line);
+    }
+    // The cgroup namespace makes the container's cgroup its root.
+    assert!(inside.lines().all(|l| l.ends_with(":/")), "{inside}");
+    let id = env.only_container_id();
+    if cgroup_v2() {
+        assert_eq!(read(&env, &id, ("", ""), "memory.max"), "67108864");
+        assert_eq!(read(&env, &id, ("", ""), "cpu.max"), "20000 100000");
+        assert_eq!(read(&env, &id, ("", ""), "cpu.weight"), "59");
+    } else {
+        assert_eq!(
+            read(&env, &id, ("memory", "memory.limit_in_bytes"), ""),
+            "67108864"
+        );
+        assert_eq!(read(&env, &id, ("cpu", "cpu.cfs_quota_us"), ""), "20000");
+        assert_eq!(read(&env, &id, ("cpu", "cpu.cfs_period_us"), ""), "100000");
+        assert_eq!(read(&env, &id, ("cpu", "cpu.shares"), ""), "512");
+    }
+    assert_eq!(
+        read(&env, &id, ("cpuset", "cpuset.cpus"), "cpuset.cpus"),
+        "0"
+    );
+    assert_eq!(read(&env, &id, ("pids", "pids.max"), "pids.max"), "50");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let r = wait_timeout(&mut child, Duration::from_secs(20));
+    assert_eq!(r.code, 0, "{r:?}");
+    env.assert_clean();
+}
+
+#[test]
+fn cpus_alone_set_a_100ms_period() {
+    let env = Env::new();
+    let mut child = env.spawn(&[
+        "run",
+        "--rm",
+        "--cpus",
+        "1.5",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; echo ready; sleep 30 & wait",
+    ]);
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let id = env.only_container_id();
+    if cgroup_v2() {
+        assert_eq!(read(&env, &id, ("", ""), "cpu.max"), "150000 100000");
+    } else {
+        assert_eq!(read(&env, &id, ("cpu", "cpu.cfs_quota_us"), ""), "150000");
+        assert_eq!(read(&env, &id, ("cpu", "cpu.cfs_period_us"), ""), "100000");
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(wait_timeout(&mut child, Duration::from_secs(20)).code, 0);
+    env.assert_clean();
+}
+
+#[test]
+fn memory_limit_is_enforced_by_the_oom_killer() {
+    let env = Env::new();
+    // dd allocates its 256 MiB block and fills it: far past the 16 MiB limit.
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "-m",
+        "16m",
+        "busybox",
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=256M",
+        "count=1",
+    ]);
+    assert_eq!(r.code, 137, "{r:?}");
+    env.assert_clean();
+}
+
+#[test]
+fn pids_limit_stops_a_fork_loop() {
+    let env = Env::new();
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "--pids-limit",
+        "10",
+        "busybox",
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 30 ]; do sleep 5 & i=$((i+1)); done 2>&1",
+    ]);
+    // busybox sh gives up on a failed fork: the loop never reached 30.
+    assert!(
+        r.stdout
+            .contains("can't fork: Resource temporarily unavailable"),
+        "{r:?}"
+    );
+    assert_ne!(r.code, 0, "{r:?}");
+    env.assert_clean();
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests: they run the built `berth` as root, the way a user does,
+//! and check the result from inside the container and from the host.
+
+mod common;
+
+mod cleanup;
+mod images;
+mod isolation;
+mod limits;
+mod run;
+mod tty;

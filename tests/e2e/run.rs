@@ -1,0 +1,204 @@
+//! `berth run`: output, exit codes, the process's identity and signals.
+
+use std::io::{BufRead, BufReader};
+use std::time::Duration;
+
+use crate::common::{wait_timeout, Env};
+
+#[test]
+fn echo_hello_and_exit_codes() {
+    let env = Env::new();
+    let r = env.berth(&["run", "--rm", "busybox", "echo", "hello"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "hello\n"), "{r:?}");
+    let r = env.berth(&["run", "--rm", "busybox", "sh", "-c", "exit 3"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    // stderr reaches ours, stdin is /dev/null without -i.
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo oops >&2; cat; echo done",
+    ]);
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "done\n", "oops\n")
+    );
+    env.assert_clean();
+}
+
+#[test]
+fn stdin_with_interactive_flag() {
+    let env = Env::new();
+    let out = env
+        .command(&["run", "--rm", "-i", "busybox", "tr", "a-z", "A-Z"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(b"piped in\n")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "PIPED IN\n");
+    env.assert_clean();
+}
+
+#[test]
+fn hostname_env_workdir_user() {
+    let env = Env::new();
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "--hostname",
+        "web",
+        "-e",
+        "NAME=World",
+        "-w",
+        "/tmp",
+        "-u",
+        "1000:1000",
+        "busybox",
+        "sh",
+        "-c",
+        "hostname; echo $NAME; pwd; id; cat /etc/hostname",
+    ]);
+    assert_eq!(
+        r.stdout, "web\nWorld\n/tmp\nuid=1000 gid=1000\nweb\n",
+        "{r:?}"
+    );
+    // Names resolve through the image's /etc/passwd; a missing workdir is created.
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "-u",
+        "nobody",
+        "-w",
+        "/new/dir",
+        "busybox",
+        "sh",
+        "-c",
+        "id -u; pwd; echo $HOME",
+    ]);
+    assert_eq!(r.stdout, "65534\n/new/dir\n/nonexistent\n", "{r:?}");
+    // The default hostname is the short container ID; PATH and HOME are set.
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "hostname; echo $PATH; echo $HOME",
+    ]);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0].len(), 12, "{r:?}");
+    assert_eq!(
+        &lines[1..],
+        [
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "/root"
+        ]
+    );
+    env.assert_clean();
+}
+
+#[test]
+fn process_is_pid_one() {
+    let env = Env::new();
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $$; ps -o pid,comm | wc -l",
+    ]);
+    // PID 1, and only sh, ps, wc plus the header are visible.
+    assert_eq!(r.stdout, "1\n4\n", "{r:?}");
+}
+
+#[test]
+fn sigterm_to_berth_reaches_the_container() {
+    let env = Env::new();
+    let mut child = env.spawn(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo got TERM; exit 7' TERM; echo ready; while true; do sleep 0.1; done",
+    ]);
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let r = wait_timeout(&mut child, Duration::from_secs(20));
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!((r.code, line.as_str()), (7, "got TERM\n"), "{r:?}");
+    env.assert_clean();
+}
+
+#[test]
+fn killed_by_a_signal_exits_128_plus_n() {
+    let env = Env::new();
+    let mut child = env.spawn(&["run", "--rm", "busybox", "sh", "-c", "echo ready; sleep 30"]);
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    // SIGKILL from the host to the container's init.
+    let procs: Vec<String> = env
+        .cgroup_dirs()
+        .iter()
+        .flat_map(|d| {
+            std::fs::read_to_string(d.join("cgroup.procs"))
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let init = procs
+        .iter()
+        .filter_map(|p| p.parse::<i32>().ok())
+        .min()
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(init),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let r = wait_timeout(&mut child, Duration::from_secs(20));
+    assert_eq!(r.code, 137, "{r:?}");
+    env.assert_clean();
+}
+
+#[test]
+fn container_kept_without_rm_and_removed_with_rm_command() {
+    let env = Env::new();
+    let r = env.berth(&["run", "--name", "keep", "busybox", "sh", "-c", "exit 4"]);
+    assert_eq!(r.code, 4);
+    let ps = env.berth(&["ps", "-a"]);
+    assert!(
+        ps.stdout
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.contains("Exited (4)") && l.ends_with("keep")),
+        "{ps:?}"
+    );
+    // The name is taken until the container is removed.
+    let r = env.berth(&["run", "--name", "keep", "busybox", "true"]);
+    assert_eq!(r.code, 125);
+    assert!(r.stderr.contains("is already in use"), "{r:?}");
+    // No cgroup and no mount while it is stopped.
+    assert!(env.cgroup_dirs().is_empty());
+    assert_eq!(env.berth(&["rm", "keep"]).code, 0);
+    env.assert_clean();
+}

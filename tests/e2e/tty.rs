@@ -1,0 +1,85 @@
+//! `run -it`: a real terminal, its size, raw mode and ^C.
+
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nix::pty::{openpty, Winsize};
+
+use crate::common::{eventually, wait_timeout, Env};
+
+#[test]
+fn interactive_shell_with_a_terminal() {
+    let env = Env::new();
+    let ws = Winsize {
+        ws_row: 33,
+        ws_col: 111,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = openpty(&ws, None).unwrap();
+    let slave: OwnedFd = pty.slave;
+    let mut cmd = env.command(&["run", "--rm", "-it", "busybox", "sh"]);
+    cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave));
+    // SAFETY: setsid and TIOCSCTTY are async-signal-safe and touch only the child.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(move || {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            if libc::ioctl(0, libc::TIOCSCTTY, 0) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    // Our copies of the slave must go, or the master never sees the end.
+    drop(cmd);
+    let mut master = std::fs::File::from(pty.master);
+    let screen = Arc::new(Mutex::new(String::new()));
+    let reader = {
+        let screen = screen.clone();
+        let mut m = master.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = m.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                screen
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    let wait_for = |what: &str| {
+        eventually(
+            Duration::from_secs(20),
+            &format!("{what:?} on the terminal"),
+            || screen.lock().unwrap().contains(what).then_some(()),
+        );
+    };
+    master
+        .write_all(b"tty; stty size; echo TERM=$TERM\n")
+        .unwrap();
+    wait_for("/dev/pts/0");
+    wait_for("33 111");
+    wait_for("TERM=xterm");
+    // ^C reaches the container's foreground process, not berth.
+    master.write_all(b"sleep 60\n").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    master.write_all(&[3]).unwrap();
+    master.write_all(b"echo rc=$?\n").unwrap();
+    wait_for("rc=130");
+    master.write_all(b"exit 3\n").unwrap();
+    let r = wait_timeout(&mut child, Duration::from_secs(20));
+    assert_eq!(r.code, 3, "{}", screen.lock().unwrap());
+    drop(master);
+    let _ = reader.join();
+    env.assert_clean();
+}
