@@ -178,6 +178,8 @@ impl Drop for Env {
     fn drop(&mut self) {
         for hierarchy in cgroup_hierarchies() {
             let _ = std::fs::remove_dir(hierarchy.join(&self.cgroup_parent));
+            // Shared by all tests: goes with the last one.
+            let _ = std::fs::remove_dir(hierarchy.join("berth-test"));
         }
     }
 }

@@ -170,3 +170,25 @@ fn pids_limit_stops_a_fork_loop() {
     assert_ne!(r.code, 0, "{r:?}");
     env.assert_clean();
 }
+
+#[test]
+fn runs_on_a_pure_cgroup_v2_host() {
+    // A private mount namespace whose /sys/fs/cgroup is a cgroup2 mount: the
+    // layout of a pure v2 host (this one's controllers stay with v1, so no limits).
+    let env = Env::new();
+    let cmd = env.command(&[]);
+    let berth: Vec<String> = std::iter::once(cmd.get_program()).chain(cmd.get_args()).map(|a| format!("'{}'", a.to_string_lossy())).collect();
+    let berth = berth.join(" ");
+    let parent = &env.cgroup_parent;
+    let script = format!(
+        "set -e; umount -l /sys/fs/cgroup; mount -t cgroup2 none /sys/fs/cgroup; \
+         {berth} run --rm busybox sh -c 'cat /proc/self/cgroup; ls /sys/fs/cgroup >/dev/null'; \
+         echo left=$(find /sys/fs/cgroup/{parent} -mindepth 1 -type d | wc -l); rmdir /sys/fs/cgroup/{parent}; rmdir /sys/fs/cgroup/berth-test 2>/dev/null || true"
+    );
+    let out = std::process::Command::new("unshare").args(["-m", "--propagation", "private", "sh", "-c", &script]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.lines().any(|l| l == "0::/"), "cgroup namespace root: {text}");
+    assert!(text.contains("left=0"), "{text}");
+    env.assert_clean();
+}

@@ -62,7 +62,7 @@ pub enum Command {
     #[command(subcommand)]
     Image(ImageCommand),
     /// Create and run a new container from an image
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List containers
     Ps(PsArgs),
     /// Remove one or more containers

@@ -34,7 +34,7 @@ fn report(e: &anyhow::Error) {
 pub fn dispatch(cli: Cli) -> i32 {
     let g = &cli.global;
     let result = match cli.command {
-        Command::Run(args) => return run(g, args),
+        Command::Run(args) => return run(g, *args),
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => import(g, a),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images(g, a),
         Command::Ps(a) => ps(g, a),
