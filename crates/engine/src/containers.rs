@@ -64,10 +64,6 @@ pub(crate) struct ContainerStore {
     root: PathBuf,
 }
 
-/// Writes through a synced temporary file and a rename.
-pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    Ok(berth_image::write_atomic(path, data)?)
-}
 
 impl ContainerStore {
     pub(crate) fn open(root: &Path) -> Result<ContainerStore> {
@@ -84,13 +80,21 @@ impl ContainerStore {
         self.root.join(".lock")
     }
 
+    /// Writes a record atomically. It is synced to disk when it must survive
+    /// a crash: a container that is kept after it exits. The records of `--rm`
+    /// containers and the transient "running" state are only replaced
+    /// atomically (a crash ends their processes anyway).
     pub(crate) fn save(&self, rec: &ContainerRecord) -> Result<()> {
         let path = self.dir(&rec.id).join("container.json");
         let json = serde_json::to_vec_pretty(rec).map_err(|e| Error::Corrupt {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        write_atomic(&path, &json)
+        if rec.options.auto_remove || rec.state.status == Status::Running {
+            Ok(berth_image::replace_file(&path, &json)?)
+        } else {
+            Ok(berth_image::write_atomic(&path, &json)?)
+        }
     }
 
     pub(crate) fn load(&self, id: &str) -> Result<ContainerRecord> {
