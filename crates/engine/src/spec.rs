@@ -6,7 +6,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use berth_runtime::oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxMemoryBuilder,
+    Capability, LinuxBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxMemoryBuilder,
     LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResources,
     LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
     UserBuilder,
@@ -120,14 +120,47 @@ pub fn capabilities(opts: &ContainerOptions) -> Result<HashSet<Capability>> {
     Ok(caps)
 }
 
-fn resources(r: &Resources) -> Result<LinuxResources> {
-    let mut b = LinuxResourcesBuilder::default();
+/// Docker's device cgroup rules: nothing but the standard nodes, the
+/// terminals and mknod; everything for privileged containers.
+fn device_rules(privileged: bool) -> Result<Vec<LinuxDeviceCgroup>> {
+    let rule = |allow: bool, typ: Option<LinuxDeviceType>, major: Option<i64>, minor: Option<i64>, access: &str| {
+        let mut b = LinuxDeviceCgroupBuilder::default().allow(allow).access(access);
+        if let Some(t) = typ {
+            b = b.typ(t);
+        }
+        if let Some(m) = major {
+            b = b.major(m);
+        }
+        if let Some(m) = minor {
+            b = b.minor(m);
+        }
+        b.build().map_err(spec_err)
+    };
+    if privileged {
+        return Ok(vec![rule(true, Some(LinuxDeviceType::A), None, None, "rwm")?]);
+    }
+    let c = Some(LinuxDeviceType::C);
+    let mut rules = vec![
+        rule(false, Some(LinuxDeviceType::A), None, None, "rwm")?,
+        rule(true, c, None, None, "m")?,
+        rule(true, Some(LinuxDeviceType::B), None, None, "m")?,
+    ];
+    for (major, minor) in [(1, Some(3)), (1, Some(5)), (1, Some(7)), (1, Some(8)), (1, Some(9)), (5, Some(0)), (5, Some(1)), (5, Some(2)), (136, None)] {
+        rules.push(rule(true, c, Some(major), minor, "rwm")?);
+    }
+    Ok(rules)
+}
+
+fn resources(r: &Resources, privileged: bool) -> Result<LinuxResources> {
+    let mut b = LinuxResourcesBuilder::default().devices(device_rules(privileged)?);
     if r.memory.is_some() || r.memory_swap.is_some() {
         let mut m = LinuxMemoryBuilder::default();
         if let Some(v) = r.memory.filter(|v| *v > 0) {
             m = m.limit(v);
         }
-        if let Some(v) = r.memory_swap.filter(|v| *v != 0) {
+        // Docker's default: as much swap as memory (memory+swap = 2x memory).
+        let swap = r.memory_swap.or_else(|| r.memory.filter(|v| *v > 0).map(|v| v * 2));
+        if let Some(v) = swap.filter(|v| *v != 0) {
             m = m.swap(v);
         }
         b = b.memory(m.build().map_err(spec_err)?);
@@ -339,7 +372,7 @@ pub fn build(opts: &ContainerOptions, inputs: SpecInputs<'_>) -> Result<Spec> {
     };
     let linux = LinuxBuilder::default()
         .namespaces(namespaces)
-        .resources(resources(&opts.resources)?)
+        .resources(resources(&opts.resources, opts.privileged)?)
         .cgroups_path(Path::new("/").join(&inputs.cgroup_path))
         .masked_paths(masked)
         .readonly_paths(readonly)
@@ -434,8 +467,11 @@ mod tests {
             pids_limit: Some(50),
             ..Default::default()
         };
-        let lr = resources(&r).unwrap();
+        let lr = resources(&r, false).unwrap();
         assert_eq!(lr.memory().as_ref().unwrap().limit(), Some(64 << 20));
+        assert_eq!(lr.memory().as_ref().unwrap().swap(), Some(128 << 20));
+        let devices = lr.devices().as_ref().unwrap();
+        assert!(!devices[0].allow() && devices.iter().skip(1).all(|d| d.allow()));
         let cpu = lr.cpu().as_ref().unwrap();
         assert_eq!(
             (cpu.period(), cpu.quota(), cpu.shares()),

@@ -1,0 +1,102 @@
+//! Resource limits in the shape the cgroup files want them.
+
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
+
+/// One device cgroup rule (`c 1:3 rwm`, `a *:* rwm`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRule {
+    pub allow: bool,
+    /// `a`, `c` or `b`.
+    pub kind: char,
+    pub major: Option<i64>,
+    pub minor: Option<i64>,
+    pub access: String,
+}
+
+impl DeviceRule {
+    /// The line devices.allow / devices.deny take.
+    pub fn line(&self) -> String {
+        let n = |v: Option<i64>| v.map_or("*".to_string(), |v| v.to_string());
+        format!("{} {}:{} {}", self.kind, n(self.major), n(self.minor), self.access)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Limits {
+    /// Bytes; -1 unlimited.
+    pub memory: Option<i64>,
+    /// Memory plus swap in bytes (v1 semantics); -1 unlimited.
+    pub memory_swap: Option<i64>,
+    pub cpu_shares: Option<u64>,
+    pub cpu_quota: Option<i64>,
+    pub cpu_period: Option<u64>,
+    pub cpuset_cpus: Option<String>,
+    pub cpuset_mems: Option<String>,
+    /// Maximum processes; -1 or 0 unlimited.
+    pub pids: Option<i64>,
+    pub devices: Vec<DeviceRule>,
+}
+
+impl Limits {
+    pub fn from_spec(r: &LinuxResources) -> Limits {
+        let mem = r.memory().as_ref();
+        let cpu = r.cpu().as_ref();
+        Limits {
+            memory: mem.and_then(|m| m.limit()),
+            memory_swap: mem.and_then(|m| m.swap()),
+            cpu_shares: cpu.and_then(|c| c.shares()),
+            cpu_quota: cpu.and_then(|c| c.quota()),
+            cpu_period: cpu.and_then(|c| c.period()),
+            cpuset_cpus: cpu.and_then(|c| c.cpus().clone()),
+            cpuset_mems: cpu.and_then(|c| c.mems().clone()),
+            pids: r.pids().as_ref().map(|p| p.limit()),
+            devices: r.devices().as_deref().unwrap_or_default().iter().map(device_rule).collect(),
+        }
+    }
+}
+
+fn device_rule(d: &LinuxDeviceCgroup) -> DeviceRule {
+    let kind = match d.typ() {
+        Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => 'c',
+        Some(LinuxDeviceType::B) => 'b',
+        _ => 'a',
+    };
+    DeviceRule {
+        allow: d.allow(),
+        kind,
+        major: d.major(),
+        minor: d.minor(),
+        access: d.access().clone().unwrap_or_else(|| "rwm".into()),
+    }
+}
+
+/// cpu.shares (2..262144) on the cgroup v2 weight scale (1..10000), with the
+/// conversion runc and crun use: 1024 shares (the default) is weight 100.
+pub fn cpu_weight(shares: u64) -> u64 {
+    if shares == 0 {
+        return 0;
+    }
+    let l = (shares.clamp(2, 262_144) as f64).log2();
+    // The small epsilon keeps exact powers (1024 shares: 10^2) from rounding up.
+    let w = (10f64.powf((l * l + 125.0 * l) / 612.0 - 7.0 / 34.0) - 1e-9).ceil();
+    (w as u64).clamp(1, 10_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights() {
+        assert_eq!(cpu_weight(1024), 100);
+        assert_eq!(cpu_weight(512), 59);
+        assert_eq!(cpu_weight(2), 1);
+        assert_eq!(cpu_weight(262_144), 10_000);
+    }
+
+    #[test]
+    fn rule_lines() {
+        let r = DeviceRule { allow: true, kind: 'c', major: Some(136), minor: None, access: "rwm".into() };
+        assert_eq!(r.line(), "c 136:* rwm");
+    }
+}

@@ -1,0 +1,210 @@
+//! cgroup v1: one directory per hierarchy (memory, cpu, cpuset, pids, ...).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use nix::unistd::Pid;
+
+use super::{kill_procs, read_pids, write, Backend, Limits};
+
+/// The controllers Berth places containers under (named hierarchies such as
+/// `name=systemd` are left alone).
+const CONTROLLERS: [&str; 11] = [
+    "cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "devices", "blkio", "hugetlb", "net_cls", "perf_event",
+];
+
+/// One mounted hierarchy: its mount point and the controllers bound to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Hierarchy {
+    pub mount: PathBuf,
+    pub controllers: Vec<String>,
+}
+
+/// The v1 hierarchies mounted under `root`, from /proc/self/mountinfo text.
+pub(crate) fn hierarchies(mountinfo: &str, root: &Path) -> Vec<Hierarchy> {
+    let mut out: Vec<Hierarchy> = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let mut r = right.split(' ');
+        if r.next() != Some("cgroup") {
+            continue;
+        }
+        let super_opts = r.nth(1).unwrap_or("");
+        let Some(mount) = left.split(' ').nth(4).map(PathBuf::from) else { continue };
+        if !mount.starts_with(root) {
+            continue;
+        }
+        let controllers: Vec<String> =
+            super_opts.split(',').filter(|o| CONTROLLERS.contains(o)).map(str::to_string).collect();
+        if !controllers.is_empty() && !out.iter().any(|h| h.mount == mount) {
+            out.push(Hierarchy { mount, controllers });
+        }
+    }
+    out
+}
+
+pub(crate) struct V1 {
+    /// (controllers, directory of the container's cgroup)
+    dirs: Vec<(Vec<String>, PathBuf)>,
+}
+
+impl V1 {
+    pub(crate) fn new(hierarchies: Vec<Hierarchy>, path: &Path) -> V1 {
+        V1 {
+            dirs: hierarchies.into_iter().map(|h| (h.controllers, h.mount.join(path))).collect(),
+        }
+    }
+
+    fn dir(&self, controller: &str) -> Option<&Path> {
+        self.dirs.iter().find(|(c, _)| c.iter().any(|x| x == controller)).map(|(_, d)| d.as_path())
+    }
+
+    fn need(&self, controller: &str) -> std::io::Result<&Path> {
+        self.dir(controller).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("the {controller} cgroup controller is not mounted on this host"),
+            )
+        })
+    }
+}
+
+/// A new cpuset cgroup starts with empty cpus/mems and refuses tasks: fill
+/// them in from the nearest ancestor, creating each level on the way down.
+fn create_cpuset(dir: &Path) -> std::io::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_cpuset(parent)?;
+        match fs::create_dir(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            if fs::read_to_string(dir.join(f))?.trim().is_empty() {
+                let v = fs::read_to_string(parent.join(f))?;
+                write(dir, f, v.trim())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Backend for V1 {
+    fn add(&self, pid: Pid) -> std::io::Result<()> {
+        for (controllers, dir) in &self.dirs {
+            if controllers.iter().any(|c| c == "cpuset") {
+                create_cpuset(dir)?;
+            } else {
+                fs::create_dir_all(dir)?;
+            }
+            write(dir, "cgroup.procs", &pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn apply(&self, l: &Limits) -> std::io::Result<()> {
+        if l.memory.is_some() || l.memory_swap.is_some() {
+            let dir = self.need("memory")?;
+            let limit = l.memory.unwrap_or(-1);
+            // memsw must stay >= the limit at every step: raise it first, lower it last.
+            let swap = l.memory_swap.filter(|_| dir.join("memory.memsw.limit_in_bytes").exists());
+            if l.memory_swap.is_some() && swap.is_none() {
+                tracing::warn!("this kernel does not account swap: the swap limit is not applied");
+            }
+            if let Some(s) = swap {
+                let _ = write(dir, "memory.memsw.limit_in_bytes", &s.to_string());
+            }
+            write(dir, "memory.limit_in_bytes", &limit.to_string())?;
+            if let Some(s) = swap {
+                write(dir, "memory.memsw.limit_in_bytes", &s.to_string())?;
+            }
+        }
+        if l.cpu_shares.is_some() || l.cpu_quota.is_some() || l.cpu_period.is_some() {
+            let dir = self.need("cpu")?;
+            if let Some(s) = l.cpu_shares {
+                write(dir, "cpu.shares", &s.to_string())?;
+            }
+            if let Some(p) = l.cpu_period {
+                write(dir, "cpu.cfs_period_us", &p.to_string())?;
+            }
+            if let Some(q) = l.cpu_quota {
+                write(dir, "cpu.cfs_quota_us", &q.to_string())?;
+            }
+        }
+        if l.cpuset_cpus.is_some() || l.cpuset_mems.is_some() {
+            let dir = self.need("cpuset")?;
+            if let Some(c) = &l.cpuset_cpus {
+                write(dir, "cpuset.cpus", c)?;
+            }
+            if let Some(m) = &l.cpuset_mems {
+                write(dir, "cpuset.mems", m)?;
+            }
+        }
+        if let Some(p) = l.pids {
+            let v = if p > 0 { p.to_string() } else { "max".into() };
+            write(self.need("pids")?, "pids.max", &v)?;
+        }
+        if !l.devices.is_empty() {
+            if let Some(dir) = self.dir("devices") {
+                for rule in &l.devices {
+                    let file = if rule.allow { "devices.allow" } else { "devices.deny" };
+                    write(dir, file, &rule.line())?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn freeze(&self, frozen: bool) -> std::io::Result<()> {
+        let dir = self.need("freezer")?;
+        let want = if frozen { "FROZEN" } else { "THAWED" };
+        for _ in 0..1000 {
+            write(dir, "freezer.state", want)?;
+            if fs::read_to_string(dir.join("freezer.state"))?.trim() == want {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        Err(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("the cgroup did not become {want}")))
+    }
+
+    fn pids(&self) -> std::io::Result<Vec<Pid>> {
+        let (_, dir) = self.dirs.first().ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?;
+        let dir = self.dir("pids").unwrap_or(dir);
+        read_pids(&dir.join("cgroup.procs"))
+    }
+
+    fn dirs(&self) -> Vec<PathBuf> {
+        self.dirs.iter().map(|(_, d)| d.clone()).collect()
+    }
+
+    fn kill_all(&self) -> std::io::Result<()> {
+        for (_, dir) in &self.dirs {
+            kill_procs(dir);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_mountinfo() {
+        let text = "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n\
+            32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n\
+            35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
+            40 31 0:37 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n\
+            41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n\
+            50 23 0:40 / /elsewhere/cpuset rw - cgroup cgroup rw,cpuset\n";
+        let h = hierarchies(text, Path::new("/sys/fs/cgroup"));
+        assert_eq!(h.len(), 2);
+        assert_eq!(h[0].mount, Path::new("/sys/fs/cgroup/cpu,cpuacct"));
+        assert_eq!(h[0].controllers, ["cpu", "cpuacct"]);
+        assert_eq!(h[1].controllers, ["memory"]);
+    }
+}

@@ -1,0 +1,135 @@
+//! cgroup v2: one unified directory per cgroup.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use nix::unistd::Pid;
+
+use super::{cpu_weight, kill_procs, read_pids, write, Backend, Limits};
+
+/// Controllers enabled for containers where the host offers them.
+const CONTROLLERS: [&str; 6] = ["cpuset", "cpu", "io", "memory", "hugetlb", "pids"];
+
+pub(crate) struct V2 {
+    root: PathBuf,
+    dir: PathBuf,
+}
+
+impl V2 {
+    pub(crate) fn new(root: &Path, path: &Path) -> V2 {
+        V2 {
+            root: root.to_path_buf(),
+            dir: root.join(path),
+        }
+    }
+
+    /// Creates the cgroup, enabling the controllers in every ancestor's
+    /// subtree_control on the way (a controller must be enabled in the parent
+    /// for the child to have its files).
+    fn create(&self) -> std::io::Result<()> {
+        let available = fs::read_to_string(self.root.join("cgroup.controllers")).unwrap_or_default();
+        let enable: Vec<String> = CONTROLLERS
+            .iter()
+            .filter(|c| available.split_whitespace().any(|a| a == **c))
+            .map(|c| format!("+{c}"))
+            .collect();
+        let rel = self.dir.strip_prefix(&self.root).unwrap_or(&self.dir);
+        let mut current = self.root.clone();
+        for comp in rel.components() {
+            let enabled = fs::read_to_string(current.join("cgroup.subtree_control")).unwrap_or_default();
+            for c in &enable {
+                if !enabled.split_whitespace().any(|e| e == &c[1..]) {
+                    // Best effort: a parent with processes of its own cannot
+                    // delegate; the limit needing it then fails when applied.
+                    if let Err(e) = write(&current, "cgroup.subtree_control", c) {
+                        tracing::debug!("{e}");
+                    }
+                }
+            }
+            current.push(comp);
+            match fs::create_dir(&current) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Backend for V2 {
+    fn add(&self, pid: Pid) -> std::io::Result<()> {
+        if !self.dir.exists() {
+            self.create()?;
+        }
+        write(&self.dir, "cgroup.procs", &pid.to_string())
+    }
+
+    fn apply(&self, l: &Limits) -> std::io::Result<()> {
+        let d = &self.dir;
+        let max = |v: i64| if v < 0 { "max".to_string() } else { v.to_string() };
+        if let Some(m) = l.memory {
+            write(d, "memory.max", &max(m))?;
+        }
+        if let Some(s) = l.memory_swap {
+            // v2 limits swap alone; the spec's value counts memory plus swap.
+            if d.join("memory.swap.max").exists() {
+                let swap = match (s, l.memory) {
+                    (s, _) if s < 0 => -1,
+                    (s, Some(m)) if m > 0 => (s - m).max(0),
+                    (s, _) => s,
+                };
+                write(d, "memory.swap.max", &max(swap))?;
+            } else {
+                tracing::warn!("this kernel does not account swap: the swap limit is not applied");
+            }
+        }
+        if l.cpu_quota.is_some() || l.cpu_period.is_some() {
+            let quota = l.cpu_quota.filter(|q| *q > 0).map_or("max".to_string(), |q| q.to_string());
+            let period = l.cpu_period.unwrap_or(100_000);
+            write(d, "cpu.max", &format!("{quota} {period}"))?;
+        }
+        if let Some(s) = l.cpu_shares {
+            write(d, "cpu.weight", &cpu_weight(s).to_string())?;
+        }
+        if let Some(c) = &l.cpuset_cpus {
+            write(d, "cpuset.cpus", c)?;
+        }
+        if let Some(m) = &l.cpuset_mems {
+            write(d, "cpuset.mems", m)?;
+        }
+        if let Some(p) = l.pids {
+            write(d, "pids.max", &if p > 0 { p.to_string() } else { "max".into() })?;
+        }
+        // Device rules on v2 need an eBPF program, not yet loaded by Berth.
+        Ok(())
+    }
+
+    fn freeze(&self, frozen: bool) -> std::io::Result<()> {
+        write(&self.dir, "cgroup.freeze", if frozen { "1" } else { "0" })?;
+        let want = if frozen { "frozen 1" } else { "frozen 0" };
+        for _ in 0..1000 {
+            if fs::read_to_string(self.dir.join("cgroup.events"))?.lines().any(|l| l == want) {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the cgroup did not freeze"))
+    }
+
+    fn pids(&self) -> std::io::Result<Vec<Pid>> {
+        read_pids(&self.dir.join("cgroup.procs"))
+    }
+
+    fn dirs(&self) -> Vec<PathBuf> {
+        vec![self.dir.clone()]
+    }
+
+    fn kill_all(&self) -> std::io::Result<()> {
+        if self.dir.join("cgroup.kill").exists() {
+            return write(&self.dir, "cgroup.kill", "1");
+        }
+        kill_procs(&self.dir);
+        Ok(())
+    }
+}
