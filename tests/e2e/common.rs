@@ -154,6 +154,11 @@ impl Env {
             })
             .unwrap_or_default();
         assert!(left.is_empty(), "container directories left: {left:?}");
+        let running = self.runroot.join("containers");
+        let left: Vec<_> = std::fs::read_dir(&running)
+            .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "runtime state left: {left:?}");
         let cgroups = self.cgroup_dirs();
         assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();

@@ -268,7 +268,14 @@ fn device_cgroup_allows_only_the_standard_nodes() {
     }
     let env = Env::new();
     // mknod is allowed (CAP_MKNOD, `c *:* m`), using the node is not.
-    let r = env.berth(&["run", "--rm", "busybox", "sh", "-c", "mknod /tmp/mem c 1 1 && head -c 1 /tmp/mem; echo rc=$?; head -c 1 /dev/zero | wc -c"]);
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "mknod /tmp/mem c 1 1 && head -c 1 /tmp/mem; echo rc=$?; head -c 1 /dev/zero | wc -c",
+    ]);
     assert!(r.stderr.contains("Operation not permitted"), "{r:?}");
     assert_eq!(r.stdout, "rc=1\n1\n", "{r:?}");
     env.assert_clean();

@@ -177,7 +177,10 @@ fn runs_on_a_pure_cgroup_v2_host() {
     // layout of a pure v2 host (this one's controllers stay with v1, so no limits).
     let env = Env::new();
     let cmd = env.command(&[]);
-    let berth: Vec<String> = std::iter::once(cmd.get_program()).chain(cmd.get_args()).map(|a| format!("'{}'", a.to_string_lossy())).collect();
+    let berth: Vec<String> = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| format!("'{}'", a.to_string_lossy()))
+        .collect();
     let berth = berth.join(" ");
     let parent = &env.cgroup_parent;
     let script = format!(
@@ -185,10 +188,20 @@ fn runs_on_a_pure_cgroup_v2_host() {
          {berth} run --rm busybox sh -c 'cat /proc/self/cgroup; ls /sys/fs/cgroup >/dev/null'; \
          echo left=$(find /sys/fs/cgroup/{parent} -mindepth 1 -type d | wc -l); rmdir /sys/fs/cgroup/{parent}; rmdir /sys/fs/cgroup/berth-test 2>/dev/null || true"
     );
-    let out = std::process::Command::new("unshare").args(["-m", "--propagation", "private", "sh", "-c", &script]).output().unwrap();
+    let out = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.lines().any(|l| l == "0::/"), "cgroup namespace root: {text}");
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.lines().any(|l| l == "0::/"),
+        "cgroup namespace root: {text}"
+    );
     assert!(text.contains("left=0"), "{text}");
     env.assert_clean();
 }

@@ -107,7 +107,14 @@ fn hostname_env_workdir_user() {
 #[test]
 fn process_is_pid_one() {
     let env = Env::new();
-    let r = env.berth(&["run", "--rm", "busybox", "sh", "-c", "echo $$; cat /proc/1/comm; ps -o pid= | sort -n | tail -1"]);
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $$; cat /proc/1/comm; ps -o pid= | sort -n | tail -1",
+    ]);
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert_eq!(&lines[..2], ["1", "sh"], "{r:?}");
     // Only the container's few processes exist in its pid namespace.

@@ -1,9 +1,10 @@
 //! Container records: one JSON document per container, written atomically.
 //!
-//! Layout (schema 1): `containers/<id>/container.json` holds the record;
-//! beside it the bundle's `config.json` (the OCI spec of the last start), the
-//! generated `hostname`, `hosts` and `resolv.conf`, and the writable layer
-//! (`upper/`, `work/`) with `rootfs/`, the mount point of its overlay.
+//! Layout (schema 1): `<root>/containers/<id>/container.json` holds the
+//! record; beside it the writable layer (`upper/`, `work/`) and `rootfs/`, the
+//! mount point of its overlay. While it runs, `<runroot>/containers/<id>/`
+//! holds what each start regenerates: the bundle's `config.json` (the OCI
+//! spec) and the `hostname`, `hosts` and `resolv.conf` bind-mounted into it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -63,7 +64,6 @@ pub struct ContainerRecord {
 pub(crate) struct ContainerStore {
     root: PathBuf,
 }
-
 
 impl ContainerStore {
     pub(crate) fn open(root: &Path) -> Result<ContainerStore> {

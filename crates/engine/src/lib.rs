@@ -243,11 +243,13 @@ impl Engine {
                     let _ = running.container.signal(nix::sys::signal::Signal::SIGKILL);
                     let _ = running.container.wait();
                     let _ = running.container.destroy();
+                    self.remove_run_dir(&rec.id);
                     return Err(e);
                 }
                 Ok(running)
             }
             Err(e) => {
+                self.remove_run_dir(&rec.id);
                 rec.state.status = if rec.state.started_at.is_some() {
                     Status::Exited
                 } else {
@@ -311,7 +313,10 @@ impl Engine {
             |k| std::env::var(k).ok(),
             &extra,
         );
-        let etc_files = etc::write_files(&dir, &hostname, &opts.network)?;
+        // Files regenerated at every start live in the runtime state directory.
+        let run_dir = self.run_dir(&rec.id);
+        fs::create_dir_all(&run_dir).map_err(Error::io("create", &run_dir))?;
+        let etc_files = etc::write_files(&run_dir, &hostname, &opts.network)?;
         let spec = spec::build(
             opts,
             spec::SpecInputs {
@@ -326,7 +331,7 @@ impl Engine {
                 console_size,
             },
         )?;
-        let spec_path = dir.join("config.json");
+        let spec_path = run_dir.join("config.json");
         let json = serde_json::to_vec_pretty(&spec).map_err(|e| Error::Corrupt {
             path: spec_path.clone(),
             message: e.to_string(),
@@ -351,6 +356,7 @@ impl Engine {
     /// Records how a started container ended and removes its cgroup.
     pub fn finish(&self, running: Running, status: ExitStatus) -> Result<()> {
         let destroyed = running.container.destroy();
+        self.remove_run_dir(&running.id);
         let mut rec = match self.containers.find(&running.id) {
             Ok(rec) => rec,
             // Force-removed while it ran: nothing left to record.
@@ -384,8 +390,24 @@ impl Engine {
             )?;
             cgroup.remove()?;
         }
+        self.remove_run_dir(&rec.id);
         let dir = self.containers.dir(&rec.id);
         fs::remove_dir_all(&dir).map_err(Error::io("remove", &dir))
+    }
+
+    /// Where a running container's regenerated files live (the OCI bundle's
+    /// config.json, /etc/hostname, /etc/hosts, /etc/resolv.conf).
+    fn run_dir(&self, id: &str) -> PathBuf {
+        self.config.runroot.join("containers").join(id)
+    }
+
+    fn remove_run_dir(&self, id: &str) {
+        let dir = self.run_dir(id);
+        if let Err(e) = fs::remove_dir_all(&dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!("remove {}: {e}", dir.display());
+            }
+        }
     }
 
     /// A container's cgroup, relative to each hierarchy's root.

@@ -6,8 +6,9 @@ use std::path::Path;
 use std::str::FromStr;
 
 use berth_runtime::oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxMemoryBuilder,
-    LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResources,
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDeviceCgroup,
+    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder, LinuxNamespace,
+    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResources,
     LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
     UserBuilder,
 };
@@ -123,8 +124,14 @@ pub fn capabilities(opts: &ContainerOptions) -> Result<HashSet<Capability>> {
 /// Docker's device cgroup rules: nothing but the standard nodes, the
 /// terminals and mknod; everything for privileged containers.
 fn device_rules(privileged: bool) -> Result<Vec<LinuxDeviceCgroup>> {
-    let rule = |allow: bool, typ: Option<LinuxDeviceType>, major: Option<i64>, minor: Option<i64>, access: &str| {
-        let mut b = LinuxDeviceCgroupBuilder::default().allow(allow).access(access);
+    let rule = |allow: bool,
+                typ: Option<LinuxDeviceType>,
+                major: Option<i64>,
+                minor: Option<i64>,
+                access: &str| {
+        let mut b = LinuxDeviceCgroupBuilder::default()
+            .allow(allow)
+            .access(access);
         if let Some(t) = typ {
             b = b.typ(t);
         }
@@ -137,7 +144,13 @@ fn device_rules(privileged: bool) -> Result<Vec<LinuxDeviceCgroup>> {
         b.build().map_err(spec_err)
     };
     if privileged {
-        return Ok(vec![rule(true, Some(LinuxDeviceType::A), None, None, "rwm")?]);
+        return Ok(vec![rule(
+            true,
+            Some(LinuxDeviceType::A),
+            None,
+            None,
+            "rwm",
+        )?]);
     }
     let c = Some(LinuxDeviceType::C);
     let mut rules = vec![
@@ -145,7 +158,17 @@ fn device_rules(privileged: bool) -> Result<Vec<LinuxDeviceCgroup>> {
         rule(true, c, None, None, "m")?,
         rule(true, Some(LinuxDeviceType::B), None, None, "m")?,
     ];
-    for (major, minor) in [(1, Some(3)), (1, Some(5)), (1, Some(7)), (1, Some(8)), (1, Some(9)), (5, Some(0)), (5, Some(1)), (5, Some(2)), (136, None)] {
+    for (major, minor) in [
+        (1, Some(3)),
+        (1, Some(5)),
+        (1, Some(7)),
+        (1, Some(8)),
+        (1, Some(9)),
+        (5, Some(0)),
+        (5, Some(1)),
+        (5, Some(2)),
+        (136, None),
+    ] {
         rules.push(rule(true, c, Some(major), minor, "rwm")?);
     }
     Ok(rules)
@@ -159,7 +182,9 @@ fn resources(r: &Resources, privileged: bool) -> Result<LinuxResources> {
             m = m.limit(v);
         }
         // Docker's default: as much swap as memory (memory+swap = 2x memory).
-        let swap = r.memory_swap.or_else(|| r.memory.filter(|v| *v > 0).map(|v| v * 2));
+        let swap = r
+            .memory_swap
+            .or_else(|| r.memory.filter(|v| *v > 0).map(|v| v * 2));
         if let Some(v) = swap.filter(|v| *v != 0) {
             m = m.swap(v);
         }

@@ -320,10 +320,8 @@ pub fn create(opts: CreateOptions) -> Result<Container> {
             parent_chan.send_go()?;
         }
         let cg = cgroup.insert(Cgroup::new(&opts.cgroup_root, &cgroup_path)?);
+        cg.create(linux.resources().as_ref())?;
         cg.add(pid)?;
-        if let Some(resources) = linux.resources() {
-            cg.apply(resources)?;
-        }
         parent_chan.send_go()
     })();
     let abort = |cgroup: Option<Cgroup>| {

@@ -10,8 +10,8 @@ use std::path::Path;
 use std::process::Command;
 
 use berth_runtime::oci_spec::runtime::{
-    LinuxBuilder, LinuxIdMappingBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, MountBuilder, ProcessBuilder,
-    RootBuilder, SpecBuilder, UserBuilder,
+    LinuxBuilder, LinuxIdMappingBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, MountBuilder,
+    ProcessBuilder, RootBuilder, SpecBuilder, UserBuilder,
 };
 use berth_runtime::{create, CreateOptions, Stdio};
 
@@ -41,7 +41,14 @@ fn inner_user_namespace_container() {
             .build()
             .unwrap()
     };
-    let map = |host: u32| LinuxIdMappingBuilder::default().container_id(0u32).host_id(host).size(65536u32).build().unwrap();
+    let map = |host: u32| {
+        LinuxIdMappingBuilder::default()
+            .container_id(0u32)
+            .host_id(host)
+            .size(65536u32)
+            .build()
+            .unwrap()
+    };
     let namespaces = [
         LinuxNamespaceType::User,
         LinuxNamespaceType::Pid,
@@ -101,7 +108,10 @@ fn inner_user_namespace_container() {
     }
     print!("{out}");
     assert_eq!(status.code(), 0, "{out}");
-    let lines: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
+    let lines: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert!(out.starts_with("uid=0 gid=0"), "{out}");
     assert_eq!(lines[1], ["0", "100000", "65536"]);
     assert_eq!(lines[2], ["0", "200000", "65536"]);
@@ -113,11 +123,24 @@ fn inner_user_namespace_container() {
 fn user_namespace_maps_ids() {
     let exe = std::env::current_exe().unwrap();
     let out = Command::new(exe)
-        .args(["--exact", "inner_user_namespace_container", "--ignored", "--test-threads=1", "--nocapture"])
+        .args([
+            "--exact",
+            "inner_user_namespace_container",
+            "--ignored",
+            "--test-threads=1",
+            "--nocapture",
+        ])
         .output()
         .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "{text}");
     assert!(text.contains("1 passed"), "{text}");
-    assert!(text.contains("0 100000 65536") || text.contains("0     100000      65536"), "{text}");
+    assert!(
+        text.contains("0 100000 65536") || text.contains("0     100000      65536"),
+        "{text}"
+    );
 }

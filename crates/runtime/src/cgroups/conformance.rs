@@ -12,8 +12,14 @@ use super::v2::V2;
 use super::{Backend, DeviceRule, Limits};
 
 const V1_FILES: [(&str, &[&str]); 6] = [
-    ("memory", &["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"]),
-    ("cpu", &["cpu.shares", "cpu.cfs_period_us", "cpu.cfs_quota_us"]),
+    (
+        "memory",
+        &["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"],
+    ),
+    (
+        "cpu",
+        &["cpu.shares", "cpu.cfs_period_us", "cpu.cfs_quota_us"],
+    ),
     ("cpuset", &["cpuset.cpus", "cpuset.mems"]),
     ("pids", &["pids.max"]),
     ("freezer", &["freezer.state"]),
@@ -21,8 +27,15 @@ const V1_FILES: [(&str, &[&str]); 6] = [
 ];
 
 const V2_FILES: [&str; 9] = [
-    "memory.max", "memory.swap.max", "cpu.max", "cpu.weight", "cpuset.cpus", "cpuset.mems", "pids.max",
-    "cgroup.freeze", "cgroup.events",
+    "memory.max",
+    "memory.swap.max",
+    "cpu.max",
+    "cpu.weight",
+    "cpuset.cpus",
+    "cpuset.mems",
+    "pids.max",
+    "cgroup.freeze",
+    "cgroup.events",
 ];
 
 /// A fake tree with the container's directory and files already in place,
@@ -47,7 +60,10 @@ fn fake_v1() -> Fake {
     for (ctrl, files) in V1_FILES {
         let mount = tmp.path().join(ctrl);
         touch(&mount.join("berth/c1"), files);
-        hs.push(Hierarchy { mount, controllers: vec![ctrl.to_string()] });
+        hs.push(Hierarchy {
+            mount,
+            controllers: vec![ctrl.to_string()],
+        });
     }
     let root = tmp.path().to_path_buf();
     let backend = Box::new(V1::new(hs, Path::new("berth/c1")));
@@ -65,12 +81,20 @@ fn fake_v1() -> Fake {
         };
         fs::read_to_string(root.join(ctrl).join("berth/c1").join(file)).unwrap()
     });
-    Fake { _tmp: tmp, backend, read }
+    Fake {
+        _tmp: tmp,
+        backend,
+        read,
+    }
 }
 
 fn fake_v2() -> Fake {
     let tmp = tempfile::tempdir().unwrap();
-    fs::write(tmp.path().join("cgroup.controllers"), "cpuset cpu io memory hugetlb pids\n").unwrap();
+    fs::write(
+        tmp.path().join("cgroup.controllers"),
+        "cpuset cpu io memory hugetlb pids\n",
+    )
+    .unwrap();
     touch(&tmp.path().join("berth/c1"), &V2_FILES);
     let dir: PathBuf = tmp.path().join("berth/c1");
     let backend = Box::new(V2::new(tmp.path(), Path::new("berth/c1")));
@@ -87,7 +111,11 @@ fn fake_v2() -> Fake {
         };
         fs::read_to_string(dir.join(file)).unwrap()
     });
-    Fake { _tmp: tmp, backend, read }
+    Fake {
+        _tmp: tmp,
+        backend,
+        read,
+    }
 }
 
 fn limits() -> Limits {
@@ -100,24 +128,60 @@ fn limits() -> Limits {
         cpuset_cpus: Some("0".into()),
         cpuset_mems: None,
         pids: Some(50),
-        devices: vec![DeviceRule { allow: false, kind: 'a', major: None, minor: None, access: "rwm".into() }],
+        devices: vec![DeviceRule {
+            allow: false,
+            kind: 'a',
+            major: None,
+            minor: None,
+            access: "rwm".into(),
+        }],
     }
 }
 
 #[test]
 fn both_backends_write_the_limits() {
     for (name, fake, expect) in [
-        ("v1", fake_v1(), [("memory", "67108864"), ("swap", "134217728"), ("quota", "20000"), ("period", "100000"), ("weight", "512"), ("cpus", "0"), ("pids", "50")]),
-        ("v2", fake_v2(), [("memory", "67108864"), ("swap", "67108864"), ("quota", "20000 100000"), ("period", "20000 100000"), ("weight", "59"), ("cpus", "0"), ("pids", "50")]),
+        (
+            "v1",
+            fake_v1(),
+            [
+                ("memory", "67108864"),
+                ("swap", "134217728"),
+                ("quota", "20000"),
+                ("period", "100000"),
+                ("weight", "512"),
+                ("cpus", "0"),
+                ("pids", "50"),
+            ],
+        ),
+        (
+            "v2",
+            fake_v2(),
+            [
+                ("memory", "67108864"),
+                ("swap", "67108864"),
+                ("quota", "20000 100000"),
+                ("period", "20000 100000"),
+                ("weight", "59"),
+                ("cpus", "0"),
+                ("pids", "50"),
+            ],
+        ),
     ] {
-        fake.backend.add(Pid::from_raw(4242)).unwrap();
+        fake.backend.create().unwrap();
         fake.backend.apply(&limits()).unwrap();
+        fake.backend.add(Pid::from_raw(4242)).unwrap();
         assert_eq!((fake.read)("procs"), "4242", "{name}");
         for (meaning, value) in expect {
             assert_eq!((fake.read)(meaning), value, "{name}: {meaning}");
         }
         // Unlimited values read "max" on both.
-        fake.backend.apply(&Limits { pids: Some(-1), ..Default::default() }).unwrap();
+        fake.backend
+            .apply(&Limits {
+                pids: Some(-1),
+                ..Default::default()
+            })
+            .unwrap();
         assert_eq!((fake.read)("pids"), "max", "{name}");
         assert_eq!(fake.backend.dirs().len(), if name == "v1" { 6 } else { 1 });
     }
@@ -126,8 +190,17 @@ fn both_backends_write_the_limits() {
 #[test]
 fn missing_controllers_are_named() {
     let v1 = V1::new(vec![], Path::new("berth/c1"));
-    let err = v1.apply(&Limits { pids: Some(5), ..Default::default() }).unwrap_err();
-    assert!(err.to_string().contains("the pids cgroup controller is not mounted"), "{err}");
+    let err = v1
+        .apply(&Limits {
+            pids: Some(5),
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the pids cgroup controller is not mounted"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -137,6 +210,13 @@ fn detect_matches_the_host_mounts() {
         let f: Vec<&str> = l.split(' ').collect();
         f.get(1) == Some(&super::DEFAULT_ROOT) && f.get(2) == Some(&"cgroup2")
     });
-    let expected = if v2 { super::Version::V2 } else { super::Version::V1 };
-    assert_eq!(super::detect(Path::new(super::DEFAULT_ROOT)).unwrap(), expected);
+    let expected = if v2 {
+        super::Version::V2
+    } else {
+        super::Version::V1
+    };
+    assert_eq!(
+        super::detect(Path::new(super::DEFAULT_ROOT)).unwrap(),
+        expected
+    );
 }

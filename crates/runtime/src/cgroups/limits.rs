@@ -17,7 +17,13 @@ impl DeviceRule {
     /// The line devices.allow / devices.deny take.
     pub fn line(&self) -> String {
         let n = |v: Option<i64>| v.map_or("*".to_string(), |v| v.to_string());
-        format!("{} {}:{} {}", self.kind, n(self.major), n(self.minor), self.access)
+        format!(
+            "{} {}:{} {}",
+            self.kind,
+            n(self.major),
+            n(self.minor),
+            self.access
+        )
     }
 }
 
@@ -50,7 +56,13 @@ impl Limits {
             cpuset_cpus: cpu.and_then(|c| c.cpus().clone()),
             cpuset_mems: cpu.and_then(|c| c.mems().clone()),
             pids: r.pids().as_ref().map(|p| p.limit()),
-            devices: r.devices().as_deref().unwrap_or_default().iter().map(device_rule).collect(),
+            devices: r
+                .devices()
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .map(device_rule)
+                .collect(),
         }
     }
 }
@@ -96,7 +108,13 @@ mod tests {
 
     #[test]
     fn rule_lines() {
-        let r = DeviceRule { allow: true, kind: 'c', major: Some(136), minor: None, access: "rwm".into() };
+        let r = DeviceRule {
+            allow: true,
+            kind: 'c',
+            major: Some(136),
+            minor: None,
+            access: "rwm".into(),
+        };
         assert_eq!(r.line(), "c 136:* rwm");
     }
 }

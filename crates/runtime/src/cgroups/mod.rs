@@ -49,7 +49,9 @@ pub fn detect(root: &Path) -> Result<Version> {
 
 /// What a cgroup implementation does for a container.
 pub(crate) trait Backend: Send + Sync {
-    /// Creates the cgroup where needed and moves `pid` into it.
+    /// Creates the cgroup (every level, where missing).
+    fn create(&self) -> std::io::Result<()>;
+    /// Moves `pid` into the cgroup.
     fn add(&self, pid: Pid) -> std::io::Result<()>;
     /// Writes the limits into the cgroup's files.
     fn apply(&self, limits: &Limits) -> std::io::Result<()>;
@@ -71,7 +73,11 @@ impl Cgroup {
     /// `path` is relative to each hierarchy's root (e.g. `berth/<id>`).
     pub fn new(root: &Path, path: &Path) -> Result<Cgroup> {
         let path = path.strip_prefix("/").unwrap_or(path).to_path_buf();
-        if path.components().any(|c| !matches!(c, std::path::Component::Normal(_))) || path.as_os_str().is_empty() {
+        if path
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            || path.as_os_str().is_empty()
+        {
             return Err(Error::Cgroup {
                 path,
                 message: "cgroup path must be relative and without ..".into(),
@@ -80,11 +86,12 @@ impl Cgroup {
         let backend: Box<dyn Backend> = match detect(root)? {
             Version::V2 => Box::new(v2::V2::new(root, &path)),
             Version::V1 => {
-                let mountinfo = fs::read_to_string("/proc/self/mountinfo").map_err(|source| Error::Io {
-                    op: "read",
-                    path: "/proc/self/mountinfo".into(),
-                    source,
-                })?;
+                let mountinfo =
+                    fs::read_to_string("/proc/self/mountinfo").map_err(|source| Error::Io {
+                        op: "read",
+                        path: "/proc/self/mountinfo".into(),
+                        source,
+                    })?;
                 Box::new(v1::V1::new(v1::hierarchies(&mountinfo, root), &path))
             }
         };
@@ -98,23 +105,35 @@ impl Cgroup {
         }
     }
 
-    pub fn add(&self, pid: Pid) -> Result<()> {
-        self.backend.add(pid).map_err(|e| self.err("add process", e))
+    /// Creates the cgroup and writes the spec's limits into its files, before
+    /// any process is in it (so no process ever runs under partial rules).
+    pub fn create(&self, resources: Option<&LinuxResources>) -> Result<()> {
+        self.backend.create().map_err(|e| self.err("create", e))?;
+        if let Some(r) = resources {
+            self.backend
+                .apply(&Limits::from_spec(r))
+                .map_err(|e| self.err("apply limits", e))?;
+        }
+        Ok(())
     }
 
-    /// Writes the spec's resource limits into the cgroup's files.
-    pub fn apply(&self, resources: &LinuxResources) -> Result<()> {
+    /// Moves `pid` into the (created) cgroup.
+    pub fn add(&self, pid: Pid) -> Result<()> {
         self.backend
-            .apply(&Limits::from_spec(resources))
-            .map_err(|e| self.err("apply limits", e))
+            .add(pid)
+            .map_err(|e| self.err("add process", e))
     }
 
     pub fn freeze(&self, frozen: bool) -> Result<()> {
-        self.backend.freeze(frozen).map_err(|e| self.err("freeze", e))
+        self.backend
+            .freeze(frozen)
+            .map_err(|e| self.err("freeze", e))
     }
 
     pub fn pids(&self) -> Result<Vec<Pid>> {
-        self.backend.pids().map_err(|e| self.err("list processes", e))
+        self.backend
+            .pids()
+            .map_err(|e| self.err("list processes", e))
     }
 
     /// Kills what is left in the cgroup and removes it from every hierarchy.
@@ -173,7 +192,12 @@ fn write(dir: &Path, file: &str, value: &str) -> std::io::Result<()> {
         .write(true)
         .open(&path)
         .and_then(|mut f| f.write_all(value.as_bytes()))
-        .map_err(|e| std::io::Error::new(e.kind(), format!("write {value:?} to {}: {e}", path.display())))
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("write {value:?} to {}: {e}", path.display()),
+            )
+        })
 }
 
 #[cfg(test)]

@@ -10,7 +10,17 @@ use super::{kill_procs, read_pids, write, Backend, Limits};
 /// The controllers Berth places containers under (named hierarchies such as
 /// `name=systemd` are left alone).
 const CONTROLLERS: [&str; 11] = [
-    "cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "devices", "blkio", "hugetlb", "net_cls", "perf_event",
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "memory",
+    "pids",
+    "freezer",
+    "devices",
+    "blkio",
+    "hugetlb",
+    "net_cls",
+    "perf_event",
 ];
 
 /// One mounted hierarchy: its mount point and the controllers bound to it.
@@ -24,18 +34,25 @@ pub(crate) struct Hierarchy {
 pub(crate) fn hierarchies(mountinfo: &str, root: &Path) -> Vec<Hierarchy> {
     let mut out: Vec<Hierarchy> = Vec::new();
     for line in mountinfo.lines() {
-        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
         let mut r = right.split(' ');
         if r.next() != Some("cgroup") {
             continue;
         }
         let super_opts = r.nth(1).unwrap_or("");
-        let Some(mount) = left.split(' ').nth(4).map(PathBuf::from) else { continue };
+        let Some(mount) = left.split(' ').nth(4).map(PathBuf::from) else {
+            continue;
+        };
         if !mount.starts_with(root) {
             continue;
         }
-        let controllers: Vec<String> =
-            super_opts.split(',').filter(|o| CONTROLLERS.contains(o)).map(str::to_string).collect();
+        let controllers: Vec<String> = super_opts
+            .split(',')
+            .filter(|o| CONTROLLERS.contains(o))
+            .map(str::to_string)
+            .collect();
         if !controllers.is_empty() && !out.iter().any(|h| h.mount == mount) {
             out.push(Hierarchy { mount, controllers });
         }
@@ -51,12 +68,18 @@ pub(crate) struct V1 {
 impl V1 {
     pub(crate) fn new(hierarchies: Vec<Hierarchy>, path: &Path) -> V1 {
         V1 {
-            dirs: hierarchies.into_iter().map(|h| (h.controllers, h.mount.join(path))).collect(),
+            dirs: hierarchies
+                .into_iter()
+                .map(|h| (h.controllers, h.mount.join(path)))
+                .collect(),
         }
     }
 
     fn dir(&self, controller: &str) -> Option<&Path> {
-        self.dirs.iter().find(|(c, _)| c.iter().any(|x| x == controller)).map(|(_, d)| d.as_path())
+        self.dirs
+            .iter()
+            .find(|(c, _)| c.iter().any(|x| x == controller))
+            .map(|(_, d)| d.as_path())
     }
 
     fn need(&self, controller: &str) -> std::io::Result<&Path> {
@@ -93,13 +116,19 @@ fn create_cpuset(dir: &Path) -> std::io::Result<()> {
 }
 
 impl Backend for V1 {
-    fn add(&self, pid: Pid) -> std::io::Result<()> {
+    fn create(&self) -> std::io::Result<()> {
         for (controllers, dir) in &self.dirs {
             if controllers.iter().any(|c| c == "cpuset") {
                 create_cpuset(dir)?;
             } else {
                 fs::create_dir_all(dir)?;
             }
+        }
+        Ok(())
+    }
+
+    fn add(&self, pid: Pid) -> std::io::Result<()> {
+        for (_, dir) in &self.dirs {
             write(dir, "cgroup.procs", &pid.to_string())?;
         }
         Ok(())
@@ -110,7 +139,9 @@ impl Backend for V1 {
             let dir = self.need("memory")?;
             let limit = l.memory.unwrap_or(-1);
             // memsw must stay >= the limit at every step: raise it first, lower it last.
-            let swap = l.memory_swap.filter(|_| dir.join("memory.memsw.limit_in_bytes").exists());
+            let swap = l
+                .memory_swap
+                .filter(|_| dir.join("memory.memsw.limit_in_bytes").exists());
             if l.memory_swap.is_some() && swap.is_none() {
                 tracing::warn!("this kernel does not account swap: the swap limit is not applied");
             }
@@ -150,7 +181,11 @@ impl Backend for V1 {
         if !l.devices.is_empty() {
             if let Some(dir) = self.dir("devices") {
                 for rule in &l.devices {
-                    let file = if rule.allow { "devices.allow" } else { "devices.deny" };
+                    let file = if rule.allow {
+                        "devices.allow"
+                    } else {
+                        "devices.deny"
+                    };
                     write(dir, file, &rule.line())?;
                 }
             }
@@ -168,11 +203,17 @@ impl Backend for V1 {
             }
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
-        Err(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("the cgroup did not become {want}")))
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("the cgroup did not become {want}"),
+        ))
     }
 
     fn pids(&self) -> std::io::Result<Vec<Pid>> {
-        let (_, dir) = self.dirs.first().ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?;
+        let (_, dir) = self
+            .dirs
+            .first()
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?;
         let dir = self.dir("pids").unwrap_or(dir);
         read_pids(&dir.join("cgroup.procs"))
     }

@@ -26,8 +26,9 @@ impl V2 {
     /// Creates the cgroup, enabling the controllers in every ancestor's
     /// subtree_control on the way (a controller must be enabled in the parent
     /// for the child to have its files).
-    fn create(&self) -> std::io::Result<()> {
-        let available = fs::read_to_string(self.root.join("cgroup.controllers")).unwrap_or_default();
+    fn make(&self) -> std::io::Result<()> {
+        let available =
+            fs::read_to_string(self.root.join("cgroup.controllers")).unwrap_or_default();
         let enable: Vec<String> = CONTROLLERS
             .iter()
             .filter(|c| available.split_whitespace().any(|a| a == **c))
@@ -36,7 +37,8 @@ impl V2 {
         let rel = self.dir.strip_prefix(&self.root).unwrap_or(&self.dir);
         let mut current = self.root.clone();
         for comp in rel.components() {
-            let enabled = fs::read_to_string(current.join("cgroup.subtree_control")).unwrap_or_default();
+            let enabled =
+                fs::read_to_string(current.join("cgroup.subtree_control")).unwrap_or_default();
             for c in &enable {
                 if !enabled.split_whitespace().any(|e| e == &c[1..]) {
                     // Best effort: a parent with processes of its own cannot
@@ -58,16 +60,26 @@ impl V2 {
 }
 
 impl Backend for V2 {
-    fn add(&self, pid: Pid) -> std::io::Result<()> {
-        if !self.dir.exists() {
-            self.create()?;
+    fn create(&self) -> std::io::Result<()> {
+        if self.dir.exists() {
+            return Ok(());
         }
+        self.make()
+    }
+
+    fn add(&self, pid: Pid) -> std::io::Result<()> {
         write(&self.dir, "cgroup.procs", &pid.to_string())
     }
 
     fn apply(&self, l: &Limits) -> std::io::Result<()> {
         let d = &self.dir;
-        let max = |v: i64| if v < 0 { "max".to_string() } else { v.to_string() };
+        let max = |v: i64| {
+            if v < 0 {
+                "max".to_string()
+            } else {
+                v.to_string()
+            }
+        };
         if let Some(m) = l.memory {
             write(d, "memory.max", &max(m))?;
         }
@@ -85,7 +97,10 @@ impl Backend for V2 {
             }
         }
         if l.cpu_quota.is_some() || l.cpu_period.is_some() {
-            let quota = l.cpu_quota.filter(|q| *q > 0).map_or("max".to_string(), |q| q.to_string());
+            let quota = l
+                .cpu_quota
+                .filter(|q| *q > 0)
+                .map_or("max".to_string(), |q| q.to_string());
             let period = l.cpu_period.unwrap_or(100_000);
             write(d, "cpu.max", &format!("{quota} {period}"))?;
         }
@@ -99,7 +114,11 @@ impl Backend for V2 {
             write(d, "cpuset.mems", m)?;
         }
         if let Some(p) = l.pids {
-            write(d, "pids.max", &if p > 0 { p.to_string() } else { "max".into() })?;
+            write(
+                d,
+                "pids.max",
+                &if p > 0 { p.to_string() } else { "max".into() },
+            )?;
         }
         // Device rules on v2 need an eBPF program, not yet loaded by Berth.
         Ok(())
@@ -109,12 +128,18 @@ impl Backend for V2 {
         write(&self.dir, "cgroup.freeze", if frozen { "1" } else { "0" })?;
         let want = if frozen { "frozen 1" } else { "frozen 0" };
         for _ in 0..1000 {
-            if fs::read_to_string(self.dir.join("cgroup.events"))?.lines().any(|l| l == want) {
+            if fs::read_to_string(self.dir.join("cgroup.events"))?
+                .lines()
+                .any(|l| l == want)
+            {
                 return Ok(());
             }
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
-        Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the cgroup did not freeze"))
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the cgroup did not freeze",
+        ))
     }
 
     fn pids(&self) -> std::io::Result<Vec<Pid>> {
