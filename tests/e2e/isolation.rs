@@ -280,3 +280,36 @@ fn device_cgroup_allows_only_the_standard_nodes() {
     assert_eq!(r.stdout, "rc=1\n1\n", "{r:?}");
     env.assert_clean();
 }
+
+#[test]
+fn no_descriptor_leaks_into_the_container() {
+    let env = Env::new();
+    // berth itself is handed an extra descriptor without close-on-exec.
+    let file = std::fs::File::open("/etc/hostname").unwrap();
+    let mut cmd = env.command(&["run", "--rm", "busybox", "ls", "/proc/self/fd"]);
+    {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+        let fd = file.as_raw_fd();
+        // SAFETY: dup2 is async-signal-safe and only touches the child.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::dup2(fd, 7) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let r: crate::common::Run = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+        .into();
+    // 0-2 are stdio, 3 is ls's own listing of the directory.
+    assert_eq!(
+        r.stdout.split_whitespace().collect::<Vec<_>>(),
+        ["0", "1", "2", "3"],
+        "{r:?}"
+    );
+}
