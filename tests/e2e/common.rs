@@ -161,6 +161,11 @@ impl Env {
         assert!(left.is_empty(), "runtime state left: {left:?}");
         let cgroups = self.cgroup_dirs();
         assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
+        self.assert_clean_mounts();
+    }
+
+    /// Asserts the host has no mount under this env's state root.
+    pub fn assert_clean_mounts(&self) {
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         let root = self.root.to_string_lossy();
         let ours: Vec<&str> = mounts

@@ -48,6 +48,7 @@ fn import_plain_gzip_zstd_and_stdin() {
     // One unpacked layer serves all four images: the content is the same.
     let layers = std::fs::read_dir(env.root.join("image/layers"))
         .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name() != "l")
         .count();
     assert_eq!(layers, 1);
     env.assert_clean();

@@ -6,6 +6,7 @@ mod common;
 mod cleanup;
 mod images;
 mod isolation;
+mod layers;
 mod limits;
 mod run;
 mod tty;

@@ -10,10 +10,12 @@ use berth_engine::runtime::Stdio;
 use berth_engine::{units, ContainerOptions, Engine, EngineConfig, NetworkMode, Resources};
 
 use crate::attach;
+use crate::cli::SystemCommand;
 use crate::cli::{
     Cli, Command, Global, ImageCommand, ImagesArgs, ImportArgs, PsArgs, RmArgs, RunArgs,
 };
 use crate::format;
+use crate::image_cmds;
 
 /// Exit code of a `run` that failed before the container's program ran.
 const RUN_FAILED: i32 = 125;
@@ -37,6 +39,27 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Run(args) => return run(g, *args),
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => import(g, a),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images(g, a),
+        Command::Diff(a) => engine(g).and_then(|e| image_cmds::diff(&e, &a.container)),
+        Command::Commit(a) => engine(g).and_then(|e| image_cmds::commit(&e, a)),
+        Command::History(a) | Command::Image(ImageCommand::History(a)) => {
+            engine(g).and_then(|e| image_cmds::history(&e, a))
+        }
+        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => {
+            engine(g).and_then(|e| image_cmds::tag(&e, a))
+        }
+        Command::Inspect(a) => engine(g).and_then(|e| image_cmds::inspect(&e, a)),
+        Command::Image(ImageCommand::Inspect(mut a)) => {
+            a.kind = Some("image".into());
+            engine(g).and_then(|e| image_cmds::inspect(&e, a))
+        }
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => {
+            engine(g).and_then(|e| image_cmds::rmi(&e, a))
+        }
+        Command::Export(a) => engine(g).and_then(|e| image_cmds::export(&e, a)),
+        Command::Image(ImageCommand::Prune(a)) | Command::System(SystemCommand::Prune(a)) => {
+            engine(g).and_then(|e| image_cmds::prune(&e, a))
+        }
+        Command::System(SystemCommand::Df) => engine(g).and_then(|e| image_cmds::df(&e)),
         Command::Ps(a) => ps(g, a),
         Command::Rm(a) => rm(g, a),
     };

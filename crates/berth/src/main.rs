@@ -4,6 +4,8 @@ mod attach;
 mod cli;
 mod commands;
 mod format;
+mod image_cmds;
+mod template;
 
 use std::process::ExitCode;
 

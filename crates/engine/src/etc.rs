@@ -49,6 +49,21 @@ pub(crate) fn write_files(
     Ok(out)
 }
 
+/// Writes a container's init layer: the mount points Berth mounts over
+/// (/proc, /sys, /dev, the three /etc files) and /.dockerenv, so that none of
+/// them is created in the container's writable layer (and so in a commit).
+pub(crate) fn init_layer(dir: &Path) -> Result<()> {
+    for d in ["proc", "sys", "dev", "etc"] {
+        let p = dir.join(d);
+        fs::create_dir_all(&p).map_err(crate::Error::io("create", &p))?;
+    }
+    for f in ["etc/hostname", "etc/hosts", "etc/resolv.conf", ".dockerenv"] {
+        let p = dir.join(f);
+        fs::write(&p, b"").map_err(crate::Error::io("create", &p))?;
+    }
+    Ok(())
+}
+
 /// Reads `rel` (e.g. `etc/passwd`) from the topmost layer that has it, stopping
 /// at a whiteout; empty if none has it. Symlinks are not followed out of a layer.
 pub(crate) fn read_from_layers(layers_top_first: &[PathBuf], rel: &str) -> String {

@@ -5,6 +5,8 @@ mod config;
 mod containers;
 mod error;
 mod etc;
+mod image_ops;
+mod inspect;
 pub mod names;
 mod spec;
 pub mod units;
@@ -23,6 +25,7 @@ pub use berth_runtime as runtime;
 pub use config::{format_cpuset, ContainerOptions, NetworkMode, Resources};
 pub use containers::{ContainerRecord, State, Status};
 pub use error::{Error, ErrorKind, Result};
+pub use image_ops::{CommitRequest, DiskUsage, Removed};
 pub use user::ExecUser;
 
 use containers::ContainerStore;
@@ -191,6 +194,7 @@ impl Engine {
                 let p = dir.join(d);
                 fs::create_dir_all(&p).map_err(Error::io("create", &p))?;
             }
+            etc::init_layer(&dir.join("init"))?;
             self.containers.save(&rec)
         })();
         if let Err(e) = made {
@@ -337,7 +341,9 @@ impl Engine {
             message: e.to_string(),
         })?;
         berth_image::replace_file(&spec_path, &json)?;
-        let overlay = self.images.overlay(image, &upper, &work)?;
+        let overlay = self
+            .images
+            .overlay(image, Some(&dir.join("init")), &upper, &work)?;
         let container = berth_runtime::create(berth_runtime::CreateOptions {
             spec,
             rootfs_mount: Some(RootfsMount {

@@ -3,8 +3,8 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 
 use oci_spec::image::{
-    Arch, Config, DescriptorBuilder, HistoryBuilder, ImageConfigurationBuilder,
-    ImageManifestBuilder, MediaType, Os, RootFsBuilder,
+    Arch, Config, Descriptor, DescriptorBuilder, HistoryBuilder, ImageConfiguration,
+    ImageConfigurationBuilder, ImageManifestBuilder, MediaType, Os, RootFsBuilder,
 };
 
 use crate::content::Ingest;
@@ -67,7 +67,7 @@ fn host_arch() -> Arch {
     }
 }
 
-fn json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>> {
+pub(crate) fn json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(v).map_err(|e| Error::Archive(io::Error::other(e)))
 }
 
@@ -75,6 +75,7 @@ impl Store {
     /// Imports a root filesystem tarball as a new one-layer image.
     pub fn import(&self, input: impl Read, opts: &ImportOptions) -> Result<Image> {
         let reader = BufReader::with_capacity(256 * 1024, Box::new(input) as Box<dyn Read>);
+        let _writing = self.write_guard()?;
         let decoded = decompress(reader)?;
         let mut ingest = self.content.ingest()?;
         let mut tee = Tee {
@@ -87,7 +88,7 @@ impl Store {
         let (diff_id, tar_size) = ingest.commit(None)?;
         self.layers.commit(pending, &diff_id, None)?;
 
-        let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        let created = now();
         let comment = opts
             .message
             .clone()
@@ -110,7 +111,20 @@ impl Store {
         if let Some(c) = &opts.config {
             config.set_config(Some(c.clone()));
         }
-        let config_bytes = json(&config)?;
+        let layer = layer_descriptor(&diff_id, tar_size)?;
+        self.put_image(&config, vec![layer], opts.reference.as_ref())
+    }
+
+    /// Stores an image: its config and an OCI manifest over `layers` (which
+    /// must already be in the content store), then records it and points
+    /// `reference` at it.
+    pub(crate) fn put_image(
+        &self,
+        config: &ImageConfiguration,
+        layers: Vec<Descriptor>,
+        reference: Option<&Reference>,
+    ) -> Result<Image> {
+        let config_bytes = json(config)?;
         let config_digest = self.content.put(&config_bytes)?;
         let manifest = ImageManifestBuilder::default()
             .schema_version(2u32)
@@ -122,26 +136,34 @@ impl Store {
                     .size(config_bytes.len() as u64)
                     .build()?,
             )
-            .layers(vec![DescriptorBuilder::default()
-                .media_type(MediaType::ImageLayer)
-                .digest(oci_spec::image::Digest::from(&diff_id))
-                .size(tar_size)
-                .build()?])
+            .layers(layers)
             .build()?;
         let manifest_digest = self.content.put(&json(&manifest)?)?;
         let record = ImageRecord {
             manifest: manifest_digest,
-            created,
+            created: config.created().clone().unwrap_or_else(now),
         };
         let id = config_digest.clone();
-        let reference = opts.reference.clone();
         self.metadata.update(|doc| {
             doc.images.insert(id.clone(), record);
-            if let Some(r) = &reference {
+            if let Some(r) = reference {
                 doc.refs.insert(r.to_string(), id.clone());
             }
             Ok(())
         })?;
-        self.resolve(&Digest::to_string(&config_digest))
+        self.resolve(&config_digest.to_string())
     }
+}
+
+/// The manifest entry of an uncompressed layer blob (its digest is its diff ID).
+pub(crate) fn layer_descriptor(diff_id: &Digest, size: u64) -> Result<Descriptor> {
+    Ok(DescriptorBuilder::default()
+        .media_type(MediaType::ImageLayer)
+        .digest(oci_spec::image::Digest::from(diff_id))
+        .size(size)
+        .build()?)
+}
+
+pub(crate) fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }

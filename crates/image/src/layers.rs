@@ -62,6 +62,29 @@ impl LayerStore {
         self.dir(chain).join("diff")
     }
 
+    /// The short name overlay options use for a layer: `l/<16 hex>`, a symlink
+    /// to its `diff` directory, relative to [`LayerStore::root`]. Short names
+    /// keep the mount options of a 100-layer image under a page.
+    pub fn link(&self, chain: &Digest) -> PathBuf {
+        PathBuf::from("l").join(&chain.hex()[..16])
+    }
+
+    /// Creates the layer's short link if it is missing.
+    pub fn ensure_link(&self, chain: &Digest) -> Result<()> {
+        let link = self.root.join(self.link(chain));
+        if fs::symlink_metadata(&link).is_ok() {
+            return Ok(());
+        }
+        let dir = self.root.join("l");
+        fs::create_dir_all(&dir).map_err(Error::io("create", &dir))?;
+        let target = PathBuf::from("..").join(chain.hex()).join("diff");
+        match std::os::unix::fs::symlink(&target, &link) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(Error::io("link", &link)(e)),
+        }
+    }
+
     pub fn exists(&self, chain: &Digest) -> bool {
         self.dir(chain).join("layer.json").exists()
     }
@@ -119,6 +142,7 @@ impl LayerStore {
                 return Err(Error::io("store layer", &dest)(e));
             }
         }
+        self.ensure_link(&chain)?;
         Ok(chain)
     }
 }
@@ -156,10 +180,63 @@ fn apply(tar: impl Read, dest: &Path) -> Result<u64> {
             }
             continue;
         }
+        let kind = entry.header().entry_type();
+        if kind.is_character_special() || kind.is_block_special() || kind.is_fifo() {
+            make_special(&entry, &path, dest)?;
+            continue;
+        }
         size += entry.header().size().unwrap_or(0);
         entry.unpack_in(dest).map_err(Error::Archive)?;
     }
     Ok(size)
+}
+
+/// Creates a device node or fifo entry (the tar crate writes them as files).
+fn make_special<R: Read>(entry: &tar::Entry<'_, R>, path: &Path, dest: &Path) -> Result<()> {
+    let h = entry.header();
+    let target = safe_join(dest, path)?;
+    if let Some(parent) = target.parent() {
+        fs::create_dir_all(parent).map_err(Error::io("create", parent))?;
+        // The parent must not be a symlink planted by an earlier entry.
+        let canon = fs::canonicalize(parent).map_err(Error::io("resolve", parent))?;
+        let root = fs::canonicalize(dest).map_err(Error::io("resolve", dest))?;
+        if !canon.starts_with(&root) {
+            return Err(Error::Archive(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("archive path {} leaves the layer", path.display()),
+            )));
+        }
+    }
+    let kind = h.entry_type();
+    let sflag = if kind.is_fifo() {
+        SFlag::S_IFIFO
+    } else if kind.is_block_special() {
+        SFlag::S_IFBLK
+    } else {
+        SFlag::S_IFCHR
+    };
+    let mode = h.mode().map_err(Error::Archive)? & 0o7777;
+    let major = h.device_major().ok().flatten().unwrap_or(0) as u64;
+    let minor = h.device_minor().ok().flatten().unwrap_or(0) as u64;
+    let _ = fs::remove_file(&target);
+    mknod(
+        &target,
+        sflag,
+        Mode::from_bits_truncate(mode),
+        makedev(major, minor),
+    )
+    .map_err(|e| Error::io("create node", &target)(e.into()))?;
+    let uid = h.uid().map_err(Error::Archive)? as u32;
+    let gid = h.gid().map_err(Error::Archive)? as u32;
+    nix::unistd::fchownat(
+        None,
+        &target,
+        Some(nix::unistd::Uid::from_raw(uid)),
+        Some(nix::unistd::Gid::from_raw(gid)),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .map_err(|e| Error::io("chown", &target)(e.into()))?;
+    Ok(())
 }
 
 /// `dest/rel` for an archive path, refusing `..` and absolute escapes.
@@ -255,7 +332,15 @@ mod tests {
         // Committing the same content again keeps one copy.
         let again = store.unpack(&data[..]).unwrap();
         assert_eq!(store.commit(again, &diff, None).unwrap(), chain);
-        assert_eq!(fs::read_dir(store.root()).unwrap().count(), 1);
+        let dirs = fs::read_dir(store.root())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name() != "l")
+            .count();
+        assert_eq!(dirs, 1);
+        assert_eq!(
+            fs::read_link(store.root().join(store.link(&chain))).unwrap(),
+            Path::new("..").join(chain.hex()).join("diff")
+        );
     }
 
     #[test]

@@ -11,9 +11,13 @@
 //! images.json             references -> image IDs, image IDs -> manifest digests
 //! ```
 
+pub mod changes;
+mod commit;
 mod content;
+mod diff;
 mod digest;
 mod error;
+mod gc;
 mod import;
 mod layers;
 mod metadata;
@@ -21,9 +25,12 @@ mod reference;
 mod snapshot;
 mod store;
 
+pub use commit::CommitOptions;
 pub use content::ContentStore;
+pub use diff::{changes as diff_changes, write_layer, Change, ChangeKind};
 pub use digest::{Digest, DigestWriter};
 pub use error::{Error, ErrorKind, Result};
+pub use gc::WriteGuard;
 pub use import::ImportOptions;
 pub use layers::{chain_id, LayerStore};
 pub use metadata::{replace_file, write_atomic, ImageRecord};

@@ -16,18 +16,25 @@ pub struct OverlayMount {
 }
 
 /// The mount for a container whose image has layers `chain_ids` (bottom first),
-/// with its writable layer in `upper` and overlay's scratch space in `work`.
-/// Lower directories are relative to the layer store to keep the option short.
+/// with its init layer `init` above them, its writable layer in `upper` and
+/// overlay's scratch space in `work`. Image layers are named by their short
+/// links, relative to the layer store, to keep the option short.
 pub fn overlay(
     layers: &LayerStore,
     chain_ids: &[Digest],
+    init: Option<&Path>,
     upper: &Path,
     work: &Path,
 ) -> OverlayMount {
-    let lower: Vec<String> = chain_ids
-        .iter()
-        .rev()
-        .map(|c| format!("{}/diff", c.hex()))
+    let lower: Vec<String> = init
+        .map(|p| p.display().to_string())
+        .into_iter()
+        .chain(
+            chain_ids
+                .iter()
+                .rev()
+                .map(|c| layers.link(c).display().to_string()),
+        )
         .collect();
     OverlayMount {
         data: format!(
@@ -45,22 +52,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn top_layer_comes_first() {
+    fn init_then_top_layer_first() {
         let tmp = tempfile::tempdir().unwrap();
         let store = LayerStore::open(tmp.path()).unwrap();
         let (a, b) = (Digest::of(b"a"), Digest::of(b"b"));
         let m = overlay(
             &store,
             &[a.clone(), b.clone()],
+            Some(Path::new("/i")),
             Path::new("/u"),
             Path::new("/w"),
         );
         assert_eq!(
             m.data,
             format!(
-                "lowerdir={}/diff:{}/diff,upperdir=/u,workdir=/w",
-                b.hex(),
-                a.hex()
+                "lowerdir=/i:l/{}:l/{},upperdir=/u,workdir=/w",
+                &b.hex()[..16],
+                &a.hex()[..16]
             )
         );
         assert_eq!(m.workdir, store.root());

@@ -156,8 +156,15 @@ impl Store {
         })
     }
 
-    /// The overlay mount that stacks `image`'s layers under `upper`.
-    pub fn overlay(&self, image: &Image, upper: &Path, work: &Path) -> Result<OverlayMount> {
+    /// The overlay mount that stacks `image`'s layers, then the container's
+    /// `init` layer, under `upper`.
+    pub fn overlay(
+        &self,
+        image: &Image,
+        init: Option<&Path>,
+        upper: &Path,
+        work: &Path,
+    ) -> Result<OverlayMount> {
         for c in &image.chain_ids {
             if !self.layers.exists(c) {
                 return Err(Error::Corrupt {
@@ -165,10 +172,12 @@ impl Store {
                     message: format!("layer {c} of image {} is missing", image.id),
                 });
             }
+            self.layers.ensure_link(c)?;
         }
         Ok(snapshot::overlay(
             &self.layers,
             &image.chain_ids,
+            init,
             upper,
             work,
         ))

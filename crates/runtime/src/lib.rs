@@ -21,6 +21,7 @@ mod error;
 mod mounts;
 mod paths;
 mod rootfs;
+mod scratch;
 mod sync;
 
 pub use container::{
@@ -29,6 +30,7 @@ pub use container::{
 pub use error::{Error, StartFailure, StartFailureKind};
 pub use mounts::MountOptions;
 pub use oci_spec;
+pub use scratch::with_private_mount;
 
 /// Docker's default capability set, in the order Docker lists it.
 pub const DEFAULT_CAPABILITIES: [&str; 14] = [

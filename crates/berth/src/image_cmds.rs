@@ -1,0 +1,253 @@
+//! Image commands: diff, commit, history, tag, inspect, rmi, export, prune, df.
+
+use std::io::Write;
+
+use anyhow::{bail, Context, Result};
+use berth_engine::image::Reference;
+use berth_engine::{CommitRequest, Engine, Removed};
+
+use crate::cli::{CommitArgs, ExportArgs, HistoryArgs, InspectArgs, PruneArgs, RmiArgs, TagArgs};
+use crate::format;
+use crate::template::Format;
+
+pub fn diff(engine: &Engine, container: &str) -> Result<i32> {
+    for c in engine.diff(container)? {
+        println!("{c}");
+    }
+    Ok(0)
+}
+
+pub fn commit(engine: &Engine, a: CommitArgs) -> Result<i32> {
+    let req = CommitRequest {
+        reference: a.reference.as_deref().map(Reference::parse).transpose()?,
+        comment: a.message,
+        author: a.author,
+        changes: a.change,
+    };
+    let image = engine.commit(&a.container, &req)?;
+    println!("{}", image.id);
+    Ok(0)
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() > n {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+pub fn history(engine: &Engine, a: HistoryArgs) -> Result<i32> {
+    let image = engine.images().resolve(&a.image)?;
+    let history = image.config.history().clone().unwrap_or_default();
+    let mut chain = image.chain_ids.iter();
+    let mut rows = Vec::new();
+    for h in &history {
+        let size = if h.empty_layer().unwrap_or(false) {
+            0
+        } else {
+            chain
+                .next()
+                .and_then(|c| engine.images().layers().info(c).ok())
+                .map(|i| i.size)
+                .unwrap_or(0)
+        };
+        rows.push((h, size));
+    }
+    rows.reverse();
+    let id = if a.no_trunc {
+        image.id.to_string()
+    } else {
+        image.id.short().to_string()
+    };
+    if a.quiet {
+        println!("{id}");
+        return Ok(0);
+    }
+    let mut table = vec![["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]
+        .map(String::from)
+        .to_vec()];
+    for (i, (h, size)) in rows.iter().enumerate() {
+        let created_by = h.created_by().clone().unwrap_or_default();
+        table.push(vec![
+            if i == 0 {
+                id.clone()
+            } else {
+                "<missing>".into()
+            },
+            h.created().as_deref().map(format::ago).unwrap_or_default(),
+            if a.no_trunc {
+                created_by
+            } else {
+                truncate(&created_by, 45)
+            },
+            format::human_size(*size),
+            h.comment().clone().unwrap_or_default(),
+        ]);
+    }
+    format::table(&table)?;
+    Ok(0)
+}
+
+pub fn tag(engine: &Engine, a: TagArgs) -> Result<i32> {
+    let image = engine.images().resolve(&a.source)?;
+    let target = Reference::parse(&a.target)?;
+    if target.digest().is_some() {
+        bail!("refusing to create a tag with a digest reference");
+    }
+    engine.images().tag(&image.id, &target)?;
+    Ok(0)
+}
+
+pub fn inspect(engine: &Engine, a: InspectArgs) -> Result<i32> {
+    let format = a.format.as_deref().map(Format::parse).transpose()?;
+    let mut docs = Vec::new();
+    let mut code = 0;
+    for name in &a.names {
+        let kind = a.kind.as_deref();
+        let doc = match kind {
+            Some("container") => engine
+                .container(name)
+                .map_err(anyhow::Error::from)
+                .and_then(|c| Ok(engine.inspect_container(&c)?)),
+            Some("image") => engine
+                .images()
+                .resolve(name)
+                .map_err(anyhow::Error::from)
+                .and_then(|i| Ok(engine.inspect_image(&i)?)),
+            Some(other) => bail!("\"{other}\" is not a valid value for --type"),
+            None => match engine.container(name) {
+                Ok(c) => Ok(engine.inspect_container(&c)?),
+                Err(_) => match engine.images().resolve(name) {
+                    Ok(i) => Ok(engine.inspect_image(&i)?),
+                    Err(_) => Err(anyhow::anyhow!("No such object: {name}")),
+                },
+            },
+        };
+        match doc {
+            Ok(d) => docs.push(d),
+            Err(e) => {
+                eprintln!("berth: {e:#}");
+                code = 1;
+            }
+        }
+    }
+    match format {
+        Some(f) => {
+            for d in &docs {
+                println!("{}", f.render(d)?);
+            }
+        }
+        None => {
+            let mut out = Vec::new();
+            let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+            let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+            serde::Serialize::serialize(&docs, &mut ser)?;
+            std::io::stdout().write_all(&out)?;
+            println!();
+        }
+    }
+    Ok(code)
+}
+
+pub fn rmi(engine: &Engine, a: RmiArgs) -> Result<i32> {
+    let mut code = 0;
+    for name in &a.images {
+        match engine.remove_image(name, a.force) {
+            Ok(done) => {
+                for d in done {
+                    match d {
+                        Removed::Untagged(r) => println!("Untagged: {r}"),
+                        Removed::Deleted(id) => println!("Deleted: {id}"),
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("berth: {e}");
+                code = 1;
+            }
+        }
+    }
+    if code == 0 {
+        engine.images().collect_garbage()?;
+    }
+    Ok(code)
+}
+
+pub fn export(engine: &Engine, a: ExportArgs) -> Result<i32> {
+    match &a.output {
+        Some(path) => {
+            let f = std::fs::File::create(path)
+                .with_context(|| format!("create {}", path.display()))?;
+            engine.export(&a.container, std::io::BufWriter::new(f))?;
+        }
+        None => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+            }
+            engine.export(&a.container, std::io::stdout().lock())?;
+        }
+    }
+    Ok(0)
+}
+
+pub fn prune(engine: &Engine, a: PruneArgs) -> Result<i32> {
+    let (deleted, freed) = engine.prune_images(a.all)?;
+    if !deleted.is_empty() {
+        println!("Deleted Images:");
+        for d in &deleted {
+            println!("deleted: {d}");
+        }
+        println!();
+    }
+    println!("Total reclaimed space: {}", format::human_size(freed));
+    Ok(0)
+}
+
+pub fn df(engine: &Engine) -> Result<i32> {
+    let du = engine.disk_usage()?;
+    let pct = |part: u64, whole: u64| (part * 100).checked_div(whole).unwrap_or(0);
+    let rows = vec![
+        ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
+            .map(String::from)
+            .to_vec(),
+        vec![
+            "Images".into(),
+            du.images.to_string(),
+            du.active_images.to_string(),
+            format::human_size(du.images_size),
+            format!(
+                "{} ({}%)",
+                format::human_size(du.images_reclaimable),
+                pct(du.images_reclaimable, du.images_size)
+            ),
+        ],
+        vec![
+            "Containers".into(),
+            du.containers.to_string(),
+            du.running_containers.to_string(),
+            format::human_size(du.containers_size),
+            format!(
+                "{} ({}%)",
+                format::human_size(du.containers_reclaimable),
+                pct(du.containers_reclaimable, du.containers_size)
+            ),
+        ],
+        vec![
+            "Local Volumes".into(),
+            "0".into(),
+            "0".into(),
+            "0B".into(),
+            "0B".into(),
+        ],
+        vec![
+            "Build Cache".into(),
+            "0".into(),
+            "0".into(),
+            "0B".into(),
+            "0B".into(),
+        ],
+    ];
+    format::table(&rows)?;
+    Ok(0)
+}

@@ -1,0 +1,292 @@
+//! What the engine does with images and containers' filesystems: diff,
+//! commit, export, image removal, garbage collection and disk usage.
+
+use std::io::Write;
+use std::path::Path;
+
+use berth_image::{Change, CommitOptions, Digest, Image, ImageRuntimeConfig, Reference};
+use berth_runtime::RootfsMount;
+
+use crate::error::{Error, Result};
+use crate::{ContainerRecord, Engine};
+
+/// `commit`'s options besides the container.
+#[derive(Debug, Clone, Default)]
+pub struct CommitRequest {
+    pub reference: Option<Reference>,
+    pub comment: Option<String>,
+    pub author: Option<String>,
+    /// `-c` instructions.
+    pub changes: Vec<String>,
+}
+
+/// What `rmi` did, in docker's words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removed {
+    Untagged(String),
+    Deleted(Digest),
+}
+
+impl Engine {
+    fn container_image(&self, rec: &ContainerRecord) -> Result<Image> {
+        Ok(self.images.resolve(&rec.image_id)?)
+    }
+
+    /// Docker's `diff`: the container's changes against its image.
+    pub fn diff(&self, key: &str) -> Result<Vec<Change>> {
+        let rec = self.containers.find(key)?;
+        let image = self.container_image(&rec)?;
+        let upper = self.containers.dir(&rec.id).join("upper");
+        Ok(berth_image::diff_changes(
+            &upper,
+            &self.images.layer_dirs(&image),
+        )?)
+    }
+
+    /// The container's config as an image config: its command, entrypoint,
+    /// environment, working directory and user over the image's.
+    fn container_config(&self, rec: &ContainerRecord, image: &Image) -> ImageRuntimeConfig {
+        let mut cfg = image.config.config().clone().unwrap_or_default();
+        let o = &rec.options;
+        if let Some(ep) = &o.entrypoint {
+            cfg.set_entrypoint((!ep.is_empty()).then(|| vec![ep.clone()]));
+            cfg.set_cmd(Some(o.cmd.clone()));
+        } else if !o.cmd.is_empty() {
+            cfg.set_cmd(Some(o.cmd.clone()));
+        }
+        let set: Vec<String> = o.env.iter().filter(|e| e.contains('=')).cloned().collect();
+        let env = crate::spec::environment(
+            cfg.env().as_deref().unwrap_or_default(),
+            &set,
+            |_| None,
+            &[],
+        );
+        cfg.set_env(Some(env));
+        if let Some(w) = &o.workdir {
+            cfg.set_working_dir(Some(w.clone()));
+        }
+        if let Some(u) = &o.user {
+            cfg.set_user(Some(u.clone()));
+        }
+        cfg
+    }
+
+    /// Turns the container's writable layer (never its init layer or mounts)
+    /// into a new image.
+    pub fn commit(&self, key: &str, req: &CommitRequest) -> Result<Image> {
+        let rec = self.containers.find(key)?;
+        let image = self.container_image(&rec)?;
+        let mut config = self.container_config(&rec, &image);
+        berth_image::changes::apply(&mut config, &req.changes)?;
+        let opts = CommitOptions {
+            config,
+            created_by: rec.args.join(" "),
+            comment: req.comment.clone(),
+            author: req.author.clone(),
+            reference: req.reference.clone(),
+        };
+        let upper = self.containers.dir(&rec.id).join("upper");
+        Ok(self.images.commit(&image, &upper, &opts)?)
+    }
+
+    /// Writes the container's merged filesystem as a tar to `out`.
+    pub fn export(&self, key: &str, out: impl Write) -> Result<()> {
+        let rec = self.containers.find(key)?;
+        let image = self.container_image(&rec)?;
+        let dir = self.containers.dir(&rec.id);
+        // A read-only overlay of the writable layer over init and image layers.
+        let m = self.images.overlay(
+            &image,
+            Some(&dir.join("init")),
+            &dir.join("upper"),
+            &dir.join("work"),
+        )?;
+        let lower = m
+            .data
+            .strip_prefix("lowerdir=")
+            .and_then(|d| d.split(',').next())
+            .unwrap_or_default();
+        let data = format!("lowerdir={}:{lower}", dir.join("upper").display());
+        let mount = RootfsMount {
+            fstype: "overlay".into(),
+            source: "overlay".into(),
+            data: Some(data),
+            workdir: Some(m.workdir),
+        };
+        let mut out = Some(out);
+        berth_runtime::with_private_mount(&mount, &dir.join("rootfs"), true, |root| {
+            let Some(out) = out.take() else { return Ok(()) };
+            write_tree(root, out).map_err(|e| format!("export: {e}"))
+        })?;
+        Ok(())
+    }
+
+    /// IDs of the images containers use.
+    fn images_in_use(&self) -> Result<Vec<(String, String)>> {
+        Ok(self
+            .containers
+            .list()?
+            .into_iter()
+            .map(|c| (c.image_id, c.id))
+            .collect())
+    }
+
+    /// `rmi`: untags a reference, and deletes the image once no reference
+    /// names it. Refused while a container uses the image, unless `force`.
+    pub fn remove_image(&self, name: &str, force: bool) -> Result<Vec<Removed>> {
+        let image = self.images.resolve(name)?;
+        let by_ref = Reference::parse(name)
+            .ok()
+            .filter(|r| image.refs.iter().any(|ir| ir.to_string() == r.to_string()));
+        let users: Vec<String> = self
+            .images_in_use()?
+            .into_iter()
+            .filter(|(img, _)| *img == image.id.to_string())
+            .map(|(_, c)| c)
+            .collect();
+        let mut out = Vec::new();
+        // Removing one of several names only untags.
+        if let Some(r) = &by_ref {
+            if image.refs.len() > 1 {
+                self.images.untag(r)?;
+                return Ok(vec![Removed::Untagged(r.familiar())]);
+            }
+        }
+        if let Some(c) = users.first() {
+            if !force {
+                let what = match &by_ref {
+                    Some(_) => format!("unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}", &c[..12], image.id.short()),
+                    None => format!("unable to delete {} (must be forced) - image is being used by stopped container {}", image.id.short(), &c[..12]),
+                };
+                return Err(Error::Conflict(format!("conflict: {what}")));
+            }
+        }
+        if by_ref.is_none() && image.refs.len() > 1 && !force {
+            return Err(Error::Conflict(format!(
+                "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
+                image.id.short()
+            )));
+        }
+        for r in &image.refs {
+            out.push(Removed::Untagged(r.familiar()));
+        }
+        if users.is_empty() {
+            self.images.delete(&image.id)?;
+            out.push(Removed::Deleted(image.id.clone()));
+        } else {
+            // In use: the image stays (dangling) for its containers.
+            for r in &image.refs {
+                self.images.untag(r)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// `image prune`: deletes dangling images no container uses, then every
+    /// layer and blob nothing references. Returns the deleted image IDs and
+    /// the bytes freed.
+    pub fn prune_images(&self, all: bool) -> Result<(Vec<Digest>, u64)> {
+        let _lock = self.lock_containers()?;
+        let used: Vec<String> = self.images_in_use()?.into_iter().map(|(i, _)| i).collect();
+        let mut deleted = Vec::new();
+        for img in self.images.list()? {
+            let unused = !used.contains(&img.id.to_string());
+            if unused && (img.refs.is_empty() || all) {
+                self.images.delete(&img.id)?;
+                deleted.push(img.id);
+            }
+        }
+        let freed = self.images.collect_garbage()?;
+        Ok((deleted, freed))
+    }
+}
+
+/// Writes a directory tree as a tar without following symlinks.
+fn write_tree(root: &Path, out: impl Write) -> std::io::Result<()> {
+    let mut b = tar::Builder::new(out);
+    b.follow_symlinks(false);
+    b.mode(tar::HeaderMode::Complete);
+    for e in std::fs::read_dir(root)? {
+        let e = e?;
+        let name = e.file_name();
+        if e.file_type()?.is_dir() {
+            b.append_dir_all(&name, e.path())?;
+        } else {
+            b.append_path_with_name(e.path(), &name)?;
+        }
+    }
+    b.into_inner()?.flush()
+}
+
+/// `system df`'s figures.
+#[derive(Debug, Clone, Default)]
+pub struct DiskUsage {
+    pub images: usize,
+    pub active_images: usize,
+    /// Bytes of all unique layers.
+    pub images_size: u64,
+    /// Bytes only unused images hold.
+    pub images_reclaimable: u64,
+    pub containers: usize,
+    pub running_containers: usize,
+    /// Bytes in containers' writable layers.
+    pub containers_size: u64,
+    pub containers_reclaimable: u64,
+}
+
+fn tree_size(p: &Path) -> u64 {
+    let Ok(m) = std::fs::symlink_metadata(p) else {
+        return 0;
+    };
+    if !m.is_dir() {
+        return m.len();
+    }
+    std::fs::read_dir(p)
+        .map(|rd| rd.flatten().map(|e| tree_size(&e.path())).sum())
+        .unwrap_or(0)
+}
+
+impl Engine {
+    pub fn disk_usage(&self) -> Result<DiskUsage> {
+        use std::collections::HashMap;
+        let containers = self.containers.list()?;
+        let used: Vec<&str> = containers.iter().map(|c| c.image_id.as_str()).collect();
+        let images = self.images.list()?;
+        let mut layer_users: HashMap<Digest, (u64, bool)> = HashMap::new();
+        let mut du = DiskUsage {
+            images: images.len(),
+            containers: containers.len(),
+            ..Default::default()
+        };
+        for img in &images {
+            let active = used.contains(&img.id.to_string().as_str());
+            du.active_images += active as usize;
+            for c in &img.chain_ids {
+                let size = self.images.layers().info(c).map(|i| i.size).unwrap_or(0);
+                let e = layer_users.entry(c.clone()).or_insert((size, false));
+                e.1 |= active;
+            }
+        }
+        for (size, active) in layer_users.values() {
+            du.images_size += size;
+            if !active {
+                du.images_reclaimable += size;
+            }
+        }
+        for c in &containers {
+            let size = tree_size(&self.containers.dir(&c.id).join("upper"));
+            du.containers_size += size;
+            if c.state.status == crate::Status::Running {
+                du.running_containers += 1;
+            } else {
+                du.containers_reclaimable += size;
+            }
+        }
+        Ok(du)
+    }
+
+    /// The size of a container's writable layer.
+    pub fn container_size(&self, id: &str) -> u64 {
+        tree_size(&self.containers.dir(id).join("upper"))
+    }
+}

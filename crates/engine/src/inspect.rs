@@ -1,0 +1,135 @@
+//! `inspect` documents shaped like docker's (the fields docker users and
+//! tools read), for images and containers.
+
+use std::collections::BTreeMap;
+
+use berth_image::Image;
+use serde_json::{json, Value};
+
+use crate::error::Result;
+use crate::{ContainerRecord, Engine, NetworkMode};
+
+/// `["80/tcp"]` -> `{"80/tcp": {}}`, docker's set-as-map shape.
+fn set_map(items: Option<&Vec<String>>) -> Value {
+    match items {
+        Some(v) if !v.is_empty() => {
+            Value::Object(v.iter().map(|k| (k.clone(), json!({}))).collect())
+        }
+        _ => Value::Null,
+    }
+}
+
+impl Engine {
+    pub fn inspect_image(&self, image: &Image) -> Result<Value> {
+        let c = image.config.config().clone().unwrap_or_default();
+        let history = image.config.history().clone().unwrap_or_default();
+        let labels: Option<BTreeMap<_, _>> = c.labels().as_ref().map(|l| l.iter().collect());
+        Ok(json!({
+            "Id": image.id.to_string(),
+            "RepoTags": image.refs.iter().filter(|r| r.tag().is_some()).map(|r| r.familiar()).collect::<Vec<_>>(),
+            "RepoDigests": [],
+            "Parent": "",
+            "Comment": history.last().and_then(|h| h.comment().clone()).unwrap_or_default(),
+            "Created": image.config.created().clone().unwrap_or_else(|| image.created.clone()),
+            "Author": image.config.author().clone().unwrap_or_default(),
+            "Config": {
+                "User": c.user().clone().unwrap_or_default(),
+                "ExposedPorts": set_map(c.exposed_ports().as_ref()),
+                "Env": c.env(),
+                "Cmd": c.cmd(),
+                "Volumes": set_map(c.volumes().as_ref()),
+                "WorkingDir": c.working_dir().clone().unwrap_or_default(),
+                "Entrypoint": c.entrypoint(),
+                "OnBuild": Value::Null,
+                "Labels": labels,
+                "StopSignal": c.stop_signal(),
+            },
+            "Architecture": image.config.architecture().to_string(),
+            "Os": image.config.os().to_string(),
+            "Size": self.images.size(image),
+            "GraphDriver": {
+                "Name": "overlay",
+                "Data": {
+                    "LowerDir": self.images.layer_dirs(image).iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":"),
+                },
+            },
+            "RootFS": {
+                "Type": "layers",
+                "Layers": image.config.rootfs().diff_ids(),
+            },
+            "Metadata": { "LastTagTime": image.created },
+        }))
+    }
+
+    pub fn inspect_container(&self, rec: &ContainerRecord) -> Result<Value> {
+        let o = &rec.options;
+        let s = &rec.state;
+        let dir = self.containers.dir(&rec.id);
+        let network = match &o.network {
+            NetworkMode::None => "none".to_string(),
+            NetworkMode::Host => "host".to_string(),
+            NetworkMode::Bridge => "bridge".to_string(),
+            NetworkMode::Container(c) => format!("container:{c}"),
+        };
+        let r = &o.resources;
+        Ok(json!({
+            "Id": rec.id,
+            "Created": rec.created,
+            "Path": rec.args.first(),
+            "Args": rec.args.get(1..).unwrap_or_default(),
+            "State": {
+                "Status": s.status,
+                "Running": s.status == crate::Status::Running,
+                "Paused": false,
+                "Restarting": false,
+                "OOMKilled": false,
+                "Dead": false,
+                "Pid": s.pid,
+                "ExitCode": s.exit_code,
+                "Error": s.error,
+                "StartedAt": s.started_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+                "FinishedAt": s.finished_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+            },
+            "Image": rec.image_id,
+            "Name": format!("/{}", rec.name),
+            "Driver": "overlay",
+            "HostConfig": {
+                "NetworkMode": network,
+                "AutoRemove": o.auto_remove,
+                "Privileged": o.privileged,
+                "ReadonlyRootfs": o.read_only,
+                "CapAdd": o.cap_add,
+                "CapDrop": o.cap_drop,
+                "Memory": r.memory.unwrap_or(0),
+                "MemorySwap": r.memory_swap.unwrap_or(0),
+                "NanoCpus": r.nano_cpus.unwrap_or(0),
+                "CpuPeriod": r.cpu_period.unwrap_or(0),
+                "CpuQuota": r.cpu_quota.unwrap_or(0),
+                "CpuShares": r.cpu_shares.unwrap_or(0),
+                "CpusetCpus": r.cpuset_cpus.clone().unwrap_or_default(),
+                "CpusetMems": r.cpuset_mems.clone().unwrap_or_default(),
+                "PidsLimit": r.pids_limit,
+            },
+            "GraphDriver": {
+                "Name": "overlay",
+                "Data": {
+                    "UpperDir": dir.join("upper"),
+                    "WorkDir": dir.join("work"),
+                },
+            },
+            "Config": {
+                "Hostname": o.hostname.clone().unwrap_or_else(|| rec.id[..12].to_string()),
+                "User": o.user.clone().unwrap_or_default(),
+                "Tty": o.tty,
+                "OpenStdin": o.interactive,
+                "Env": o.env,
+                "Cmd": o.cmd,
+                "Image": rec.image,
+                "WorkingDir": o.workdir.clone().unwrap_or_default(),
+                "Entrypoint": o.entrypoint.as_ref().map(|e| vec![e.clone()]),
+            },
+            "Mounts": [],
+            "NetworkSettings": {},
+        }))
+    }
+}

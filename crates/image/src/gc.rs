@@ -1,0 +1,129 @@
+//! Deleting images, and collecting the layers and blobs nothing references.
+//!
+//! Writers (import, commit, load) hold `gc.lock` shared from their first blob
+//! to their metadata update; the collector holds it exclusively, so it never
+//! sees a blob or layer whose image is not recorded yet.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::path::Path;
+
+use nix::fcntl::{Flock, FlockArg};
+
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::reference::Reference;
+use crate::store::Store;
+
+/// Held while blobs and layers of an image are being written.
+pub struct WriteGuard(#[allow(dead_code)] Flock<File>);
+
+fn dir_size(p: &Path) -> u64 {
+    let Ok(m) = fs::symlink_metadata(p) else {
+        return 0;
+    };
+    if !m.is_dir() {
+        return m.len();
+    }
+    fs::read_dir(p)
+        .map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum())
+        .unwrap_or(0)
+}
+
+impl Store {
+    fn gc_lock(&self, arg: FlockArg) -> Result<Flock<File>> {
+        let path = self.root().join("gc.lock");
+        let f = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(Error::io("open", &path))?;
+        Flock::lock(f, arg).map_err(|(_, e)| Error::io("lock", &path)(e.into()))
+    }
+
+    /// Taken by every writer of blobs and layers.
+    pub fn write_guard(&self) -> Result<WriteGuard> {
+        self.gc_lock(FlockArg::LockShared).map(WriteGuard)
+    }
+
+    /// Removes a reference (`rmi` of one of several names).
+    pub fn untag(&self, reference: &Reference) -> Result<()> {
+        self.metadata.update(|doc| {
+            doc.refs
+                .remove(&reference.to_string())
+                .map(|_| ())
+                .ok_or_else(|| Error::ImageNotFound(reference.familiar()))
+        })
+    }
+
+    /// Forgets an image and every reference to it; its blobs and layers go at
+    /// the next [`Store::collect_garbage`].
+    pub fn delete(&self, id: &Digest) -> Result<()> {
+        self.metadata.update(|doc| {
+            doc.images
+                .remove(id)
+                .ok_or_else(|| Error::ImageNotFound(id.to_string()))?;
+            doc.refs.retain(|_, v| v != id);
+            Ok(())
+        })
+    }
+
+    /// Removes every layer and blob no image references. Returns bytes freed.
+    pub fn collect_garbage(&self) -> Result<u64> {
+        let _exclusive = self.gc_lock(FlockArg::LockExclusive)?;
+        let mut blobs: HashSet<String> = HashSet::new();
+        let mut chains: HashSet<String> = HashSet::new();
+        for img in self.list()? {
+            blobs.insert(img.id.hex().to_string());
+            blobs.insert(img.manifest.hex().to_string());
+            for l in self.manifest(&img)?.layers() {
+                blobs.insert(l.digest().digest().to_string());
+            }
+            for c in &img.chain_ids {
+                chains.insert(c.hex().to_string());
+            }
+        }
+        let mut freed = 0;
+        let blob_dir = self.root().join("blobs/sha256");
+        for e in fs::read_dir(&blob_dir)
+            .map_err(Error::io("read", &blob_dir))?
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !blobs.contains(&name) {
+                freed += e.metadata().map(|m| m.len()).unwrap_or(0);
+                fs::remove_file(e.path()).map_err(Error::io("remove", e.path()))?;
+            }
+        }
+        let layers = self.layers().root().to_path_buf();
+        for e in fs::read_dir(&layers)
+            .map_err(Error::io("read", &layers))?
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name == "l" || chains.contains(&name) {
+                continue;
+            }
+            // Unreferenced layers, and temporary ones left by a crash.
+            freed += dir_size(&e.path());
+            fs::remove_dir_all(e.path()).map_err(Error::io("remove", e.path()))?;
+        }
+        let links = layers.join("l");
+        if let Ok(rd) = fs::read_dir(&links) {
+            for e in rd.flatten() {
+                if !e.path().exists() {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+        }
+        for e in fs::read_dir(self.root().join("ingest"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = fs::remove_file(e.path());
+        }
+        Ok(freed)
+    }
+}

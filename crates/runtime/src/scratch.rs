@@ -1,0 +1,79 @@
+//! Running work against a mount that only exists in a private mount namespace
+//! of a short-lived child process (`export` reads a container's merged root this
+//! way without ever mounting anything in the host's namespace).
+
+use std::path::Path;
+
+use nix::mount::{mount, MsFlags};
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{chdir, fork, ForkResult};
+
+use crate::container::RootfsMount;
+use crate::error::{Error, Result};
+
+/// Forks a child that mounts `m` on `target` in a new mount namespace and runs
+/// `work(target)` there. Must be called from a single-threaded process.
+pub fn with_private_mount(
+    m: &RootfsMount,
+    target: &Path,
+    readonly: bool,
+    work: impl FnOnce(&Path) -> std::result::Result<(), String>,
+) -> Result<()> {
+    // SAFETY: the caller is single-threaded; the child only mounts, runs
+    // `work` and leaves with _exit.
+    match unsafe { fork() }.map_err(Error::sys("fork"))? {
+        ForkResult::Child => {
+            let r = (|| {
+                unshare(CloneFlags::CLONE_NEWNS)
+                    .map_err(|e| format!("unshare mount namespace: {e}"))?;
+                mount(
+                    None::<&str>,
+                    "/",
+                    None::<&str>,
+                    MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                    None::<&str>,
+                )
+                .map_err(|e| format!("make mounts private: {e}"))?;
+                if let Some(dir) = &m.workdir {
+                    chdir(dir.as_path()).map_err(|e| format!("chdir {}: {e}", dir.display()))?;
+                }
+                let flags = if readonly {
+                    MsFlags::MS_RDONLY
+                } else {
+                    MsFlags::empty()
+                };
+                mount(
+                    Some(m.source.as_str()),
+                    target,
+                    Some(m.fstype.as_str()),
+                    flags,
+                    m.data.as_deref(),
+                )
+                .map_err(|e| format!("mount {} on {}: {e}", m.fstype, target.display()))?;
+                work(target)
+            })();
+            let code = match r {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("berth: {e}");
+                    1
+                }
+            };
+            // SAFETY: ends the child without running the parent's destructors.
+            unsafe { libc::_exit(code) }
+        }
+        ForkResult::Parent { child } => loop {
+            match waitpid(child, None) {
+                Ok(WaitStatus::Exited(_, 0)) => return Ok(()),
+                Ok(WaitStatus::Exited(_, _)) | Ok(WaitStatus::Signaled(..)) => {
+                    return Err(Error::Helper {
+                        target: target.to_path_buf(),
+                    })
+                }
+                Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(Error::sys("wait")(e)),
+            }
+        },
+    }
+}
