@@ -169,7 +169,7 @@ fn apply(tar: impl Read, dest: &Path) -> Result<u64> {
             let parent = path.parent().unwrap_or(Path::new(""));
             // unpack_in refuses paths that escape dest; create the parent the same way.
             let parent_dir = safe_join(dest, parent)?;
-            fs::create_dir_all(&parent_dir).map_err(Error::io("create", &parent_dir))?;
+            ensure_inside(dest, &parent_dir, &path)?;
             if name == OPAQUE_MARKER {
                 xattr_set(&parent_dir, "trusted.overlay.opaque", b"y")?;
             } else {
@@ -196,16 +196,7 @@ fn make_special<R: Read>(entry: &tar::Entry<'_, R>, path: &Path, dest: &Path) ->
     let h = entry.header();
     let target = safe_join(dest, path)?;
     if let Some(parent) = target.parent() {
-        fs::create_dir_all(parent).map_err(Error::io("create", parent))?;
-        // The parent must not be a symlink planted by an earlier entry.
-        let canon = fs::canonicalize(parent).map_err(Error::io("resolve", parent))?;
-        let root = fs::canonicalize(dest).map_err(Error::io("resolve", dest))?;
-        if !canon.starts_with(&root) {
-            return Err(Error::Archive(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("archive path {} leaves the layer", path.display()),
-            )));
-        }
+        ensure_inside(dest, parent, path)?;
     }
     let kind = h.entry_type();
     let sflag = if kind.is_fifo() {
@@ -236,6 +227,21 @@ fn make_special<R: Read>(entry: &tar::Entry<'_, R>, path: &Path, dest: &Path) ->
         nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
     )
     .map_err(|e| Error::io("chown", &target)(e.into()))?;
+    Ok(())
+}
+
+/// Creates `dir` (inside `dest`) and checks that it really is inside: no
+/// symlink planted by an earlier entry may lead out of the layer.
+fn ensure_inside(dest: &Path, dir: &Path, entry: &Path) -> Result<()> {
+    fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
+    let canon = fs::canonicalize(dir).map_err(Error::io("resolve", dir))?;
+    let root = fs::canonicalize(dest).map_err(Error::io("resolve", dest))?;
+    if !canon.starts_with(&root) {
+        return Err(Error::Archive(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("archive path {} leaves the layer", entry.display()),
+        )));
+    }
     Ok(())
 }
 
@@ -357,5 +363,190 @@ mod tests {
         b.append(&h, &b""[..]).unwrap();
         let data = b.into_inner().unwrap();
         assert!(store.unpack(&data[..]).is_err());
+    }
+}
+
+/// Hand-built hostile layers: whatever an entry tries, nothing outside the
+/// layer directory changes (the entry is refused or kept inside).
+#[cfg(test)]
+mod hostile {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    /// A tar entry with a raw (unchecked) name and link name.
+    fn raw(b: &mut Vec<u8>, name: &str, kind: tar::EntryType, link: &str, data: &[u8]) {
+        let mut h = tar::Header::new_gnu();
+        h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.as_gnu_mut().unwrap().linkname[..link.len()].copy_from_slice(link.as_bytes());
+        h.set_entry_type(kind);
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_cksum();
+        b.extend_from_slice(h.as_bytes());
+        b.extend_from_slice(data);
+        b.resize(b.len().div_ceil(512) * 512, 0);
+    }
+
+    fn finish(mut b: Vec<u8>) -> Vec<u8> {
+        b.resize(b.len() + 1024, 0);
+        b
+    }
+
+    /// Unpacks `tar` next to a sentinel file and checks the sentinel and the
+    /// directory around the store are untouched.
+    fn contained(tar: Vec<u8>) {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        let sentinel = outside.join("sentinel");
+        fs::write(&sentinel, b"original").unwrap();
+        let store = LayerStore::open(&tmp.path().join("store")).unwrap();
+        let result = store.unpack(&tar[..]);
+        assert_eq!(fs::read(&sentinel).unwrap(), b"original");
+        assert_eq!(
+            fs::read_dir(&outside).unwrap().count(),
+            1,
+            "something was written outside"
+        );
+        assert_eq!(
+            fs::metadata(&sentinel).unwrap().nlink(),
+            1,
+            "the host file got a hard link"
+        );
+        if let Ok(pending) = result {
+            // Whatever was kept lies inside the layer.
+            for e in walk(&pending.dir.path().join("diff")) {
+                let m = fs::symlink_metadata(&e).unwrap();
+                assert!(m.ino() != fs::metadata(&sentinel).unwrap().ino());
+            }
+        }
+        let _ = fs::remove_dir_all(tmp.path().join("store"));
+    }
+
+    fn walk(p: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        if let Ok(rd) = fs::read_dir(p) {
+            for e in rd.flatten() {
+                out.push(e.path());
+                if e.file_type().unwrap().is_dir() {
+                    out.extend(walk(&e.path()));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn parent_directory_names() {
+        let mut b = Vec::new();
+        raw(
+            &mut b,
+            "../../outside/sentinel",
+            tar::EntryType::Regular,
+            "",
+            b"evil",
+        );
+        raw(
+            &mut b,
+            "a/../../../outside/new",
+            tar::EntryType::Regular,
+            "",
+            b"evil",
+        );
+        contained(finish(b));
+    }
+
+    #[test]
+    fn absolute_names() {
+        let tmp_target = std::env::temp_dir().join("berth-hostile-abs");
+        let _ = fs::remove_file(&tmp_target);
+        let mut b = Vec::new();
+        raw(
+            &mut b,
+            tmp_target.to_str().unwrap(),
+            tar::EntryType::Regular,
+            "",
+            b"evil",
+        );
+        contained(finish(b));
+        assert!(!tmp_target.exists(), "absolute path written on the host");
+    }
+
+    #[test]
+    fn file_through_a_symlink() {
+        let mut b = Vec::new();
+        raw(
+            &mut b,
+            "link",
+            tar::EntryType::Symlink,
+            "../../outside",
+            b"",
+        );
+        raw(&mut b, "link/new", tar::EntryType::Regular, "", b"evil");
+        raw(&mut b, "root", tar::EntryType::Symlink, "/", b"");
+        raw(
+            &mut b,
+            "root/tmp/berth-hostile-root",
+            tar::EntryType::Regular,
+            "",
+            b"evil",
+        );
+        contained(finish(b));
+        assert!(!Path::new("/tmp/berth-hostile-root").exists());
+    }
+
+    #[test]
+    fn hard_links_to_host_files() {
+        let mut b = Vec::new();
+        raw(
+            &mut b,
+            "hl",
+            tar::EntryType::Link,
+            "../../outside/sentinel",
+            b"",
+        );
+        raw(&mut b, "passwd", tar::EntryType::Link, "/etc/passwd", b"");
+        contained(finish(b));
+        assert_eq!(fs::metadata("/etc/passwd").unwrap().nlink(), 1);
+    }
+
+    #[test]
+    fn special_files_through_a_symlink() {
+        let mut b = Vec::new();
+        raw(
+            &mut b,
+            "link",
+            tar::EntryType::Symlink,
+            "../../outside",
+            b"",
+        );
+        raw(&mut b, "link/fifo", tar::EntryType::Fifo, "", b"");
+        contained(finish(b));
+        let mut b = Vec::new();
+        raw(
+            &mut b,
+            "link",
+            tar::EntryType::Symlink,
+            "../../outside",
+            b"",
+        );
+        raw(
+            &mut b,
+            "link/.wh.sentinel",
+            tar::EntryType::Regular,
+            "",
+            b"",
+        );
+        raw(
+            &mut b,
+            "link/.wh..wh..opq",
+            tar::EntryType::Regular,
+            "",
+            b"",
+        );
+        contained(finish(b));
     }
 }
