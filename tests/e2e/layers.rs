@@ -271,3 +271,87 @@ fn prune_racing_runs_never_removes_what_they_use() {
     assert!(runner.is_empty(), "{runner:?}");
     ok(env.berth(&["run", "--rm", "second", "true"]));
 }
+
+#[test]
+fn save_load_round_trip_and_skopeo_reads_the_archives() {
+    let env = Env::new();
+    ok(env.berth(&[
+        "run",
+        "--name",
+        "sv",
+        "busybox",
+        "sh",
+        "-c",
+        "echo saved > /etc/motd",
+    ]));
+    let id = ok(env.berth(&["commit", "sv", "myimg:v2"]))
+        .stdout
+        .trim()
+        .to_string();
+    let layers =
+        ok(env.berth(&["inspect", "--format", "{{json .RootFS.Layers}}", "myimg:v2"])).stdout;
+    let dir = tempfile::tempdir().unwrap();
+    let docker = dir.path().join("img.tar");
+    let oci = dir.path().join("img-oci.tar");
+    ok(env.berth(&["save", "-o", docker.to_str().unwrap(), "myimg:v2"]));
+    ok(env.berth(&[
+        "save",
+        "--format",
+        "oci",
+        "-o",
+        oci.to_str().unwrap(),
+        "myimg:v2",
+    ]));
+    for target in [
+        format!("docker-archive:{}", docker.display()),
+        format!("oci-archive:{}", oci.display()),
+    ] {
+        let out = std::process::Command::new("skopeo")
+            .args(["inspect", &target])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "skopeo inspect {target}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["Layers"].as_array().unwrap().len(), 2, "{doc}");
+    }
+    // An archive skopeo wrote loads too.
+    let skopeo_tar = dir.path().join("skopeo.tar");
+    let out = std::process::Command::new("skopeo")
+        .args([
+            "copy",
+            &format!("oci-archive:{}", oci.display()),
+            &format!("docker-archive:{}:fromskopeo:v1", skopeo_tar.display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (archive, name) in [
+        (&docker, "myimg:v2"),
+        (&oci, "myimg:v2"),
+        (&skopeo_tar, "fromskopeo:v1"),
+    ] {
+        let other = Env::empty();
+        let r = ok(other.berth(&["load", "-i", archive.to_str().unwrap()]));
+        assert_eq!(r.stdout, format!("Loaded image: {name}\n"), "{r:?}");
+        // Same image ID and layer digests as the saved image.
+        let r = ok(other.berth(&["inspect", "--format", "{{.Id}}", name]));
+        assert_eq!(r.stdout.trim(), id);
+        assert_eq!(
+            ok(other.berth(&["inspect", "--format", "{{json .RootFS.Layers}}", name])).stdout,
+            layers
+        );
+        assert_eq!(
+            ok(other.berth(&["run", "--rm", name, "cat", "/etc/motd"])).stdout,
+            "saved\n"
+        );
+    }
+    ok(env.berth(&["rm", "sv"]));
+}

@@ -77,6 +77,10 @@ pub enum Command {
     Rmi(RmiArgs),
     /// Export a container's filesystem as a tar archive
     Export(ExportArgs),
+    /// Save one or more images to a tar archive
+    Save(SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadArgs),
     /// Manage Berth
     #[command(subcommand)]
     System(SystemCommand),
@@ -103,6 +107,32 @@ pub enum ImageCommand {
     Rm(RmiArgs),
     /// Remove unused images
     Prune(PruneArgs),
+    /// Save one or more images to a tar archive
+    Save(SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SaveArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short, long)]
+    pub output: Option<std::path::PathBuf>,
+    /// Archive format: docker (docker-archive, also an OCI layout) or oci
+    #[arg(long, default_value = "docker")]
+    pub format: String,
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// Read from tar archive file, instead of STDIN
+    #[arg(short, long)]
+    pub input: Option<std::path::PathBuf>,
+    /// Suppress the load output
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Subcommand, Debug)]

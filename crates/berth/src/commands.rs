@@ -56,6 +56,12 @@ pub fn dispatch(cli: Cli) -> i32 {
             engine(g).and_then(|e| image_cmds::rmi(&e, a))
         }
         Command::Export(a) => engine(g).and_then(|e| image_cmds::export(&e, a)),
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => {
+            engine(g).and_then(|e| image_cmds::save(&e, a))
+        }
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => {
+            engine(g).and_then(|e| image_cmds::load(&e, a))
+        }
         Command::Image(ImageCommand::Prune(a)) | Command::System(SystemCommand::Prune(a)) => {
             engine(g).and_then(|e| image_cmds::prune(&e, a))
         }

@@ -6,7 +6,10 @@ use anyhow::{bail, Context, Result};
 use berth_engine::image::Reference;
 use berth_engine::{CommitRequest, Engine, Removed};
 
-use crate::cli::{CommitArgs, ExportArgs, HistoryArgs, InspectArgs, PruneArgs, RmiArgs, TagArgs};
+use crate::cli::{
+    CommitArgs, ExportArgs, HistoryArgs, InspectArgs, LoadArgs, PruneArgs, RmiArgs, SaveArgs,
+    TagArgs,
+};
 use crate::format;
 use crate::template::Format;
 
@@ -249,5 +252,71 @@ pub fn df(engine: &Engine) -> Result<i32> {
         ],
     ];
     format::table(&rows)?;
+    Ok(0)
+}
+
+pub fn save(engine: &Engine, a: SaveArgs) -> Result<i32> {
+    let format = match a.format.as_str() {
+        "docker" | "docker-archive" => berth_engine::image::ArchiveFormat::Docker,
+        "oci" | "oci-archive" => berth_engine::image::ArchiveFormat::Oci,
+        other => bail!("unknown archive format {other:?}: use docker or oci"),
+    };
+    let mut images = Vec::new();
+    for name in &a.images {
+        let image = engine.images().resolve(name)?;
+        let named = Reference::parse(name).ok();
+        let refs: Vec<Reference> = image
+            .refs
+            .iter()
+            .filter(|r| {
+                named
+                    .as_ref()
+                    .is_some_and(|n| n.to_string() == r.to_string())
+            })
+            .cloned()
+            .collect();
+        images.push((image, refs));
+    }
+    match &a.output {
+        Some(path) => {
+            let f = std::fs::File::create(path)
+                .with_context(|| format!("create {}", path.display()))?;
+            let mut w = std::io::BufWriter::new(f);
+            engine.images().save(&images, format, &mut w)?;
+            w.flush()?;
+        }
+        None => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+            }
+            engine
+                .images()
+                .save(&images, format, std::io::stdout().lock())?;
+        }
+    }
+    Ok(0)
+}
+
+pub fn load(engine: &Engine, a: LoadArgs) -> Result<i32> {
+    let loaded = match &a.input {
+        Some(path) => {
+            let f =
+                std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+            engine
+                .images()
+                .load(std::io::BufReader::with_capacity(256 * 1024, f))?
+        }
+        None => engine.images().load(std::io::stdin().lock())?,
+    };
+    if !a.quiet {
+        for (image, refs) in loaded {
+            if refs.is_empty() {
+                println!("Loaded image ID: {}", image.id);
+            }
+            for r in refs {
+                println!("Loaded image: {}", r.familiar());
+            }
+        }
+    }
     Ok(0)
 }

@@ -74,19 +74,9 @@ pub(crate) fn json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>> {
 impl Store {
     /// Imports a root filesystem tarball as a new one-layer image.
     pub fn import(&self, input: impl Read, opts: &ImportOptions) -> Result<Image> {
-        let reader = BufReader::with_capacity(256 * 1024, Box::new(input) as Box<dyn Read>);
         let _writing = self.write_guard()?;
-        let decoded = decompress(reader)?;
-        let mut ingest = self.content.ingest()?;
-        let mut tee = Tee {
-            inner: decoded,
-            sink: &mut ingest,
-        };
-        let pending = self.layers.unpack(&mut tee)?;
-        // The tar reader stops at the end-of-archive marker; hash the padding too.
-        io::copy(&mut tee, &mut io::sink()).map_err(Error::Archive)?;
-        let (diff_id, tar_size) = ingest.commit(None)?;
-        self.layers.commit(pending, &diff_id, None)?;
+        let reader = BufReader::with_capacity(256 * 1024, Box::new(input) as Box<dyn Read>);
+        let (diff_id, tar_size) = self.unpack_layer(reader, None, None)?;
 
         let created = now();
         let comment = opts
@@ -115,6 +105,29 @@ impl Store {
         self.put_image(&config, vec![layer], opts.reference.as_ref())
     }
 
+    /// Unpacks a layer stream (plain, gzip or zstd) on top of `parent`: the
+    /// uncompressed tar is hashed and stored while it is unpacked. With
+    /// `expected`, a different diff ID is an error and nothing is kept.
+    pub(crate) fn unpack_layer(
+        &self,
+        reader: BufReader<Box<dyn Read + '_>>,
+        expected: Option<&Digest>,
+        parent: Option<&Digest>,
+    ) -> Result<(Digest, u64)> {
+        let decoded = decompress(reader)?;
+        let mut ingest = self.content.ingest()?;
+        let mut tee = Tee {
+            inner: decoded,
+            sink: &mut ingest,
+        };
+        let pending = self.layers.unpack(&mut tee)?;
+        // The tar reader stops at the end-of-archive marker; hash the padding too.
+        io::copy(&mut tee, &mut io::sink()).map_err(Error::Archive)?;
+        let (diff_id, size) = ingest.commit(expected)?;
+        self.layers.commit(pending, &diff_id, parent)?;
+        Ok((diff_id, size))
+    }
+
     /// Stores an image: its config and an OCI manifest over `layers` (which
     /// must already be in the content store), then records it and points
     /// `reference` at it.
@@ -124,8 +137,23 @@ impl Store {
         layers: Vec<Descriptor>,
         reference: Option<&Reference>,
     ) -> Result<Image> {
-        let config_bytes = json(config)?;
-        let config_digest = self.content.put(&config_bytes)?;
+        self.put_image_with_config(
+            config,
+            &json(config)?,
+            layers,
+            &reference.into_iter().cloned().collect::<Vec<_>>(),
+        )
+    }
+
+    /// [`Store::put_image`] with the config's exact bytes (which make the image ID).
+    pub(crate) fn put_image_with_config(
+        &self,
+        config: &ImageConfiguration,
+        config_bytes: &[u8],
+        layers: Vec<Descriptor>,
+        references: &[Reference],
+    ) -> Result<Image> {
+        let config_digest = self.content.put(config_bytes)?;
         let manifest = ImageManifestBuilder::default()
             .schema_version(2u32)
             .media_type(MediaType::ImageManifest)
@@ -146,7 +174,7 @@ impl Store {
         let id = config_digest.clone();
         self.metadata.update(|doc| {
             doc.images.insert(id.clone(), record);
-            if let Some(r) = reference {
+            for r in references {
                 doc.refs.insert(r.to_string(), id.clone());
             }
             Ok(())

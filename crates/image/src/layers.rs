@@ -246,7 +246,7 @@ fn ensure_inside(dest: &Path, dir: &Path, entry: &Path) -> Result<()> {
 }
 
 /// `dest/rel` for an archive path, refusing `..` and absolute escapes.
-fn safe_join(dest: &Path, rel: &Path) -> Result<PathBuf> {
+pub(crate) fn safe_join(dest: &Path, rel: &Path) -> Result<PathBuf> {
     let mut out = dest.to_path_buf();
     for c in rel.components() {
         match c {

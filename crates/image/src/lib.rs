@@ -11,6 +11,7 @@
 //! images.json             references -> image IDs, image IDs -> manifest digests
 //! ```
 
+mod archive;
 pub mod changes;
 mod commit;
 mod content;
@@ -25,6 +26,7 @@ mod reference;
 mod snapshot;
 mod store;
 
+pub use archive::ArchiveFormat;
 pub use commit::CommitOptions;
 pub use content::ContentStore;
 pub use diff::{changes as diff_changes, write_layer, Change, ChangeKind};

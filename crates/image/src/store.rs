@@ -61,7 +61,12 @@ impl Store {
         &self.layers
     }
 
-    fn load(&self, id: &Digest, record: &ImageRecord, refs: Vec<Reference>) -> Result<Image> {
+    fn load_record(
+        &self,
+        id: &Digest,
+        record: &ImageRecord,
+        refs: Vec<Reference>,
+    ) -> Result<Image> {
         let config: ImageConfiguration =
             serde_json::from_slice(&self.content.get(id)?).map_err(|e| Error::Corrupt {
                 path: self.content.path(id),
@@ -102,7 +107,7 @@ impl Store {
                 .images
                 .get(id)
                 .ok_or_else(|| Error::ImageNotFound(name.to_string()))?;
-            self.load(id, rec, Self::refs_of(&doc, id))
+            self.load_record(id, rec, Self::refs_of(&doc, id))
         };
         if let Ok(d) = name.parse::<Digest>() {
             return by_id(&d);
@@ -134,7 +139,7 @@ impl Store {
         let doc = self.metadata.read()?;
         doc.images
             .iter()
-            .map(|(id, rec)| self.load(id, rec, Self::refs_of(&doc, id)))
+            .map(|(id, rec)| self.load_record(id, rec, Self::refs_of(&doc, id)))
             .collect()
     }
 
