@@ -11,8 +11,8 @@
 set -euo pipefail
 runs=${1:-50}
 here=$(cd "$(dirname "$0")/.." && pwd)
+if [ -z "${BERTH:-}" ]; then (cd "$here" && cargo build --release -q -p berth); fi
 berth=${BERTH:-$here/target/release/berth}
-[ -x "$berth" ] || (cd "$here" && cargo build --release -p berth)
 for t in hyperfine crun runc busybox; do
   command -v "$t" >/dev/null || { echo "missing $t: apt-get install -y hyperfine crun runc busybox-static" >&2; exit 1; }
 done

@@ -193,13 +193,45 @@ impl Store {
         for entry in archive.entries().map_err(Error::Archive)? {
             let mut entry = entry.map_err(Error::Archive)?;
             // Only plain files matter; unpack_in keeps every path inside `dir`.
-            if entry.header().entry_type().is_file() {
-                entry.unpack_in(dir.path()).map_err(Error::Archive)?;
+            if !entry.header().entry_type().is_file() {
+                continue;
+            }
+            // Blobs go straight into the content store (verified against their
+            // name), so a layer is written once before it is unpacked.
+            let path = entry.path().map_err(Error::Archive)?.into_owned();
+            let blob = path
+                .to_str()
+                .and_then(|p| p.trim_start_matches("./").strip_prefix("blobs/sha256/"))
+                .and_then(|hex| Digest::from_hex(hex).ok());
+            match blob {
+                Some(d) if self.content.exists(&d) => {}
+                Some(d) => {
+                    let mut ingest = self.content.ingest()?;
+                    io::copy(&mut entry, &mut ingest).map_err(Error::Archive)?;
+                    ingest.commit(Some(&d))?;
+                }
+                None => {
+                    entry.unpack_in(dir.path()).map_err(Error::Archive)?;
+                }
             }
         }
         let root = dir.path();
+        // Where an archive member is: the content store for blobs, else the
+        // temporary directory.
+        let locate = |name: &str| -> Result<std::path::PathBuf> {
+            let trimmed = name.trim_start_matches("./");
+            if let Some(d) = trimmed
+                .strip_prefix("blobs/sha256/")
+                .and_then(|h| Digest::from_hex(h).ok())
+            {
+                if self.content.exists(&d) {
+                    return Ok(self.content.path(&d));
+                }
+            }
+            crate::layers::safe_join(root, Path::new(trimmed))
+        };
         let read = |name: &str| -> Result<Vec<u8>> {
-            let p = crate::layers::safe_join(root, Path::new(name))?;
+            let p = locate(name)?;
             fs::read(&p).map_err(Error::io("read", &p))
         };
         let mut out = Vec::new();
@@ -220,7 +252,7 @@ impl Store {
                     &read(&e.config)?,
                     &e.layers
                         .iter()
-                        .map(|l| crate::layers::safe_join(root, Path::new(l)))
+                        .map(|l| locate(l))
                         .collect::<Result<Vec<_>>>()?,
                     &refs,
                 )?;
@@ -252,7 +284,7 @@ impl Store {
                 let layers = manifest
                     .layers()
                     .iter()
-                    .map(|l| crate::layers::safe_join(root, Path::new(&blob(l.digest()))))
+                    .map(|l| locate(&blob(l.digest())))
                     .collect::<Result<Vec<_>>>()?;
                 let image =
                     self.load_image(&read(&blob(manifest.config().digest()))?, &layers, &refs)?;
@@ -300,10 +332,17 @@ impl Store {
         let mut descriptors = Vec::new();
         for (file, diff_id) in layer_files.iter().zip(&expected) {
             let chain = crate::layers::chain_id(parent.as_ref(), diff_id);
-            if !(self.layers.exists(&chain) && self.content.exists(diff_id)) {
+            if !self.layers.exists(&chain) {
                 let f = File::open(file).map_err(Error::io("open", file))?;
-                let reader = BufReader::with_capacity(256 * 1024, Box::new(f) as Box<dyn Read>);
-                self.unpack_layer(reader, Some(diff_id), parent.as_ref())?;
+                let f = BufReader::with_capacity(256 * 1024, f);
+                if *file == self.content.path(diff_id) {
+                    // Already stored uncompressed and verified: only unpack.
+                    let pending = self.layers.unpack(f)?;
+                    self.layers.commit(pending, diff_id, parent.as_ref())?;
+                } else {
+                    let reader = BufReader::with_capacity(256 * 1024, Box::new(f) as Box<dyn Read>);
+                    self.unpack_layer(reader, Some(diff_id), parent.as_ref())?;
+                }
             }
             let size = fs::metadata(self.content.path(diff_id))
                 .map(|m| m.len())

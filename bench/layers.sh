@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Layer throughput: unpacking a multi-layer image (`berth load`) and committing a
+# container's writable layer (`berth commit`), against tar on the same data:
+#   bench/layers.sh [MiB]      (default 1024: many small files and some large ones)
+# Needs root, python3, bc and the release build (built if missing).
+set -euo pipefail
+mib=${1:-1024}
+here=$(cd "$(dirname "$0")/.." && pwd)
+if [ -z "${BERTH:-}" ]; then (cd "$here" && cargo build --release -q -p berth); fi
+berth=${BERTH:-$here/target/release/berth}
+work=$(mktemp -d /var/tmp/berth-layers.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+B="$berth --root $work/root --runroot $work/run"
+
+# Four layers: three of small files (4-64 KiB), one of large files (64 MiB each).
+python3 - "$work/data" "$mib" <<'PY'
+import os, random, sys
+root, mib = sys.argv[1], int(sys.argv[2])
+random.seed(1)
+total = mib << 20
+large = total // 2
+for layer in range(4):
+    d = os.path.join(root, f"layer{layer}")
+    os.makedirs(d)
+    budget = large if layer == 3 else (total - large) // 3
+    i = 0
+    while budget > 0:
+        size = min(budget, 64 << 20) if layer == 3 else random.randint(4 << 10, 64 << 10)
+        sub = os.path.join(d, f"d{i // 500}")
+        os.makedirs(sub, exist_ok=True)
+        with open(os.path.join(sub, f"f{i}"), "wb") as f:
+            f.write(os.urandom(size // 2) + bytes(size - size // 2))
+        budget -= size
+        i += 1
+PY
+for l in 0 1 2 3; do tar --numeric-owner -C "$work/data/layer$l" -cf "$work/layer$l.tar" .; done
+# A docker-archive of the four layers.
+python3 - "$work" <<'PY'
+import hashlib, json, os, sys, tarfile
+w = sys.argv[1]
+diff = []
+for l in range(4):
+    h = hashlib.sha256()
+    with open(f"{w}/layer{l}.tar", "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    diff.append(h.hexdigest())
+config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                     "rootfs": {"type": "layers", "diff_ids": ["sha256:" + d for d in diff]}}).encode()
+cfg = hashlib.sha256(config).hexdigest()
+with tarfile.open(f"{w}/image.tar", "w") as t:
+    for l, d in enumerate(diff):
+        t.add(f"{w}/layer{l}.tar", arcname=f"blobs/sha256/{d}")
+    for name, data in [(f"blobs/sha256/{cfg}", config),
+                       ("manifest.json", json.dumps([{"Config": f"blobs/sha256/{cfg}", "RepoTags": ["bench:layers"],
+                                                      "Layers": [f"blobs/sha256/{d}" for d in diff]}]).encode())]:
+        info = tarfile.TarInfo(name); info.size = len(data)
+        import io; t.addfile(info, io.BytesIO(data))
+PY
+rm -rf "$work/data"
+sync
+secs() {
+  local s e
+  s=$(date +%s.%N)
+  "$@" >/dev/null || { echo "failed: $*" >&2; exit 1; }
+  e=$(date +%s.%N)
+  echo "$e - $s" | bc -l
+}
+rate() { echo "scale=0; $mib / $1" | bc -l; }
+
+echo "unpack of a 4-layer, ${mib} MiB image:"
+t_tar=$(secs bash -c "mkdir -p $work/x && for l in 0 1 2 3; do tar -C $work/x -xf $work/layer\$l.tar; done; sync")
+rm -rf "$work/x"; sync
+t_berth=$(secs bash -c "$B load -i $work/image.tar && sync")
+printf '  tar -x (floor)  %6.2f s  %5s MB/s\n' "$t_tar" "$(rate "$t_tar")"
+printf '  berth load      %6.2f s  %5s MB/s  (%.2fx tar; also hashes and stores each layer)\n' "$t_berth" "$(rate "$t_berth")" "$(echo "$t_berth / $t_tar" | bc -l)"
+
+echo "commit of a ${mib} MiB writable layer:"
+$B import "$work/layer0.tar" bench:base >/dev/null
+# The image has no program: the run fails (127) and leaves a created container.
+$B run --name bench bench:base /none >/dev/null 2>&1 || true
+id=$($B ps -aq --no-trunc | head -1)
+upper="$work/root/containers/$id/upper"
+for l in 1 2 3; do tar -C "$upper" -xf "$work/layer$l.tar"; done
+rm -f "$work"/layer*.tar "$work/image.tar"; sync
+t_tarc=$(secs bash -c "tar -C $upper -cf - . > $work/c.tar; sync")
+rm -f "$work/c.tar"
+t_gz=$(secs bash -c "tar -C $upper -cf - . | gzip -1 > $work/c.tar.gz; sync")
+rm -f "$work/c.tar.gz"; sync
+t_commit=$(secs bash -c "$B commit $id bench:committed && sync")
+printf '  tar -c          %6.2f s\n  tar -c | gzip -1 %6.2f s\n  berth commit    %6.2f s  (tar + hash + store + unpack as the new layer)\n' "$t_tarc" "$t_gz" "$t_commit"
+$B rm "$id" >/dev/null
