@@ -234,18 +234,6 @@ pub struct DiskUsage {
     pub containers_reclaimable: u64,
 }
 
-fn tree_size(p: &Path) -> u64 {
-    let Ok(m) = std::fs::symlink_metadata(p) else {
-        return 0;
-    };
-    if !m.is_dir() {
-        return m.len();
-    }
-    std::fs::read_dir(p)
-        .map(|rd| rd.flatten().map(|e| tree_size(&e.path())).sum())
-        .unwrap_or(0)
-}
-
 impl Engine {
     pub fn disk_usage(&self) -> Result<DiskUsage> {
         use std::collections::HashMap;
@@ -274,7 +262,7 @@ impl Engine {
             }
         }
         for c in &containers {
-            let size = tree_size(&self.containers.dir(&c.id).join("upper"));
+            let size = berth_image::dir_size(&self.containers.dir(&c.id).join("upper"));
             du.containers_size += size;
             if c.state.status == crate::Status::Running {
                 du.running_containers += 1;
@@ -287,6 +275,6 @@ impl Engine {
 
     /// The size of a container's writable layer.
     pub fn container_size(&self, id: &str) -> u64 {
-        tree_size(&self.containers.dir(id).join("upper"))
+        berth_image::dir_size(&self.containers.dir(id).join("upper"))
     }
 }

@@ -18,7 +18,8 @@ use crate::store::Store;
 /// Held while blobs and layers of an image are being written.
 pub struct WriteGuard(#[allow(dead_code)] Flock<File>);
 
-fn dir_size(p: &Path) -> u64 {
+/// Bytes under `p` (not following symlinks).
+pub fn dir_size(p: &Path) -> u64 {
     let Ok(m) = fs::symlink_metadata(p) else {
         return 0;
     };

@@ -32,7 +32,7 @@ pub use content::ContentStore;
 pub use diff::{changes as diff_changes, write_layer, Change, ChangeKind};
 pub use digest::{Digest, DigestWriter};
 pub use error::{Error, ErrorKind, Result};
-pub use gc::WriteGuard;
+pub use gc::{dir_size, WriteGuard};
 pub use import::ImportOptions;
 pub use layers::{chain_id, LayerStore};
 pub use metadata::{replace_file, write_atomic, ImageRecord};
