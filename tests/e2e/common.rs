@@ -256,3 +256,50 @@ pub fn eventually<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A `berth` command running in the background, its stdout read line by line.
+pub struct Background {
+    child: Child,
+    out: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Env {
+    /// Starts `berth args...` in the background (see [`Env::spawn`]).
+    pub fn start(&self, args: &[&str]) -> Background {
+        let mut child = self.spawn(args);
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        Background { child, out }
+    }
+}
+
+impl Background {
+    /// The next line of output, without its newline (panics at the end).
+    pub fn line(&mut self) -> String {
+        use std::io::BufRead;
+        let mut line = String::new();
+        assert!(
+            self.out.read_line(&mut line).unwrap() > 0,
+            "berth's output ended early"
+        );
+        line.trim_end_matches('\n').to_string()
+    }
+
+    /// The lines printed before `marker` (which is consumed).
+    pub fn until(&mut self, marker: &str) -> Vec<String> {
+        std::iter::from_fn(|| Some(self.line()))
+            .take_while(|l| l != marker)
+            .collect()
+    }
+
+    /// Sends `sig` to berth itself.
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), sig).unwrap();
+    }
+
+    /// Waits (20 s at most) for berth to end; `stdout` holds the rest of its output.
+    pub fn finish(mut self) -> Run {
+        let mut r = wait_timeout(&mut self.child, Duration::from_secs(20));
+        self.out.read_to_string(&mut r.stdout).unwrap();
+        r
+    }
+}

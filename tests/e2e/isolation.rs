@@ -1,10 +1,7 @@
 //! What the container sees: its own namespaces, root filesystem, /dev, /proc
 //! and capabilities; and what the host does not see.
 
-use std::io::{BufRead, BufReader};
-use std::time::Duration;
-
-use crate::common::{wait_timeout, Env};
+use crate::common::Env;
 
 const NAMESPACES: [&str; 6] = ["pid", "mnt", "uts", "ipc", "net", "cgroup"];
 
@@ -210,17 +207,14 @@ fn default_capabilities_and_no_new_privs() {
 fn container_mounts_stay_inside() {
     let env = Env::new();
     // While a container runs, the host sees none of its mounts (not even its overlay).
-    let mut child = env.spawn(&[
+    let mut bg = env.start(&[
         "run", "--rm", "--privileged", "busybox", "sh", "-c",
         "trap 'exit 0' TERM; mkdir -p /mnt/x && mount -t tmpfs inner /mnt/x && echo mounted && grep -c inner /proc/mounts; sleep 30 & wait",
     ]);
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line, "mounted\n");
-    line.clear();
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line, "1\n");
+    assert_eq!(
+        (bg.line(), bg.line()),
+        ("mounted".to_string(), "1".to_string())
+    );
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(
         !mounts.contains(env.root.to_str().unwrap()),
@@ -234,12 +228,8 @@ fn container_mounts_stay_inside() {
         !env.cgroup_dirs().is_empty(),
         "the running container has a cgroup"
     );
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let r = wait_timeout(&mut child, Duration::from_secs(20));
+    bg.signal(nix::sys::signal::Signal::SIGTERM);
+    let r = bg.finish();
     assert_eq!(r.code, 0, "{r:?}");
     env.assert_clean();
 }

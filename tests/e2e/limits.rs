@@ -1,10 +1,8 @@
 //! cgroup limits: the values land in the kernel's files and are enforced.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::time::Duration;
 
-use crate::common::{cgroup_v2, wait_timeout, Env};
+use crate::common::{cgroup_v2, Env};
 
 /// Reads a cgroup file of the running container: v1 `controller/file`, or the
 /// v2 file with the same meaning.
@@ -30,7 +28,7 @@ fn read(env: &Env, id: &str, v1: (&str, &str), v2: &str) -> String {
 #[test]
 fn limits_land_in_the_cgroup_files() {
     let env = Env::new();
-    let mut child = env.spawn(&[
+    let mut bg = env.start(&[
         "run",
         "--rm",
         "-m",
@@ -52,21 +50,12 @@ fn limits_land_in_the_cgroup_files() {
         "-c",
         "trap 'exit 0' TERM; cat /proc/self/cgroup; echo ready; sleep 30 & wait",
     ]);
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut inside = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(
-            out.read_line(&mut line).unwrap() > 0,
-            "container ended early"
-        );
-        if line == "ready\n" {
-            break;
-        }
-        inside.push_str(&line);
-    }
+    let inside = bg.until("ready");
     // The cgroup namespace makes the container's cgroup its root.
-    assert!(inside.lines().all(|l| l.ends_with(":/")), "{inside}");
+    assert!(
+        !inside.is_empty() && inside.iter().all(|l| l.ends_with(":/")),
+        "{inside:?}"
+    );
     let id = env.only_container_id();
     if cgroup_v2() {
         assert_eq!(read(&env, &id, ("", ""), "memory.max"), "67108864");
@@ -86,12 +75,8 @@ fn limits_land_in_the_cgroup_files() {
         "0"
     );
     assert_eq!(read(&env, &id, ("pids", "pids.max"), "pids.max"), "50");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let r = wait_timeout(&mut child, Duration::from_secs(20));
+    bg.signal(nix::sys::signal::Signal::SIGTERM);
+    let r = bg.finish();
     assert_eq!(r.code, 0, "{r:?}");
     env.assert_clean();
 }
@@ -99,7 +84,7 @@ fn limits_land_in_the_cgroup_files() {
 #[test]
 fn cpus_alone_set_a_100ms_period() {
     let env = Env::new();
-    let mut child = env.spawn(&[
+    let mut bg = env.start(&[
         "run",
         "--rm",
         "--cpus",
@@ -109,9 +94,7 @@ fn cpus_alone_set_a_100ms_period() {
         "-c",
         "trap 'exit 0' TERM; echo ready; sleep 30 & wait",
     ]);
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
+    assert_eq!(bg.line(), "ready");
     let id = env.only_container_id();
     if cgroup_v2() {
         assert_eq!(read(&env, &id, ("", ""), "cpu.max"), "150000 100000");
@@ -119,12 +102,8 @@ fn cpus_alone_set_a_100ms_period() {
         assert_eq!(read(&env, &id, ("cpu", "cpu.cfs_quota_us"), ""), "150000");
         assert_eq!(read(&env, &id, ("cpu", "cpu.cfs_period_us"), ""), "100000");
     }
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    assert_eq!(wait_timeout(&mut child, Duration::from_secs(20)).code, 0);
+    bg.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(bg.finish().code, 0);
     env.assert_clean();
 }
 

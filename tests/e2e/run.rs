@@ -1,9 +1,8 @@
 //! `berth run`: output, exit codes, the process's identity and signals.
 
-use std::io::{BufRead, BufReader};
-use std::time::Duration;
+use nix::sys::signal::Signal;
 
-use crate::common::{wait_timeout, Env};
+use crate::common::Env;
 
 #[test]
 fn echo_hello_and_exit_codes() {
@@ -124,7 +123,7 @@ fn process_is_pid_one() {
 #[test]
 fn sigterm_to_berth_reaches_the_container() {
     let env = Env::new();
-    let mut child = env.spawn(&[
+    let mut bg = env.start(&[
         "run",
         "--rm",
         "busybox",
@@ -132,52 +131,33 @@ fn sigterm_to_berth_reaches_the_container() {
         "-c",
         "trap 'echo got TERM; exit 7' TERM; echo ready; while true; do sleep 0.1; done",
     ]);
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line, "ready\n");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let r = wait_timeout(&mut child, Duration::from_secs(20));
-    line.clear();
-    out.read_line(&mut line).unwrap();
-    assert_eq!((r.code, line.as_str()), (7, "got TERM\n"), "{r:?}");
+    assert_eq!(bg.line(), "ready");
+    bg.signal(Signal::SIGTERM);
+    let r = bg.finish();
+    assert_eq!((r.code, r.stdout.as_str()), (7, "got TERM\n"), "{r:?}");
     env.assert_clean();
 }
 
 #[test]
 fn killed_by_a_signal_exits_128_plus_n() {
     let env = Env::new();
-    let mut child = env.spawn(&["run", "--rm", "busybox", "sh", "-c", "echo ready; sleep 30"]);
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    // SIGKILL from the host to the container's init.
-    let procs: Vec<String> = env
+    let mut bg = env.start(&["run", "--rm", "busybox", "sh", "-c", "echo ready; sleep 30"]);
+    assert_eq!(bg.line(), "ready");
+    // SIGKILL from the host to the container's init (the lowest pid in its cgroup).
+    let init = env
         .cgroup_dirs()
         .iter()
         .flat_map(|d| {
             std::fs::read_to_string(d.join("cgroup.procs"))
                 .unwrap_or_default()
                 .lines()
-                .map(str::to_string)
+                .filter_map(|p| p.parse::<i32>().ok())
                 .collect::<Vec<_>>()
         })
-        .collect();
-    let init = procs
-        .iter()
-        .filter_map(|p| p.parse::<i32>().ok())
         .min()
         .unwrap();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(init),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    let r = wait_timeout(&mut child, Duration::from_secs(20));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(init), Signal::SIGKILL).unwrap();
+    let r = bg.finish();
     assert_eq!(r.code, 137, "{r:?}");
     env.assert_clean();
 }

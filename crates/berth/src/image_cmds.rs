@@ -177,20 +177,36 @@ pub fn rmi(engine: &Engine, a: RmiArgs) -> Result<i32> {
     Ok(code)
 }
 
-pub fn export(engine: &Engine, a: ExportArgs) -> Result<i32> {
-    match &a.output {
+/// Writes an archive to `-o path`, or to stdout (never to a terminal). A
+/// failed write leaves no partial file behind.
+fn archive_output(
+    output: Option<&std::path::Path>,
+    write: impl FnOnce(&mut dyn Write) -> Result<()>,
+) -> Result<()> {
+    match output {
         Some(path) => {
             let f = std::fs::File::create(path)
                 .with_context(|| format!("create {}", path.display()))?;
-            engine.export(&a.container, std::io::BufWriter::new(f))?;
+            let mut w = std::io::BufWriter::new(f);
+            let written = write(&mut w).and_then(|()| Ok(w.flush()?));
+            if written.is_err() {
+                let _ = std::fs::remove_file(path);
+            }
+            written
         }
         None => {
             if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
                 bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
             }
-            engine.export(&a.container, std::io::stdout().lock())?;
+            let mut out = std::io::stdout().lock();
+            write(&mut out)?;
+            Ok(out.flush()?)
         }
     }
+}
+
+pub fn export(engine: &Engine, a: ExportArgs) -> Result<i32> {
+    archive_output(a.output.as_deref(), |w| Ok(engine.export(&a.container, w)?))?;
     Ok(0)
 }
 
@@ -277,23 +293,9 @@ pub fn save(engine: &Engine, a: SaveArgs) -> Result<i32> {
             .collect();
         images.push((image, refs));
     }
-    match &a.output {
-        Some(path) => {
-            let f = std::fs::File::create(path)
-                .with_context(|| format!("create {}", path.display()))?;
-            let mut w = std::io::BufWriter::new(f);
-            engine.images().save(&images, format, &mut w)?;
-            w.flush()?;
-        }
-        None => {
-            if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-                bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
-            }
-            engine
-                .images()
-                .save(&images, format, std::io::stdout().lock())?;
-        }
-    }
+    archive_output(a.output.as_deref(), |w| {
+        Ok(engine.images().save(&images, format, w)?)
+    })?;
     Ok(0)
 }
 
