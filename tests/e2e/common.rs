@@ -159,6 +159,10 @@ impl Env {
             .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
             .unwrap_or_default();
         assert!(left.is_empty(), "runtime state left: {left:?}");
+        let monitors: Vec<_> = std::fs::read_dir(self.runroot.join("monitors"))
+            .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(monitors.is_empty(), "monitor sockets left: {monitors:?}");
         let cgroups = self.cgroup_dirs();
         assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
         self.assert_clean_mounts();
@@ -175,6 +179,13 @@ impl Env {
         assert!(ours.is_empty(), "mounts left on the host: {ours:?}");
     }
 
+    /// A container's `inspect --format` value.
+    pub fn inspect(&self, container: &str, format: &str) -> String {
+        let r = self.berth(&["inspect", "--format", format, container]);
+        assert_eq!(r.code, 0, "inspect {container}: {r:?}");
+        r.stdout.trim().to_string()
+    }
+
     /// The full ID of the only container this env has.
     pub fn only_container_id(&self) -> String {
         let r = self.berth(&["ps", "-a", "-q", "--no-trunc"]);
@@ -186,6 +197,14 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
+        // Containers a failed test left running must not outlive it.
+        let ids = self.berth(&["ps", "-a", "-q", "--no-trunc"]).stdout;
+        let ids: Vec<&str> = ids.lines().collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids);
+            self.berth(&args);
+        }
         for hierarchy in cgroup_hierarchies() {
             let _ = std::fs::remove_dir(hierarchy.join(&self.cgroup_parent));
             // Shared by all tests: goes with the last one.

@@ -7,6 +7,7 @@ mod cleanup;
 mod images;
 mod isolation;
 mod layers;
+mod lifecycle;
 mod limits;
 mod run;
 mod tty;

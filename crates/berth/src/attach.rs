@@ -1,12 +1,13 @@
-//! Running a container in the foreground: its terminal wired to ours, and
-//! signals sent to `berth` passed on to the container.
+//! Attaching to a container through its monitor: its output to ours, our
+//! input and terminal size to it, and signals sent to `berth` passed on.
 
-use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
 
 use anyhow::{Context, Result};
-use berth_engine::runtime::{set_winsize, ExitStatus};
-use berth_engine::Running;
+use berth_engine::monitor::proto;
+use berth_engine::{send_frame, Engine};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
@@ -76,117 +77,186 @@ pub fn terminal_size() -> Option<(u16, u16)> {
     None
 }
 
-fn write_all_fd(fd: BorrowedFd<'_>, mut data: &[u8]) {
-    while !data.is_empty() {
-        match nix::unistd::write(fd, data) {
-            Ok(n) => data = &data[n..],
-            Err(Errno::EINTR) | Err(Errno::EAGAIN) => continue,
-            Err(_) => return,
+/// Docker's default detach sequence, ctrl-p ctrl-q.
+pub const DEFAULT_DETACH_KEYS: [u8; 2] = [0x10, 0x11];
+
+/// Parses docker's `--detach-keys` ("ctrl-p,ctrl-q", "ctrl-a,x").
+pub fn parse_detach_keys(s: &str) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    for key in s.split(',') {
+        let k = key.trim();
+        match k.strip_prefix("ctrl-") {
+            Some(c) if c.len() == 1 => {
+                let b = c.as_bytes()[0].to_ascii_lowercase();
+                let code = match b {
+                    b'a'..=b'z' => b - b'a' + 1,
+                    b'@' => 0,
+                    b'[' => 27,
+                    b'\\' => 28,
+                    b']' => 29,
+                    b'^' => 30,
+                    b'_' => 31,
+                    _ => anyhow::bail!("invalid detach key: {k:?}"),
+                };
+                out.push(code);
+            }
+            None if k.len() == 1 => out.push(k.as_bytes()[0]),
+            _ => anyhow::bail!("invalid detach keys {s:?}: use e.g. ctrl-p,ctrl-q"),
         }
     }
+    Ok(out)
 }
 
-/// Runs until the container's init exits: forwards signals, and with a
-/// terminal copies our stdin to it and its output to our stdout.
-pub fn supervise(
-    running: &mut Running,
+/// How an attached session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The container exited with this code.
+    Exited(i32),
+    /// The user typed the detach keys.
+    Detached,
+    /// The monitor went away without an exit code.
+    Closed,
+}
+
+pub struct AttachOpts {
+    pub stdin: bool,
+    pub tty: bool,
+    pub detach_keys: Vec<u8>,
+    pub sig_proxy: bool,
+}
+
+fn write_out(fd: i32, data: &[u8]) {
+    let f = if fd == 2 {
+        let mut e = std::io::stderr().lock();
+        e.write_all(data).and_then(|_| e.flush())
+    } else {
+        let mut o = std::io::stdout().lock();
+        o.write_all(data).and_then(|_| o.flush())
+    };
+    let _ = f;
+}
+
+/// Streams an attached container: its output to ours, our stdin to it, our
+/// terminal size and signals to it, until it exits or we detach.
+pub fn pump(
+    engine: &Engine,
+    id: &str,
+    mut sock: UnixStream,
     sigfd: &mut SignalFd,
-    interactive: bool,
-) -> Result<ExitStatus> {
-    let master = running.container.take_pty_master();
+    o: &AttachOpts,
+) -> Result<End> {
     let stdin = std::io::stdin();
-    let mut stdin_open = interactive && master.is_some();
-    let mut master_open = master.is_some();
-    let mut buf = vec![0u8; 32 * 1024];
-    let mut exited = None;
+    let mut stdin_open = o.stdin;
+    let mut inbuf: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    // Bytes that may start the detach sequence, held back until we know.
+    let mut held: Vec<u8> = Vec::new();
     loop {
-        if exited.is_none() {
-            exited = running.container.try_wait()?;
-        }
-        if let Some(status) = exited {
-            if let Some(m) = &master {
-                // Drain what the container wrote before it exited.
-                let _ = nix::fcntl::fcntl(
-                    m.as_raw_fd(),
-                    nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
-                );
-                loop {
-                    match nix::unistd::read(m.as_raw_fd(), &mut buf) {
-                        Ok(n) if n > 0 => write_all_fd(std::io::stdout().as_fd(), &buf[..n]),
-                        Err(Errno::EINTR) => continue,
-                        _ => break,
-                    }
-                }
-            }
-            return Ok(status);
-        }
-        let mut fds = vec![PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
-        let stdin_idx = stdin_open.then(|| {
+        let mut fds = vec![
+            PollFd::new(sigfd.as_fd(), PollFlags::POLLIN),
+            PollFd::new(sock.as_fd(), PollFlags::POLLIN),
+        ];
+        if stdin_open {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-            fds.len() - 1
-        });
-        let master_idx = match (&master, master_open) {
-            (Some(m), true) => {
-                fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
-                Some(fds.len() - 1)
-            }
-            _ => None,
-        };
+        }
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) => {}
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(e).context("poll"),
         }
-        let ready = |i: Option<usize>| {
-            i.and_then(|i| fds[i].revents()).is_some_and(|r| {
+        let ready = |i: usize| {
+            fds.get(i).and_then(|f| f.revents()).is_some_and(|r| {
                 r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
             })
         };
-        let (sig_ready, stdin_ready, master_ready) =
-            (ready(Some(0)), ready(stdin_idx), ready(master_idx));
+        let (sig_ready, sock_ready, stdin_ready) = (ready(0), ready(1), ready(2));
         drop(fds);
         if sig_ready {
-            while let Ok(Some(info)) = sigfd.read_signal() {
-                let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
-                    continue;
-                };
-                match sig {
-                    Signal::SIGCHLD => {}
-                    Signal::SIGWINCH => {
-                        if let (Some(m), Some((rows, cols))) = (&master, terminal_size()) {
-                            let _ = set_winsize(m.as_fd(), rows, cols);
+            if let Ok(Some(info)) = sigfd.read_signal() {
+                match Signal::try_from(info.ssi_signo as i32) {
+                    Ok(Signal::SIGCHLD) | Err(_) => {}
+                    Ok(Signal::SIGWINCH) => {
+                        if let (true, Some((rows, cols))) = (o.tty, terminal_size()) {
+                            let mut p = rows.to_be_bytes().to_vec();
+                            p.extend_from_slice(&cols.to_be_bytes());
+                            let _ = send_frame(&mut sock, proto::RESIZE, &p);
                         }
                     }
-                    other => running.container.signal(other)?,
+                    Ok(sig) if o.sig_proxy => {
+                        let _ = engine.kill(id, sig);
+                    }
+                    Ok(_) => {}
                 }
-                // The fd is blocking: read only what poll reported, then loop.
-                break;
             }
+        }
+        if sock_ready {
+            match sock.read(&mut buf) {
+                Ok(0) => return Ok(End::Closed),
+                Ok(n) => inbuf.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return Ok(End::Closed),
+            }
+            let mut used = 0;
+            while let Some((kind, payload, n)) =
+                proto::parse(&inbuf[used..]).context("read from the container's monitor")?
+            {
+                used += n;
+                match kind {
+                    proto::STDOUT => write_out(1, payload),
+                    proto::STDERR => write_out(2, payload),
+                    proto::EXIT => {
+                        return Ok(proto::exit_code(payload).map_or(End::Closed, End::Exited))
+                    }
+                    _ => {}
+                }
+            }
+            inbuf.drain(..used);
         }
         if stdin_ready {
             match nix::unistd::read(libc::STDIN_FILENO, &mut buf) {
                 Err(Errno::EINTR) | Err(Errno::EAGAIN) => {}
-                Ok(0) | Err(_) => stdin_open = false,
+                Ok(0) | Err(_) => {
+                    stdin_open = false;
+                    let _ = send_frame(&mut sock, proto::STDIN_EOF, &[]);
+                }
                 Ok(n) => {
-                    if let Some(m) = &master {
-                        write_all_fd(m.as_fd(), &buf[..n]);
+                    let mut data = std::mem::take(&mut held);
+                    data.extend_from_slice(&buf[..n]);
+                    let keys = &o.detach_keys;
+                    if !keys.is_empty() {
+                        if let Some(pos) = data.windows(keys.len()).position(|w| w == &keys[..]) {
+                            if pos > 0 {
+                                let _ = send_frame(&mut sock, proto::STDIN, &data[..pos]);
+                            }
+                            return Ok(End::Detached);
+                        }
+                        // Hold back a tail that could be the start of the sequence.
+                        let keep = (1..keys.len())
+                            .rev()
+                            .find(|&k| data.len() >= k && data[data.len() - k..] == keys[..k])
+                            .unwrap_or(0);
+                        held = data.split_off(data.len() - keep);
+                    }
+                    if !data.is_empty() && send_frame(&mut sock, proto::STDIN, &data).is_err() {
+                        stdin_open = false;
                     }
                 }
             }
         }
-        if master_ready {
-            if let Some(m) = &master {
-                match nix::unistd::read(m.as_raw_fd(), &mut buf) {
-                    Ok(n) if n > 0 => {
-                        let mut out = std::io::stdout().lock();
-                        let _ = out.write_all(&buf[..n]);
-                        let _ = out.flush();
-                    }
-                    Err(Errno::EINTR) | Err(Errno::EAGAIN) => {}
-                    // EIO: every slave descriptor is closed.
-                    _ => master_open = false,
-                }
-            }
-        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detach_keys() {
+        assert_eq!(
+            parse_detach_keys("ctrl-p,ctrl-q").unwrap(),
+            DEFAULT_DETACH_KEYS
+        );
+        assert_eq!(parse_detach_keys("ctrl-a,x").unwrap(), vec![1, b'x']);
+        assert!(parse_detach_keys("ctrl-foo").is_err());
     }
 }

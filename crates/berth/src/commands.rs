@@ -2,20 +2,22 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, IsTerminal, Read};
-use std::os::fd::{AsFd, OwnedFd};
 
 use anyhow::{bail, Context, Result};
 use berth_engine::image::{ImageRuntimeConfig, ImportOptions, Reference};
-use berth_engine::runtime::Stdio;
-use berth_engine::{units, ContainerOptions, Engine, EngineConfig, NetworkMode, Resources};
+use berth_engine::{
+    units, ContainerOptions, Engine, EngineConfig, NetworkMode, Resources, RestartPolicy, Status,
+};
 
 use crate::attach;
-use crate::cli::SystemCommand;
 use crate::cli::{
-    Cli, Command, Global, ImageCommand, ImagesArgs, ImportArgs, PsArgs, RmArgs, RunArgs,
+    Cli, Command, ContainerCommand, Global, ImageCommand, ImagesArgs, ImportArgs, PsArgs, RmArgs,
+    RunArgs, SystemCommand,
 };
+use crate::container_cmds as cc;
 use crate::format;
 use crate::image_cmds;
+use crate::template::Format;
 
 /// Exit code of a `run` that failed before the container's program ran.
 const RUN_FAILED: i32 = 125;
@@ -29,7 +31,7 @@ fn engine(g: &Global) -> Result<Engine> {
     })?)
 }
 
-fn report(e: &anyhow::Error) {
+pub(crate) fn report(e: &anyhow::Error) {
     eprintln!("berth: {e:#}");
 }
 
@@ -66,8 +68,45 @@ pub fn dispatch(cli: Cli) -> i32 {
             engine(g).and_then(|e| image_cmds::prune(&e, a))
         }
         Command::System(SystemCommand::Df) => engine(g).and_then(|e| image_cmds::df(&e)),
-        Command::Ps(a) => ps(g, a),
-        Command::Rm(a) => rm(g, a),
+        Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => ps(g, a),
+        Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => rm(g, a),
+        Command::Container(ContainerCommand::Run(a)) => return run(g, *a),
+        Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => create(g, *a),
+        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => {
+            engine(g).and_then(|e| cc::start(&e, a))
+        }
+        Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => {
+            engine(g).and_then(|e| cc::stop(&e, a))
+        }
+        Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => {
+            engine(g).and_then(|e| cc::restart(&e, a))
+        }
+        Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => {
+            engine(g).and_then(|e| cc::kill(&e, a))
+        }
+        Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => {
+            engine(g).and_then(|e| cc::wait(&e, &a.containers))
+        }
+        Command::Pause(a) | Command::Container(ContainerCommand::Pause(a)) => {
+            engine(g).and_then(|e| cc::pause(&e, &a.containers, true))
+        }
+        Command::Unpause(a) | Command::Container(ContainerCommand::Unpause(a)) => {
+            engine(g).and_then(|e| cc::pause(&e, &a.containers, false))
+        }
+        Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => {
+            engine(g).and_then(|e| cc::logs(&e, a))
+        }
+        Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => {
+            engine(g).and_then(|e| cc::attach(&e, a))
+        }
+        Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => {
+            engine(g).and_then(|e| Ok(e.rename(&a.container, &a.new_name).map(|_| 0)?))
+        }
+        Command::Container(ContainerCommand::Prune(_)) => engine(g).and_then(|e| cc::prune(&e)),
+        Command::Container(ContainerCommand::Inspect(mut a)) => {
+            a.kind = Some("container".into());
+            engine(g).and_then(|e| image_cmds::inspect(&e, a))
+        }
     };
     match result {
         Ok(code) => code,
@@ -246,6 +285,24 @@ fn container_options(a: &RunArgs) -> Result<ContainerOptions> {
     o.privileged = a.privileged;
     o.read_only = a.read_only;
     o.auto_remove = a.rm;
+    o.restart = RestartPolicy::parse(&a.restart)?;
+    if a.rm && o.restart != RestartPolicy::No {
+        bail!("Conflicting options: --restart and --rm");
+    }
+    if a.log_driver != "json-file" {
+        bail!(
+            "log driver {:?} is not supported (json-file is)",
+            a.log_driver
+        );
+    }
+    for opt in &a.log_opt {
+        o.log.set(opt)?;
+    }
+    if let Some(s) = &a.stop_signal {
+        berth_engine::parse_signal(s)?;
+    }
+    o.stop_signal = a.stop_signal.clone();
+    o.stop_timeout = a.stop_timeout;
     o.resources = Resources {
         memory: a.memory.as_deref().map(units::parse_bytes).transpose()?,
         memory_swap: match a.memory_swap.as_deref() {
@@ -284,12 +341,7 @@ fn fail(e: impl Into<anyhow::Error>) -> (i32, anyhow::Error) {
 }
 
 fn run_inner(g: &Global, a: RunArgs) -> RunResult {
-    if a.detach {
-        return Err(fail(anyhow::anyhow!(
-            "detached mode (-d) is not available yet: run in the foreground"
-        )));
-    }
-    if a.tty && a.interactive && !std::io::stdin().is_terminal() {
+    if a.tty && a.interactive && !a.detach && !std::io::stdin().is_terminal() {
         return Err((1, anyhow::anyhow!("the input device is not a TTY")));
     }
     // Block the forwarded signals before the container exists, so that none
@@ -298,72 +350,220 @@ fn run_inner(g: &Global, a: RunArgs) -> RunResult {
     let opts = container_options(&a).map_err(fail)?;
     let engine = engine(g).map_err(fail)?;
     let rec = engine.create(opts).map_err(fail)?;
-    let stdio = if a.tty || a.interactive {
-        Stdio::default()
-    } else {
-        let null: OwnedFd = File::open("/dev/null").map_err(fail)?.into();
-        Stdio {
-            stdin: Some(null),
-            ..Default::default()
-        }
-    };
-    let size = a.tty.then(attach::terminal_size).flatten();
     let remove = |engine: &Engine| {
         if a.rm {
-            if let Err(e) = engine.remove(&rec.id, false) {
+            if let Err(e) = engine.remove(&rec.id, true) {
                 report(&anyhow::Error::from(e).context("remove container"));
             }
         }
     };
-    let mut running = match engine.start(&rec.id, stdio, size) {
-        Ok(r) => r,
-        Err(e) => {
-            let code = berth_engine::exit_code_for(&e);
-            remove(&engine);
-            return Err((code, e.into()));
-        }
-    };
-    let raw = if a.tty && a.interactive && std::io::stdin().is_terminal() {
-        Some(attach::RawMode::enable(std::io::stdin().as_fd()).map_err(fail)?)
-    } else {
-        None
-    };
-    let status = attach::supervise(&mut running, &mut sigfd, a.interactive);
-    drop(raw);
-    let status = match status {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = running.container.signal(nix::sys::signal::Signal::SIGKILL);
-            let s = running.container.wait().map_err(fail)?;
-            report(&e);
-            s
-        }
-    };
-    if let Err(e) = engine.finish(running, status) {
-        report(&anyhow::Error::from(e).context("record container exit"));
+    if a.detach {
+        return match engine.start_monitored(&rec.id, None, None) {
+            Ok(_) => {
+                println!("{}", rec.id);
+                Ok(0)
+            }
+            Err(e) => {
+                remove(&engine);
+                Err((berth_engine::exit_code_for(&e), e.into()))
+            }
+        };
     }
-    remove(&engine);
-    Ok(status.code())
+    let started = cc::start_attached(
+        &engine,
+        &rec.id,
+        a.interactive,
+        a.sig_proxy,
+        a.detach_keys.as_deref(),
+        &mut sigfd,
+    );
+    if started.is_err()
+        && engine
+            .container(&rec.id)
+            .is_ok_and(|r| !r.state.status.is_active())
+    {
+        remove(&engine);
+    }
+    started
+}
+
+fn create(g: &Global, a: RunArgs) -> Result<i32> {
+    let opts = container_options(&a)?;
+    let engine = engine(g)?;
+    let rec = engine.create(opts)?;
+    println!("{}", rec.id);
+    Ok(0)
+}
+
+/// Docker's STATUS column.
+fn ps_status(c: &berth_engine::ContainerRecord) -> String {
+    let since = |t: &Option<String>| {
+        t.as_deref()
+            .map(format::ago)
+            .unwrap_or_default()
+            .trim_end_matches(" ago")
+            .to_string()
+    };
+    match c.state.status {
+        Status::Created => "Created".to_string(),
+        Status::Running => format!("Up {}", since(&c.state.started_at)),
+        Status::Paused => format!("Up {} (Paused)", since(&c.state.started_at)),
+        Status::Restarting => format!(
+            "Restarting ({}) {} ago",
+            c.state.exit_code,
+            since(&c.state.finished_at)
+        ),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            c.state.exit_code,
+            since(&c.state.finished_at)
+        ),
+        Status::Dead => "Dead".to_string(),
+    }
+}
+
+/// `--filter key=value`: values of one key are alternatives, keys all apply.
+struct PsFilter(Vec<(String, String)>);
+
+impl PsFilter {
+    fn parse(items: &[String]) -> Result<PsFilter> {
+        let mut out = Vec::new();
+        for f in items {
+            let Some((k, v)) = f.split_once('=') else {
+                bail!("bad format of filter (expected name=value): {f}");
+            };
+            if !matches!(
+                k,
+                "status" | "name" | "id" | "exited" | "ancestor" | "label"
+            ) {
+                bail!("invalid filter '{k}'");
+            }
+            if k == "status"
+                && !matches!(
+                    v,
+                    "created"
+                        | "restarting"
+                        | "running"
+                        | "removing"
+                        | "paused"
+                        | "exited"
+                        | "dead"
+                )
+            {
+                bail!("invalid filter 'status={v}'");
+            }
+            out.push((k.to_string(), v.to_string()));
+        }
+        Ok(PsFilter(out))
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == key)
+    }
+
+    fn matches(&self, engine: &Engine, c: &berth_engine::ContainerRecord) -> bool {
+        let keys: std::collections::BTreeSet<&str> =
+            self.0.iter().map(|(k, _)| k.as_str()).collect();
+        keys.into_iter().all(|key| {
+            self.0
+                .iter()
+                .filter(|(k, _)| k == key)
+                .any(|(_, v)| match key {
+                    "status" => c.state.status.as_str() == v,
+                    "name" => c.name.contains(v.trim_start_matches('/')),
+                    "id" => c.id.starts_with(v.as_str()),
+                    "exited" => {
+                        c.state.status == Status::Exited && v.parse() == Ok(c.state.exit_code)
+                    }
+                    "ancestor" => {
+                        c.image == *v
+                            || engine
+                                .images()
+                                .resolve(v)
+                                .is_ok_and(|i| i.id.to_string() == c.image_id)
+                    }
+                    _ => false,
+                })
+        })
+    }
+}
+
+/// Column titles for `--format 'table ...'`, docker's names.
+fn ps_header(field: &str) -> &str {
+    match field {
+        "ID" => "CONTAINER ID",
+        "Image" => "IMAGE",
+        "Command" => "COMMAND",
+        "CreatedAt" => "CREATED AT",
+        "RunningFor" => "CREATED",
+        "Ports" => "PORTS",
+        "State" => "STATE",
+        "Status" => "STATUS",
+        "Size" => "SIZE",
+        "Names" => "NAMES",
+        "Labels" => "LABELS",
+        "Mounts" => "MOUNTS",
+        "Networks" => "NETWORKS",
+        other => other,
+    }
 }
 
 fn ps(g: &Global, a: PsArgs) -> Result<i32> {
     let engine = engine(g)?;
-    let mut rows = vec![[
-        "CONTAINER ID",
-        "IMAGE",
-        "COMMAND",
-        "CREATED",
-        "STATUS",
-        "PORTS",
-        "NAMES",
-    ]
-    .map(String::from)
-    .to_vec()];
-    for c in engine.containers()? {
-        let running = c.state.status == berth_engine::Status::Running;
-        if !a.all && !running {
-            continue;
+    let filter = PsFilter::parse(&a.filter)?;
+    let all = a.all || a.latest || a.last >= 0 || filter.has("status") || filter.has("exited");
+    let mut list: Vec<_> = engine
+        .containers()?
+        .into_iter()
+        .filter(|c| all || c.state.status.is_active())
+        .filter(|c| filter.matches(&engine, c))
+        .collect();
+    let limit = if a.latest { 1 } else { a.last };
+    if limit >= 0 {
+        list.truncate(limit as usize);
+    }
+    let template = match a.format.as_deref() {
+        None | Some("") | Some("table") => None,
+        Some(f) => Some(f),
+    };
+    let (table_mode, template) = match template {
+        Some(t) => match t.strip_prefix("table") {
+            Some(rest) => (true, Some(rest.trim_start().to_string())),
+            None => (false, Some(t.to_string())),
+        },
+        None => (true, None),
+    };
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let fmt = template.as_deref().map(Format::parse).transpose()?;
+    if let (Some(t), true, false) = (&template, table_mode, a.quiet) {
+        let mut header = t.clone();
+        while let Some(start) = header.find("{{") {
+            let Some(len) = header[start..].find("}}") else {
+                break;
+            };
+            let inner = header[start + 2..start + len]
+                .trim()
+                .trim_start_matches('.')
+                .to_string();
+            header.replace_range(start..start + len + 2, ps_header(&inner));
         }
+        rows.push(header.split('\t').map(String::from).collect());
+    } else if fmt.is_none() && !a.quiet {
+        let mut h = vec![
+            "CONTAINER ID",
+            "IMAGE",
+            "COMMAND",
+            "CREATED",
+            "STATUS",
+            "PORTS",
+            "NAMES",
+        ];
+        if a.size {
+            h.push("SIZE");
+        }
+        rows.push(h.into_iter().map(String::from).collect());
+    }
+    for c in &list {
         let id = if a.no_trunc {
             c.id.clone()
         } else {
@@ -377,38 +577,57 @@ fn ps(g: &Global, a: PsArgs) -> Result<i32> {
         if !a.no_trunc && cmd.chars().count() > 20 {
             cmd = format!("{}…", cmd.chars().take(19).collect::<String>());
         }
-        let status = match c.state.status {
-            berth_engine::Status::Created => "Created".to_string(),
-            berth_engine::Status::Running => format!(
-                "Up {}",
-                c.state
-                    .started_at
-                    .as_deref()
-                    .map(format::ago)
-                    .unwrap_or_default()
-                    .trim_end_matches(" ago")
-            ),
-            berth_engine::Status::Exited => format!(
-                "Exited ({}) {}",
-                c.state.exit_code,
-                c.state
-                    .finished_at
-                    .as_deref()
-                    .map(format::ago)
-                    .unwrap_or_default()
-            ),
-        };
-        rows.push(vec![
-            id,
-            c.image.clone(),
-            format!("\"{cmd}\""),
-            format::ago(&c.created),
-            status,
-            String::new(),
-            c.name.clone(),
-        ]);
+        let command = format!("\"{cmd}\"");
+        let size = || format::human_size(engine.container_size(&c.id));
+        match &fmt {
+            Some(f) => {
+                let created = chrono::DateTime::parse_from_rfc3339(&c.created)
+                    .map(|t| {
+                        t.with_timezone(&chrono::Utc)
+                            .format("%Y-%m-%d %H:%M:%S +0000 UTC")
+                            .to_string()
+                    })
+                    .unwrap_or_default();
+                let data = serde_json::json!({
+                    "ID": id,
+                    "Image": c.image,
+                    "Command": command,
+                    "CreatedAt": created,
+                    "RunningFor": format::ago(&c.created),
+                    "Ports": "",
+                    "State": c.state.status.as_str(),
+                    "Status": ps_status(c),
+                    "Size": if a.size { size() } else { String::new() },
+                    "Names": c.name,
+                    "Labels": "",
+                    "Mounts": "",
+                    "Networks": "",
+                });
+                let line = f.render(&data)?;
+                if table_mode {
+                    rows.push(line.split('\t').map(String::from).collect());
+                } else {
+                    println!("{line}");
+                }
+            }
+            None => {
+                let mut row = vec![
+                    id,
+                    c.image.clone(),
+                    command,
+                    format::ago(&c.created),
+                    ps_status(c),
+                    String::new(),
+                    c.name.clone(),
+                ];
+                if a.size {
+                    row.push(size());
+                }
+                rows.push(row);
+            }
+        }
     }
-    if !a.quiet {
+    if !rows.is_empty() {
         format::table(&rows)?;
     }
     Ok(0)

@@ -2,7 +2,9 @@
 
 mod attach;
 mod cli;
+pub(crate) use commands::report;
 mod commands;
+mod container_cmds;
 mod format;
 mod image_cmds;
 mod template;

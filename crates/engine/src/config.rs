@@ -66,6 +66,143 @@ pub struct ContainerOptions {
     pub privileged: bool,
     pub read_only: bool,
     pub auto_remove: bool,
+    #[serde(default)]
+    pub restart: RestartPolicy,
+    #[serde(default)]
+    pub log: LogOptions,
+    /// `--stop-signal` (else the image's StopSignal, else SIGTERM).
+    #[serde(default)]
+    pub stop_signal: Option<String>,
+    /// `--stop-timeout` in seconds (else 10).
+    #[serde(default)]
+    pub stop_timeout: Option<i64>,
+}
+
+/// When the monitor starts a container again after it exits (`--restart`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RestartPolicy {
+    #[default]
+    No,
+    Always,
+    UnlessStopped,
+    /// Restart after a non-zero exit, at most this many times (0: no limit).
+    OnFailure(u32),
+}
+
+impl RestartPolicy {
+    pub fn parse(s: &str) -> Result<RestartPolicy> {
+        let (name, count) = match s.split_once(':') {
+            Some((n, c)) => (n, Some(c)),
+            None => (s, None),
+        };
+        let policy = match name {
+            "" | "no" => RestartPolicy::No,
+            "always" => RestartPolicy::Always,
+            "unless-stopped" => RestartPolicy::UnlessStopped,
+            "on-failure" => RestartPolicy::OnFailure(match count {
+                Some(c) => c.parse().map_err(|_| {
+                    Error::InvalidArgument(format!("invalid restart policy format: maximum retry count must be an integer: {c}"))
+                })?,
+                None => 0,
+            }),
+            _ => {
+                return Err(Error::InvalidArgument(format!(
+                    "invalid restart policy '{s}': use no, always, unless-stopped or on-failure[:max-retries]"
+                )))
+            }
+        };
+        if count.is_some() && !matches!(policy, RestartPolicy::OnFailure(_)) {
+            return Err(Error::InvalidArgument(format!(
+                "invalid restart policy format: maximum retry count can only be used with 'on-failure': {s}"
+            )));
+        }
+        Ok(policy)
+    }
+
+    /// Docker's name for the policy (`HostConfig.RestartPolicy.Name`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            RestartPolicy::No => "no",
+            RestartPolicy::Always => "always",
+            RestartPolicy::UnlessStopped => "unless-stopped",
+            RestartPolicy::OnFailure(_) => "on-failure",
+        }
+    }
+
+    pub fn max_retries(&self) -> u32 {
+        match self {
+            RestartPolicy::OnFailure(n) => *n,
+            _ => 0,
+        }
+    }
+
+    /// Whether a container that exited with `exit_code`, restarted
+    /// `restarts` times so far, starts again.
+    pub fn should_restart(&self, exit_code: i32, restarts: u32, manually_stopped: bool) -> bool {
+        if manually_stopped {
+            return false;
+        }
+        match self {
+            RestartPolicy::No => false,
+            RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
+            RestartPolicy::OnFailure(max) => exit_code != 0 && (*max == 0 || restarts < *max),
+        }
+    }
+}
+
+/// The json-file log's rotation (`--log-opt max-size=10m --log-opt max-file=3`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogOptions {
+    /// Rotate when the file would grow past this many bytes (0: never).
+    pub max_size: u64,
+    /// Files kept, the current one included.
+    pub max_file: u32,
+}
+
+impl Default for LogOptions {
+    /// Rotation is on by default: 10 MiB, 3 files.
+    fn default() -> LogOptions {
+        LogOptions {
+            max_size: 10 * 1024 * 1024,
+            max_file: 3,
+        }
+    }
+}
+
+impl LogOptions {
+    /// Applies one `--log-opt key=value`.
+    pub fn set(&mut self, opt: &str) -> Result<()> {
+        let bad = |m: String| Error::InvalidArgument(m);
+        let (k, v) = opt
+            .split_once('=')
+            .ok_or_else(|| bad(format!("invalid log opt '{opt}': expected key=value")))?;
+        match k {
+            "max-size" => {
+                let n = if v == "-1" {
+                    0
+                } else {
+                    crate::units::parse_bytes(v)
+                        .map_err(|_| bad(format!("invalid max-size '{v}'")))?
+                };
+                self.max_size = n.max(0) as u64;
+            }
+            "max-file" => {
+                let n: u32 = v
+                    .parse()
+                    .map_err(|_| bad(format!("invalid max-file '{v}': must be a number")))?;
+                if n < 1 {
+                    return Err(bad("max-file cannot be less than 1".into()));
+                }
+                self.max_file = n;
+            }
+            _ => {
+                return Err(bad(format!(
+                    "unknown log opt '{k}' for json-file log driver"
+                )))
+            }
+        }
+        Ok(())
+    }
 }
 
 impl ContainerOptions {
@@ -88,6 +225,10 @@ impl ContainerOptions {
             privileged: false,
             read_only: false,
             auto_remove: false,
+            restart: RestartPolicy::No,
+            log: LogOptions::default(),
+            stop_signal: None,
+            stop_timeout: None,
         }
     }
 }
@@ -250,5 +391,38 @@ mod tests {
             NetworkMode::Container("web".into())
         );
         assert!(NetworkMode::parse("nosuchnet").is_err());
+    }
+}
+
+#[cfg(test)]
+mod policy_tests {
+    use super::*;
+
+    #[test]
+    fn restart_policies() {
+        assert_eq!(RestartPolicy::parse("no").unwrap(), RestartPolicy::No);
+        assert_eq!(
+            RestartPolicy::parse("on-failure:3").unwrap(),
+            RestartPolicy::OnFailure(3)
+        );
+        assert!(RestartPolicy::parse("always:3").is_err());
+        assert!(RestartPolicy::parse("sometimes").is_err());
+        let p = RestartPolicy::OnFailure(3);
+        assert!(p.should_restart(1, 2, false));
+        assert!(!p.should_restart(1, 3, false));
+        assert!(!p.should_restart(0, 0, false));
+        assert!(RestartPolicy::Always.should_restart(0, 100, false));
+        assert!(!RestartPolicy::Always.should_restart(0, 0, true));
+    }
+
+    #[test]
+    fn log_options() {
+        let mut o = LogOptions::default();
+        o.set("max-size=1k").unwrap();
+        o.set("max-file=2").unwrap();
+        assert_eq!((o.max_size, o.max_file), (1024, 2));
+        assert!(o.set("max-file=0").is_err());
+        assert!(o.set("compress=true").is_err());
+        assert!(o.set("max-size").is_err());
     }
 }

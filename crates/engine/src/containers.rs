@@ -22,7 +22,11 @@ pub const SCHEMA: u32 = 1;
 pub enum Status {
     Created,
     Running,
+    Paused,
+    Restarting,
     Exited,
+    /// Partly removed: a removal failed half-way.
+    Dead,
 }
 
 impl Status {
@@ -30,7 +34,21 @@ impl Status {
         matches!(self, Status::Created | Status::Exited)
     }
     pub fn can_remove(self) -> bool {
-        !matches!(self, Status::Running)
+        matches!(self, Status::Created | Status::Exited | Status::Dead)
+    }
+    /// Whether a monitor owns a process of this container.
+    pub fn is_active(self) -> bool {
+        matches!(self, Status::Running | Status::Paused | Status::Restarting)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Restarting => "restarting",
+            Status::Exited => "exited",
+            Status::Dead => "dead",
+        }
     }
 }
 
@@ -43,6 +61,39 @@ pub struct State {
     pub finished_at: Option<String>,
     /// Why the last start failed, if it did.
     pub error: String,
+    /// The monitor process that owns the running container.
+    #[serde(default)]
+    pub monitor_pid: i32,
+    #[serde(default)]
+    pub oom_killed: bool,
+    #[serde(default)]
+    pub restart_count: u32,
+    /// Stopped by `stop` (restart policies leave it stopped).
+    #[serde(default)]
+    pub manually_stopped: bool,
+}
+
+impl State {
+    pub fn new() -> State {
+        State {
+            status: Status::Created,
+            pid: 0,
+            exit_code: 0,
+            started_at: None,
+            finished_at: None,
+            error: String::new(),
+            monitor_pid: 0,
+            oom_killed: false,
+            restart_count: 0,
+            manually_stopped: false,
+        }
+    }
+}
+
+impl Default for State {
+    fn default() -> State {
+        State::new()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -90,11 +141,16 @@ impl ContainerStore {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        if rec.options.auto_remove || rec.state.status == Status::Running {
+        if rec.options.auto_remove || rec.state.status.is_active() {
             Ok(berth_image::replace_file(&path, &json)?)
         } else {
             Ok(berth_image::write_atomic(&path, &json)?)
         }
+    }
+
+    /// The JSON-file log of a container (docker's json-file layout).
+    pub(crate) fn log_path(&self, id: &str) -> PathBuf {
+        self.dir(id).join(format!("{id}-json.log"))
     }
 
     pub(crate) fn load(&self, id: &str) -> Result<ContainerRecord> {

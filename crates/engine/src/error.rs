@@ -23,6 +23,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A start that failed in the container's monitor, with the exit code
+    /// docker gives it.
+    #[error("{message}")]
+    StartFailed { message: String, code: i32 },
     #[error("corrupt container state in {path}: {message}")]
     Corrupt { path: PathBuf, message: String },
 }

@@ -7,6 +7,9 @@ mod error;
 mod etc;
 mod image_ops;
 mod inspect;
+mod lifecycle;
+pub mod logs;
+pub mod monitor;
 pub mod names;
 mod spec;
 pub mod units;
@@ -17,15 +20,18 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use berth_image::{Image, Store};
-use berth_runtime::{ExitStatus, RootfsMount, Stdio};
+use berth_runtime::{RootfsMount, Stdio};
 use nix::fcntl::{Flock, FlockArg};
 
 pub use berth_image as image;
 pub use berth_runtime as runtime;
-pub use config::{format_cpuset, ContainerOptions, NetworkMode, Resources};
+pub use config::{
+    format_cpuset, ContainerOptions, LogOptions, NetworkMode, Resources, RestartPolicy,
+};
 pub use containers::{ContainerRecord, State, Status};
 pub use error::{Error, ErrorKind, Result};
 pub use image_ops::{CommitRequest, DiskUsage, Removed};
+pub use lifecycle::{parse_signal, send_frame};
 pub use user::ExecUser;
 
 use containers::ContainerStore;
@@ -180,14 +186,7 @@ impl Engine {
             image_id: image.id.to_string(),
             options: opts,
             args,
-            state: State {
-                status: Status::Created,
-                pid: 0,
-                exit_code: 0,
-                started_at: None,
-                finished_at: None,
-                error: String::new(),
-            },
+            state: State::new(),
         };
         let made = (|| {
             for d in ["upper", "work", "rootfs"] {
@@ -212,38 +211,93 @@ impl Engine {
         self.containers.list()
     }
 
-    /// Starts a created or exited container. `console_size` is the terminal
-    /// size (rows, columns) for containers with a tty.
-    pub fn start(
+    /// Reads a record, changes it and writes it back, under the containers
+    /// lock: concurrent commands and monitors never lose each other's writes.
+    pub(crate) fn update<T>(
+        &self,
+        key: &str,
+        f: impl FnOnce(&mut ContainerRecord) -> Result<T>,
+    ) -> Result<(ContainerRecord, T)> {
+        let _lock = self.lock_containers()?;
+        let mut rec = self.containers.find(key)?;
+        let out = f(&mut rec)?;
+        self.containers.save(&rec)?;
+        Ok((rec, out))
+    }
+
+    pub(crate) fn not_startable(&self, rec: &ContainerRecord) -> Error {
+        match rec.state.status {
+            Status::Paused => Error::Conflict(format!(
+                "cannot start a paused container {}, try unpause instead",
+                rec.name
+            )),
+            Status::Dead => Error::Conflict(format!(
+                "container {} is marked for removal and cannot be started",
+                rec.name
+            )),
+            _ => Error::Conflict(format!("container {} is already running", rec.name)),
+        }
+    }
+
+    /// Starts a created or exited container's process; called by its monitor,
+    /// which owns the process from then on. `console_size` is the terminal
+    /// size (rows, columns) for containers with a tty. `restarting` lets the
+    /// monitor start the container it is restarting.
+    pub(crate) fn start(
         &self,
         key: &str,
         stdio: Stdio,
         console_size: Option<(u16, u16)>,
+        restarting: bool,
     ) -> Result<Running> {
-        let mut rec = self.containers.find(key)?;
-        if !rec.state.status.can_start() {
+        let me = std::process::id() as i32;
+        let (rec, go) = self.update(key, |rec| {
+            let ours =
+                restarting && rec.state.status == Status::Restarting && rec.state.monitor_pid == me;
+            if ours && rec.state.manually_stopped {
+                // Stopped while it waited to restart.
+                rec.state.status = Status::Exited;
+                rec.state.monitor_pid = 0;
+                return Ok(false);
+            }
+            if !ours && !rec.state.status.can_start() {
+                return Err(self.not_startable(rec));
+            }
+            rec.state.status = Status::Running;
+            rec.state.pid = 0;
+            rec.state.monitor_pid = me;
+            rec.state.error.clear();
+            if !restarting {
+                rec.state.restart_count = 0;
+                rec.state.manually_stopped = false;
+            }
+            Ok(true)
+        })?;
+        if !go {
             return Err(Error::Conflict(format!(
-                "container {} is already running",
-                rec.id
+                "container {} was stopped",
+                rec.name
             )));
         }
-        let image = self.images.resolve(&rec.image_id)?;
-        let started = self.start_process(&rec, &image, stdio, console_size);
+        let started = self
+            .images
+            .resolve(&rec.image_id)
+            .map_err(Error::from)
+            .and_then(|image| self.start_process(&rec, &image, stdio, console_size));
         match started {
             Ok(container) => {
-                rec.state = State {
-                    status: Status::Running,
-                    pid: container.pid().as_raw(),
-                    exit_code: 0,
-                    started_at: Some(now()),
-                    finished_at: None,
-                    error: String::new(),
-                };
+                let pid = container.pid().as_raw();
                 let running = Running {
                     id: rec.id.clone(),
                     container,
                 };
-                if let Err(e) = self.containers.save(&rec) {
+                let saved = self.update(&rec.id, |r| {
+                    r.state.pid = pid;
+                    r.state.started_at = Some(now());
+                    r.state.oom_killed = false;
+                    Ok(())
+                });
+                if let Err(e) = saved {
                     let _ = running.container.signal(nix::sys::signal::Signal::SIGKILL);
                     let _ = running.container.wait();
                     let _ = running.container.destroy();
@@ -254,14 +308,18 @@ impl Engine {
             }
             Err(e) => {
                 self.remove_run_dir(&rec.id);
-                rec.state.status = if rec.state.started_at.is_some() {
-                    Status::Exited
-                } else {
-                    Status::Created
-                };
-                rec.state.exit_code = exit_code_for(&e);
-                rec.state.error = e.to_string();
-                let _ = self.containers.save(&rec);
+                let _ = self.update(&rec.id, |r| {
+                    r.state.status = if r.state.started_at.is_some() {
+                        Status::Exited
+                    } else {
+                        Status::Created
+                    };
+                    r.state.pid = 0;
+                    r.state.monitor_pid = 0;
+                    r.state.exit_code = exit_code_for(&e);
+                    r.state.error = e.to_string();
+                    Ok(())
+                });
                 Err(e)
             }
         }
@@ -359,46 +417,88 @@ impl Engine {
         Ok(container)
     }
 
-    /// Records how a started container ended and removes its cgroup.
-    pub fn finish(&self, running: Running, status: ExitStatus) -> Result<()> {
-        let destroyed = running.container.destroy();
-        self.remove_run_dir(&running.id);
-        let mut rec = match self.containers.find(&running.id) {
-            Ok(rec) => rec,
-            // Force-removed while it ran: nothing left to record.
-            Err(Error::ContainerNotFound(_)) => return destroyed.map_err(Error::from),
+    /// Records how the container's process ended; `None` if the container
+    /// was removed meanwhile.
+    pub(crate) fn record_exit(
+        &self,
+        id: &str,
+        code: i32,
+        oom_killed: bool,
+    ) -> Result<Option<ContainerRecord>> {
+        self.remove_run_dir(id);
+        let updated = self.update(id, |r| {
+            let again = r.options.restart.should_restart(
+                code,
+                r.state.restart_count,
+                r.state.manually_stopped,
+            );
+            r.state.status = Status::Exited;
+            r.state.pid = 0;
+            r.state.exit_code = code;
+            r.state.oom_killed = oom_killed;
+            r.state.finished_at = Some(now());
+            if !again {
+                r.state.monitor_pid = 0;
+            }
+            Ok(())
+        });
+        match updated {
+            Ok((rec, ())) => Ok(Some(rec)),
+            Err(Error::ContainerNotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The monitor waits before it starts the container again.
+    pub(crate) fn mark_restarting(&self, id: &str) -> Result<()> {
+        let me = std::process::id() as i32;
+        self.update(id, |r| {
+            if r.state.manually_stopped || r.state.status != Status::Exited {
+                return Err(Error::Conflict("stopped while restarting".into()));
+            }
+            r.state.status = Status::Restarting;
+            r.state.monitor_pid = me;
+            r.state.restart_count += 1;
+            Ok(())
+        })
+        .map(|_| ())
+    }
+
+    fn still_active(&self, rec: &ContainerRecord) -> Error {
+        Error::Conflict(format!(
+            "cannot remove container \"/{}\": container is {}: stop the container before removing or force remove",
+            rec.name,
+            rec.state.status.as_str()
+        ))
+    }
+
+    /// Removes a container that is not running.
+    pub(crate) fn remove_stopped(&self, id: &str) -> Result<()> {
+        let _lock = self.lock_containers()?;
+        let rec = match self.containers.find(id) {
+            Ok(r) => r,
+            Err(Error::ContainerNotFound(_)) => return Ok(()),
             Err(e) => return Err(e),
         };
-        rec.state.status = Status::Exited;
-        rec.state.pid = 0;
-        rec.state.exit_code = status.code();
-        rec.state.finished_at = Some(now());
-        self.containers.save(&rec)?;
-        destroyed.map_err(Error::from)
+        if !rec.state.status.can_remove() {
+            return Err(self.still_active(&rec));
+        }
+        self.remove_run_dir(&rec.id);
+        let dir = self.containers.dir(&rec.id);
+        fs::remove_dir_all(&dir).map_err(Error::io("remove", &dir))
     }
 
     /// Removes a container and its writable layer; a running one only with
     /// `force`, which kills it first.
     pub fn remove(&self, key: &str, force: bool) -> Result<()> {
-        let _lock = self.lock_containers()?;
         let rec = self.containers.find(key)?;
-        if !rec.state.status.can_remove() && process_alive(rec.state.pid) {
+        if rec.state.status.is_active() {
             if !force {
-                return Err(Error::Conflict(format!(
-                    "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
-                    rec.id
-                )));
+                return Err(self.still_active(&rec));
             }
-            // Removing the cgroup kills every process in it.
-            let cgroup = berth_runtime::cgroups::Cgroup::new(
-                &self.config.cgroup_root,
-                &self.cgroup_path(&rec.id),
-            )?;
-            cgroup.remove()?;
+            self.kill_all(&rec.id)?;
         }
-        self.remove_run_dir(&rec.id);
-        let dir = self.containers.dir(&rec.id);
-        fs::remove_dir_all(&dir).map_err(Error::io("remove", &dir))
+        self.remove_stopped(&rec.id)
     }
 
     /// Where a running container's regenerated files live (the OCI bundle's
@@ -427,14 +527,13 @@ impl Engine {
     }
 }
 
-fn process_alive(pid: i32) -> bool {
-    pid > 0 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
-}
-
 /// Docker's exit codes for a failed `run`: 127 when the command does not
 /// exist, 126 when it cannot be executed, 125 for every other failure.
 pub fn exit_code_for(e: &Error) -> i32 {
     use berth_runtime::StartFailureKind;
+    if let Error::StartFailed { code, .. } = e {
+        return *code;
+    }
     match e.start_failure().map(|f| f.kind) {
         Some(StartFailureKind::NotFound) => 127,
         Some(StartFailureKind::NotExecutable) => 126,

@@ -26,10 +26,12 @@ pub fn generate(random: &[u8; 3], attempt: u32) -> String {
     }
 }
 
-/// Docker's rule for user-given names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+/// Docker's rule for user-given names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
 pub fn valid(name: &str) -> bool {
     let b = name.as_bytes();
-    b.len() >= 2
+    // Docker asks for two characters at least; one-letter names (`--name c`)
+    // are accepted here, as Berth's own documentation uses them.
+    !b.is_empty()
         && b[0].is_ascii_alphanumeric()
         && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
@@ -51,7 +53,8 @@ mod tests {
     fn validation() {
         assert!(valid("web"));
         assert!(valid("my-app_1.2"));
-        assert!(!valid("a"));
+        assert!(valid("c"));
+        assert!(!valid(""));
         assert!(!valid("-web"));
         assert!(!valid("we/b"));
     }

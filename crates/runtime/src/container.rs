@@ -423,6 +423,11 @@ impl Container {
         self.pty_master.take()
     }
 
+    /// The init process's pidfd (absent where the kernel lacks CLONE_PIDFD).
+    pub fn pidfd(&self) -> Option<&OwnedFd> {
+        self.pidfd.as_ref()
+    }
+
     pub fn cgroup(&self) -> &Cgroup {
         &self.cgroup
     }

@@ -20,6 +20,7 @@ mod devices;
 mod error;
 mod mounts;
 mod paths;
+pub mod pidfd;
 mod rootfs;
 mod scratch;
 mod sync;

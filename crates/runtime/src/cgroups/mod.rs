@@ -152,6 +152,88 @@ impl Cgroup {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Resource accounting, from whichever hierarchy holds each figure (the
+    /// v1 controllers' files or the v2 unified ones).
+    pub fn stats(&self) -> Stats {
+        let mut st = Stats::default();
+        for dir in self.backend.dirs() {
+            let read = |f: &str| fs::read_to_string(dir.join(f)).ok();
+            let num = |f: &str| read(f).and_then(|s| s.trim().parse::<u64>().ok());
+            let key = |text: &str, k: &str| {
+                text.lines().find_map(|l| {
+                    l.strip_prefix(k)
+                        .and_then(|v| v.strip_prefix(' '))
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                })
+            };
+            if let Some(v) = num("cpuacct.usage") {
+                st.cpu_usage_ns = v;
+            }
+            if let Some(v) = read("cpu.stat").and_then(|t| key(&t, "usage_usec")) {
+                st.cpu_usage_ns = v * 1000;
+            }
+            if let Some(v) = num("memory.usage_in_bytes").or_else(|| num("memory.current")) {
+                st.memory_usage = v;
+            }
+            // v1 writes "no limit" as a huge number, v2 as "max".
+            if let Some(v) = num("memory.limit_in_bytes").or_else(|| num("memory.max")) {
+                st.memory_limit = (v < i64::MAX as u64 / 2).then_some(v);
+            }
+            if let Some(t) = read("memory.stat") {
+                if let Some(v) = key(&t, "total_inactive_file").or_else(|| key(&t, "inactive_file"))
+                {
+                    st.memory_cache = v;
+                }
+            }
+            if let Some(v) = num("pids.current") {
+                st.pids = v;
+            }
+            if let Some(t) = read("blkio.throttle.io_service_bytes") {
+                for l in t.lines() {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    if let [_, op, n] = f[..] {
+                        let n = n.parse::<u64>().unwrap_or(0);
+                        match op {
+                            "Read" => st.io_read_bytes += n,
+                            "Write" => st.io_write_bytes += n,
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            if let Some(t) = read("io.stat") {
+                for f in t.split_whitespace() {
+                    if let Some(n) = f.strip_prefix("rbytes=") {
+                        st.io_read_bytes += n.parse::<u64>().unwrap_or(0);
+                    } else if let Some(n) = f.strip_prefix("wbytes=") {
+                        st.io_write_bytes += n.parse::<u64>().unwrap_or(0);
+                    }
+                }
+            }
+            if let Some(v) = read("memory.oom_control")
+                .and_then(|t| key(&t, "oom_kill"))
+                .or_else(|| read("memory.events").and_then(|t| key(&t, "oom_kill")))
+            {
+                st.oom_kills = v;
+            }
+        }
+        st
+    }
+}
+
+/// A cgroup's accounting, as `stats` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    pub cpu_usage_ns: u64,
+    pub memory_usage: u64,
+    /// Inactive page cache, which docker subtracts from the usage it shows.
+    pub memory_cache: u64,
+    pub memory_limit: Option<u64>,
+    pub pids: u64,
+    pub io_read_bytes: u64,
+    pub io_write_bytes: u64,
+    pub oom_kills: u64,
 }
 
 /// Removes a cgroup directory, waiting briefly for its dying processes.

@@ -1,0 +1,262 @@
+//! Container lifecycle commands: start, stop, restart, kill, wait, pause,
+//! logs, attach, rename, prune, and `run`'s attached and detached modes.
+
+use std::io::{IsTerminal, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+
+use anyhow::{bail, Context, Result};
+use berth_engine::logs::{self, LogsOptions, Stream};
+use berth_engine::monitor::proto::Request;
+use berth_engine::{parse_signal, Engine, Status};
+
+use crate::attach::{self, AttachOpts, End};
+use crate::cli::{AttachArgs, KillArgs, LogsArgs, StartArgs, StopArgs};
+use crate::report;
+
+/// Runs `f` for each container named, reporting failures; exit code 1 if any failed.
+pub fn each(names: &[String], mut f: impl FnMut(&str) -> Result<()>) -> Result<i32> {
+    let mut code = 0;
+    for n in names {
+        if let Err(e) = f(n) {
+            report(&e);
+            code = 1;
+        }
+    }
+    Ok(code)
+}
+
+fn parse_keys(given: Option<&str>) -> Result<Vec<u8>> {
+    match given {
+        Some(s) => attach::parse_detach_keys(s),
+        None => Ok(attach::DEFAULT_DETACH_KEYS.to_vec()),
+    }
+}
+
+/// Starts a container with this process attached to it, as `run` (without
+/// -d) and `start -a` do; returns the exit code to exit with.
+pub fn start_attached(
+    engine: &Engine,
+    id: &str,
+    stdin: bool,
+    sig_proxy: bool,
+    detach_keys: Option<&str>,
+    sigfd: &mut nix::sys::signalfd::SignalFd,
+) -> std::result::Result<i32, (i32, anyhow::Error)> {
+    let rec = engine.container(id).map_err(|e| (1, e.into()))?;
+    let tty = rec.options.tty;
+    let keys = parse_keys(detach_keys).map_err(|e| (125, e))?;
+    let (mine, theirs) = UnixStream::pair().map_err(|e| (125, e.into()))?;
+    let size = tty.then(attach::terminal_size).flatten();
+    if let Err(e) = engine.start_monitored(&rec.id, Some(OwnedFd::from(theirs)), size) {
+        return Err((berth_engine::exit_code_for(&e), e.into()));
+    }
+    let raw = if tty && stdin && std::io::stdin().is_terminal() {
+        Some(attach::RawMode::enable(std::io::stdin().as_fd()).map_err(|e| (125, e))?)
+    } else {
+        None
+    };
+    let opts = AttachOpts {
+        stdin,
+        tty,
+        detach_keys: if stdin { keys } else { Vec::new() },
+        sig_proxy,
+    };
+    let end = attach::pump(engine, &rec.id, mine, sigfd, &opts);
+    drop(raw);
+    match end.map_err(|e| (125, e))? {
+        End::Exited(code) => Ok(code),
+        End::Detached => Ok(0),
+        End::Closed => closed(engine, &rec.id).map_err(|e| (125, e)),
+    }
+}
+
+/// The monitor hung up without an exit code: what the record says.
+fn closed(engine: &Engine, id: &str) -> Result<i32> {
+    match engine.container(id) {
+        Ok(r) if !r.state.status.is_active() => Ok(r.state.exit_code),
+        Ok(_) => bail!("lost the connection to the container's monitor"),
+        // Removed (--rm) after it exited.
+        Err(_) => bail!("the container is gone"),
+    }
+}
+
+pub fn start(engine: &Engine, a: StartArgs) -> Result<i32> {
+    if a.attach || a.interactive {
+        if a.containers.len() > 1 {
+            bail!("you cannot start and attach multiple containers at once");
+        }
+        let mut sigfd = attach::block_signals()?;
+        return match start_attached(
+            engine,
+            &a.containers[0],
+            a.interactive,
+            true,
+            a.detach_keys.as_deref(),
+            &mut sigfd,
+        ) {
+            Ok(code) => Ok(code),
+            Err((_, e)) => Err(e),
+        };
+    }
+    each(&a.containers, |c| {
+        engine.start_monitored(c, None, None)?;
+        println!("{c}");
+        Ok(())
+    })
+}
+
+fn stop_signal(a: &StopArgs) -> Result<Option<nix::sys::signal::Signal>> {
+    Ok(a.signal.as_deref().map(parse_signal).transpose()?)
+}
+
+pub fn stop(engine: &Engine, a: StopArgs) -> Result<i32> {
+    let sig = stop_signal(&a)?;
+    each(&a.containers, |c| {
+        engine.stop(c, sig, a.timeout)?;
+        println!("{c}");
+        Ok(())
+    })
+}
+
+pub fn restart(engine: &Engine, a: StopArgs) -> Result<i32> {
+    let sig = stop_signal(&a)?;
+    each(&a.containers, |c| {
+        engine.stop(c, sig, a.timeout)?;
+        engine.start_monitored(c, None, None)?;
+        println!("{c}");
+        Ok(())
+    })
+}
+
+pub fn kill(engine: &Engine, a: KillArgs) -> Result<i32> {
+    let sig = parse_signal(&a.signal)?;
+    each(&a.containers, |c| {
+        engine.kill(c, sig)?;
+        println!("{c}");
+        Ok(())
+    })
+}
+
+pub fn wait(engine: &Engine, containers: &[String]) -> Result<i32> {
+    each(containers, |c| {
+        let code = engine.wait(c)?;
+        println!("{code}");
+        Ok(())
+    })
+}
+
+pub fn pause(engine: &Engine, containers: &[String], paused: bool) -> Result<i32> {
+    each(containers, |c| {
+        engine.pause(c, paused)?;
+        println!("{c}");
+        Ok(())
+    })
+}
+
+pub fn logs(engine: &Engine, a: LogsArgs) -> Result<i32> {
+    let now = chrono::Utc::now();
+    let opts = LogsOptions {
+        follow: a.follow,
+        tail: match a.tail.as_str() {
+            "all" | "-1" => None,
+            n => Some(
+                n.parse()
+                    .with_context(|| format!("invalid value for --tail: {n:?}"))?,
+            ),
+        },
+        since: a
+            .since
+            .as_deref()
+            .map(|s| logs::parse_time(s, now))
+            .transpose()?,
+        until: a
+            .until
+            .as_deref()
+            .map(|s| logs::parse_time(s, now))
+            .transpose()?,
+    };
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    engine.logs(&a.container, &opts, |e| {
+        let mut out: Box<dyn Write> = match e.stream {
+            Stream::Stdout => Box::new(stdout.lock()),
+            Stream::Stderr => Box::new(stderr.lock()),
+        };
+        if a.timestamps {
+            write!(
+                out,
+                "{} ",
+                e.time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+            )?;
+        }
+        out.write_all(e.log.as_bytes())?;
+        out.flush()
+    })?;
+    Ok(0)
+}
+
+pub fn attach(engine: &Engine, a: AttachArgs) -> Result<i32> {
+    let rec = engine.container(&a.container)?;
+    match rec.state.status {
+        Status::Running => {}
+        Status::Paused => bail!("You cannot attach to a paused container, unpause it first"),
+        _ => bail!("You cannot attach to a stopped container, start it first"),
+    }
+    let stdin = !a.no_stdin && rec.options.interactive;
+    let mut sigfd = attach::block_signals()?;
+    let Some(mut sock) = engine.monitor_request(&rec.id, &Request::Attach { stdin })? else {
+        bail!("container {} has no monitor to attach to", rec.name);
+    };
+    if rec.options.tty {
+        if let Some((rows, cols)) = attach::terminal_size() {
+            let mut p = rows.to_be_bytes().to_vec();
+            p.extend_from_slice(&cols.to_be_bytes());
+            berth_engine::send_frame(&mut sock, berth_engine::monitor::proto::RESIZE, &p)?;
+        }
+    }
+    let raw = if rec.options.tty && stdin && std::io::stdin().is_terminal() {
+        Some(attach::RawMode::enable(std::io::stdin().as_fd())?)
+    } else {
+        None
+    };
+    let opts = AttachOpts {
+        stdin,
+        tty: rec.options.tty,
+        detach_keys: if stdin {
+            parse_keys(a.detach_keys.as_deref())?
+        } else {
+            Vec::new()
+        },
+        sig_proxy: a.sig_proxy,
+    };
+    let end = attach::pump(engine, &rec.id, sock, &mut sigfd, &opts);
+    drop(raw);
+    match end? {
+        End::Exited(code) => Ok(code),
+        End::Detached => {
+            eprintln!("read escape sequence");
+            Ok(0)
+        }
+        End::Closed => closed(engine, &rec.id),
+    }
+}
+
+pub fn prune(engine: &Engine) -> Result<i32> {
+    let mut freed = 0u64;
+    println!("Deleted Containers:");
+    for c in engine.containers()? {
+        if c.state.status.can_remove() {
+            let size = engine.container_size(&c.id);
+            engine.remove(&c.id, false)?;
+            freed += size;
+            println!("{}", c.id);
+        }
+    }
+    println!();
+    println!(
+        "Total reclaimed space: {}",
+        crate::format::human_size(freed)
+    );
+    Ok(0)
+}

@@ -1,0 +1,351 @@
+//! Commands on a container's process: stop, kill, pause, wait, rename, logs,
+//! and the connection to its monitor.
+
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use berth_runtime::cgroups::Cgroup;
+use berth_runtime::pidfd;
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+use crate::error::{Error, Result};
+use crate::logs::{LogEntry, LogsOptions};
+use crate::monitor::{proto, SocketDir};
+use crate::{now, ContainerRecord, Engine, Status};
+
+/// How long commands wait for a monitor to record an exit and go away.
+const MONITOR_GRACE: Duration = Duration::from_secs(30);
+
+/// Parses a signal as docker does: `KILL`, `SIGKILL`, `9`.
+pub fn parse_signal(s: &str) -> Result<Signal> {
+    let bad = || Error::InvalidArgument(format!("Invalid signal: {s}"));
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| bad());
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<Signal>().map_err(|_| bad())
+}
+
+fn alive(pid: i32) -> bool {
+    pid > 0 && nix::sys::signal::kill(Pid::from_raw(pid), None).is_ok()
+}
+
+impl Engine {
+    fn cgroup(&self, id: &str) -> Result<Cgroup> {
+        Ok(Cgroup::new(
+            &self.config.cgroup_root,
+            &self.cgroup_path(id),
+        )?)
+    }
+
+    /// A pidfd for the container's init, if that process still runs and is
+    /// the container's (its pid is in the container's cgroup).
+    pub(crate) fn container_pidfd(&self, rec: &ContainerRecord) -> Option<OwnedFd> {
+        if rec.state.pid <= 0 {
+            return None;
+        }
+        let fd = pidfd::open(Pid::from_raw(rec.state.pid)).ok().flatten()?;
+        let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", rec.state.pid)).ok()?;
+        cg.contains(&rec.id).then_some(fd)
+    }
+
+    /// Kills every process of the container and waits for its monitor to
+    /// record the exit. Restart policies do not bring it back.
+    pub(crate) fn kill_all(&self, id: &str) -> Result<()> {
+        let (rec, ()) = self.update(id, |r| {
+            r.state.manually_stopped = true;
+            Ok(())
+        })?;
+        let cg = self.cgroup(&rec.id)?;
+        if let Some(fd) = self.container_pidfd(&rec) {
+            let _ = pidfd::signal(&fd, Signal::SIGKILL);
+        }
+        let _ = cg.freeze(false);
+        cg.remove()?;
+        self.wait_monitor(&rec.id, 137)
+    }
+
+    /// Waits for the container's monitor to finish; if it is gone without
+    /// recording the exit (killed), records it with `code`.
+    fn wait_monitor(&self, id: &str, code: i32) -> Result<()> {
+        let rec = match self.containers.find(id) {
+            Ok(r) => r,
+            Err(Error::ContainerNotFound(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if rec.state.monitor_pid > 0 {
+            if let Ok(Some(fd)) = pidfd::open(Pid::from_raw(rec.state.monitor_pid)) {
+                let _ = pidfd::wait_exit(&fd, Some(MONITOR_GRACE));
+            }
+        }
+        let settled = self.update(id, |r| {
+            if r.state.status.is_active() && !alive(r.state.monitor_pid) && !alive(r.state.pid) {
+                r.state.status = Status::Exited;
+                r.state.exit_code = code;
+                r.state.pid = 0;
+                r.state.monitor_pid = 0;
+                r.state.finished_at = Some(now());
+            }
+            Ok(())
+        });
+        match settled {
+            Ok(_) | Err(Error::ContainerNotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn stop_signal(&self, rec: &ContainerRecord) -> Result<Signal> {
+        let from_image = || {
+            self.images
+                .resolve(&rec.image_id)
+                .ok()
+                .and_then(|i| i.config.config().clone())
+                .and_then(|c| c.stop_signal().clone())
+        };
+        match rec.options.stop_signal.clone().or_else(from_image) {
+            Some(s) => parse_signal(&s),
+            None => Ok(Signal::SIGTERM),
+        }
+    }
+
+    /// Stops a container: its stop signal, then SIGKILL after `timeout`
+    /// seconds (default: its --stop-timeout, else 10; negative: no limit).
+    /// Stopping a container that is not running is not an error.
+    pub fn stop(
+        &self,
+        key: &str,
+        signal: Option<Signal>,
+        timeout: Option<i64>,
+    ) -> Result<ContainerRecord> {
+        let (rec, ()) = self.update(key, |r| {
+            if r.state.status.is_active() {
+                r.state.manually_stopped = true;
+            }
+            Ok(())
+        })?;
+        if !rec.state.status.is_active() {
+            return Ok(rec);
+        }
+        let sig = match signal {
+            Some(s) => s,
+            None => self.stop_signal(&rec)?,
+        };
+        let timeout = timeout.or(rec.options.stop_timeout).unwrap_or(10);
+        // A restarting container has no process until its monitor notices the stop.
+        let mut rec = rec;
+        while rec.state.status.is_active() && rec.state.pid <= 0 && alive(rec.state.monitor_pid) {
+            std::thread::sleep(Duration::from_millis(20));
+            rec = self.containers.find(&rec.id)?;
+        }
+        if let Some(fd) = self.container_pidfd(&rec) {
+            pidfd::signal(&fd, sig).map_err(|e| Error::io("signal", &rec.id)(e.into()))?;
+            if rec.state.status == Status::Paused {
+                let _ = self.cgroup(&rec.id)?.freeze(false);
+            }
+            let limit = (timeout >= 0).then(|| Duration::from_secs(timeout as u64));
+            let exited = pidfd::wait_exit(&fd, limit).unwrap_or(false);
+            if !exited {
+                let _ = pidfd::signal(&fd, Signal::SIGKILL);
+                let _ = pidfd::wait_exit(&fd, Some(MONITOR_GRACE));
+            }
+        }
+        self.wait_monitor(&rec.id, 137)?;
+        self.containers.find(&rec.id)
+    }
+
+    /// Sends a signal to the container's init.
+    pub fn kill(&self, key: &str, sig: Signal) -> Result<ContainerRecord> {
+        let rec = self.containers.find(key)?;
+        match rec.state.status {
+            Status::Running => {}
+            Status::Paused => {
+                return Err(Error::Conflict(format!(
+                    "cannot kill container: {}: Container {} is paused. Unpause the container before stopping or killing",
+                    rec.name, rec.id
+                )))
+            }
+            _ => {
+                return Err(Error::Conflict(format!(
+                    "cannot kill container: {}: Container {} is not running",
+                    rec.name, rec.id
+                )))
+            }
+        }
+        let fd = self
+            .container_pidfd(&rec)
+            .ok_or_else(|| Error::Conflict(format!("Container {} is not running", rec.id)))?;
+        pidfd::signal(&fd, sig).map_err(|e| Error::io("signal", &rec.id)(e.into()))?;
+        Ok(rec)
+    }
+
+    /// Freezes (`true`) or thaws every process of the container.
+    pub fn pause(&self, key: &str, paused: bool) -> Result<ContainerRecord> {
+        let (rec, ()) = self.update(key, |r| {
+            match (r.state.status, paused) {
+                (Status::Running, true) | (Status::Paused, false) => {}
+                (Status::Paused, true) => {
+                    return Err(Error::Conflict(format!(
+                        "Container {} is already paused",
+                        r.id
+                    )))
+                }
+                (Status::Running, false) => {
+                    return Err(Error::Conflict(format!("Container {} is not paused", r.id)))
+                }
+                _ => {
+                    return Err(Error::Conflict(format!(
+                        "Container {} is not running",
+                        r.id
+                    )))
+                }
+            }
+            self.cgroup(&r.id)?.freeze(paused)?;
+            r.state.status = if paused {
+                Status::Paused
+            } else {
+                Status::Running
+            };
+            Ok(())
+        })?;
+        Ok(rec)
+    }
+
+    /// Connects to the container's monitor; `None` when it has none.
+    pub fn connect_monitor(&self, id: &str) -> Result<Option<UnixStream>> {
+        let dir = SocketDir::open(self)?;
+        match UnixStream::connect(dir.path(id)) {
+            Ok(s) => Ok(Some(s)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(Error::io("connect to the monitor of", id)(e)),
+        }
+    }
+
+    /// Sends a request to the container's monitor.
+    pub fn monitor_request(&self, id: &str, req: &proto::Request) -> Result<Option<UnixStream>> {
+        let Some(mut sock) = self.connect_monitor(id)? else {
+            return Ok(None);
+        };
+        let json = serde_json::to_vec(req).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        proto::write_frame(&mut sock, proto::REQUEST, &json)
+            .map_err(Error::io("talk to the monitor of", id))?;
+        Ok(Some(sock))
+    }
+
+    /// Waits for the container to stop; returns its exit code.
+    pub fn wait(&self, key: &str) -> Result<i32> {
+        let rec = self.containers.find(key)?;
+        if !rec.state.status.is_active() {
+            return Ok(rec.state.exit_code);
+        }
+        if let Some(mut sock) = self.monitor_request(&rec.id, &proto::Request::Wait)? {
+            while let Ok(Some((kind, payload))) = proto::read_frame(&mut sock) {
+                if kind == proto::EXIT {
+                    if let Some(code) = proto::exit_code(&payload) {
+                        return Ok(code);
+                    }
+                }
+            }
+        }
+        // No monitor to ask: watch the record.
+        loop {
+            match self.containers.find(&rec.id) {
+                Ok(r) if r.state.status.is_active() && alive(r.state.monitor_pid) => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                Ok(r) => return Ok(r.state.exit_code),
+                Err(Error::ContainerNotFound(_)) => return Ok(rec.state.exit_code),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    pub fn rename(&self, key: &str, new_name: &str) -> Result<()> {
+        let new_name = new_name.strip_prefix('/').unwrap_or(new_name);
+        if !crate::names::valid(new_name) {
+            return Err(Error::InvalidArgument(format!(
+                "Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        let _lock = self.lock_containers()?;
+        let mut rec = self.containers.find(key)?;
+        if rec.name == new_name {
+            return Err(Error::InvalidArgument(
+                "Renaming a container with the same name as its current name".into(),
+            ));
+        }
+        if let Some(other) = self
+            .containers
+            .list()?
+            .into_iter()
+            .find(|r| r.name == new_name)
+        {
+            return Err(Error::NameInUse {
+                name: new_name.to_string(),
+                id: other.id,
+            });
+        }
+        rec.name = new_name.to_string();
+        self.containers.save(&rec)
+    }
+
+    /// Streams a container's log entries to `sink`.
+    pub fn logs(
+        &self,
+        key: &str,
+        opts: &LogsOptions,
+        sink: impl FnMut(&LogEntry) -> std::io::Result<()>,
+    ) -> Result<()> {
+        let rec = self.containers.find(key)?;
+        let running = || {
+            self.containers
+                .load(&rec.id)
+                .map(|r| r.state.status.is_active())
+                .unwrap_or(false)
+        };
+        crate::logs::read(
+            &self.containers.log_path(&rec.id),
+            rec.options.log.max_file,
+            opts,
+            running,
+            sink,
+        )
+    }
+
+    pub fn log_path(&self, id: &str) -> std::path::PathBuf {
+        self.containers.log_path(id)
+    }
+}
+
+/// Writes one frame to the monitor (stdin, resize) from an attached client.
+pub fn send_frame(sock: &mut UnixStream, kind: u8, payload: &[u8]) -> std::io::Result<()> {
+    sock.write_all(&proto::encode(kind, payload))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("KILL").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("sighup").unwrap(), Signal::SIGHUP);
+        assert_eq!(parse_signal("15").unwrap(), Signal::SIGTERM);
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("99").is_err());
+    }
+}

@@ -1,0 +1,714 @@
+//! The per-container monitor: a small process, forked from the command that
+//! starts the container and detached from it (its own session, reparented to
+//! init), that owns the container's stdio, writes its log, reaps it, records
+//! how it ended, and restarts it as its restart policy says. Commands reach it
+//! through a unix socket (`<runroot>/monitors/<id>.sock`): `attach` streams the
+//! container's output and takes its input; `wait` answers when it exits.
+//!
+//! It stays single-threaded (the runtime requires it) and small: one poll
+//! loop, fixed buffers, no allocation per byte.
+
+pub mod proto;
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use berth_runtime::{ExitStatus, Stdio};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::unistd::{fork, ForkResult};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::logs::{LogWriter, Stream};
+use crate::{Engine, Running};
+use proto::Request;
+
+/// Output queued for one client beyond which the container's output is not
+/// read until the client catches up.
+const CLIENT_BACKLOG: usize = 1 << 20;
+/// How long a finished monitor waits for its clients to take the last output.
+const FLUSH_LIMIT: Duration = Duration::from_secs(5);
+
+/// What the monitor tells the command that forked it.
+#[derive(Debug, Serialize, Deserialize)]
+enum Report {
+    Started { pid: i32 },
+    Failed { message: String, code: i32 },
+}
+
+/// A container started under a monitor.
+#[derive(Debug, Clone, Copy)]
+pub struct Started {
+    /// The container's init, as the host sees it.
+    pub pid: i32,
+}
+
+struct Client {
+    sock: UnixStream,
+    inbuf: Vec<u8>,
+    outbuf: Vec<u8>,
+    request: Option<Request>,
+    gone: bool,
+}
+
+impl Client {
+    fn new(sock: UnixStream, request: Option<Request>) -> Client {
+        let _ = sock.set_nonblocking(true);
+        Client {
+            sock,
+            inbuf: Vec::new(),
+            outbuf: Vec::new(),
+            request,
+            gone: false,
+        }
+    }
+
+    fn attached(&self) -> bool {
+        matches!(self.request, Some(Request::Attach { .. })) && !self.gone
+    }
+
+    fn flush(&mut self) {
+        while !self.outbuf.is_empty() && !self.gone {
+            match self.sock.write(&self.outbuf) {
+                Ok(0) => self.gone = true,
+                Ok(n) => {
+                    self.outbuf.drain(..n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(_) => self.gone = true,
+            }
+        }
+    }
+}
+
+/// The container's stdio as the monitor holds it.
+struct Io {
+    /// stdout pipe, or the terminal's master side.
+    out: Option<OwnedFd>,
+    err: Option<OwnedFd>,
+    /// Where input for the container goes (pipe, or a copy of the master).
+    stdin: Option<OwnedFd>,
+    stdin_buf: Vec<u8>,
+    stdin_eof: bool,
+    tty: bool,
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::io("create", "pipe")(e.into()))
+}
+
+fn set_nonblocking(fd: BorrowedFd<'_>) {
+    let _ = nix::fcntl::fcntl(
+        fd.as_raw_fd(),
+        nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK),
+    );
+}
+
+/// Reads what is there: `None` at the end (EOF, or EIO from a terminal whose
+/// every slave is closed), `Some(0)` when nothing is ready.
+fn read_some(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Option<usize> {
+    match nix::unistd::read(fd.as_raw_fd(), buf) {
+        Ok(0) => None,
+        Ok(n) => Some(n),
+        Err(Errno::EINTR) | Err(Errno::EAGAIN) => Some(0),
+        Err(_) => None,
+    }
+}
+
+/// Closes every descriptor above stderr but those in `keep`.
+fn close_other_fds(keep: &[i32]) {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .filter(|fd| *fd > 2 && !keep.contains(fd))
+        .collect();
+    for fd in fds {
+        // SAFETY: closing descriptors this process no longer uses; nothing in
+        // the monitor owns them (the one from read_dir is already closed).
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// The directory of monitor sockets, and a socket's address through a
+/// descriptor of it: `/proc/self/fd/N/<id>.sock` stays short whatever the
+/// runroot's length (unix socket paths are limited to 107 bytes).
+pub(crate) struct SocketDir {
+    dir: File,
+}
+
+impl SocketDir {
+    pub(crate) fn open(engine: &Engine) -> Result<SocketDir> {
+        let path = engine.config.runroot.join("monitors");
+        std::fs::create_dir_all(&path).map_err(Error::io("create", &path))?;
+        let dir = File::open(&path).map_err(Error::io("open", &path))?;
+        Ok(SocketDir { dir })
+    }
+
+    pub(crate) fn path(&self, id: &str) -> PathBuf {
+        PathBuf::from(format!("/proc/self/fd/{}/{id}.sock", self.dir.as_raw_fd()))
+    }
+}
+
+impl Engine {
+    /// Starts a container under a new monitor and returns once it runs (or
+    /// failed to start). With `attach`, one end of a socket pair, the monitor
+    /// treats it as an attached client from the first byte of output.
+    pub fn start_monitored(
+        &self,
+        key: &str,
+        attach: Option<OwnedFd>,
+        console_size: Option<(u16, u16)>,
+    ) -> Result<Started> {
+        let rec = self.containers.find(key)?;
+        if !rec.state.status.can_start() {
+            return Err(self.not_startable(&rec));
+        }
+        let (report_r, report_w) = pipe()?;
+        // SAFETY: Berth's commands are single-threaded where they start
+        // containers, so the child owns a consistent copy of the process.
+        match unsafe { fork() }.map_err(|e| Error::io("fork", "monitor")(e.into()))? {
+            ForkResult::Child => {
+                drop(report_r);
+                // Nothing of the command's may stay open in the monitor (a
+                // caller's end of the attach socket would hide its hang-up).
+                let keep: Vec<i32> = [
+                    Some(report_w.as_raw_fd()),
+                    attach.as_ref().map(|a| a.as_raw_fd()),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                close_other_fds(&keep);
+                // Fork again so the monitor is nobody's child but init's.
+                // SAFETY: as above; this intermediate child only forks and exits.
+                if let Ok(ForkResult::Child) = unsafe { fork() } {
+                    let code = self.monitor(&rec.id, attach, console_size, report_w);
+                    // SAFETY: _exit skips the destructors and atexit handlers
+                    // of the state copied from the parent.
+                    unsafe { libc::_exit(code) }
+                }
+                // SAFETY: as above.
+                unsafe { libc::_exit(0) }
+            }
+            ForkResult::Parent { child } => {
+                drop(report_w);
+                drop(attach);
+                let _ = nix::sys::wait::waitpid(child, None);
+                let mut buf = Vec::new();
+                let _ = File::from(report_r).read_to_end(&mut buf);
+                match serde_json::from_slice::<Report>(&buf) {
+                    Ok(Report::Started { pid }) => Ok(Started { pid }),
+                    Ok(Report::Failed { message, code }) => {
+                        Err(Error::StartFailed { message, code })
+                    }
+                    Err(_) => Err(Error::StartFailed {
+                        message: "the container's monitor ended before reporting".into(),
+                        code: 125,
+                    }),
+                }
+            }
+        }
+    }
+
+    /// The monitor's life; returns its exit code.
+    fn monitor(
+        &self,
+        id: &str,
+        attach: Option<OwnedFd>,
+        console_size: Option<(u16, u16)>,
+        report: OwnedFd,
+    ) -> i32 {
+        let _ = nix::unistd::setsid();
+        // SAFETY: prctl with integer arguments only.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        let mut set = SigSet::empty();
+        for s in [
+            Signal::SIGHUP,
+            Signal::SIGINT,
+            Signal::SIGQUIT,
+            Signal::SIGTERM,
+            Signal::SIGUSR1,
+            Signal::SIGUSR2,
+            Signal::SIGALRM,
+            Signal::SIGWINCH,
+            Signal::SIGCHLD,
+            Signal::SIGPIPE,
+        ] {
+            set.add(s);
+        }
+        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
+        if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
+            for fd in 0..3 {
+                let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
+            }
+        }
+        let mut report = Some(File::from(report));
+        let send = |report: &mut Option<File>, r: Report| {
+            if let Some(mut f) = report.take() {
+                let _ = f.write_all(&serde_json::to_vec(&r).unwrap_or_default());
+            }
+        };
+        let setup = (|| {
+            let dir = SocketDir::open(self)?;
+            let path = dir.path(id);
+            let _ = std::fs::remove_file(&path);
+            let listener = UnixListener::bind(&path).map_err(Error::io("listen on", &path))?;
+            listener
+                .set_nonblocking(true)
+                .map_err(Error::io("listen on", &path))?;
+            Ok::<_, Error>((dir, listener))
+        })();
+        let (dir, listener) = match setup {
+            Ok(x) => x,
+            Err(e) => {
+                send(
+                    &mut report,
+                    Report::Failed {
+                        message: e.to_string(),
+                        code: 125,
+                    },
+                );
+                return 1;
+            }
+        };
+        let sock_path = dir.path(id);
+        let mut m = Monitor {
+            listener,
+            clients: Vec::new(),
+            buf: vec![0u8; 32 * 1024],
+        };
+        if let Some(fd) = attach {
+            let stdin = self
+                .containers
+                .load(id)
+                .map(|r| r.options.interactive)
+                .unwrap_or(false);
+            m.clients.push(Client::new(
+                UnixStream::from(fd),
+                Some(Request::Attach { stdin }),
+            ));
+        }
+        let mut restarting = false;
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let started_at = Instant::now();
+            let (running, mut io, mut log) =
+                match self.monitored_start(id, console_size, restarting) {
+                    Ok(x) => x,
+                    Err(e) => {
+                        send(
+                            &mut report,
+                            Report::Failed {
+                                message: e.to_string(),
+                                code: crate::exit_code_for(&e),
+                            },
+                        );
+                        let _ = std::fs::remove_file(&sock_path);
+                        m.finish_clients(None);
+                        return 1;
+                    }
+                };
+            send(
+                &mut report,
+                Report::Started {
+                    pid: running.container.pid().as_raw(),
+                },
+            );
+            let status = m.serve(&running, &mut io, &mut log);
+            let oom = running.container.cgroup().stats().oom_kills > 0;
+            if let Err(e) = running.container.destroy() {
+                tracing::warn!("remove cgroup: {e}");
+            }
+            // Everything in the container is gone now: read its output to the end.
+            m.drain(&mut io, &mut log);
+            let _ = log.flush_partial();
+            drop(io);
+            let code = status.code();
+            let rec = self.record_exit(id, code, oom);
+            let again = match &rec {
+                Ok(Some(r)) => r.options.restart.should_restart(
+                    code,
+                    r.state.restart_count,
+                    r.state.manually_stopped,
+                ),
+                _ => false,
+            };
+            if again {
+                m.finish_attached(Some(code));
+                if started_at.elapsed() > Duration::from_secs(10) {
+                    backoff = Duration::from_millis(100);
+                }
+                if self.mark_restarting(id).is_err() {
+                    break;
+                }
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+                restarting = true;
+                continue;
+            }
+            if let Ok(Some(r)) = &rec {
+                if r.options.auto_remove {
+                    if let Err(e) = self.remove_stopped(id) {
+                        tracing::warn!("remove container {id}: {e}");
+                    }
+                }
+            }
+            let _ = std::fs::remove_file(&sock_path);
+            m.finish_clients(Some(code));
+            break;
+        }
+        0
+    }
+}
+
+struct Monitor {
+    listener: UnixListener,
+    clients: Vec<Client>,
+    buf: Vec<u8>,
+}
+
+impl Monitor {
+    /// Runs until the container's init exits.
+    fn serve(&mut self, running: &Running, io: &mut Io, log: &mut LogWriter) -> ExitStatus {
+        let c = &running.container;
+        loop {
+            if let Ok(Some(status)) = c.try_wait() {
+                return status;
+            }
+            self.clients.retain(|c| !c.gone);
+            let backlog = self.clients.iter().any(|c| c.outbuf.len() > CLIENT_BACKLOG);
+            let mut fds = Vec::with_capacity(6 + self.clients.len());
+            // Where each of ours sits in `fds`: listener, pidfd, out, err, stdin.
+            let mut slots = [usize::MAX; 5];
+            slots[0] = fds.len();
+            fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
+            if let Some(p) = c.pidfd() {
+                slots[1] = fds.len();
+                fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
+            }
+            if !backlog {
+                if let Some(o) = &io.out {
+                    slots[2] = fds.len();
+                    fds.push(PollFd::new(o.as_fd(), PollFlags::POLLIN));
+                }
+                if let Some(e) = &io.err {
+                    slots[3] = fds.len();
+                    fds.push(PollFd::new(e.as_fd(), PollFlags::POLLIN));
+                }
+            }
+            if let (Some(i), false) = (&io.stdin, io.stdin_buf.is_empty()) {
+                slots[4] = fds.len();
+                fds.push(PollFd::new(i.as_fd(), PollFlags::POLLOUT));
+            }
+            let first_client = fds.len();
+            for cl in &self.clients {
+                let mut f = PollFlags::POLLIN;
+                if !cl.outbuf.is_empty() {
+                    f |= PollFlags::POLLOUT;
+                }
+                fds.push(PollFd::new(cl.sock.as_fd(), f));
+            }
+            let timeout = if c.pidfd().is_some() {
+                PollTimeout::NONE
+            } else {
+                PollTimeout::from(100u8)
+            };
+            match poll(&mut fds, timeout) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+            let revents: Vec<PollFlags> = fds
+                .iter()
+                .map(|f| f.revents().unwrap_or(PollFlags::empty()))
+                .collect();
+            drop(fds);
+            let ready = |slot: usize| slot != usize::MAX && !revents[slot].is_empty();
+            if ready(slots[2]) {
+                self.pump(io, log, Stream::Stdout);
+            }
+            if ready(slots[3]) {
+                self.pump(io, log, Stream::Stderr);
+            }
+            if ready(slots[4]) {
+                io.write_stdin();
+            }
+            for (i, r) in revents[first_client..].iter().enumerate() {
+                if r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+                    self.read_client(i, io);
+                }
+                if r.contains(PollFlags::POLLOUT) {
+                    self.clients[i].flush();
+                }
+            }
+            if ready(slots[0]) {
+                while let Ok((sock, _)) = self.listener.accept() {
+                    self.clients.push(Client::new(sock, None));
+                }
+            }
+        }
+    }
+
+    /// Copies what one output stream has to the log and the attached clients.
+    fn pump(&mut self, io: &mut Io, log: &mut LogWriter, stream: Stream) {
+        let fd = match stream {
+            Stream::Stdout => &mut io.out,
+            Stream::Stderr => &mut io.err,
+        };
+        let Some(f) = fd else { return };
+        match read_some(f.as_fd(), &mut self.buf) {
+            None => *fd = None,
+            Some(0) => {}
+            Some(n) => self.emit(log, stream, n),
+        }
+    }
+
+    fn emit(&mut self, log: &mut LogWriter, stream: Stream, n: usize) {
+        let data = &self.buf[..n];
+        if let Err(e) = log.write(stream, data) {
+            tracing::warn!("write log: {e}");
+        }
+        let kind = match stream {
+            Stream::Stdout => proto::STDOUT,
+            Stream::Stderr => proto::STDERR,
+        };
+        for cl in self.clients.iter_mut().filter(|c| c.attached()) {
+            cl.outbuf.extend_from_slice(&proto::header(kind, n));
+            cl.outbuf.extend_from_slice(data);
+            cl.flush();
+        }
+    }
+
+    /// After the exit: whatever the streams still hold, without waiting.
+    fn drain(&mut self, io: &mut Io, log: &mut LogWriter) {
+        for (stream, fd) in [
+            (Stream::Stdout, io.out.take()),
+            (Stream::Stderr, io.err.take()),
+        ] {
+            let Some(fd) = fd else { continue };
+            set_nonblocking(fd.as_fd());
+            while let Some(n) = read_some(fd.as_fd(), &mut self.buf) {
+                if n == 0 {
+                    break;
+                }
+                self.emit(log, stream, n);
+            }
+        }
+    }
+
+    fn read_client(&mut self, i: usize, io: &mut Io) {
+        let cl = &mut self.clients[i];
+        let mut buf = [0u8; 16 * 1024];
+        match cl.sock.read(&mut buf) {
+            Ok(0) => {
+                cl.gone = true;
+                return;
+            }
+            Ok(n) => cl.inbuf.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                return
+            }
+            Err(_) => {
+                cl.gone = true;
+                return;
+            }
+        }
+        let mut used = 0;
+        loop {
+            let (kind, payload, n) = match proto::parse(&cl.inbuf[used..]) {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(_) => {
+                    cl.gone = true;
+                    break;
+                }
+            };
+            used += n;
+            match kind {
+                proto::REQUEST if cl.request.is_none() => match serde_json::from_slice(payload) {
+                    Ok(r) => cl.request = Some(r),
+                    Err(_) => cl.gone = true,
+                },
+                proto::STDIN if matches!(cl.request, Some(Request::Attach { stdin: true })) => {
+                    io.stdin_buf.extend_from_slice(payload);
+                    io.write_stdin();
+                }
+                // A terminal has no end of input; a pipe closes once drained.
+                proto::STDIN_EOF
+                    if !io.tty && matches!(cl.request, Some(Request::Attach { stdin: true })) =>
+                {
+                    io.stdin_eof = true;
+                    io.write_stdin();
+                }
+                proto::RESIZE => {
+                    if let (true, Some(m), [a, b, c, d]) = (io.tty, &io.out, payload) {
+                        let rows = u16::from_be_bytes([*a, *b]);
+                        let cols = u16::from_be_bytes([*c, *d]);
+                        let _ = berth_runtime::set_winsize(m.as_fd(), rows, cols);
+                    }
+                }
+                _ => {}
+            }
+        }
+        cl.inbuf.drain(..used);
+    }
+
+    /// Ends the attach streams (the container exited and restarts).
+    fn finish_attached(&mut self, code: Option<i32>) {
+        let code = code.unwrap_or(-1);
+        for cl in self
+            .clients
+            .iter_mut()
+            .filter(|c| !c.gone && c.request.is_some())
+        {
+            cl.outbuf
+                .extend_from_slice(&proto::encode(proto::EXIT, &proto::exit_payload(code)));
+        }
+        self.flush_all();
+        for cl in &mut self.clients {
+            if cl.request.is_some() {
+                cl.gone = true;
+            }
+        }
+        self.clients.retain(|c| !c.gone);
+    }
+
+    /// Ends every client: the exit code (or nothing, if the container never
+    /// ran) after its last output.
+    fn finish_clients(&mut self, code: Option<i32>) {
+        // Clients still connecting get their answer too.
+        while let Ok((sock, _)) = self.listener.accept() {
+            self.clients.push(Client::new(sock, Some(Request::Wait)));
+        }
+        if let Some(code) = code {
+            for cl in self.clients.iter_mut().filter(|c| !c.gone) {
+                cl.outbuf
+                    .extend_from_slice(&proto::encode(proto::EXIT, &proto::exit_payload(code)));
+            }
+        }
+        self.flush_all();
+    }
+
+    fn flush_all(&mut self) {
+        let deadline = Instant::now() + FLUSH_LIMIT;
+        loop {
+            self.clients.iter_mut().for_each(Client::flush);
+            let pending: Vec<&Client> = self
+                .clients
+                .iter()
+                .filter(|c| !c.gone && !c.outbuf.is_empty())
+                .collect();
+            if pending.is_empty() || Instant::now() >= deadline {
+                return;
+            }
+            let mut fds: Vec<PollFd> = pending
+                .iter()
+                .map(|c| PollFd::new(c.sock.as_fd(), PollFlags::POLLOUT))
+                .collect();
+            let _ = poll(&mut fds, PollTimeout::from(100u8));
+        }
+    }
+}
+
+impl Io {
+    fn write_stdin(&mut self) {
+        if let Some(fd) = &self.stdin {
+            while !self.stdin_buf.is_empty() {
+                match nix::unistd::write(fd, &self.stdin_buf) {
+                    Ok(n) => {
+                        self.stdin_buf.drain(..n);
+                    }
+                    Err(Errno::EINTR) => {}
+                    Err(Errno::EAGAIN) => return,
+                    Err(_) => {
+                        // The container closed its stdin.
+                        self.stdin_buf.clear();
+                        self.stdin = None;
+                        return;
+                    }
+                }
+            }
+        }
+        if self.stdin_eof && self.stdin_buf.is_empty() {
+            self.stdin = None;
+        }
+    }
+}
+
+impl Engine {
+    /// Starts the container with stdio the monitor owns.
+    fn monitored_start(
+        &self,
+        id: &str,
+        console_size: Option<(u16, u16)>,
+        restarting: bool,
+    ) -> Result<(Running, Io, LogWriter)> {
+        let rec = self.containers.load(id)?;
+        let o = &rec.options;
+        let log = LogWriter::open(&self.containers.log_path(id), o.log.clone())?;
+        let (stdio, mut io) = if o.tty {
+            let io = Io {
+                out: None,
+                err: None,
+                stdin: None,
+                stdin_buf: Vec::new(),
+                stdin_eof: false,
+                tty: true,
+            };
+            (Stdio::default(), io)
+        } else {
+            let (out_r, out_w) = pipe()?;
+            let (err_r, err_w) = pipe()?;
+            let (stdin_r, stdin_w) = if o.interactive {
+                let (r, w) = pipe()?;
+                (r, Some(w))
+            } else {
+                let null = File::open("/dev/null").map_err(Error::io("open", "/dev/null"))?;
+                (OwnedFd::from(null), None)
+            };
+            let io = Io {
+                out: Some(out_r),
+                err: Some(err_r),
+                stdin: stdin_w,
+                stdin_buf: Vec::new(),
+                stdin_eof: false,
+                tty: false,
+            };
+            let stdio = Stdio {
+                stdin: Some(stdin_r),
+                stdout: Some(out_w),
+                stderr: Some(err_w),
+            };
+            (stdio, io)
+        };
+        let mut running = self.start(id, stdio, console_size, restarting)?;
+        if let Some(master) = running.container.take_pty_master() {
+            if o.interactive {
+                io.stdin = master.try_clone().ok();
+            }
+            io.out = Some(master);
+        }
+        for fd in [&io.out, &io.err].into_iter().flatten() {
+            set_nonblocking(fd.as_fd());
+        }
+        if let Some(fd) = &io.stdin {
+            set_nonblocking(fd.as_fd());
+        }
+        Ok((running, io, log))
+    }
+}
