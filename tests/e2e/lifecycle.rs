@@ -624,3 +624,108 @@ fn monitor_memory() {
     env.berth(&["rm", "-f", "m"]);
     env.assert_clean();
 }
+
+#[test]
+fn exec_joins_the_running_container() {
+    let env = Env::new();
+    let r = env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-e",
+        "FROM_RUN=yes",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let init: i32 = env.inspect("web", "{{.State.Pid}}").parse().unwrap();
+
+    let r = env.berth(&[
+        "exec",
+        "-e",
+        "X=1",
+        "-w",
+        "/tmp",
+        "-u",
+        "nobody",
+        "web",
+        "sh",
+        "-c",
+        "echo $X $FROM_RUN; pwd; id",
+    ]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "1 yes\n/tmp\nuid=65534(nobody) gid=65534(nogroup)\n"),
+        "{r:?}"
+    );
+    assert_eq!(env.berth(&["exec", "web", "sh", "-c", "exit 5"]).code, 5);
+    let r = env.berth(&["exec", "web", "nosuchcommand"]);
+    assert_eq!(r.code, 127, "{r:?}");
+
+    // Same namespaces as the init (seen from the host), same cgroup, the
+    // container's capabilities and no_new_privs.
+    let mut child = env
+        .command(&[
+            "exec",
+            "web",
+            "sh",
+            "-c",
+            "grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status; echo $$; exec sleep 30",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    for _ in 0..4 {
+        let mut l = String::new();
+        std::io::BufRead::read_line(&mut out, &mut l).unwrap();
+        lines.push(l.trim().to_string());
+    }
+    assert_eq!(lines[0], "CapEff:\t00000000a80425fb", "{lines:?}");
+    assert_eq!(lines[1], "CapBnd:\t00000000a80425fb", "{lines:?}");
+    assert_eq!(lines[2], "NoNewPrivs:\t1", "{lines:?}");
+    let inner_pid: i32 = lines[3].parse().unwrap();
+    assert!(
+        inner_pid > 1 && inner_pid < 100,
+        "pid in the container's namespace: {inner_pid}"
+    );
+    // The exec'd process is the CLI's child.
+    let cli = child.id();
+    let host_pid: i32 = std::fs::read_to_string(format!("/proc/{cli}/task/{cli}/children"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .expect("the exec'd process")
+        .parse()
+        .unwrap();
+    for ns in ["pid", "mnt", "net", "uts", "ipc", "cgroup"] {
+        let a = std::fs::read_link(format!("/proc/{host_pid}/ns/{ns}")).unwrap();
+        let b = std::fs::read_link(format!("/proc/{init}/ns/{ns}")).unwrap();
+        assert_eq!(a, b, "{ns} namespace differs");
+    }
+    let cg = |p: i32| std::fs::read_to_string(format!("/proc/{p}/cgroup")).unwrap();
+    assert_eq!(cg(host_pid), cg(init));
+    // The exec'd process is killed with the container.
+    let _ = env.berth(&["stop", "-t", "0", "web"]);
+    let r = wait_timeout(&mut child, Duration::from_secs(10));
+    assert_ne!(r.code, 0);
+
+    let r = env.berth(&["exec", "web", "true"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("is not running"), "{r:?}");
+    env.berth(&["start", "web"]);
+    let r = env.berth(&["exec", "-t", "web", "tty"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.starts_with("/dev/pts/"), "{r:?}");
+    let r = env.berth(&["exec", "-d", "web", "sh", "-c", "echo bg > /tmp/bg"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    eventually(Duration::from_secs(5), "the detached exec", || {
+        (env.berth(&["exec", "web", "cat", "/tmp/bg"]).stdout == "bg\n").then_some(())
+    });
+    assert_eq!(env.berth(&["rm", "-f", "web"]).code, 0);
+    env.assert_clean();
+}

@@ -110,6 +110,8 @@ pub enum Command {
     Attach(AttachArgs),
     /// Rename a container
     Rename(RenameArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -150,6 +152,42 @@ pub enum ContainerCommand {
     Rename(RenameArgs),
     /// Display detailed information on one or more containers
     Inspect(InspectArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// Detached mode: run command in the background
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Keep STDIN open even if not attached
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Set environment variables
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long)]
+    pub env_file: Vec<PathBuf>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// The container, then the command and its arguments
+    #[arg(
+        required = true,
+        num_args = 2..,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CONTAINER COMMAND [ARG...]"
+    )]
+    pub args: Vec<String>,
 }
 
 #[derive(Args, Debug)]

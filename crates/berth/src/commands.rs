@@ -102,6 +102,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => {
             engine(g).and_then(|e| Ok(e.rename(&a.container, &a.new_name).map(|_| 0)?))
         }
+        Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => return exec(g, a),
         Command::Container(ContainerCommand::Prune(_)) => engine(g).and_then(|e| cc::prune(&e)),
         Command::Container(ContainerCommand::Inspect(mut a)) => {
             a.kind = Some("container".into());
@@ -385,6 +386,22 @@ fn run_inner(g: &Global, a: RunArgs) -> RunResult {
         remove(&engine);
     }
     started
+}
+
+fn exec(g: &Global, a: crate::cli::ExecArgs) -> i32 {
+    let run = || -> RunResult {
+        let engine = engine(g).map_err(|e| (1, e))?;
+        let mut env = read_env_files(&a.env_file).map_err(|e| (1, e))?;
+        env.extend(a.env.iter().cloned());
+        cc::exec(&engine, &a, env)
+    };
+    match run() {
+        Ok(code) => code,
+        Err((code, e)) => {
+            report(&e);
+            code
+        }
+    }
 }
 
 fn create(g: &Global, a: RunArgs) -> Result<i32> {

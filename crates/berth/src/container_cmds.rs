@@ -260,3 +260,69 @@ pub fn prune(engine: &Engine) -> Result<i32> {
     );
     Ok(0)
 }
+
+/// `exec`: the process is our child; its exit code is ours.
+pub fn exec(
+    engine: &Engine,
+    a: &crate::cli::ExecArgs,
+    env: Vec<String>,
+) -> std::result::Result<i32, (i32, anyhow::Error)> {
+    let fail = |code: i32| move |e: anyhow::Error| (code, e);
+    if a.tty && a.interactive && !a.detach && !std::io::stdin().is_terminal() {
+        return Err((1, anyhow::anyhow!("the input device is not a TTY")));
+    }
+    let mut sigfd = attach::block_signals().map_err(fail(126))?;
+    let req = berth_engine::ExecRequest {
+        cmd: a.args[1..].to_vec(),
+        env,
+        workdir: a.workdir.clone(),
+        user: a.user.clone(),
+        tty: a.tty && !a.detach,
+        console_size: a.tty.then(attach::terminal_size).flatten(),
+    };
+    let null = || -> Result<Option<OwnedFd>> { Ok(Some(std::fs::File::open("/dev/null")?.into())) };
+    let stdio = if a.detach {
+        berth_engine::runtime::Stdio {
+            stdin: null().map_err(fail(126))?,
+            stdout: null().map_err(fail(126))?,
+            stderr: null().map_err(fail(126))?,
+        }
+    } else if a.interactive {
+        berth_engine::runtime::Stdio::default()
+    } else {
+        berth_engine::runtime::Stdio {
+            stdin: null().map_err(fail(126))?,
+            ..Default::default()
+        }
+    };
+    let mut process = engine
+        .exec(&a.args[0], &req, stdio)
+        .map_err(|e| (exec_failure_code(&e), e.into()))?;
+    if a.detach {
+        return Ok(0);
+    }
+    let raw = if req.tty && a.interactive && std::io::stdin().is_terminal() {
+        Some(attach::RawMode::enable(std::io::stdin().as_fd()).map_err(fail(126))?)
+    } else {
+        None
+    };
+    let status = attach::supervise_exec(&mut process, &mut sigfd, a.interactive);
+    drop(raw);
+    match status {
+        Ok(s) => Ok(s.code()),
+        Err(e) => {
+            let _ = process.signal(nix::sys::signal::Signal::SIGKILL);
+            let _ = process.wait();
+            Err((126, e))
+        }
+    }
+}
+
+/// Docker's codes for an exec that did not start: 127 for a missing
+/// command, 126 when it cannot run, 1 when the container refuses.
+fn exec_failure_code(e: &berth_engine::Error) -> i32 {
+    match e {
+        berth_engine::Error::Runtime(_) => berth_engine::exit_code_for(e).max(126),
+        _ => 1,
+    }
+}

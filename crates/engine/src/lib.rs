@@ -5,6 +5,7 @@ mod config;
 mod containers;
 mod error;
 mod etc;
+mod exec;
 mod image_ops;
 mod inspect;
 mod lifecycle;
@@ -30,6 +31,7 @@ pub use config::{
 };
 pub use containers::{ContainerRecord, State, Status};
 pub use error::{Error, ErrorKind, Result};
+pub use exec::ExecRequest;
 pub use image_ops::{CommitRequest, DiskUsage, Removed};
 pub use lifecycle::{parse_signal, send_frame};
 pub use user::ExecUser;
@@ -325,6 +327,18 @@ impl Engine {
         }
     }
 
+    /// Resolves a user spec (`name`, `uid:gid`, ...) with the container's
+    /// /etc/passwd and /etc/group, as its writable layer and image have them.
+    pub(crate) fn resolve_user(&self, id: &str, image: &Image, spec: &str) -> Result<ExecUser> {
+        let mut lookup_dirs = vec![self.containers.dir(id).join("upper")];
+        lookup_dirs.extend(self.images.layer_dirs(image));
+        user::resolve(
+            spec,
+            &etc::read_from_layers(&lookup_dirs, "etc/passwd"),
+            &etc::read_from_layers(&lookup_dirs, "etc/group"),
+        )
+    }
+
     fn start_process(
         &self,
         rec: &ContainerRecord,
@@ -337,18 +351,12 @@ impl Engine {
         let (upper, work, rootfs) = (dir.join("upper"), dir.join("work"), dir.join("rootfs"));
         let cfg = image.config.config().clone().unwrap_or_default();
 
-        let mut lookup_dirs = vec![upper.clone()];
-        lookup_dirs.extend(self.images.layer_dirs(image));
         let user_spec = opts
             .user
             .clone()
             .or_else(|| cfg.user().clone())
             .unwrap_or_default();
-        let user = user::resolve(
-            &user_spec,
-            &etc::read_from_layers(&lookup_dirs, "etc/passwd"),
-            &etc::read_from_layers(&lookup_dirs, "etc/group"),
-        )?;
+        let user = self.resolve_user(&rec.id, image, &user_spec)?;
         let hostname = match (&opts.hostname, &opts.network) {
             (Some(h), _) => h.clone(),
             (None, NetworkMode::Host) => nix::unistd::gethostname()

@@ -42,7 +42,9 @@ pub(crate) struct ChildConfig {
     pub new_cgroup_ns: bool,
     pub userns: bool,
     pub join: Vec<(OwnedFd, CloneFlags)>,
-    pub plan: RootfsPlan,
+    /// The root filesystem to build; `None` for a process joining a running
+    /// container (exec), whose namespaces are all in `join`.
+    pub plan: Option<RootfsPlan>,
     pub caps: capabilities::Plan,
     pub no_new_privs: bool,
     pub seccomp: bool,
@@ -142,7 +144,11 @@ fn resolve_program(program: &str, path_var: Option<&str>) -> Result<PathBuf, Sta
 
 /// Opens a pty on the container's own devpts, hands its master to the parent,
 /// and makes its slave our stdio, controlling terminal and /dev/console.
-fn console(chan: &Channel, size: Option<(u16, u16)>) -> Result<(), StartFailure> {
+fn console(
+    chan: &Channel,
+    size: Option<(u16, u16)>,
+    bind_console: bool,
+) -> Result<(), StartFailure> {
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .map_err(sys("open /dev/ptmx"))?;
     grantpt(&master).map_err(sys("grantpt"))?;
@@ -158,14 +164,16 @@ fn console(chan: &Channel, size: Option<(u16, u16)>) -> Result<(), StartFailure>
     if let Some((rows, cols)) = size {
         crate::container::set_winsize(&slave, rows, cols).map_err(|e| setup_err(e.to_string()))?;
     }
-    mount(
-        Some(slave_path.as_str()),
-        "/dev/console",
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .map_err(sys("bind the terminal on /dev/console"))?;
+    if bind_console {
+        mount(
+            Some(slave_path.as_str()),
+            "/dev/console",
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(sys("bind the terminal on /dev/console"))?;
+    }
     chan.send_pty(&master)
         .map_err(sys("send the terminal to the runtime"))?;
     drop(master);
@@ -204,7 +212,9 @@ fn setup_and_exec(cfg: &ChildConfig, chan: &Channel) -> Result<Infallible, Start
         loopback_up()?;
     }
     umask(Mode::empty());
-    rootfs::setup(&cfg.plan).map_err(setup_err)?;
+    if let Some(plan) = &cfg.plan {
+        rootfs::setup(plan).map_err(setup_err)?;
+    }
 
     for (i, fd) in cfg.stdio.iter().enumerate() {
         if let Some(fd) = fd {
@@ -213,11 +223,11 @@ fn setup_and_exec(cfg: &ChildConfig, chan: &Channel) -> Result<Infallible, Start
     }
     setsid().map_err(sys("setsid"))?;
     if let Some(size) = cfg.terminal {
-        console(chan, size)?;
+        console(chan, size, cfg.plan.is_some())?;
     }
 
     // Create a missing working directory, as docker does, while still root.
-    if !cfg.cwd.exists() {
+    if cfg.plan.is_some() && !cfg.cwd.exists() {
         std::fs::create_dir_all(&cfg.cwd).map_err(|e| {
             setup_err(format!(
                 "create working directory {}: {e}",

@@ -13,7 +13,7 @@ use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Process, Spec};
 
 use crate::capabilities;
 use crate::cgroups::Cgroup;
@@ -127,6 +127,60 @@ pub fn set_winsize(fd: impl AsFd, rows: u16, cols: u16) -> Result<()> {
     Ok(())
 }
 
+/// The child's configuration for running `process` (args, environment,
+/// user, capabilities, stdio, terminal); the caller adds the namespaces.
+pub(crate) fn process_config(
+    process: &Process,
+    stdio: &Stdio,
+    join: Vec<(OwnedFd, CloneFlags)>,
+    plan: Option<RootfsPlan>,
+) -> Result<ChildConfig> {
+    let args = process.args().as_deref().unwrap_or_default();
+    if args.is_empty() {
+        return Err(Error::InvalidSpec(
+            "process.args is empty: no command given".into(),
+        ));
+    }
+    let env = process.env().as_deref().unwrap_or_default();
+    let terminal = process.terminal().unwrap_or(false);
+    let console_size = process
+        .console_size()
+        .as_ref()
+        .map(|b| (b.height() as u16, b.width() as u16));
+    let fd = |f: &Option<OwnedFd>| f.as_ref().filter(|_| !terminal).map(|f| f.as_raw_fd());
+    let user = process.user();
+    Ok(ChildConfig {
+        args: args
+            .iter()
+            .map(|a| cstring("argument", a))
+            .collect::<Result<_>>()?,
+        program: args[0].clone(),
+        env: env
+            .iter()
+            .map(|e| cstring("environment variable", e))
+            .collect::<Result<_>>()?,
+        path_var: env
+            .iter()
+            .find_map(|e| e.strip_prefix("PATH=").map(str::to_string)),
+        cwd: PathBuf::from(process.cwd()),
+        uid: user.uid(),
+        gid: user.gid(),
+        additional_gids: user.additional_gids().clone().unwrap_or_default(),
+        umask: user.umask().unwrap_or(0o022),
+        hostname: None,
+        new_net: false,
+        new_cgroup_ns: false,
+        userns: false,
+        join,
+        plan,
+        caps: capabilities::Plan::new(process.capabilities().as_ref()),
+        no_new_privs: process.no_new_privileges().unwrap_or(false),
+        seccomp: false,
+        stdio: [fd(&stdio.stdin), fd(&stdio.stdout), fd(&stdio.stderr)],
+        terminal: terminal.then_some(console_size),
+    })
+}
+
 /// Creates the container described by `opts.spec` and starts its program.
 ///
 /// Must be called from a single-threaded process. On error nothing is left:
@@ -143,12 +197,6 @@ pub fn create(opts: CreateOptions) -> Result<Container> {
         .process()
         .as_ref()
         .ok_or_else(|| Error::InvalidSpec("no process".into()))?;
-    let args = process.args().as_deref().unwrap_or_default();
-    if args.is_empty() {
-        return Err(Error::InvalidSpec(
-            "process.args is empty: no command given".into(),
-        ));
-    }
     let root = spec
         .root()
         .as_ref()
@@ -189,25 +237,6 @@ pub fn create(opts: CreateOptions) -> Result<Container> {
     let userns = clone_flags.contains(CloneFlags::CLONE_NEWUSER);
 
     let terminal = process.terminal().unwrap_or(false);
-    let console_size = process
-        .console_size()
-        .as_ref()
-        .map(|b| (b.height() as u16, b.width() as u16));
-
-    let user = process.user();
-    let env: Vec<CString> = process
-        .env()
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .map(|e| cstring("environment variable", e))
-        .collect::<Result<_>>()?;
-    let path_var = process
-        .env()
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .find_map(|e| e.strip_prefix("PATH=").map(str::to_string));
     let rootfs = std::fs::canonicalize(root.path()).map_err(|source| Error::Io {
         op: "resolve root",
         path: root.path().clone(),
@@ -237,46 +266,15 @@ pub fn create(opts: CreateOptions) -> Result<Container> {
         readonly_paths: paths(linux.readonly_paths()),
         userns,
     };
-    let (stdin, stdout, stderr) = match terminal {
-        true => (None, None, None),
-        false => (
-            opts.stdio.stdin.as_ref(),
-            opts.stdio.stdout.as_ref(),
-            opts.stdio.stderr.as_ref(),
-        ),
-    };
-    let config = ChildConfig {
-        args: args
-            .iter()
-            .map(|a| cstring("argument", a))
-            .collect::<Result<_>>()?,
-        program: args[0].clone(),
-        env,
-        path_var,
-        cwd: PathBuf::from(process.cwd()),
-        uid: user.uid(),
-        gid: user.gid(),
-        additional_gids: user.additional_gids().clone().unwrap_or_default(),
-        umask: user.umask().unwrap_or(0o022),
-        hostname: spec
-            .hostname()
-            .clone()
-            .filter(|_| clone_flags.contains(CloneFlags::CLONE_NEWUTS)),
-        new_net: clone_flags.contains(CloneFlags::CLONE_NEWNET),
-        new_cgroup_ns,
-        userns,
-        join,
-        plan,
-        caps: capabilities::Plan::new(process.capabilities().as_ref()),
-        no_new_privs: process.no_new_privileges().unwrap_or(false),
-        seccomp: linux.seccomp().is_some(),
-        stdio: [
-            stdin.map(|f| f.as_raw_fd()),
-            stdout.map(|f| f.as_raw_fd()),
-            stderr.map(|f| f.as_raw_fd()),
-        ],
-        terminal: terminal.then_some(console_size),
-    };
+    let mut config = process_config(process, &opts.stdio, join, Some(plan))?;
+    config.hostname = spec
+        .hostname()
+        .clone()
+        .filter(|_| clone_flags.contains(CloneFlags::CLONE_NEWUTS));
+    config.new_net = clone_flags.contains(CloneFlags::CLONE_NEWNET);
+    config.new_cgroup_ns = new_cgroup_ns;
+    config.userns = userns;
+    config.seccomp = linux.seccomp().is_some();
 
     let cgroup_path = linux
         .cgroups_path()
@@ -358,12 +356,12 @@ pub fn create(opts: CreateOptions) -> Result<Container> {
     }
 }
 
-fn kill_and_reap(pid: Pid, pidfd: Option<&OwnedFd>) -> Result<ExitStatus> {
+pub(crate) fn kill_and_reap(pid: Pid, pidfd: Option<&OwnedFd>) -> Result<ExitStatus> {
     send_signal(pid, pidfd, Signal::SIGKILL)?;
     wait_pid(pid)
 }
 
-fn send_signal(pid: Pid, pidfd: Option<&OwnedFd>, sig: Signal) -> Result<()> {
+pub(crate) fn send_signal(pid: Pid, pidfd: Option<&OwnedFd>, sig: Signal) -> Result<()> {
     let r = match pidfd {
         Some(fd) => {
             // SAFETY: pidfd_send_signal with a valid pidfd, null siginfo and no flags.
@@ -390,7 +388,7 @@ fn send_signal(pid: Pid, pidfd: Option<&OwnedFd>, sig: Signal) -> Result<()> {
     }
 }
 
-fn status(ws: WaitStatus) -> Option<ExitStatus> {
+pub(crate) fn status(ws: WaitStatus) -> Option<ExitStatus> {
     match ws {
         WaitStatus::Exited(_, code) => Some(ExitStatus::Exited(code)),
         WaitStatus::Signaled(_, sig, _) => Some(ExitStatus::Signaled(sig)),
@@ -398,7 +396,7 @@ fn status(ws: WaitStatus) -> Option<ExitStatus> {
     }
 }
 
-fn wait_pid(pid: Pid) -> Result<ExitStatus> {
+pub(crate) fn wait_pid(pid: Pid) -> Result<ExitStatus> {
     loop {
         match waitpid(pid, None) {
             Ok(ws) => {

@@ -18,6 +18,7 @@ mod clone;
 mod container;
 mod devices;
 mod error;
+mod exec;
 mod mounts;
 mod paths;
 pub mod pidfd;
@@ -29,6 +30,7 @@ pub use container::{
     create, set_winsize, Container, CreateOptions, ExitStatus, RootfsMount, Stdio,
 };
 pub use error::{Error, StartFailure, StartFailureKind};
+pub use exec::{exec, ExecOptions, ExecProcess};
 pub use mounts::MountOptions;
 pub use oci_spec;
 pub use scratch::with_private_mount;
