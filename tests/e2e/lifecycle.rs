@@ -729,3 +729,56 @@ fn exec_joins_the_running_container() {
     assert_eq!(env.berth(&["rm", "-f", "web"]).code, 0);
     env.assert_clean();
 }
+
+#[test]
+fn top_and_stats_read_the_container() {
+    let env = Env::new();
+    let r = env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "-m",
+        "64m",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 60 & while true; do :; done",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let init = env.inspect("busy", "{{.State.Pid}}");
+    let top = eventually(Duration::from_secs(5), "two processes in top", || {
+        let t = env.berth(&["top", "busy"]);
+        (t.stdout.lines().count() == 3).then_some(t)
+    });
+    assert!(
+        top.stdout.lines().next().unwrap().contains("PID"),
+        "{top:?}"
+    );
+    assert!(top.stdout.contains("sleep 60"), "{top:?}");
+    assert!(
+        top.stdout
+            .lines()
+            .any(|l| l.split_whitespace().nth(1) == Some(init.as_str())),
+        "{top:?}"
+    );
+    let r = env.berth(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}}|{{.CPUPerc}}|{{.MemUsage}}|{{.PIDs}}",
+        "busy",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let f: Vec<&str> = r.stdout.trim().split('|').collect();
+    assert_eq!(f[0], "busy");
+    // A busy loop: well above zero CPU (one core is 100%).
+    let cpu: f64 = f[1].trim_end_matches('%').parse().unwrap();
+    assert!(cpu > 20.0, "{r:?}");
+    assert!(f[2].ends_with("/ 67.1MB"), "{r:?}");
+    assert_eq!(f[3], "2", "{r:?}");
+    let r = env.berth(&["stats", "--no-stream", "busy"]);
+    assert!(r.stdout.starts_with("CONTAINER ID"), "{r:?}");
+    assert_eq!(env.berth(&["rm", "-f", "busy"]).code, 0);
+    env.assert_clean();
+}

@@ -326,3 +326,184 @@ fn exec_failure_code(e: &berth_engine::Error) -> i32 {
         _ => 1,
     }
 }
+
+/// `top`: the host's `ps` output, only the container's processes (as docker does).
+pub fn top(engine: &Engine, a: crate::cli::TopArgs) -> Result<i32> {
+    let pids = engine.top_pids(&a.container)?;
+    let opts = if a.ps_options.is_empty() {
+        vec!["-ef".to_string()]
+    } else {
+        a.ps_options.clone()
+    };
+    let out = std::process::Command::new("ps")
+        .args(&opts)
+        .output()
+        .context("run ps")?;
+    if !out.status.success() {
+        bail!(
+            "ps {}: {}",
+            opts.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let Some(pid_col) = header.split_whitespace().position(|h| h == "PID") else {
+        bail!("ps {}: no PID column in its output", opts.join(" "));
+    };
+    let cols = header.split_whitespace().count();
+    let mut rows = vec![header
+        .split_whitespace()
+        .map(String::from)
+        .collect::<Vec<_>>()];
+    for l in lines {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.get(pid_col)
+            .and_then(|p| p.parse::<i32>().ok())
+            .is_some_and(|p| pids.contains(&p))
+        {
+            // The last column (the command) keeps its spaces.
+            let mut row: Vec<String> = f[..cols.saturating_sub(1).min(f.len())]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            row.push(f[row.len()..].join(" "));
+            rows.push(row);
+        }
+    }
+    crate::format::table(&rows)?;
+    Ok(0)
+}
+
+fn percent(part: f64, whole: f64) -> String {
+    if whole > 0.0 {
+        format!("{:.2}%", part / whole * 100.0)
+    } else {
+        "0.00%".into()
+    }
+}
+
+fn host_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// `stats`: CPU from two samples of the cgroup's usage, memory, network,
+/// block I/O and pids, in docker's columns.
+pub fn stats(engine: &Engine, a: crate::cli::StatsArgs) -> Result<i32> {
+    let names: Vec<String> = if a.containers.is_empty() {
+        engine
+            .containers()?
+            .into_iter()
+            .filter(|c| a.all || c.state.status.is_active())
+            .map(|c| c.id)
+            .collect()
+    } else {
+        a.containers.clone()
+    };
+    let fmt = a
+        .format
+        .as_deref()
+        .map(crate::template::Format::parse)
+        .transpose()?;
+    let host_mem = host_memory();
+    let mut prev: Vec<Option<(std::time::Instant, u64)>> = vec![None; names.len()];
+    loop {
+        let first = prev.iter().all(Option::is_none);
+        if first {
+            for (i, n) in names.iter().enumerate() {
+                let (_, s) = engine.stats(n)?;
+                prev[i] = Some((std::time::Instant::now(), s.cgroup.cpu_usage_ns));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        let mut rows = vec![[
+            "CONTAINER ID",
+            "NAME",
+            "CPU %",
+            "MEM USAGE / LIMIT",
+            "MEM %",
+            "NET I/O",
+            "BLOCK I/O",
+            "PIDS",
+        ]
+        .map(String::from)
+        .to_vec()];
+        for (i, n) in names.iter().enumerate() {
+            let (rec, s) = engine.stats(n)?;
+            let now = std::time::Instant::now();
+            let cpu = match prev[i] {
+                Some((t, used)) => percent(
+                    s.cgroup.cpu_usage_ns.saturating_sub(used) as f64,
+                    now.duration_since(t).as_nanos() as f64,
+                ),
+                None => "0.00%".into(),
+            };
+            prev[i] = Some((now, s.cgroup.cpu_usage_ns));
+            let used = s.cgroup.memory_usage.saturating_sub(s.cgroup.memory_cache);
+            let limit = s
+                .cgroup
+                .memory_limit
+                .unwrap_or(host_mem)
+                .min(host_mem.max(1));
+            let h = crate::format::human_size;
+            let id = if a.no_trunc {
+                rec.id.clone()
+            } else {
+                rec.id[..12].to_string()
+            };
+            let row = vec![
+                id,
+                rec.name.clone(),
+                cpu,
+                format!("{} / {}", h(used), h(limit)),
+                percent(used as f64, limit as f64),
+                format!("{} / {}", h(s.net_rx_bytes), h(s.net_tx_bytes)),
+                format!(
+                    "{} / {}",
+                    h(s.cgroup.io_read_bytes),
+                    h(s.cgroup.io_write_bytes)
+                ),
+                s.cgroup.pids.to_string(),
+            ];
+            match &fmt {
+                Some(f) => {
+                    let data = serde_json::json!({
+                        "ID": row[0], "Container": n, "Name": row[1], "CPUPerc": row[2],
+                        "MemUsage": row[3], "MemPerc": row[4], "NetIO": row[5],
+                        "BlockIO": row[6], "PIDs": row[7],
+                    });
+                    println!("{}", f.render(&data)?);
+                }
+                None => rows.push(row),
+            }
+        }
+        if fmt.is_none() {
+            if !a.no_stream {
+                // Docker redraws in place.
+                print!("\x1b[2J\x1b[H");
+            }
+            crate::format::table(&rows)?;
+        }
+        if a.no_stream {
+            return Ok(0);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+}
+
+/// `port`: published ports (none without a bridge network).
+pub fn port(engine: &Engine, a: crate::cli::PortArgs) -> Result<i32> {
+    let rec = engine.container(&a.container)?;
+    if let Some(p) = &a.port {
+        bail!("Error: No public port '{p}' published for {}", rec.name);
+    }
+    Ok(0)
+}

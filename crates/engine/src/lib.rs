@@ -33,7 +33,7 @@ pub use containers::{ContainerRecord, State, Status};
 pub use error::{Error, ErrorKind, Result};
 pub use exec::ExecRequest;
 pub use image_ops::{CommitRequest, DiskUsage, Removed};
-pub use lifecycle::{parse_signal, send_frame};
+pub use lifecycle::{parse_signal, send_frame, ContainerStats};
 pub use user::ExecUser;
 
 use containers::ContainerStore;

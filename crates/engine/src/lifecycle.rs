@@ -349,3 +349,78 @@ mod tests {
         assert!(parse_signal("99").is_err());
     }
 }
+
+/// A running container's resource use.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ContainerStats {
+    pub cgroup: berth_runtime::cgroups::Stats,
+    pub net_rx_bytes: u64,
+    pub net_tx_bytes: u64,
+}
+
+/// Sums the bytes received and sent on every interface but loopback, from
+/// a /proc/<pid>/net/dev table.
+fn net_bytes(table: &str) -> (u64, u64) {
+    let mut rx = 0;
+    let mut tx = 0;
+    for line in table.lines().skip(2) {
+        let Some((name, rest)) = line.split_once(':') else {
+            continue;
+        };
+        if name.trim() == "lo" {
+            continue;
+        }
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        if f.len() >= 9 {
+            rx += f[0];
+            tx += f[8];
+        }
+    }
+    (rx, tx)
+}
+
+impl Engine {
+    /// The processes of a running container, as the host sees them.
+    pub fn top_pids(&self, key: &str) -> Result<Vec<i32>> {
+        let rec = self.containers.find(key)?;
+        if !matches!(rec.state.status, Status::Running | Status::Paused) {
+            return Err(Error::Conflict(format!(
+                "container {} is not running",
+                rec.name
+            )));
+        }
+        Ok(self
+            .cgroup(&rec.id)?
+            .pids()?
+            .into_iter()
+            .map(|p| p.as_raw())
+            .collect())
+    }
+
+    /// Accounting of a running container: its cgroup's and its network's.
+    pub fn stats(&self, key: &str) -> Result<(ContainerRecord, ContainerStats)> {
+        let rec = self.containers.find(key)?;
+        let mut st = ContainerStats::default();
+        if rec.state.status.is_active() {
+            st.cgroup = self.cgroup(&rec.id)?.stats();
+            if rec.state.pid > 0 {
+                let dev = std::fs::read_to_string(format!("/proc/{}/net/dev", rec.state.pid))
+                    .unwrap_or_default();
+                (st.net_rx_bytes, st.net_tx_bytes) = net_bytes(&dev);
+            }
+        }
+        Ok((rec, st))
+    }
+}
+
+#[cfg(test)]
+mod stats_tests {
+    #[test]
+    fn net_dev_sums_all_but_loopback() {
+        let t = "Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    lo:     100       1    0    0    0     0          0         0      100       1    0    0    0     0       0          0\n  eth0:    2000      10    0    0    0     0          0         0      300       3    0    0    0     0       0          0\n";
+        assert_eq!(super::net_bytes(t), (2000, 300));
+    }
+}
