@@ -123,6 +123,50 @@ fn read_some(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Option<usize> {
     }
 }
 
+/// Gives back memory the monitor inherited from the command that forked it
+/// and no longer needs: free heap, and the resident pages of read-only file
+/// mappings (program text, libraries), which fault back in from the page
+/// cache for the little code the poll loop runs. Mappings holding private
+/// (anonymous) pages, such as relocated data, are left alone.
+fn trim_memory() {
+    // SAFETY: malloc_trim only releases free memory of the allocator.
+    unsafe { libc::malloc_trim(0) };
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return;
+    };
+    let mut current: Option<(usize, usize, bool)> = None;
+    let mut zap = Vec::new();
+    for line in smaps.lines() {
+        let mut parts = line.split_whitespace();
+        let first = parts.next().unwrap_or_default();
+        if let Some((a, b)) = first.split_once('-') {
+            if let (Ok(start), Ok(end)) =
+                (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+            {
+                let perms = parts.next().unwrap_or_default();
+                let inode = parts.nth(2).unwrap_or("0");
+                let path = parts.next().unwrap_or_default();
+                let file = inode != "0" && path.starts_with('/');
+                current = Some((start, end, file && !perms.contains('w')));
+                continue;
+            }
+        }
+        if first == "Anonymous:" {
+            if let Some((start, end, true)) = current.take() {
+                if parts.next() == Some("0") {
+                    zap.push((start, end - start));
+                }
+            }
+        }
+    }
+    for (start, len) in zap {
+        // SAFETY: these mappings are read-only, file-backed and hold no
+        // private pages: dropping their page table entries loses nothing,
+        // the kernel maps the file's pages again on the next access.
+        unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED) };
+    }
+}
+
 /// Closes every descriptor above stderr but those in `keep`.
 fn close_other_fds(keep: &[i32]) {
     let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
@@ -325,6 +369,9 @@ impl Engine {
                     pid: running.container.pid().as_raw(),
                 },
             );
+            if !restarting {
+                trim_memory();
+            }
             let status = m.serve(&running, &mut io, &mut log);
             let oom = running.container.cgroup().stats().oom_kills > 0;
             if let Err(e) = running.container.destroy() {
