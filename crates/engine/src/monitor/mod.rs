@@ -328,6 +328,7 @@ impl Engine {
         };
         let sock_path = dir.path(id);
         let mut m = Monitor {
+            trimmed: false,
             listener,
             clients: Vec::new(),
             buf: vec![0u8; 32 * 1024],
@@ -369,9 +370,6 @@ impl Engine {
                     pid: running.container.pid().as_raw(),
                 },
             );
-            if !restarting {
-                trim_memory();
-            }
             let status = m.serve(&running, &mut io, &mut log);
             let oom = running.container.cgroup().stats().oom_kills > 0;
             if let Err(e) = running.container.destroy() {
@@ -420,6 +418,7 @@ impl Engine {
 }
 
 struct Monitor {
+    trimmed: bool,
     listener: UnixListener,
     clients: Vec<Client>,
     buf: Vec<u8>,
@@ -429,7 +428,14 @@ impl Monitor {
     /// Runs until the container's init exits.
     fn serve(&mut self, running: &Running, io: &mut Io, log: &mut LogWriter) -> ExitStatus {
         let c = &running.container;
+        // Memory is trimmed once the container has run for a second, off the
+        // path of short-lived containers.
+        let trim_at = Instant::now() + Duration::from_secs(1);
         loop {
+            if !self.trimmed && Instant::now() >= trim_at {
+                self.trimmed = true;
+                trim_memory();
+            }
             if let Ok(Some(status)) = c.try_wait() {
                 return status;
             }
@@ -466,10 +472,12 @@ impl Monitor {
                 }
                 fds.push(PollFd::new(cl.sock.as_fd(), f));
             }
-            let timeout = if c.pidfd().is_some() {
-                PollTimeout::NONE
-            } else {
+            let timeout = if c.pidfd().is_none() {
                 PollTimeout::from(100u8)
+            } else if !self.trimmed {
+                PollTimeout::from(250u16)
+            } else {
+                PollTimeout::NONE
             };
             match poll(&mut fds, timeout) {
                 Ok(_) | Err(Errno::EINTR) => {}
