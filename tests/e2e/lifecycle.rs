@@ -782,3 +782,70 @@ fn top_and_stats_read_the_container() {
     assert_eq!(env.berth(&["rm", "-f", "busy"]).code, 0);
     env.assert_clean();
 }
+
+#[test]
+fn cp_stays_inside_the_container() {
+    let env = Env::new();
+    let r = env.berth(&["run", "-d", "--name", "web", "busybox", "sh", "-c", "mkdir -p /data/sub; echo deep > /data/sub/f; ln -s / /up; ln -s /etc/hostname /data/link; sleep 60"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let short = env.inspect("web", "{{.Id}}")[..12].to_string();
+    eventually(Duration::from_secs(5), "the setup", || {
+        (env.berth(&["exec", "web", "test", "-L", "/data/link"]).code == 0).then_some(())
+    });
+    let host = tempfile::tempdir().unwrap();
+    let h = host.path();
+    // Out of a running container: a file into a directory, a whole tree.
+    let r = env.berth(&["cp", "web:/etc/hostname", h.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        std::fs::read_to_string(h.join("hostname")).unwrap(),
+        format!("{short}\n")
+    );
+    let r = env.berth(&["cp", "web:/data", h.join("data").to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        std::fs::read_to_string(h.join("data/sub/f")).unwrap(),
+        "deep\n"
+    );
+    assert!(std::fs::symlink_metadata(h.join("data/link"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    // Through a link to "/": still the container's /etc/hostname, not the host's.
+    let r = env.berth(&[
+        "cp",
+        "web:/up/etc/hostname",
+        h.join("via-link").to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        std::fs::read_to_string(h.join("via-link")).unwrap(),
+        format!("{short}\n")
+    );
+    // Into the container, also through the link; the host's /tmp is untouched.
+    let marker = format!("berth-cp-{}", std::process::id());
+    let file = h.join(&marker);
+    std::fs::write(&file, "from host\n").unwrap();
+    let r = env.berth(&["cp", file.to_str().unwrap(), "web:/up/tmp/"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!std::path::Path::new("/tmp").join(&marker).exists());
+    let r = env.berth(&["exec", "web", "cat", &format!("/tmp/{marker}")]);
+    assert_eq!(r.stdout, "from host\n", "{r:?}");
+    let r = env.berth(&["cp", "web:/nonexistent", h.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{r:?}");
+    // A stopped container: its filesystem is mounted privately for the copy.
+    assert_eq!(env.berth(&["stop", "-t", "0", "web"]).code, 0);
+    let r = env.berth(&["cp", "web:/data/sub/f", h.join("stopped").to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        std::fs::read_to_string(h.join("stopped")).unwrap(),
+        "deep\n"
+    );
+    let r = env.berth(&["cp", file.to_str().unwrap(), "web:/data/copied"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    env.berth(&["start", "web"]);
+    let r = env.berth(&["exec", "web", "cat", "/data/copied"]);
+    assert_eq!(r.stdout, "from host\n", "{r:?}");
+    assert_eq!(env.berth(&["rm", "-f", "web"]).code, 0);
+    env.assert_clean();
+}

@@ -118,6 +118,8 @@ pub enum Command {
     Stats(StatsArgs),
     /// List port mappings or a specific mapping for the container
     Port(PortArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -185,6 +187,20 @@ pub struct StatsArgs {
     #[arg(long)]
     pub format: Option<String>,
     pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CpArgs {
+    /// Archive mode (accepted: ownership is kept as root's)
+    #[arg(short, long)]
+    pub archive: bool,
+    /// Always follow symbol link in SRC_PATH (accepted; links are copied as links)
+    #[arg(short = 'L', long)]
+    pub follow_link: bool,
+    /// CONTAINER:SRC_PATH or a local path
+    pub src: String,
+    /// CONTAINER:DEST_PATH or a local path
+    pub dest: String,
 }
 
 #[derive(Args, Debug)]

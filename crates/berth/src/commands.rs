@@ -105,6 +105,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => return exec(g, a),
         Command::Top(a) => engine(g).and_then(|e| cc::top(&e, a)),
         Command::Stats(a) => engine(g).and_then(|e| cc::stats(&e, a)),
+        Command::Cp(a) => engine(g).and_then(|e| cc::cp(&e, a)),
         Command::Port(a) => engine(g).and_then(|e| cc::port(&e, a)),
         Command::Container(ContainerCommand::Prune(_)) => engine(g).and_then(|e| cc::prune(&e)),
         Command::Container(ContainerCommand::Inspect(mut a)) => {

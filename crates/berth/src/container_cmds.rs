@@ -507,3 +507,44 @@ pub fn port(engine: &Engine, a: crate::cli::PortArgs) -> Result<i32> {
     }
     Ok(0)
 }
+
+/// Splits `CONTAINER:PATH`; a local path (absolute, or with no colon before
+/// a slash) is `None`.
+fn container_path(s: &str) -> Option<(&str, String)> {
+    if s.starts_with('/') || s.starts_with('.') {
+        return None;
+    }
+    let (c, p) = s.split_once(':')?;
+    if c.is_empty() || c.contains('/') {
+        return None;
+    }
+    let p = if p.starts_with('/') {
+        p.to_string()
+    } else {
+        format!("/{p}")
+    };
+    Some((c, p))
+}
+
+pub fn cp(engine: &Engine, a: crate::cli::CpArgs) -> Result<i32> {
+    use berth_engine::CopyDirection;
+    match (container_path(&a.src), container_path(&a.dest)) {
+        (Some((c, src)), None) => engine.copy(
+            c,
+            CopyDirection::FromContainer {
+                src: &src,
+                dest: std::path::Path::new(&a.dest),
+            },
+        )?,
+        (None, Some((c, dest))) => engine.copy(
+            c,
+            CopyDirection::ToContainer {
+                src: std::path::Path::new(&a.src),
+                dest: &dest,
+            },
+        )?,
+        (Some(_), Some(_)) => bail!("copying between containers is not supported"),
+        (None, None) => bail!("must specify at least one container source"),
+    }
+    Ok(0)
+}

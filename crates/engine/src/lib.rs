@@ -3,6 +3,7 @@
 
 mod config;
 mod containers;
+mod cp;
 mod error;
 mod etc;
 mod exec;
@@ -30,6 +31,7 @@ pub use config::{
     format_cpuset, ContainerOptions, LogOptions, NetworkMode, Resources, RestartPolicy,
 };
 pub use containers::{ContainerRecord, State, Status};
+pub use cp::CopyDirection;
 pub use error::{Error, ErrorKind, Result};
 pub use exec::ExecRequest;
 pub use image_ops::{CommitRequest, DiskUsage, Removed};
