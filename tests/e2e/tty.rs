@@ -10,9 +10,26 @@ use nix::pty::{openpty, Winsize};
 
 use crate::common::{eventually, wait_timeout, Env};
 
-#[test]
-fn interactive_shell_with_a_terminal() {
-    let env = Env::new();
+/// `berth args...` on a new terminal of `rows` x 111: the child, the
+/// terminal's master side, and everything it has shown so far.
+struct Terminal {
+    child: std::process::Child,
+    master: std::fs::File,
+    screen: Arc<Mutex<String>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Terminal {
+    fn wait_for(&self, what: &str) {
+        eventually(
+            Duration::from_secs(20),
+            &format!("{what:?} on the terminal"),
+            || self.screen.lock().unwrap().contains(what).then_some(()),
+        );
+    }
+}
+
+fn on_terminal(env: &Env, args: &[&str]) -> Terminal {
     let ws = Winsize {
         ws_row: 33,
         ws_col: 111,
@@ -21,7 +38,7 @@ fn interactive_shell_with_a_terminal() {
     };
     let pty = openpty(&ws, None).unwrap();
     let slave: OwnedFd = pty.slave;
-    let mut cmd = env.command(&["run", "--rm", "-it", "busybox", "sh"]);
+    let mut cmd = env.command(args);
     cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
         .stdout(Stdio::from(slave.try_clone().unwrap()))
         .stderr(Stdio::from(slave));
@@ -36,10 +53,10 @@ fn interactive_shell_with_a_terminal() {
             Ok(())
         });
     }
-    let mut child = cmd.spawn().unwrap();
+    let child = cmd.spawn().unwrap();
     // Our copies of the slave must go, or the master never sees the end.
     drop(cmd);
-    let mut master = std::fs::File::from(pty.master);
+    let master = std::fs::File::from(pty.master);
     let screen = Arc::new(Mutex::new(String::new()));
     let reader = {
         let screen = screen.clone();
@@ -57,6 +74,23 @@ fn interactive_shell_with_a_terminal() {
             }
         })
     };
+    Terminal {
+        child,
+        master,
+        screen,
+        reader,
+    }
+}
+
+#[test]
+fn interactive_shell_with_a_terminal() {
+    let env = Env::new();
+    let Terminal {
+        mut child,
+        mut master,
+        screen,
+        reader,
+    } = on_terminal(&env, &["run", "--rm", "-it", "busybox", "sh"]);
     let wait_for = |what: &str| {
         eventually(
             Duration::from_secs(20),
@@ -81,5 +115,26 @@ fn interactive_shell_with_a_terminal() {
     assert_eq!(r.code, 3, "{}", screen.lock().unwrap());
     drop(master);
     let _ = reader.join();
+    env.assert_clean();
+}
+
+#[test]
+fn detach_keys_leave_the_container_running() {
+    let env = Env::new();
+    let mut t = on_terminal(&env, &["run", "-it", "--name", "d", "busybox", "sh"]);
+    // The prompt comes once berth has put the terminal in raw mode.
+    t.wait_for("/ # ");
+    t.master.write_all(b"echo rea''dy\n").unwrap();
+    t.wait_for("ready");
+    // ctrl-p ctrl-q: berth ends, the shell goes on.
+    t.master.write_all(&[0x10, 0x11]).unwrap();
+    let r = wait_timeout(&mut t.child, Duration::from_secs(20));
+    assert_eq!(r.code, 0);
+    assert_eq!(env.inspect("d", "{{.State.Status}}"), "running");
+    let r = env.berth(&["exec", "d", "true"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    drop(t.master);
+    let _ = t.reader.join();
+    assert_eq!(env.berth(&["rm", "-f", "d"]).code, 0);
     env.assert_clean();
 }
