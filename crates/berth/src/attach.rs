@@ -8,7 +8,7 @@ use std::os::unix::net::UnixStream;
 use anyhow::{Context, Result};
 use berth_engine::monitor::proto;
 use berth_engine::runtime::{set_winsize, ExecProcess, ExitStatus};
-use berth_engine::{send_frame, Engine};
+use berth_engine::Engine;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
@@ -284,9 +284,8 @@ pub fn pump(
                     Ok(Signal::SIGCHLD) | Err(_) => {}
                     Ok(Signal::SIGWINCH) => {
                         if let (true, Some((rows, cols))) = (o.tty, terminal_size()) {
-                            let mut p = rows.to_be_bytes().to_vec();
-                            p.extend_from_slice(&cols.to_be_bytes());
-                            let _ = send_frame(&mut sock, proto::RESIZE, &p);
+                            let p = proto::resize_payload(rows, cols);
+                            let _ = proto::write_frame(&mut sock, proto::RESIZE, &p);
                         }
                     }
                     Ok(sig) if o.sig_proxy => {
@@ -324,7 +323,7 @@ pub fn pump(
                 Err(Errno::EINTR) | Err(Errno::EAGAIN) => {}
                 Ok(0) | Err(_) => {
                     stdin_open = false;
-                    let _ = send_frame(&mut sock, proto::STDIN_EOF, &[]);
+                    let _ = proto::write_frame(&mut sock, proto::STDIN_EOF, &[]);
                 }
                 Ok(n) => {
                     let mut data = std::mem::take(&mut held);
@@ -333,7 +332,7 @@ pub fn pump(
                     if !keys.is_empty() {
                         if let Some(pos) = data.windows(keys.len()).position(|w| w == &keys[..]) {
                             if pos > 0 {
-                                let _ = send_frame(&mut sock, proto::STDIN, &data[..pos]);
+                                let _ = proto::write_frame(&mut sock, proto::STDIN, &data[..pos]);
                             }
                             return Ok(End::Detached);
                         }
@@ -344,7 +343,9 @@ pub fn pump(
                             .unwrap_or(0);
                         held = data.split_off(data.len() - keep);
                     }
-                    if !data.is_empty() && send_frame(&mut sock, proto::STDIN, &data).is_err() {
+                    if !data.is_empty()
+                        && proto::write_frame(&mut sock, proto::STDIN, &data).is_err()
+                    {
                         stdin_open = false;
                     }
                 }

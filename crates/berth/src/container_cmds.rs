@@ -7,7 +7,7 @@ use std::os::unix::net::UnixStream;
 
 use anyhow::{bail, Context, Result};
 use berth_engine::logs::{self, LogsOptions, Stream};
-use berth_engine::monitor::proto::Request;
+use berth_engine::monitor::proto::{self, Request};
 use berth_engine::{parse_signal, Engine, Status};
 
 use crate::attach::{self, AttachOpts, End};
@@ -210,9 +210,8 @@ pub fn attach(engine: &Engine, a: AttachArgs) -> Result<i32> {
     };
     if rec.options.tty {
         if let Some((rows, cols)) = attach::terminal_size() {
-            let mut p = rows.to_be_bytes().to_vec();
-            p.extend_from_slice(&cols.to_be_bytes());
-            berth_engine::send_frame(&mut sock, berth_engine::monitor::proto::RESIZE, &p)?;
+            let p = proto::resize_payload(rows, cols);
+            proto::write_frame(&mut sock, proto::RESIZE, &p)?;
         }
     }
     let raw = if rec.options.tty && stdin && std::io::stdin().is_terminal() {

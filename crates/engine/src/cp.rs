@@ -63,6 +63,23 @@ fn owned(fd: std::os::fd::RawFd) -> OwnedFd {
     unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }
 }
 
+/// Opens the entry `name` of directory `dir` without following a symlink.
+fn open_entry(
+    dir: &OwnedFd,
+    name: &str,
+    flags: OFlag,
+    mode: Mode,
+) -> std::result::Result<OwnedFd, String> {
+    openat(
+        Some(dir.as_raw_fd()),
+        name,
+        flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        mode,
+    )
+    .map(owned)
+    .map_err(errno("open", name))
+}
+
 /// Copies the entry `name` of directory `dir` (never following a symlink)
 /// to the host path `dest`.
 fn copy_out_entry(dir: &OwnedFd, name: &str, dest: &Path) -> std::result::Result<(), String> {
@@ -75,14 +92,12 @@ fn copy_out_entry(dir: &OwnedFd, name: &str, dest: &Path) -> std::result::Result
         let _ = fs::remove_file(dest);
         symlink(&target, dest).map_err(|e| format!("create {}: {e}", dest.display()))
     } else if kind == SFlag::S_IFDIR {
-        let fd = openat(
-            Some(dir.as_raw_fd()),
+        let fd = open_entry(
+            dir,
             name,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY,
             Mode::empty(),
-        )
-        .map(owned)
-        .map_err(errno("open", name))?;
+        )?;
         match fs::create_dir(dest) {
             Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
                 return Err(format!("create {}: {e}", dest.display()))
@@ -106,14 +121,7 @@ fn copy_out_entry(dir: &OwnedFd, name: &str, dest: &Path) -> std::result::Result
         fs::set_permissions(dest, fs::Permissions::from_mode(mode))
             .map_err(|e| format!("chmod {}: {e}", dest.display()))
     } else if kind == SFlag::S_IFREG {
-        let fd = openat(
-            Some(dir.as_raw_fd()),
-            name,
-            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map(owned)
-        .map_err(errno("open", name))?;
+        let fd = open_entry(dir, name, OFlag::O_RDONLY, Mode::empty())?;
         let mut src = fs::File::from(fd);
         let mut out =
             fs::File::create(dest).map_err(|e| format!("create {}: {e}", dest.display()))?;
@@ -139,14 +147,12 @@ fn copy_in_entry(src: &Path, dir: &OwnedFd, name: &str) -> std::result::Result<(
             Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
             Err(e) => return Err(errno("mkdir", name)(e)),
         }
-        let sub = openat(
-            Some(dir.as_raw_fd()),
+        let sub = open_entry(
+            dir,
             name,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY,
             Mode::empty(),
-        )
-        .map(owned)
-        .map_err(errno("open", name))?;
+        )?;
         for e in fs::read_dir(src).map_err(|e| format!("{}: {e}", src.display()))? {
             let e = e.map_err(|e| format!("{}: {e}", src.display()))?;
             let n = e.file_name().to_string_lossy().into_owned();
@@ -154,18 +160,12 @@ fn copy_in_entry(src: &Path, dir: &OwnedFd, name: &str) -> std::result::Result<(
         }
         Ok(())
     } else if ft.is_file() {
-        let fd = openat(
-            Some(dir.as_raw_fd()),
+        let fd = open_entry(
+            dir,
             name,
-            OFlag::O_WRONLY
-                | OFlag::O_CREAT
-                | OFlag::O_TRUNC
-                | OFlag::O_NOFOLLOW
-                | OFlag::O_CLOEXEC,
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC,
             mode,
-        )
-        .map(owned)
-        .map_err(errno("create", name))?;
+        )?;
         fchmod(fd.as_fd().as_raw_fd(), mode).map_err(errno("chmod", name))?;
         let mut out = fs::File::from(fd);
         let mut input = fs::File::open(src).map_err(|e| format!("{}: {e}", src.display()))?;

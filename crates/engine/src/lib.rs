@@ -35,7 +35,7 @@ pub use cp::CopyDirection;
 pub use error::{Error, ErrorKind, Result};
 pub use exec::ExecRequest;
 pub use image_ops::{CommitRequest, DiskUsage, Removed};
-pub use lifecycle::{parse_signal, send_frame, ContainerStats};
+pub use lifecycle::{parse_signal, ContainerStats};
 pub use user::ExecUser;
 
 use containers::ContainerStore;

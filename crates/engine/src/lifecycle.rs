@@ -1,7 +1,6 @@
 //! Commands on a container's process: stop, kill, pause, wait, rename, logs,
 //! and the connection to its monitor.
 
-use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
@@ -329,11 +328,6 @@ impl Engine {
     pub fn log_path(&self, id: &str) -> std::path::PathBuf {
         self.containers.log_path(id)
     }
-}
-
-/// Writes one frame to the monitor (stdin, resize) from an attached client.
-pub fn send_frame(sock: &mut UnixStream, kind: u8, payload: &[u8]) -> std::io::Result<()> {
-    sock.write_all(&proto::encode(kind, payload))
 }
 
 #[cfg(test)]

@@ -390,7 +390,7 @@ impl Engine {
                 _ => false,
             };
             if again {
-                m.finish_attached(Some(code));
+                m.end_streams(code);
                 if started_at.elapsed() > Duration::from_secs(10) {
                     backoff = Duration::from_millis(100);
                 }
@@ -623,40 +623,27 @@ impl Monitor {
         cl.inbuf.drain(..used);
     }
 
-    /// Ends the attach streams (the container exited and restarts).
-    fn finish_attached(&mut self, code: Option<i32>) {
-        let code = code.unwrap_or(-1);
-        for cl in self
-            .clients
-            .iter_mut()
-            .filter(|c| !c.gone && c.request.is_some())
-        {
-            cl.outbuf
-                .extend_from_slice(&proto::encode(proto::EXIT, &proto::exit_payload(code)));
+    /// Sends the exit code to every client that asked for something (after
+    /// its last output) and lets them go.
+    fn end_streams(&mut self, code: i32) {
+        let frame = proto::encode(proto::EXIT, &proto::exit_payload(code));
+        for cl in self.clients.iter_mut().filter(|c| c.request.is_some()) {
+            cl.outbuf.extend_from_slice(&frame);
         }
         self.flush_all();
-        for cl in &mut self.clients {
-            if cl.request.is_some() {
-                cl.gone = true;
-            }
-        }
-        self.clients.retain(|c| !c.gone);
+        self.clients.retain(|c| c.request.is_none());
     }
 
-    /// Ends every client: the exit code (or nothing, if the container never
-    /// ran) after its last output.
+    /// Ends every client, clients still connecting included: the exit code,
+    /// or only their last output if the container never ran.
     fn finish_clients(&mut self, code: Option<i32>) {
-        // Clients still connecting get their answer too.
         while let Ok((sock, _)) = self.listener.accept() {
             self.clients.push(Client::new(sock, Some(Request::Wait)));
         }
-        if let Some(code) = code {
-            for cl in self.clients.iter_mut().filter(|c| !c.gone) {
-                cl.outbuf
-                    .extend_from_slice(&proto::encode(proto::EXIT, &proto::exit_payload(code)));
-            }
+        match code {
+            Some(code) => self.end_streams(code),
+            None => self.flush_all(),
         }
-        self.flush_all();
     }
 
     fn flush_all(&mut self) {

@@ -96,6 +96,12 @@ pub fn read_frame(r: &mut impl Read) -> io::Result<Option<(u8, Vec<u8>)>> {
     Ok(Some((h[0], payload)))
 }
 
+/// The payload of a RESIZE frame.
+pub fn resize_payload(rows: u16, cols: u16) -> [u8; 4] {
+    let (r, c) = (rows.to_be_bytes(), cols.to_be_bytes());
+    [r[0], r[1], c[0], c[1]]
+}
+
 pub fn exit_payload(code: i32) -> [u8; 4] {
     code.to_be_bytes()
 }
