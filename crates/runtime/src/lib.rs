@@ -16,6 +16,7 @@ pub mod cgroups;
 mod child;
 mod clone;
 mod container;
+mod copyup;
 mod devices;
 mod error;
 mod exec;

@@ -13,6 +13,10 @@ pub struct MountOptions {
     pub data: String,
     /// `bind` or `rbind` was given.
     pub bind: bool,
+    /// `copyup` (Berth's own option): before an empty directory is
+    /// bind-mounted, fill it with what the container's root has at the mount
+    /// point, as docker does for volumes.
+    pub copy_up: bool,
 }
 
 impl MountOptions {
@@ -22,6 +26,7 @@ impl MountOptions {
             propagation: MsFlags::empty(),
             data: String::new(),
             bind: false,
+            copy_up: false,
         };
         let mut data: Vec<&str> = Vec::new();
         for opt in options {
@@ -56,6 +61,10 @@ impl MountOptions {
                         MsFlags::empty(),
                         MsFlags::empty(),
                     )
+                }
+                "copyup" => {
+                    out.copy_up = true;
+                    continue;
                 }
                 "private" => (MsFlags::empty(), MsFlags::empty(), MsFlags::MS_PRIVATE),
                 "rprivate" => (
@@ -124,7 +133,8 @@ mod tests {
 
     #[test]
     fn later_options_win_and_bind_is_detected() {
-        let o = MountOptions::parse(&["ro", "rw", "rbind"]);
+        let o = MountOptions::parse(&["ro", "rw", "rbind", "copyup"]);
+        assert!(o.copy_up && o.data.is_empty());
         assert!(!o.flags.contains(MsFlags::MS_RDONLY));
         assert!(o.bind);
         assert!(o.flags.contains(MsFlags::MS_REC));

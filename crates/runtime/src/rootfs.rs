@@ -13,6 +13,7 @@ use nix::unistd::{chdir, chroot, pivot_root};
 use oci_spec::runtime::Mount;
 
 use crate::container::RootfsMount;
+use crate::copyup;
 use crate::devices::{self, Node};
 use crate::mounts::MountOptions;
 use crate::paths::{open_existing, open_or_create, owned, proc_fd, Create};
@@ -127,6 +128,9 @@ fn mount_one(root: &OwnedFd, m: &Mount, userns: bool) -> Res {
         format!("create mount point {}", dest.display())
     })?;
     if bind {
+        if opts.copy_up {
+            copy_up(&target, &source, dest)?;
+        }
         let flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
         ctx(
             mount(
@@ -177,6 +181,29 @@ fn mount_one(root: &OwnedFd, m: &Mount, userns: bool) -> Res {
         other => ctx(other, || format!("mount {typ} on {}", dest.display()))?,
     }
     set_propagation(root, dest, opts.propagation)
+}
+
+/// Fills the empty directory `source` with the contents of the mount point
+/// `target` (a directory in the container's root) before it is mounted there.
+fn copy_up(target: &OwnedFd, source: &Path, dest: &Path) -> Res {
+    let dir = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let from = match nix::fcntl::openat(Some(target.as_raw_fd()), ".", dir, Mode::empty()) {
+        Ok(fd) => owned(fd),
+        // Not a directory: nothing to copy.
+        Err(Errno::ENOTDIR) => return Ok(()),
+        Err(e) => return Err(format!("open {}: {}", dest.display(), e.desc())),
+    };
+    let into = ctx(
+        open(source, dir | OFlag::O_NOFOLLOW, Mode::empty()).map(owned),
+        || format!("open volume {}", source.display()),
+    )?;
+    if !ctx(copyup::is_empty(&into), || {
+        format!("read volume {}", source.display())
+    })? {
+        return Ok(());
+    }
+    copyup::copy_up(&from, &into)
+        .map_err(|e| format!("copy {} into its volume: {e}", dest.display()))
 }
 
 /// Mounts the root filesystem and everything on it, then pivots into it.
