@@ -6,7 +6,8 @@ use std::io::{BufRead, BufReader, IsTerminal, Read};
 use anyhow::{bail, Context, Result};
 use berth_engine::image::{ImageRuntimeConfig, ImportOptions, Reference};
 use berth_engine::{
-    units, ContainerOptions, Engine, EngineConfig, NetworkMode, Resources, RestartPolicy, Status,
+    mounts, units, ContainerOptions, Engine, EngineConfig, NetworkMode, Resources, RestartPolicy,
+    Status,
 };
 
 use crate::attach;
@@ -18,6 +19,7 @@ use crate::container_cmds as cc;
 use crate::format;
 use crate::image_cmds;
 use crate::template::Format;
+use crate::volume_cmds;
 
 /// Exit code of a `run` that failed before the container's program ran.
 const RUN_FAILED: i32 = 125;
@@ -108,6 +110,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Cp(a) => engine(g).and_then(|e| cc::cp(&e, a)),
         Command::Port(a) => engine(g).and_then(|e| cc::port(&e, a)),
         Command::Container(ContainerCommand::Prune(_)) => engine(g).and_then(|e| cc::prune(&e)),
+        Command::Volume(c) => engine(g).and_then(|e| volume_cmds::dispatch(&e, c)),
         Command::Container(ContainerCommand::Inspect(mut a)) => {
             a.kind = Some("container".into());
             engine(g).and_then(|e| image_cmds::inspect(&e, a))
@@ -307,6 +310,17 @@ fn container_options(a: &RunArgs) -> Result<ContainerOptions> {
         berth_engine::parse_signal(s)?;
     }
     o.stop_signal = a.stop_signal.clone();
+    for v in &a.volume {
+        o.mounts.push(mounts::parse_volume_flag(v)?);
+    }
+    for m in &a.mount {
+        o.mounts.push(mounts::parse_mount_flag(m)?);
+    }
+    for t in &a.tmpfs {
+        o.mounts.push(mounts::parse_tmpfs_flag(t)?);
+    }
+    mounts::check_duplicates(o.mounts.iter().map(|m| m.target.as_str()))?;
+    o.volumes_from = a.volumes_from.clone();
     o.stop_timeout = a.stop_timeout;
     o.resources = Resources {
         memory: a.memory.as_deref().map(units::parse_bytes).transpose()?,
@@ -357,7 +371,7 @@ fn run_inner(g: &Global, a: RunArgs) -> RunResult {
     let rec = engine.create(opts).map_err(fail)?;
     let remove = |engine: &Engine| {
         if a.rm {
-            if let Err(e) = engine.remove(&rec.id, true) {
+            if let Err(e) = engine.remove(&rec.id, true, true) {
                 report(&anyhow::Error::from(e).context("remove container"));
             }
         }
@@ -543,32 +557,11 @@ fn ps(g: &Global, a: PsArgs) -> Result<i32> {
     if limit >= 0 {
         list.truncate(limit as usize);
     }
-    let template = match a.format.as_deref() {
-        None | Some("") | Some("table") => None,
-        Some(f) => Some(f),
-    };
-    let (table_mode, template) = match template {
-        Some(t) => match t.strip_prefix("table") {
-            Some(rest) => (true, Some(rest.trim_start().to_string())),
-            None => (false, Some(t.to_string())),
-        },
-        None => (true, None),
-    };
+    let (table_mode, template) = format::split_table(a.format.as_deref());
     let mut rows: Vec<Vec<String>> = Vec::new();
     let fmt = template.as_deref().map(Format::parse).transpose()?;
     if let (Some(t), true, false) = (&template, table_mode, a.quiet) {
-        let mut header = t.clone();
-        while let Some(start) = header.find("{{") {
-            let Some(len) = header[start..].find("}}") else {
-                break;
-            };
-            let inner = header[start + 2..start + len]
-                .trim()
-                .trim_start_matches('.')
-                .to_string();
-            header.replace_range(start..start + len + 2, ps_header(&inner));
-        }
-        rows.push(header.split('\t').map(String::from).collect());
+        rows.push(format::header_row(t, ps_header));
     } else if fmt.is_none() && !a.quiet {
         let mut h = vec![
             "CONTAINER ID",
@@ -658,7 +651,7 @@ fn rm(g: &Global, a: RmArgs) -> Result<i32> {
     let engine = engine(g)?;
     let mut code = 0;
     for key in &a.containers {
-        match engine.remove(key, a.force) {
+        match engine.remove(key, a.force, a.volumes) {
             Ok(()) => println!("{key}"),
             Err(e) => {
                 report(&e.into());

@@ -247,7 +247,7 @@ pub fn prune(engine: &Engine) -> Result<i32> {
     for c in engine.containers()? {
         if c.state.status.can_remove() {
             let size = engine.container_size(&c.id);
-            engine.remove(&c.id, false)?;
+            engine.remove(&c.id, false, false)?;
             freed += size;
             println!("{}", c.id);
         }

@@ -71,6 +71,34 @@ pub fn table(rows: &[Vec<String>]) -> std::io::Result<()> {
     std::io::stdout().write_all(&out)
 }
 
+/// Splits a `--format` value: whether it is a table (`table ...` or no
+/// format), and the row template if there is one.
+pub fn split_table(format: Option<&str>) -> (bool, Option<String>) {
+    match format {
+        None | Some("") | Some("table") => (true, None),
+        Some(t) => match t.strip_prefix("table") {
+            Some(rest) => (true, Some(rest.trim_start().to_string())),
+            None => (false, Some(t.to_string())),
+        },
+    }
+}
+
+/// The header row of a `table` template: each `{{.Field}}` becomes its title.
+pub fn header_row(template: &str, title: impl Fn(&str) -> &str) -> Vec<String> {
+    let mut header = template.to_string();
+    while let Some(start) = header.find("{{") {
+        let Some(len) = header[start..].find("}}") else {
+            break;
+        };
+        let inner = header[start + 2..start + len]
+            .trim()
+            .trim_start_matches('.')
+            .to_string();
+        header.replace_range(start..start + len + 2, title(&inner));
+    }
+    header.split('\t').map(String::from).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

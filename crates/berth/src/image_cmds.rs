@@ -118,12 +118,19 @@ pub fn inspect(engine: &Engine, a: InspectArgs) -> Result<i32> {
                 .resolve(name)
                 .map_err(anyhow::Error::from)
                 .and_then(|i| Ok(engine.inspect_image(&i)?)),
+            Some("volume") => engine
+                .volume(name)
+                .map(|v| engine.inspect_volume(&v))
+                .map_err(anyhow::Error::from),
             Some(other) => bail!("\"{other}\" is not a valid value for --type"),
             None => match engine.container(name) {
                 Ok(c) => Ok(engine.inspect_container(&c)?),
                 Err(_) => match engine.images().resolve(name) {
                     Ok(i) => Ok(engine.inspect_image(&i)?),
-                    Err(_) => Err(anyhow::anyhow!("No such object: {name}")),
+                    Err(_) => match engine.volume(name) {
+                        Ok(v) => Ok(engine.inspect_volume(&v)),
+                        Err(_) => Err(anyhow::anyhow!("No such object: {name}")),
+                    },
                 },
             },
         };
@@ -135,9 +142,15 @@ pub fn inspect(engine: &Engine, a: InspectArgs) -> Result<i32> {
             }
         }
     }
+    print_docs(format.as_ref(), &docs)?;
+    Ok(code)
+}
+
+/// Prints inspect documents: through `--format`, else as docker's indented JSON array.
+pub fn print_docs(format: Option<&Format>, docs: &[serde_json::Value]) -> Result<()> {
     match format {
         Some(f) => {
-            for d in &docs {
+            for d in docs {
                 println!("{}", f.render(d)?);
             }
         }
@@ -150,7 +163,7 @@ pub fn inspect(engine: &Engine, a: InspectArgs) -> Result<i32> {
             println!();
         }
     }
-    Ok(code)
+    Ok(())
 }
 
 pub fn rmi(engine: &Engine, a: RmiArgs) -> Result<i32> {
@@ -254,10 +267,14 @@ pub fn df(engine: &Engine) -> Result<i32> {
         ],
         vec![
             "Local Volumes".into(),
-            "0".into(),
-            "0".into(),
-            "0B".into(),
-            "0B".into(),
+            du.volumes.to_string(),
+            du.active_volumes.to_string(),
+            format::human_size(du.volumes_size),
+            format!(
+                "{} ({}%)",
+                format::human_size(du.volumes_reclaimable),
+                pct(du.volumes_reclaimable, du.volumes_size)
+            ),
         ],
         vec![
             "Build Cache".into(),

@@ -8,6 +8,7 @@ mod container_cmds;
 mod format;
 mod image_cmds;
 mod template;
+mod volume_cmds;
 
 use std::process::ExitCode;
 

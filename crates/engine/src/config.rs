@@ -76,6 +76,12 @@ pub struct ContainerOptions {
     /// `--stop-timeout` in seconds (else 10).
     #[serde(default)]
     pub stop_timeout: Option<i64>,
+    /// `-v`, `--mount`, `--tmpfs`.
+    #[serde(default)]
+    pub mounts: Vec<crate::mounts::MountRequest>,
+    /// `--volumes-from CONTAINER[:ro|rw]`.
+    #[serde(default)]
+    pub volumes_from: Vec<String>,
 }
 
 /// When the monitor starts a container again after it exits (`--restart`).
@@ -229,6 +235,8 @@ impl ContainerOptions {
             log: LogOptions::default(),
             stop_signal: None,
             stop_timeout: None,
+            mounts: Vec::new(),
+            volumes_from: Vec::new(),
         }
     }
 }

@@ -109,6 +109,9 @@ pub struct ContainerRecord {
     /// The command line the container runs.
     pub args: Vec<String>,
     pub state: State,
+    /// Its mounts, with volumes resolved.
+    #[serde(default)]
+    pub mounts: Vec<crate::mounts::MountPoint>,
 }
 
 #[derive(Debug, Clone)]

@@ -12,6 +12,8 @@ pub enum Error {
     InvalidArgument(String),
     #[error("No such container: {0}")]
     ContainerNotFound(String),
+    #[error("get {0}: no such volume")]
+    VolumeNotFound(String),
     #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
     NameInUse { name: String, id: String },
     #[error("{0}")]
@@ -37,7 +39,7 @@ impl Error {
             Error::Image(e) => e.kind(),
             Error::Runtime(berth_runtime::Error::InvalidSpec(_)) => ErrorKind::InvalidArgument,
             Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
-            Error::ContainerNotFound(_) => ErrorKind::NotFound,
+            Error::ContainerNotFound(_) | Error::VolumeNotFound(_) => ErrorKind::NotFound,
             Error::NameInUse { .. } | Error::Conflict(_) => ErrorKind::Conflict,
             _ => ErrorKind::Internal,
         }

@@ -232,6 +232,11 @@ pub struct DiskUsage {
     /// Bytes in containers' writable layers.
     pub containers_size: u64,
     pub containers_reclaimable: u64,
+    pub volumes: usize,
+    /// Volumes some container uses.
+    pub active_volumes: usize,
+    pub volumes_size: u64,
+    pub volumes_reclaimable: u64,
 }
 
 impl Engine {
@@ -268,6 +273,19 @@ impl Engine {
                 du.running_containers += 1;
             } else {
                 du.containers_reclaimable += size;
+            }
+        }
+        for v in self.volumes.list()? {
+            let size = berth_image::dir_size(&v.mountpoint);
+            du.volumes += 1;
+            du.volumes_size += size;
+            let used = containers
+                .iter()
+                .any(|c| c.mounts.iter().any(|m| m.name.as_ref() == Some(&v.name)));
+            if used {
+                du.active_volumes += 1;
+            } else {
+                du.volumes_reclaimable += size;
             }
         }
         Ok(du)

@@ -19,7 +19,58 @@ fn set_map(items: Option<&Vec<String>>) -> Value {
     }
 }
 
+/// `HostConfig.Binds`: the `-v` mounts as given (`src:dst[:mode]`).
+fn binds(rec: &ContainerRecord) -> Value {
+    let v: Vec<String> = rec
+        .options
+        .mounts
+        .iter()
+        .filter(|m| m.create_source && m.source.is_some())
+        .map(|m| {
+            let mut s = format!("{}:{}", m.source.as_deref().unwrap_or(""), m.target);
+            if !m.mode.is_empty() {
+                s = format!("{s}:{}", m.mode);
+            }
+            s
+        })
+        .collect();
+    if v.is_empty() {
+        Value::Null
+    } else {
+        json!(v)
+    }
+}
+
+/// `HostConfig.Tmpfs`: destination -> options.
+fn tmpfs(rec: &ContainerRecord) -> Value {
+    let m: BTreeMap<&str, String> = rec
+        .options
+        .mounts
+        .iter()
+        .filter(|m| m.typ == crate::mounts::MountType::Tmpfs)
+        .map(|m| (m.target.as_str(), m.tmpfs_options.join(",")))
+        .collect();
+    if m.is_empty() {
+        Value::Null
+    } else {
+        json!(m)
+    }
+}
+
 impl Engine {
+    /// docker's `volume inspect` document.
+    pub fn inspect_volume(&self, v: &crate::Volume) -> Value {
+        json!({
+            "CreatedAt": v.created_at,
+            "Driver": v.driver,
+            "Labels": (!v.labels.is_empty()).then_some(&v.labels),
+            "Mountpoint": v.mountpoint,
+            "Name": v.name,
+            "Options": (!v.options.is_empty()).then_some(&v.options),
+            "Scope": "local",
+        })
+    }
+
     pub fn inspect_image(&self, image: &Image) -> Result<Value> {
         let c = image.config.config().clone().unwrap_or_default();
         let history = image.config.history().clone().unwrap_or_default();
@@ -122,6 +173,9 @@ impl Engine {
                 "CpusetCpus": r.cpuset_cpus.clone().unwrap_or_default(),
                 "CpusetMems": r.cpuset_mems.clone().unwrap_or_default(),
                 "PidsLimit": r.pids_limit,
+                "Binds": binds(rec),
+                "Tmpfs": tmpfs(rec),
+                "VolumesFrom": (!o.volumes_from.is_empty()).then_some(&o.volumes_from),
             },
             "GraphDriver": {
                 "Name": "overlay",
@@ -143,7 +197,21 @@ impl Engine {
                 "StopSignal": o.stop_signal,
                 "StopTimeout": o.stop_timeout,
             },
-            "Mounts": [],
+            "Mounts": rec.mounts.iter().map(|m| json!({
+                "Type": m.typ.as_str(),
+                "Name": m.name,
+                "Source": m.source,
+                "Destination": m.destination,
+                "Driver": m.name.as_ref().map(|_| "local"),
+                "Mode": m.mode,
+                "RW": m.rw,
+                "Propagation": m.propagation,
+            })).map(|mut v| {
+                if let Value::Object(o) = &mut v {
+                    o.retain(|_, x| !x.is_null());
+                }
+                v
+            }).collect::<Vec<_>>(),
             "NetworkSettings": {},
         }))
     }

@@ -12,10 +12,12 @@ mod inspect;
 mod lifecycle;
 pub mod logs;
 pub mod monitor;
+pub mod mounts;
 pub mod names;
 mod spec;
 pub mod units;
 mod user;
+mod volumes;
 
 use std::fs;
 use std::io::Read;
@@ -37,8 +39,10 @@ pub use exec::ExecRequest;
 pub use image_ops::{CommitRequest, DiskUsage, Removed};
 pub use lifecycle::{parse_signal, ContainerStats};
 pub use user::ExecUser;
+pub use volumes::{Volume, VolumeRequest, ANONYMOUS_LABEL};
 
 use containers::ContainerStore;
+use volumes::VolumeStore;
 
 /// Where the engine keeps its state.
 #[derive(Debug, Clone)]
@@ -68,6 +72,7 @@ pub struct Engine {
     config: EngineConfig,
     images: Store,
     containers: ContainerStore,
+    volumes: VolumeStore,
 }
 
 /// A started container, owned by the process that started it.
@@ -109,6 +114,7 @@ impl Engine {
         Ok(Engine {
             images: Store::open(&config.root)?,
             containers: ContainerStore::open(&config.root)?,
+            volumes: VolumeStore::open(&config.root)?,
             config,
         })
     }
@@ -179,6 +185,19 @@ impl Engine {
                     .unwrap_or_default()
             }
         };
+        let image_volumes: Vec<String> = cfg
+            .volumes()
+            .as_ref()
+            .map(|v| v.to_vec())
+            .unwrap_or_default();
+        let mut created = Vec::new();
+        let mounts = match self.resolve_mounts(&opts, &image_volumes, &mut created) {
+            Ok(m) => m,
+            Err(e) => {
+                self.remove_created_volumes(&created);
+                return Err(e);
+            }
+        };
         let id = hex::encode(random_bytes::<32>()?);
         let dir = self.containers.dir(&id);
         let rec = ContainerRecord {
@@ -191,6 +210,7 @@ impl Engine {
             options: opts,
             args,
             state: State::new(),
+            mounts,
         };
         let made = (|| {
             for d in ["upper", "work", "rootfs"] {
@@ -202,6 +222,7 @@ impl Engine {
         })();
         if let Err(e) = made {
             let _ = fs::remove_dir_all(&dir);
+            self.remove_created_volumes(&created);
             return Err(e);
         }
         Ok(rec)
@@ -289,7 +310,8 @@ impl Engine {
             .map_err(Error::from)
             .and_then(|image| self.start_process(&rec, &image, stdio, console_size));
         match started {
-            Ok(container) => {
+            Ok((container, copied)) => {
+                self.volumes_copied(&copied);
                 let pid = container.pid().as_raw();
                 let running = Running {
                     id: rec.id.clone(),
@@ -347,7 +369,7 @@ impl Engine {
         image: &Image,
         stdio: Stdio,
         console_size: Option<(u16, u16)>,
-    ) -> Result<berth_runtime::Container> {
+    ) -> Result<(berth_runtime::Container, Vec<String>)> {
         let opts = &rec.options;
         let dir = self.containers.dir(&rec.id);
         let (upper, work, rootfs) = (dir.join("upper"), dir.join("work"), dir.join("rootfs"));
@@ -389,6 +411,7 @@ impl Engine {
         let run_dir = self.run_dir(&rec.id);
         fs::create_dir_all(&run_dir).map_err(Error::io("create", &run_dir))?;
         let etc_files = etc::write_files(&run_dir, &hostname, &opts.network)?;
+        let (mounts, copied) = self.runtime_mounts(rec)?;
         let spec = spec::build(
             opts,
             spec::SpecInputs {
@@ -401,6 +424,7 @@ impl Engine {
                 cgroup_path: self.cgroup_path(&rec.id),
                 etc_files,
                 console_size,
+                mounts,
             },
         )?;
         let spec_path = run_dir.join("config.json");
@@ -424,7 +448,7 @@ impl Engine {
             cgroup_root: self.config.cgroup_root.clone(),
             default_cgroup_path: self.cgroup_path(&rec.id),
         })?;
-        Ok(container)
+        Ok((container, copied))
     }
 
     /// Records how the container's process ended; `None` if the container
@@ -482,8 +506,9 @@ impl Engine {
         ))
     }
 
-    /// Removes a container that is not running.
-    pub(crate) fn remove_stopped(&self, id: &str) -> Result<()> {
+    /// Removes a container that is not running, and with `volumes` its
+    /// anonymous volumes no other container uses.
+    pub(crate) fn remove_stopped(&self, id: &str, volumes: bool) -> Result<()> {
         let _lock = self.lock_containers()?;
         let rec = match self.containers.find(id) {
             Ok(r) => r,
@@ -495,12 +520,16 @@ impl Engine {
         }
         self.remove_run_dir(&rec.id);
         let dir = self.containers.dir(&rec.id);
-        fs::remove_dir_all(&dir).map_err(Error::io("remove", &dir))
+        fs::remove_dir_all(&dir).map_err(Error::io("remove", &dir))?;
+        if volumes {
+            self.remove_anonymous_volumes(&rec)?;
+        }
+        Ok(())
     }
 
     /// Removes a container and its writable layer; a running one only with
-    /// `force`, which kills it first.
-    pub fn remove(&self, key: &str, force: bool) -> Result<()> {
+    /// `force`, which kills it first; with `volumes`, its anonymous volumes too.
+    pub fn remove(&self, key: &str, force: bool, volumes: bool) -> Result<()> {
         let rec = self.containers.find(key)?;
         if rec.state.status.is_active() {
             if !force {
@@ -508,7 +537,7 @@ impl Engine {
             }
             self.kill_all(&rec.id)?;
         }
-        self.remove_stopped(&rec.id)
+        self.remove_stopped(&rec.id, volumes)
     }
 
     /// Where a running container's regenerated files live (the OCI bundle's

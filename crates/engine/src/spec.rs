@@ -25,12 +25,22 @@ fn spec_err(e: berth_runtime::oci_spec::OciSpecError) -> Error {
     Error::InvalidArgument(format!("building runtime spec: {e}"))
 }
 
-fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mount> {
+pub(crate) fn mount(
+    dest: &str,
+    typ: &str,
+    source: &str,
+    options: &[impl AsRef<str>],
+) -> Result<Mount> {
     MountBuilder::default()
         .destination(dest)
         .typ(typ)
         .source(source)
-        .options(options.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .options(
+            options
+                .iter()
+                .map(|s| s.as_ref().to_string())
+                .collect::<Vec<_>>(),
+        )
         .build()
         .map_err(spec_err)
 }
@@ -303,6 +313,8 @@ pub struct SpecInputs<'a> {
     /// Files bind-mounted over /etc/hostname, /etc/hosts, /etc/resolv.conf.
     pub etc_files: Vec<(String, std::path::PathBuf)>,
     pub console_size: Option<(u16, u16)>,
+    /// The user's mounts and volumes.
+    pub mounts: Vec<Mount>,
 }
 
 pub fn build(opts: &ContainerOptions, inputs: SpecInputs<'_>) -> Result<Spec> {
@@ -384,6 +396,16 @@ pub fn build(opts: &ContainerOptions, inputs: SpecInputs<'_>) -> Result<Spec> {
             &["rbind", "rprivate"],
         )?);
     }
+    // The user's mounts replace Berth's on the same destination; parents are
+    // mounted before what is mounted inside them.
+    mounts.retain(|m| {
+        !inputs
+            .mounts
+            .iter()
+            .any(|u| u.destination() == m.destination())
+    });
+    mounts.extend(inputs.mounts);
+    mounts.sort_by_key(|m| m.destination().components().count());
     let (masked, readonly): (Vec<String>, Vec<String>) = if opts.privileged {
         (Vec::new(), Vec::new())
     } else {

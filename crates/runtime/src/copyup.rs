@@ -163,7 +163,7 @@ impl Copier {
         Ok(())
     }
 
-    fn entry(&mut self, src: &OwnedFd, dst: &OwnedFd, name: &CStr, path: &PathBuf) -> Res {
+    fn entry(&mut self, src: &OwnedFd, dst: &OwnedFd, name: &CStr, path: &std::path::Path) -> Res {
         let st = fstatat(Some(src.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW)
             .map_err(fail("stat", path))?;
         let kind = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
@@ -179,7 +179,7 @@ impl Copier {
                 )
                 .map_err(fail("link", path));
             }
-            self.links.insert(key, path.clone());
+            self.links.insert(key, path.to_path_buf());
         }
         let dfd = Some(dst.as_raw_fd());
         match kind {

@@ -404,7 +404,7 @@ impl Engine {
             }
             if let Ok(Some(r)) = &rec {
                 if r.options.auto_remove {
-                    if let Err(e) = self.remove_stopped(id) {
+                    if let Err(e) = self.remove_stopped(id, true) {
                         tracing::warn!("remove container {id}: {e}");
                     }
                 }
