@@ -11,3 +11,4 @@ mod lifecycle;
 mod limits;
 mod run;
 mod tty;
+mod volumes;
