@@ -562,11 +562,34 @@ fn commit_keeps_only_the_empty_mount_point() {
 fn planted_symlinks_never_redirect_a_mount_onto_the_host() {
     let env = Env::new();
     let host = host_dir(&env, "hostdir");
+    let host2 = host_dir(&env, "hostdir2");
     let hostile_script = format!(
-        "ln -s {0} /data && mkdir -p {0} && ln -s / /up",
-        host.display()
+        "ln -s {0} /data && mkdir -p {0} && ln -s / /up && ln -s {1}/sub /dangling",
+        host.display(),
+        host2.display()
     );
     image(&env, "hostile", &hostile_script, &[]);
+    // A link to a host path the image does not have: what it names is made
+    // inside the container, never on the host.
+    let out = ok(
+        &env,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            "dv:/dangling",
+            "hostile",
+            "sh",
+            "-c",
+            "echo in > /dangling/x; ls /dangling",
+        ],
+    );
+    assert_eq!(out, "x\n");
+    assert_eq!(
+        fs::read_dir(&host2).unwrap().count(),
+        0,
+        "the host directory was written"
+    );
     // /data -> <host dir>: the mount lands in the container's own copy of that path.
     let out = ok(
         &env,

@@ -9,7 +9,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+use nix::fcntl::{openat2, readlinkat, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{mkdirat, Mode};
 
 /// What to create at the destination when it does not exist.
@@ -48,9 +48,39 @@ pub(crate) fn relative(path: &Path) -> Result<PathBuf, Errno> {
     Ok(out)
 }
 
+/// `a/b/../c` -> `a/c`, never above the root (as the kernel resolves `..`
+/// at a root): used for the targets of links, which stay inside anyway.
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Opens `path` inside `root` as an O_PATH descriptor, creating missing
-/// directories (and the last component as `create`) on the way.
+/// directories (and the last component as `create`) on the way. A link to
+/// something missing is followed inside the root and what it names is
+/// created there, as other runtimes do for mount points.
 pub(crate) fn open_or_create(root: RawFd, path: &Path, create: Create) -> nix::Result<OwnedFd> {
+    open_or_create_at_depth(root, path, create, 0)
+}
+
+fn open_or_create_at_depth(
+    root: RawFd,
+    path: &Path,
+    create: Create,
+    links: u32,
+) -> nix::Result<OwnedFd> {
+    if links > 40 {
+        return Err(Errno::ELOOP);
+    }
     let rel = relative(path)?;
     if rel.as_os_str().is_empty() {
         return open_in(root, Path::new("."), OFlag::O_PATH);
@@ -72,6 +102,20 @@ pub(crate) fn open_or_create(root: RawFd, path: &Path, create: Create) -> nix::R
                 continue;
             }
             Err(Errno::ENOENT) => {}
+            Err(e) => return Err(e),
+        }
+        match readlinkat(Some(dir.as_raw_fd()), comp.as_os_str()) {
+            Ok(target) => {
+                // A dangling link: create what it points to, in the root.
+                let base = match Path::new(&target).is_absolute() {
+                    true => PathBuf::new(),
+                    false => sofar.parent().map(Path::to_path_buf).unwrap_or_default(),
+                };
+                let mut next = lexical(&base.join(&target));
+                next.extend(rel.components().skip(i + 1));
+                return open_or_create_at_depth(root, &next, create, links + 1);
+            }
+            Err(Errno::EINVAL) | Err(Errno::ENOENT) => {}
             Err(e) => return Err(e),
         }
         if last && create == Create::File {
@@ -146,7 +190,18 @@ mod tests {
         let rootfd = std::fs::File::open(&root).unwrap();
         open_or_create(rootfd.as_raw_fd(), Path::new("abs/x"), Create::Dir).unwrap();
         open_or_create(rootfd.as_raw_fd(), Path::new("esc/y"), Create::Dir).unwrap();
-        assert!(open_or_create(rootfd.as_raw_fd(), Path::new("dangling/z"), Create::Dir).is_err());
+        // What a dangling link names is made inside the root, never outside.
+        open_or_create(rootfd.as_raw_fd(), Path::new("dangling/z"), Create::Dir).unwrap();
+        let inside = root.join(outside.strip_prefix("/").unwrap());
+        assert!(inside.join("z").is_dir());
+        symlink("../up/../../file", root.join("inside/rel")).unwrap();
+        open_or_create(rootfd.as_raw_fd(), Path::new("inside/rel"), Create::File).unwrap();
+        assert!(root.join("file").is_file());
+        symlink("loop", root.join("loop")).unwrap();
+        assert_eq!(
+            open_or_create(rootfd.as_raw_fd(), Path::new("loop/x"), Create::Dir).unwrap_err(),
+            Errno::ELOOP
+        );
         assert!(root.join("inside/x").is_dir());
         assert!(root.join("y").is_dir());
         assert!(std::fs::read_dir(&outside).unwrap().next().is_none());
