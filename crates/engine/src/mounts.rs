@@ -61,7 +61,7 @@ pub struct MountRequest {
 }
 
 impl MountRequest {
-    fn new(typ: MountType, target: String) -> MountRequest {
+    pub(crate) fn new(typ: MountType, target: String) -> MountRequest {
         MountRequest {
             typ,
             source: None,

@@ -332,20 +332,7 @@ impl Engine {
             if out.iter().any(|m| m.destination == target) {
                 continue;
             }
-            let req = MountRequest {
-                typ: MountType::Volume,
-                source: None,
-                target,
-                read_only: false,
-                mode: String::new(),
-                propagation: None,
-                nocopy: false,
-                create_source: false,
-                volume_driver: None,
-                volume_labels: BTreeMap::new(),
-                volume_options: BTreeMap::new(),
-                tmpfs_options: Vec::new(),
-            };
+            let req = MountRequest::new(MountType::Volume, target);
             let mp = self.resolve_one(&req, created)?;
             put(&mut out, mp);
         }
