@@ -47,6 +47,9 @@ pub struct Global {
     /// Enable debug output
     #[arg(short = 'D', long, global = true)]
     pub debug: bool,
+    /// The default network's bridge interface
+    #[arg(long, global = true, env = "BERTH_BRIDGE", default_value = "berth0")]
+    pub bridge: String,
     /// Logging level (debug, info, warn, error)
     #[arg(long, global = true, default_value = "warn")]
     pub log_level: String,
@@ -126,6 +129,92 @@ pub enum Command {
     /// Manage volumes
     #[command(subcommand)]
     Volume(VolumeCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(NetworkCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NetworkCommand {
+    /// Create a network
+    Create(NetworkCreateArgs),
+    /// List networks
+    #[command(alias = "list")]
+    Ls(NetworkLsArgs),
+    /// Display detailed information on one or more networks
+    Inspect(NetworkInspectArgs),
+    /// Remove one or more networks
+    #[command(alias = "remove")]
+    Rm(NetworkRmArgs),
+    /// Remove all unused networks
+    Prune(ForceArgs),
+    /// Connect a container to a network
+    Connect(NetworkConnectArgs),
+    /// Disconnect a container from a network
+    Disconnect(NetworkDisconnectArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct NetworkCreateArgs {
+    /// Driver to manage the Network
+    #[arg(short, long, default_value = "bridge")]
+    pub driver: String,
+    /// Subnet in CIDR format that represents a network segment
+    #[arg(long)]
+    pub subnet: Option<String>,
+    /// IPv4 Gateway for the master subnet
+    #[arg(long)]
+    pub gateway: Option<String>,
+    /// Set metadata on a network
+    #[arg(long)]
+    pub label: Vec<String>,
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct NetworkLsArgs {
+    /// Only display network IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Do not truncate the output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Format output using a Go template
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct NetworkInspectArgs {
+    /// Format output using a Go template
+    #[arg(short, long)]
+    pub format: Option<String>,
+    #[arg(required = true)]
+    pub networks: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct NetworkRmArgs {
+    #[arg(required = true)]
+    pub networks: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct NetworkConnectArgs {
+    /// Add network-scoped alias for the container
+    #[arg(long)]
+    pub alias: Vec<String>,
+    pub network: String,
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
+pub struct NetworkDisconnectArgs {
+    /// Force the container to disconnect from a network
+    #[arg(short, long)]
+    pub force: bool,
+    pub network: String,
+    pub container: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -619,9 +708,24 @@ pub struct RunArgs {
     /// Overwrite the default ENTRYPOINT of the image
     #[arg(long)]
     pub entrypoint: Option<String>,
-    /// Connect a container to a network (none, host)
-    #[arg(long, alias = "net", default_value = "none")]
+    /// Connect a container to a network (bridge, host, none, container:NAME, or a user network)
+    #[arg(long, alias = "net", default_value = "bridge")]
     pub network: String,
+    /// Add network-scoped alias for the container
+    #[arg(long)]
+    pub network_alias: Vec<String>,
+    /// Publish a container's port(s) to the host
+    #[arg(short, long)]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long)]
+    pub publish_all: bool,
+    /// Set custom DNS servers
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long)]
+    pub add_host: Vec<String>,
     /// Memory limit
     #[arg(short, long)]
     pub memory: Option<String>,

@@ -18,6 +18,7 @@ use crate::cli::{
 use crate::container_cmds as cc;
 use crate::format;
 use crate::image_cmds;
+use crate::network_cmds;
 use crate::template::Format;
 use crate::volume_cmds;
 
@@ -29,6 +30,7 @@ fn engine(g: &Global) -> Result<Engine> {
         root: g.root.clone(),
         runroot: g.runroot.clone(),
         cgroup_parent: g.cgroup_parent.clone(),
+        bridge: g.bridge.clone(),
         ..Default::default()
     })?)
 }
@@ -111,6 +113,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Port(a) => engine(g).and_then(|e| cc::port(&e, a)),
         Command::Container(ContainerCommand::Prune(_)) => engine(g).and_then(|e| cc::prune(&e)),
         Command::Volume(c) => engine(g).and_then(|e| volume_cmds::dispatch(&e, c)),
+        Command::Network(c) => engine(g).and_then(|e| network_cmds::dispatch(&e, c)),
         Command::Container(ContainerCommand::Inspect(mut a)) => {
             a.kind = Some("container".into());
             engine(g).and_then(|e| image_cmds::inspect(&e, a))
@@ -321,6 +324,34 @@ fn container_options(a: &RunArgs) -> Result<ContainerOptions> {
     }
     mounts::check_duplicates(o.mounts.iter().map(|m| m.target.as_str()))?;
     o.volumes_from = a.volumes_from.clone();
+    for p in &a.publish {
+        o.publish
+            .extend(berth_engine::network::ports::parse_publish(p).map_err(anyhow::Error::msg)?);
+    }
+    o.publish_all = a.publish_all;
+    o.network_aliases = a.network_alias.clone();
+    for d in &a.dns {
+        d.parse::<std::net::IpAddr>()
+            .map_err(|_| anyhow::anyhow!("{d} is not an ip address"))?;
+    }
+    o.dns = a.dns.clone();
+    for h in &a.add_host {
+        match h.split_once(':') {
+            Some((name, ip)) if !name.is_empty() && ip.parse::<std::net::IpAddr>().is_ok() => {}
+            _ => bail!("invalid argument \"{h}\" for \"--add-host\" flag: bad format for add-host: \"{h}\""),
+        }
+    }
+    o.add_hosts = a.add_host.clone();
+    if matches!(o.network, NetworkMode::Host | NetworkMode::Container(_)) {
+        if !o.publish.is_empty() || o.publish_all {
+            eprintln!("WARNING: Published ports are discarded when using host network mode");
+            o.publish.clear();
+            o.publish_all = false;
+        }
+        if matches!(o.network, NetworkMode::Container(_)) && a.hostname.is_some() {
+            bail!("conflicting options: hostname and the network mode");
+        }
+    }
     o.stop_timeout = a.stop_timeout;
     o.resources = Resources {
         memory: a.memory.as_deref().map(units::parse_bytes).transpose()?,
@@ -368,6 +399,7 @@ fn run_inner(g: &Global, a: RunArgs) -> RunResult {
     let mut sigfd = attach::block_signals().map_err(fail)?;
     let opts = container_options(&a).map_err(fail)?;
     let engine = engine(g).map_err(fail)?;
+    engine.reap_orphans();
     let rec = engine.create(opts).map_err(fail)?;
     let remove = |engine: &Engine| {
         if a.rm {
@@ -545,6 +577,7 @@ fn ps_header(field: &str) -> &str {
 
 fn ps(g: &Global, a: PsArgs) -> Result<i32> {
     let engine = engine(g)?;
+    engine.reap_orphans();
     let filter = PsFilter::parse(&a.filter)?;
     let all = a.all || a.latest || a.last >= 0 || filter.has("status") || filter.has("exited");
     let mut list: Vec<_> = engine
@@ -608,7 +641,7 @@ fn ps(g: &Global, a: PsArgs) -> Result<i32> {
                     "Command": command,
                     "CreatedAt": created,
                     "RunningFor": format::ago(&c.created),
-                    "Ports": "",
+                    "Ports": ports_column(c),
                     "State": c.state.status.as_str(),
                     "Status": ps_status(c),
                     "Size": if a.size { size() } else { String::new() },
@@ -631,7 +664,7 @@ fn ps(g: &Global, a: PsArgs) -> Result<i32> {
                     command,
                     format::ago(&c.created),
                     ps_status(c),
-                    String::new(),
+                    ports_column(c),
                     c.name.clone(),
                 ];
                 if a.size {
@@ -645,6 +678,16 @@ fn ps(g: &Global, a: PsArgs) -> Result<i32> {
         format::table(&rows)?;
     }
     Ok(0)
+}
+
+/// `0.0.0.0:4000->80/tcp, ...` (ps's PORTS).
+fn ports_column(c: &berth_engine::ContainerRecord) -> String {
+    c.state
+        .ports
+        .iter()
+        .map(|p| format!("{}->{}/{}", p.host(), p.container_port, p.proto.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn rm(g: &Global, a: RmArgs) -> Result<i32> {

@@ -501,7 +501,24 @@ pub fn stats(engine: &Engine, a: crate::cli::StatsArgs) -> Result<i32> {
 /// `port`: published ports (none without a bridge network).
 pub fn port(engine: &Engine, a: crate::cli::PortArgs) -> Result<i32> {
     let rec = engine.container(&a.container)?;
-    if let Some(p) = &a.port {
+    let wanted = match &a.port {
+        Some(p) => {
+            let (port, proto) = p.split_once('/').unwrap_or((p, "tcp"));
+            Some((port.to_string(), proto.to_string()))
+        }
+        None => None,
+    };
+    let mut found = false;
+    for p in &rec.state.ports {
+        let (port, proto) = (p.container_port.to_string(), p.proto.as_str());
+        match &wanted {
+            Some((w, wp)) if *w != port || wp != proto => continue,
+            Some(_) => println!("{}", p.host()),
+            None => println!("{port}/{proto} -> {}", p.host()),
+        }
+        found = true;
+    }
+    if let (Some(p), false) = (&a.port, found) {
         bail!("Error: No public port '{p}' published for {}", rec.name);
     }
     Ok(0)

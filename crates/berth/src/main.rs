@@ -7,6 +7,7 @@ mod commands;
 mod container_cmds;
 mod format;
 mod image_cmds;
+mod network_cmds;
 mod template;
 mod volume_cmds;
 

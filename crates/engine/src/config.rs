@@ -29,6 +29,8 @@ pub enum NetworkMode {
     Host,
     Bridge,
     Container(String),
+    /// A user-defined network.
+    Named(String),
 }
 
 impl NetworkMode {
@@ -37,9 +39,11 @@ impl NetworkMode {
             "none" => Ok(NetworkMode::None),
             "host" => Ok(NetworkMode::Host),
             "bridge" | "default" => Ok(NetworkMode::Bridge),
+            "" => Err(Error::InvalidArgument("network name is empty".into())),
             _ => match s.strip_prefix("container:") {
                 Some(c) if !c.is_empty() => Ok(NetworkMode::Container(c.to_string())),
-                _ => Err(Error::InvalidArgument(format!("network {s} not found"))),
+                Some(_) => Err(Error::InvalidArgument(format!("invalid network mode: {s}"))),
+                None => Ok(NetworkMode::Named(s.to_string())),
             },
         }
     }
@@ -82,6 +86,24 @@ pub struct ContainerOptions {
     /// `--volumes-from CONTAINER[:ro|rw]`.
     #[serde(default)]
     pub volumes_from: Vec<String>,
+    /// `-p`.
+    #[serde(default)]
+    pub publish: Vec<berth_network::ports::PortMapping>,
+    /// `-P`: publish every port the image exposes.
+    #[serde(default)]
+    pub publish_all: bool,
+    /// `--network-alias`.
+    #[serde(default)]
+    pub network_aliases: Vec<String>,
+    /// `--dns`.
+    #[serde(default)]
+    pub dns: Vec<String>,
+    /// `--add-host NAME:IP`.
+    #[serde(default)]
+    pub add_hosts: Vec<String>,
+    /// User networks joined with `network connect`, besides `network`.
+    #[serde(default)]
+    pub extra_networks: Vec<String>,
 }
 
 /// When the monitor starts a container again after it exits (`--restart`).
@@ -237,6 +259,12 @@ impl ContainerOptions {
             stop_timeout: None,
             mounts: Vec::new(),
             volumes_from: Vec::new(),
+            publish: Vec::new(),
+            publish_all: false,
+            network_aliases: Vec::new(),
+            dns: Vec::new(),
+            add_hosts: Vec::new(),
+            extra_networks: Vec::new(),
         }
     }
 }

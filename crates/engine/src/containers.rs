@@ -71,6 +71,12 @@ pub struct State {
     /// Stopped by `stop` (restart policies leave it stopped).
     #[serde(default)]
     pub manually_stopped: bool,
+    /// Its network endpoints while it runs (the address leases).
+    #[serde(default)]
+    pub endpoints: Vec<crate::networks::Endpoint>,
+    /// Its published ports while it runs.
+    #[serde(default)]
+    pub ports: Vec<crate::networks::PublishedPort>,
 }
 
 impl State {
@@ -86,6 +92,8 @@ impl State {
             oom_killed: false,
             restart_count: 0,
             manually_stopped: false,
+            endpoints: Vec::new(),
+            ports: Vec::new(),
         }
     }
 }

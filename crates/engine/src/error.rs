@@ -14,6 +14,10 @@ pub enum Error {
     ContainerNotFound(String),
     #[error("get {0}: no such volume")]
     VolumeNotFound(String),
+    #[error("network {0} not found")]
+    NetworkNotFound(String),
+    #[error("{0}")]
+    Network(String),
     #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
     NameInUse { name: String, id: String },
     #[error("{0}")]
@@ -39,7 +43,9 @@ impl Error {
             Error::Image(e) => e.kind(),
             Error::Runtime(berth_runtime::Error::InvalidSpec(_)) => ErrorKind::InvalidArgument,
             Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
-            Error::ContainerNotFound(_) | Error::VolumeNotFound(_) => ErrorKind::NotFound,
+            Error::ContainerNotFound(_) | Error::VolumeNotFound(_) | Error::NetworkNotFound(_) => {
+                ErrorKind::NotFound
+            }
             Error::NameInUse { .. } | Error::Conflict(_) => ErrorKind::Conflict,
             _ => ErrorKind::Internal,
         }

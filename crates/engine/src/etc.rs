@@ -16,16 +16,25 @@ pub(crate) fn write_files(
     dir: &Path,
     hostname: &str,
     network: &NetworkMode,
+    hosts_entries: &str,
+    dns: &[String],
 ) -> Result<Vec<(String, PathBuf)>> {
     let hosts = match network {
         NetworkMode::Host => {
             fs::read_to_string("/etc/hosts").unwrap_or_else(|_| HOSTS_BASE.to_string())
+                + hosts_entries
         }
-        _ => HOSTS_BASE.to_string(),
+        _ => hosts_text(hosts_entries),
     };
     // Nameservers on the host's loopback are unreachable from a network namespace.
     let resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let resolv = match network {
+        _ if !dns.is_empty() => resolv
+            .lines()
+            .filter(|l| !l.starts_with("nameserver"))
+            .map(|l| format!("{l}\n"))
+            .chain(dns.iter().map(|d| format!("nameserver {d}\n")))
+            .collect(),
         NetworkMode::Host => resolv,
         _ => resolv
             .lines()
@@ -47,6 +56,11 @@ pub(crate) fn write_files(
         out.push((dest.to_string(), path));
     }
     Ok(out)
+}
+
+/// A container's /etc/hosts: the standard entries, then `entries`.
+pub(crate) fn hosts_text(entries: &str) -> String {
+    format!("{HOSTS_BASE}{entries}")
 }
 
 /// Writes a container's init layer: the mount points Berth mounts over

@@ -57,6 +57,20 @@ fn tmpfs(rec: &ContainerRecord) -> Value {
     }
 }
 
+/// `NetworkSettings.Ports`: `{"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "4000"}]}`.
+fn ports_doc(rec: &ContainerRecord) -> Value {
+    let mut m: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for p in &rec.state.ports {
+        m.entry(format!("{}/{}", p.container_port, p.proto.as_str()))
+            .or_default()
+            .push(json!({
+                "HostIp": p.host_ip.map(|i| i.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
+                "HostPort": p.host_port.to_string(),
+            }));
+    }
+    json!(m)
+}
+
 impl Engine {
     /// docker's `volume inspect` document.
     pub fn inspect_volume(&self, v: &crate::Volume) -> Value {
@@ -121,6 +135,7 @@ impl Engine {
             NetworkMode::Host => "host".to_string(),
             NetworkMode::Bridge => "bridge".to_string(),
             NetworkMode::Container(c) => format!("container:{c}"),
+            NetworkMode::Named(n) => n.clone(),
         };
         let r = &o.resources;
         Ok(json!({
@@ -212,7 +227,20 @@ impl Engine {
                 }
                 v
             }).collect::<Vec<_>>(),
-            "NetworkSettings": {},
+            "NetworkSettings": {
+                "IPAddress": s.endpoints.first().map(|e| e.ip.to_string()).unwrap_or_default(),
+                "Gateway": s.endpoints.first().map(|e| e.gateway.to_string()).unwrap_or_default(),
+                "MacAddress": s.endpoints.first().map(|e| e.mac.clone()).unwrap_or_default(),
+                "Ports": ports_doc(rec),
+                "Networks": s.endpoints.iter().map(|e| (e.network.clone(), json!({
+                    "NetworkID": e.network_id,
+                    "IPAddress": e.ip.to_string(),
+                    "IPPrefixLen": e.prefix,
+                    "Gateway": e.gateway.to_string(),
+                    "MacAddress": e.mac,
+                    "Aliases": e.aliases,
+                }))).collect::<serde_json::Map<_, _>>(),
+            },
         }))
     }
 }

@@ -14,6 +14,7 @@ pub mod logs;
 pub mod monitor;
 pub mod mounts;
 pub mod names;
+mod networks;
 mod spec;
 pub mod units;
 mod user;
@@ -28,6 +29,7 @@ use berth_runtime::{RootfsMount, Stdio};
 use nix::fcntl::{Flock, FlockArg};
 
 pub use berth_image as image;
+pub use berth_network as network;
 pub use berth_runtime as runtime;
 pub use config::{
     format_cpuset, ContainerOptions, LogOptions, NetworkMode, Resources, RestartPolicy,
@@ -38,10 +40,12 @@ pub use error::{Error, ErrorKind, Result};
 pub use exec::ExecRequest;
 pub use image_ops::{CommitRequest, DiskUsage, Removed};
 pub use lifecycle::{parse_signal, ContainerStats};
+pub use networks::{Endpoint, Network, NetworkRequest, PublishedPort, DEFAULT_NETWORK};
 pub use user::ExecUser;
 pub use volumes::{Volume, VolumeRequest, ANONYMOUS_LABEL};
 
 use containers::ContainerStore;
+use networks::NetworkStore;
 use volumes::VolumeStore;
 
 /// Where the engine keeps its state.
@@ -55,6 +59,8 @@ pub struct EngineConfig {
     pub cgroup_root: PathBuf,
     /// The cgroup (relative to each hierarchy's root) containers go under.
     pub cgroup_parent: String,
+    /// The default network's bridge interface.
+    pub bridge: String,
 }
 
 impl Default for EngineConfig {
@@ -64,6 +70,7 @@ impl Default for EngineConfig {
             runroot: PathBuf::from("/run/berth"),
             cgroup_root: PathBuf::from(berth_runtime::cgroups::DEFAULT_ROOT),
             cgroup_parent: "berth".into(),
+            bridge: "berth0".into(),
         }
     }
 }
@@ -73,6 +80,7 @@ pub struct Engine {
     images: Store,
     containers: ContainerStore,
     volumes: VolumeStore,
+    networks: NetworkStore,
 }
 
 /// A started container, owned by the process that started it.
@@ -81,7 +89,7 @@ pub struct Running {
     pub container: berth_runtime::Container,
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
@@ -115,6 +123,7 @@ impl Engine {
             images: Store::open(&config.root)?,
             containers: ContainerStore::open(&config.root)?,
             volumes: VolumeStore::open(&config.root)?,
+            networks: NetworkStore::open(&config.root)?,
             config,
         })
     }
@@ -157,6 +166,7 @@ impl Engine {
             }
         }
         spec::capabilities(&opts)?;
+        self.check_network(&opts)?;
         let image = self.images.resolve(&opts.image)?;
         let cfg = image.config.config().clone().unwrap_or_default();
         let args = spec::command(
@@ -371,8 +381,6 @@ impl Engine {
         console_size: Option<(u16, u16)>,
     ) -> Result<(berth_runtime::Container, Vec<String>)> {
         let opts = &rec.options;
-        let dir = self.containers.dir(&rec.id);
-        let (upper, work, rootfs) = (dir.join("upper"), dir.join("work"), dir.join("rootfs"));
         let cfg = image.config.config().clone().unwrap_or_default();
 
         let user_spec = opts
@@ -410,8 +418,75 @@ impl Engine {
         // Files regenerated at every start live in the runtime state directory.
         let run_dir = self.run_dir(&rec.id);
         fs::create_dir_all(&run_dir).map_err(Error::io("create", &run_dir))?;
-        let etc_files = etc::write_files(&run_dir, &hostname, &opts.network)?;
+        let exposed: Vec<String> = cfg.exposed_ports().clone().unwrap_or_default();
+        let (endpoints, ports) = self.lease(rec, &exposed)?;
+        let wired = self.start_wired(
+            rec,
+            image,
+            stdio,
+            console_size,
+            StartInputs {
+                hostname,
+                cwd,
+                env,
+                user,
+                run_dir,
+                endpoints: endpoints.clone(),
+                ports: ports.clone(),
+            },
+        );
+        if wired.is_err() {
+            let _ = self.update(&rec.id, |r| {
+                r.state.endpoints.clear();
+                r.state.ports.clear();
+                Ok(())
+            });
+            self.release(&endpoints, &ports);
+        } else {
+            let nets: Vec<String> = endpoints.iter().map(|e| e.network_id.clone()).collect();
+            self.refresh_hosts(&nets);
+        }
+        wired
+    }
+
+    fn start_wired(
+        &self,
+        rec: &ContainerRecord,
+        image: &Image,
+        stdio: Stdio,
+        console_size: Option<(u16, u16)>,
+        i: StartInputs,
+    ) -> Result<(berth_runtime::Container, Vec<String>)> {
+        let opts = &rec.options;
+        let dir = self.containers.dir(&rec.id);
+        let (upper, work, rootfs) = (dir.join("upper"), dir.join("work"), dir.join("rootfs"));
+        let StartInputs {
+            hostname,
+            cwd,
+            env,
+            user,
+            run_dir,
+            endpoints,
+            ports,
+        } = i;
+        let mut view = rec.clone();
+        view.state.endpoints = endpoints.clone();
+        let hosts = self.hosts_entries(&view, &hostname);
+        let etc_files = etc::write_files(&run_dir, &hostname, &opts.network, &hosts, &opts.dns)?;
         let (mounts, copied) = self.runtime_mounts(rec)?;
+        let net_ns = match &opts.network {
+            NetworkMode::Container(c) => {
+                let other = self.containers.find(c)?;
+                if other.state.status != Status::Running || self.container_pidfd(&other).is_none() {
+                    return Err(Error::Conflict(format!(
+                        "cannot join the network of container {}: it is not running",
+                        other.name
+                    )));
+                }
+                Some(PathBuf::from(format!("/proc/{}/ns/net", other.state.pid)))
+            }
+            _ => None,
+        };
         let spec = spec::build(
             opts,
             spec::SpecInputs {
@@ -425,6 +500,7 @@ impl Engine {
                 etc_files,
                 console_size,
                 mounts,
+                net_ns,
             },
         )?;
         let spec_path = run_dir.join("config.json");
@@ -447,6 +523,7 @@ impl Engine {
             stdio,
             cgroup_root: self.config.cgroup_root.clone(),
             default_cgroup_path: self.cgroup_path(&rec.id),
+            prestart: Engine::prestart(endpoints, ports),
         })?;
         Ok((container, copied))
     }
@@ -474,10 +551,16 @@ impl Engine {
             if !again {
                 r.state.monitor_pid = 0;
             }
-            Ok(())
+            Ok((
+                std::mem::take(&mut r.state.endpoints),
+                std::mem::take(&mut r.state.ports),
+            ))
         });
         match updated {
-            Ok((rec, ())) => Ok(Some(rec)),
+            Ok((rec, (eps, ports))) => {
+                self.release(&eps, &ports);
+                Ok(Some(rec))
+            }
             Err(Error::ContainerNotFound(_)) => Ok(None),
             Err(e) => Err(e),
         }
@@ -564,6 +647,17 @@ impl Engine {
     pub fn root(&self) -> &Path {
         &self.config.root
     }
+}
+
+/// What `start_process` worked out for `start_wired`.
+struct StartInputs {
+    hostname: String,
+    cwd: String,
+    env: Vec<String>,
+    user: ExecUser,
+    run_dir: PathBuf,
+    endpoints: Vec<networks::Endpoint>,
+    ports: Vec<networks::PublishedPort>,
 }
 
 /// Docker's exit codes for a failed `run`: 127 when the command does not

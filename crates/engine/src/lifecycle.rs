@@ -33,7 +33,7 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
     name.parse::<Signal>().map_err(|_| bad())
 }
 
-fn alive(pid: i32) -> bool {
+pub(crate) fn alive(pid: i32) -> bool {
     pid > 0 && nix::sys::signal::kill(Pid::from_raw(pid), None).is_ok()
 }
 
@@ -92,10 +92,18 @@ impl Engine {
                 r.state.pid = 0;
                 r.state.monitor_pid = 0;
                 r.state.finished_at = Some(now());
+                return Ok(Some((
+                    std::mem::take(&mut r.state.endpoints),
+                    std::mem::take(&mut r.state.ports),
+                )));
             }
-            Ok(())
+            Ok(None)
         });
         match settled {
+            Ok((_, Some((eps, ports)))) => {
+                self.release(&eps, &ports);
+                Ok(())
+            }
             Ok(_) | Err(Error::ContainerNotFound(_)) => Ok(()),
             Err(e) => Err(e),
         }

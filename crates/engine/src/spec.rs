@@ -315,6 +315,8 @@ pub struct SpecInputs<'a> {
     pub console_size: Option<(u16, u16)>,
     /// The user's mounts and volumes.
     pub mounts: Vec<Mount>,
+    /// The network namespace to join (`--network container:NAME`).
+    pub net_ns: Option<std::path::PathBuf>,
 }
 
 pub fn build(opts: &ContainerOptions, inputs: SpecInputs<'_>) -> Result<Spec> {
@@ -362,22 +364,10 @@ pub fn build(opts: &ContainerOptions, inputs: SpecInputs<'_>) -> Result<Spec> {
         LinuxNamespaceType::Mount,
         LinuxNamespaceType::Cgroup,
     ];
-    match &opts.network {
-        NetworkMode::Host => {}
-        NetworkMode::None => ns_types.push(LinuxNamespaceType::Network),
-        NetworkMode::Bridge => {
-            return Err(Error::InvalidArgument(
-                "bridge networking is not available yet: use --network none or --network host"
-                    .into(),
-            ))
-        }
-        NetworkMode::Container(c) => {
-            return Err(Error::InvalidArgument(format!(
-                "--network container:{c} is not available yet: use --network none or --network host"
-            )))
-        }
+    if !matches!(opts.network, NetworkMode::Host | NetworkMode::Container(_)) {
+        ns_types.push(LinuxNamespaceType::Network);
     }
-    let namespaces: Vec<LinuxNamespace> = ns_types
+    let mut namespaces: Vec<LinuxNamespace> = ns_types
         .into_iter()
         .map(|t| {
             LinuxNamespaceBuilder::default()
@@ -386,6 +376,15 @@ pub fn build(opts: &ContainerOptions, inputs: SpecInputs<'_>) -> Result<Spec> {
                 .map_err(spec_err)
         })
         .collect::<Result<_>>()?;
+    if let Some(path) = &inputs.net_ns {
+        namespaces.push(
+            LinuxNamespaceBuilder::default()
+                .typ(LinuxNamespaceType::Network)
+                .path(path)
+                .build()
+                .map_err(spec_err)?,
+        );
+    }
 
     let mut mounts = default_mounts(opts.privileged)?;
     for (dest, src) in &inputs.etc_files {

@@ -54,7 +54,14 @@ pub struct CreateOptions {
     pub cgroup_root: PathBuf,
     /// The cgroup path when the spec has none.
     pub default_cgroup_path: PathBuf,
+    /// Called with the init's pid once its namespaces exist and before it
+    /// runs anything of the container's (OCI's createRuntime hook): where
+    /// the caller sets up the container's network.
+    pub prestart: Option<Prestart>,
 }
+
+/// See [`CreateOptions::prestart`].
+pub type Prestart = Box<dyn FnOnce(Pid) -> std::result::Result<(), String>>;
 
 /// How the container's init process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,7 +192,8 @@ pub(crate) fn process_config(
 ///
 /// Must be called from a single-threaded process. On error nothing is left:
 /// the init process is killed and reaped and the cgroup removed.
-pub fn create(opts: CreateOptions) -> Result<Container> {
+pub fn create(mut opts: CreateOptions) -> Result<Container> {
+    let prestart = opts.prestart.take();
     let spec = &opts.spec;
     if !spec.version().starts_with("1.") {
         return Err(Error::InvalidSpec(format!(
@@ -320,6 +328,9 @@ pub fn create(opts: CreateOptions) -> Result<Container> {
         let cg = cgroup.insert(Cgroup::new(&opts.cgroup_root, &cgroup_path)?);
         cg.create(linux.resources().as_ref())?;
         cg.add(pid)?;
+        if let Some(hook) = prestart {
+            hook(pid).map_err(Error::Prestart)?;
+        }
         parent_chan.send_go()
     })();
     let abort = |cgroup: Option<Cgroup>| {

@@ -43,6 +43,8 @@ pub enum Error {
     Cgroup { path: PathBuf, message: String },
     #[error(transparent)]
     Start(#[from] StartFailure),
+    #[error("{0}")]
+    Prestart(String),
     #[error("work on the mount at {target} failed (its error is printed above)")]
     Helper { target: PathBuf },
 }

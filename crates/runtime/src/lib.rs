@@ -28,7 +28,7 @@ mod scratch;
 mod sync;
 
 pub use container::{
-    create, set_winsize, Container, CreateOptions, ExitStatus, RootfsMount, Stdio,
+    create, set_winsize, Container, CreateOptions, ExitStatus, Prestart, RootfsMount, Stdio,
 };
 pub use error::{Error, StartFailure, StartFailureKind};
 pub use exec::{exec, ExecOptions, ExecProcess};

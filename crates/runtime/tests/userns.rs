@@ -88,6 +88,7 @@ fn inner_user_namespace_container() {
         .unwrap();
     let (mut read, write) = std::io::pipe().unwrap();
     let container = create(CreateOptions {
+        prestart: None,
         spec,
         rootfs_mount: None,
         stdio: Stdio {

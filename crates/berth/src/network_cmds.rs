@@ -1,0 +1,178 @@
+//! `network create/ls/inspect/rm/prune/connect/disconnect`.
+
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, Result};
+use berth_engine::{Engine, Network, NetworkRequest};
+use serde_json::json;
+
+use crate::cli::{NetworkCommand, NetworkCreateArgs, NetworkLsArgs};
+use crate::commands::report;
+use crate::format;
+use crate::template::Format;
+
+pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<i32> {
+    match c {
+        NetworkCommand::Create(a) => create(engine, a),
+        NetworkCommand::Ls(a) => ls(engine, a),
+        NetworkCommand::Inspect(a) => {
+            let fmt = a.format.as_deref().map(Format::parse).transpose()?;
+            let mut docs = Vec::new();
+            let mut code = 0;
+            for key in &a.networks {
+                match engine.network(key) {
+                    Ok(n) => docs.push(doc(engine, &n)?),
+                    Err(e) => {
+                        report(&e.into());
+                        code = 1;
+                    }
+                }
+            }
+            crate::image_cmds::print_docs(fmt.as_ref(), &docs)?;
+            Ok(code)
+        }
+        NetworkCommand::Rm(a) => {
+            let mut code = 0;
+            for key in &a.networks {
+                match engine.network_remove(key) {
+                    Ok(_) => println!("{key}"),
+                    Err(e) => {
+                        report(&e.into());
+                        code = 1;
+                    }
+                }
+            }
+            Ok(code)
+        }
+        NetworkCommand::Prune(_) => {
+            let removed = engine.network_prune()?;
+            if !removed.is_empty() {
+                println!("Deleted Networks:");
+                for n in removed {
+                    println!("{n}");
+                }
+            }
+            Ok(0)
+        }
+        NetworkCommand::Connect(a) => {
+            engine.network_connect(&a.network, &a.container, &a.alias)?;
+            Ok(0)
+        }
+        NetworkCommand::Disconnect(a) => {
+            engine.network_disconnect(&a.network, &a.container)?;
+            Ok(0)
+        }
+    }
+}
+
+fn create(engine: &Engine, a: NetworkCreateArgs) -> Result<i32> {
+    let subnet = a
+        .subnet
+        .as_deref()
+        .map(|s| {
+            s.parse()
+                .map_err(|_| anyhow!("invalid subnet {s}: use CIDR notation (10.89.0.0/24)"))
+        })
+        .transpose()?;
+    let gateway = a
+        .gateway
+        .as_deref()
+        .map(|g| g.parse().map_err(|_| anyhow!("invalid gateway {g}")))
+        .transpose()?;
+    let mut labels = BTreeMap::new();
+    for l in &a.label {
+        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let n = engine.network_create(NetworkRequest {
+        name: a.name,
+        driver: Some(a.driver),
+        subnet,
+        gateway,
+        labels,
+    })?;
+    println!("{}", n.id);
+    Ok(0)
+}
+
+/// docker's `network inspect` document.
+fn doc(engine: &Engine, n: &Network) -> Result<serde_json::Value> {
+    let mut containers = serde_json::Map::new();
+    for c in engine.containers()? {
+        for e in c.state.endpoints.iter().filter(|e| e.network_id == n.id) {
+            containers.insert(
+                c.id.clone(),
+                json!({
+                    "Name": c.name,
+                    "MacAddress": e.mac,
+                    "IPv4Address": format!("{}/{}", e.ip, e.prefix),
+                    "IPv6Address": "",
+                }),
+            );
+        }
+    }
+    Ok(json!({
+        "Name": n.name,
+        "Id": n.id,
+        "Created": n.created,
+        "Scope": "local",
+        "Driver": n.driver,
+        "EnableIPv6": false,
+        "IPAM": {
+            "Driver": "default",
+            "Options": {},
+            "Config": [{"Subnet": n.subnet.to_string(), "Gateway": n.gateway.to_string()}],
+        },
+        "Internal": false,
+        "Attachable": false,
+        "Containers": containers,
+        "Options": {"com.docker.network.bridge.name": n.bridge},
+        "Labels": n.labels,
+    }))
+}
+
+fn ls(engine: &Engine, a: NetworkLsArgs) -> Result<i32> {
+    // The default network exists from the first listing on, as in docker.
+    let _ = engine.network(berth_engine::DEFAULT_NETWORK);
+    let mut rows: Vec<(String, String, String)> = engine
+        .networks()?
+        .into_iter()
+        .map(|n| (n.id, n.name, n.driver))
+        .collect();
+    rows.push(("host".repeat(16), "host".into(), "host".into()));
+    rows.push(("none".repeat(16), "none".into(), "null".into()));
+    rows.sort_by(|x, y| x.1.cmp(&y.1));
+    let short = |id: &str| {
+        if a.no_trunc {
+            id.to_string()
+        } else {
+            id[..12].to_string()
+        }
+    };
+    if a.quiet {
+        for r in &rows {
+            println!("{}", short(&r.0));
+        }
+        return Ok(0);
+    }
+    if let Some(f) = &a.format {
+        let fmt = Format::parse(f)?;
+        for r in &rows {
+            println!(
+                "{}",
+                fmt.render(
+                    &json!({"ID": short(&r.0), "Name": r.1, "Driver": r.2, "Scope": "local"})
+                )?
+            );
+        }
+        return Ok(0);
+    }
+    let mut table = vec![["NETWORK ID", "NAME", "DRIVER", "SCOPE"]
+        .map(String::from)
+        .to_vec()];
+    for r in &rows {
+        table.push(vec![short(&r.0), r.1.clone(), r.2.clone(), "local".into()]);
+    }
+    format::table(&table)?;
+    Ok(0)
+}

@@ -1,0 +1,862 @@
+//! Networks: the default bridge and user-defined ones, address leases,
+//! published ports, and the /etc/hosts entries containers on a user network
+//! get for each other.
+//!
+//! A network is a JSON record under `<root>/networks/`. A container's
+//! endpoints (its address on each network) and published ports live in its
+//! state while it runs, written under the state lock: an address is free when
+//! no running container's record holds it, so leases come back when the
+//! container's exit is recorded, and concurrent starts never share one.
+//! Kernel objects (bridges, nftables) are shared by every Berth state root on
+//! the host, so creating them holds a host-wide lock.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use berth_network::netlink::{self, Netlink};
+use berth_network::nft::{self, Dnat};
+use berth_network::ports::{PortMapping, Proto};
+use berth_network::{ipam, Ipv4Net};
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+
+use crate::containers::ContainerRecord;
+use crate::error::{Error, Result};
+use crate::{Engine, NetworkMode, Status};
+
+/// The name of the default network, as docker calls it.
+pub const DEFAULT_NETWORK: &str = "bridge";
+const HOST_LOCK: &str = "/run/lock/berth-network.lock";
+/// Where `run -p CONTAINER_PORT` picks host ports from (docker's range).
+const EPHEMERAL: std::ops::RangeInclusive<u16> = 32768..=60999;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Network {
+    pub name: String,
+    pub id: String,
+    pub driver: String,
+    pub subnet: Ipv4Net,
+    pub gateway: Ipv4Addr,
+    /// The bridge's interface name.
+    pub bridge: String,
+    pub created: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A container's address on one network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub network_id: String,
+    pub network: String,
+    pub ip: Ipv4Addr,
+    pub prefix: u8,
+    pub gateway: Ipv4Addr,
+    pub mac: String,
+    pub bridge: String,
+    /// The host end of the veth pair.
+    pub veth: String,
+    pub aliases: Vec<String>,
+}
+
+/// A published port of a running container.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PublishedPort {
+    pub host_ip: Option<Ipv4Addr>,
+    pub host_port: u16,
+    pub container_port: u16,
+    pub proto: Proto,
+    pub container_ip: Ipv4Addr,
+}
+
+impl PublishedPort {
+    fn dnat(&self) -> Dnat {
+        Dnat {
+            host_ip: self.host_ip,
+            host_port: self.host_port,
+            proto: self.proto,
+            to: self.container_ip,
+            to_port: self.container_port,
+        }
+    }
+
+    /// `0.0.0.0:4000` (docker's `port` output).
+    pub fn host(&self) -> String {
+        format!(
+            "{}:{}",
+            self.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
+            self.host_port
+        )
+    }
+}
+
+/// What `network create` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkRequest {
+    pub name: String,
+    pub driver: Option<String>,
+    pub subnet: Option<Ipv4Net>,
+    pub gateway: Option<Ipv4Addr>,
+    pub labels: BTreeMap<String, String>,
+}
+
+fn net_err(e: berth_network::Error) -> Error {
+    Error::Network(e.to_string())
+}
+
+fn host_lock() -> Result<Flock<fs::File>> {
+    let path = PathBuf::from(HOST_LOCK);
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
+    }
+    let f = fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(Error::io("open", &path))?;
+    Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| Error::io("lock", &path)(e.into()))
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct NetworkStore {
+    dir: PathBuf,
+}
+
+impl NetworkStore {
+    pub(crate) fn open(root: &std::path::Path) -> Result<NetworkStore> {
+        let dir = root.join("networks");
+        fs::create_dir_all(&dir).map_err(Error::io("create", &dir))?;
+        Ok(NetworkStore { dir })
+    }
+
+    fn list(&self) -> Result<Vec<Network>> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(&self.dir).map_err(Error::io("read", &self.dir))? {
+            let p = e.map_err(Error::io("read", &self.dir))?.path();
+            if p.extension().is_some_and(|x| x == "json") {
+                let data = fs::read(&p).map_err(Error::io("read", &p))?;
+                let n: Network = serde_json::from_slice(&data).map_err(|e| Error::Corrupt {
+                    path: p.clone(),
+                    message: e.to_string(),
+                })?;
+                out.push(n);
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    fn find(&self, key: &str) -> Result<Network> {
+        let all = self.list()?;
+        if let Some(n) = all.iter().find(|n| n.name == key || n.id == key) {
+            return Ok(n.clone());
+        }
+        let m: Vec<&Network> = all.iter().filter(|n| n.id.starts_with(key)).collect();
+        match m[..] {
+            [one] if !key.is_empty() => Ok(one.clone()),
+            _ => Err(Error::NetworkNotFound(key.to_string())),
+        }
+    }
+
+    fn save(&self, n: &Network) -> Result<()> {
+        let path = self.dir.join(format!("{}.json", n.id));
+        let json = serde_json::to_vec_pretty(n).map_err(|e| Error::Corrupt {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(berth_image::write_atomic(&path, &json)?)
+    }
+
+    fn remove(&self, n: &Network) -> Result<()> {
+        let path = self.dir.join(format!("{}.json", n.id));
+        fs::remove_file(&path).map_err(Error::io("remove", &path))
+    }
+}
+
+/// Makes the kernel side of a network exist: bridge, forwarding, NAT sets.
+fn ensure_kernel(n: &Network) -> Result<()> {
+    let nl = Netlink::new().map_err(net_err)?;
+    if !nl
+        .ensure_bridge(&n.bridge, n.gateway, &n.subnet)
+        .map_err(net_err)?
+    {
+        return Ok(());
+    }
+    let done = (|| {
+        netlink::sysctl("net/ipv4/ip_forward", "1")?;
+        // Lets localhost reach published ports (DNAT from 127.0.0.1).
+        netlink::sysctl(&format!("net/ipv4/conf/{}/route_localnet", n.bridge), "1")?;
+        nft::ensure_table()?;
+        nft::add_network(&n.bridge, &n.subnet)
+    })();
+    if let Err(e) = done {
+        let _ = nl.delete(&n.bridge);
+        return Err(net_err(e));
+    }
+    Ok(())
+}
+
+/// Removes a network's kernel side, going on past failures.
+fn remove_kernel(n: &Network) -> Vec<String> {
+    let mut errors = Vec::new();
+    if let Err(e) = nft::remove_network(&n.bridge, &n.subnet) {
+        errors.push(e.to_string());
+    }
+    match Netlink::new() {
+        Ok(nl) => {
+            if let Err(e) = nl.delete(&n.bridge) {
+                errors.push(e.to_string());
+            }
+        }
+        Err(e) => errors.push(e.to_string()),
+    }
+    errors
+}
+
+/// Sets up a started container's endpoints and ports inside the namespace
+/// of `pid` (the runtime's prestart hook).
+fn setup(pid: i32, endpoints: &[Endpoint], ports: &[PublishedPort]) -> Result<(), String> {
+    let host = Netlink::new().map_err(|e| e.to_string())?;
+    let mut inside = None;
+    for (i, ep) in endpoints.iter().enumerate() {
+        let peer = format!("vp{}", &ep.veth[2..]);
+        host.add_veth(&ep.bridge, &ep.veth, &peer, pid)
+            .map_err(|e| e.to_string())?;
+        if inside.is_none() {
+            inside = Some(Netlink::in_netns_of(pid).map_err(|e| e.to_string())?);
+        }
+        let nl = inside.as_ref().ok_or("no netlink connection")?;
+        let mac = ipam::mac_for(ep.ip);
+        let gw = (i == 0).then_some(ep.gateway);
+        nl.configure_inside(&peer, &format!("eth{i}"), ep.ip, ep.prefix, mac, gw)
+            .map_err(|e| e.to_string())?;
+    }
+    let dnats: Vec<Dnat> = ports.iter().map(PublishedPort::dnat).collect();
+    if !dnats.is_empty() {
+        let _lock = host_lock().map_err(|e| e.to_string())?;
+        nft::ensure_table().map_err(|e| e.to_string())?;
+        nft::add_ports(&dnats).map_err(|e| match e.to_string() {
+            m if m.contains("File exists") => {
+                "Bind for a published port failed: port is already allocated".to_string()
+            }
+            m => m,
+        })?;
+    }
+    Ok(())
+}
+
+/// Removes a container's veths and published ports, going on past failures.
+fn teardown(endpoints: &[Endpoint], ports: &[PublishedPort]) -> Vec<String> {
+    let mut errors = Vec::new();
+    let dnats: Vec<Dnat> = ports.iter().map(PublishedPort::dnat).collect();
+    if !dnats.is_empty() {
+        if let Err(e) = nft::remove_ports(&dnats) {
+            errors.push(e.to_string());
+        }
+    }
+    if !endpoints.is_empty() {
+        match Netlink::new() {
+            Ok(nl) => {
+                for ep in endpoints {
+                    // Usually gone with the container's namespace already.
+                    if let Err(e) = nl.delete(&ep.veth) {
+                        errors.push(e.to_string());
+                    }
+                }
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    errors
+}
+
+/// Whether two published ports would take the same host port.
+fn clash(a: &PublishedPort, b: &PortMapping) -> bool {
+    a.proto == b.proto
+        && a.host_port == b.host_port
+        && (a.host_ip.is_none() || b.host_ip.is_none() || a.host_ip == b.host_ip)
+}
+
+/// Whether nothing on the host listens on `port`.
+fn port_free(port: u16, proto: Proto) -> bool {
+    match proto {
+        Proto::Tcp => std::net::TcpListener::bind(("0.0.0.0", port)).is_ok(),
+        Proto::Udp => std::net::UdpSocket::bind(("0.0.0.0", port)).is_ok(),
+    }
+}
+
+impl Engine {
+    pub fn networks(&self) -> Result<Vec<Network>> {
+        self.networks.list()
+    }
+
+    pub fn network(&self, key: &str) -> Result<Network> {
+        if key == DEFAULT_NETWORK {
+            if let Ok(n) = self.networks.find(key) {
+                return Ok(n);
+            }
+            return self.default_network();
+        }
+        self.networks.find(key)
+    }
+
+    /// The default bridge network, created on first use.
+    fn default_network(&self) -> Result<Network> {
+        if let Ok(n) = self.networks.find(DEFAULT_NETWORK) {
+            return Ok(n);
+        }
+        self.network_create(NetworkRequest {
+            name: DEFAULT_NETWORK.into(),
+            ..Default::default()
+        })
+    }
+
+    /// Creates a bridge network; its subnet is the one asked for or the
+    /// first private /16 that overlaps no route and no other network.
+    pub fn network_create(&self, req: NetworkRequest) -> Result<Network> {
+        if !crate::names::valid(&req.name) {
+            return Err(Error::InvalidArgument(format!(
+                "invalid network name \"{}\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+                req.name
+            )));
+        }
+        if matches!(req.name.as_str(), "host" | "none") {
+            return Err(Error::Conflict(format!(
+                "{} is a pre-defined network and cannot be created",
+                req.name
+            )));
+        }
+        match req.driver.as_deref() {
+            None | Some("bridge") => {}
+            Some(d) => {
+                return Err(Error::InvalidArgument(format!(
+                    "network driver \"{d}\" is not supported (bridge is)"
+                )))
+            }
+        }
+        let _host = host_lock()?;
+        let _lock = self.lock_containers()?;
+        let existing = self.networks.list()?;
+        if existing.iter().any(|n| n.name == req.name) {
+            return Err(Error::Conflict(format!(
+                "network with name {} already exists",
+                req.name
+            )));
+        }
+        let mut taken = ipam::host_routes();
+        taken.extend(existing.iter().map(|n| n.subnet));
+        let subnet = match req.subnet {
+            Some(s) => {
+                let s = s.trunc();
+                if let Some(t) = taken
+                    .iter()
+                    .filter(|t| t.prefix_len() > 0)
+                    .find(|t| ipam::overlaps(&s, t))
+                {
+                    return Err(Error::Conflict(format!(
+                        "invalid pool request: Pool overlaps with other one on this address space ({s} overlaps {t})"
+                    )));
+                }
+                if s.prefix_len() > 30 {
+                    return Err(Error::InvalidArgument(format!("subnet {s} is too small")));
+                }
+                s
+            }
+            None => ipam::choose_subnet(&taken).ok_or_else(|| {
+                Error::Conflict(
+                    "could not find an available, non-overlapping IPv4 address pool".into(),
+                )
+            })?,
+        };
+        let gateway = match req.gateway {
+            Some(g) if subnet.contains(&g) => g,
+            Some(g) => {
+                return Err(Error::InvalidArgument(format!(
+                    "gateway {g} is not in subnet {subnet}"
+                )))
+            }
+            None => ipam::gateway(&subnet),
+        };
+        let id = hex::encode(crate::random_bytes::<32>()?);
+        let bridge = if req.name == DEFAULT_NETWORK {
+            self.config.bridge.clone()
+        } else {
+            format!("br-{}", &id[..12])
+        };
+        let n = Network {
+            name: req.name,
+            id,
+            driver: "bridge".into(),
+            subnet,
+            gateway,
+            bridge,
+            created: crate::now(),
+            labels: req.labels,
+        };
+        ensure_kernel(&n)?;
+        if let Err(e) = self.networks.save(&n) {
+            remove_kernel(&n);
+            return Err(e);
+        }
+        Ok(n)
+    }
+
+    /// The running containers with an endpoint on network `id`.
+    fn network_users(&self, id: &str) -> Result<Vec<ContainerRecord>> {
+        Ok(self
+            .containers
+            .list()?
+            .into_iter()
+            .filter(|r| r.state.endpoints.iter().any(|e| e.network_id == id))
+            .collect())
+    }
+
+    /// Removes a user network no running container is connected to.
+    pub fn network_remove(&self, key: &str) -> Result<String> {
+        if matches!(key, "host" | "none" | DEFAULT_NETWORK) {
+            return Err(Error::Conflict(format!(
+                "{key} is a pre-defined network and cannot be removed"
+            )));
+        }
+        let n = self.networks.find(key)?;
+        if n.name == DEFAULT_NETWORK {
+            return Err(Error::Conflict(format!(
+                "{} is a pre-defined network and cannot be removed",
+                n.name
+            )));
+        }
+        self.reap_orphans();
+        let _host = host_lock()?;
+        let _lock = self.lock_containers()?;
+        let users = self.network_users(&n.id)?;
+        if !users.is_empty() {
+            return Err(Error::Conflict(format!(
+                "error while removing network: network {} id {} has active endpoints ({})",
+                n.name,
+                n.id,
+                users
+                    .iter()
+                    .map(|r| r.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let errors = remove_kernel(&n);
+        self.networks.remove(&n)?;
+        if !errors.is_empty() {
+            return Err(Error::Network(errors.join("; ")));
+        }
+        Ok(n.name)
+    }
+
+    /// Removes every user network without running containers.
+    pub fn network_prune(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for n in self.networks.list()? {
+            if n.name == DEFAULT_NETWORK || !self.network_users(&n.id)?.is_empty() {
+                continue;
+            }
+            out.push(self.network_remove(&n.id)?);
+        }
+        Ok(out)
+    }
+
+    /// The networks a container joins, in order (the first one routes).
+    fn container_networks(&self, rec: &ContainerRecord) -> Result<Vec<Network>> {
+        let mut out = Vec::new();
+        match &rec.options.network {
+            NetworkMode::Bridge => out.push(self.default_network()?),
+            NetworkMode::Named(n) => out.push(self.networks.find(n)?),
+            _ => return Ok(out),
+        }
+        for extra in &rec.options.extra_networks {
+            let n = self.network(extra)?;
+            if !out.iter().any(|o| o.id == n.id) {
+                out.push(n);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Checks at create time that the network mode can work.
+    pub(crate) fn check_network(&self, opts: &crate::ContainerOptions) -> Result<()> {
+        match &opts.network {
+            NetworkMode::Named(n) => self.networks.find(n).map(drop),
+            NetworkMode::Container(c) => self.containers.find(c).map(drop),
+            _ => Ok(()),
+        }
+    }
+
+    /// Before a start: leases an address on each network and resolves the
+    /// published ports, recorded in the container's state.
+    pub(crate) fn lease(
+        &self,
+        rec: &ContainerRecord,
+        exposed: &[String],
+    ) -> Result<(Vec<Endpoint>, Vec<PublishedPort>)> {
+        let nets = self.container_networks(rec)?;
+        if nets.is_empty() {
+            if !rec.options.publish.is_empty() && rec.options.network != NetworkMode::Host {
+                tracing::warn!("published ports are ignored without a bridge network");
+            }
+            return Ok((Vec::new(), Vec::new()));
+        }
+        {
+            let _host = host_lock()?;
+            for n in &nets {
+                ensure_kernel(n)?;
+            }
+        }
+        let mut wanted = rec.options.publish.clone();
+        if rec.options.publish_all {
+            for key in exposed {
+                let (port, proto) = berth_network::ports::parse_exposed(key).map_err(net_err)?;
+                if !wanted
+                    .iter()
+                    .any(|w| w.container_port == port && w.proto == proto)
+                {
+                    wanted.push(PortMapping {
+                        host_ip: None,
+                        host_port: 0,
+                        container_port: port,
+                        proto,
+                    });
+                }
+            }
+        }
+        let (rec, out) = self.update(&rec.id, |r| {
+            let others = self.containers.list()?;
+            let mut endpoints = Vec::new();
+            for (i, n) in nets.iter().enumerate() {
+                let used: HashSet<Ipv4Addr> = others
+                    .iter()
+                    .filter(|o| o.id != r.id)
+                    .flat_map(|o| o.state.endpoints.iter())
+                    .filter(|e| e.network_id == n.id)
+                    .map(|e| e.ip)
+                    .collect();
+                let ip = ipam::allocate(&n.subnet, n.gateway, &used).ok_or_else(|| {
+                    Error::Conflict(format!("no available IPv4 addresses on network {}", n.name))
+                })?;
+                let mut aliases = if n.name == DEFAULT_NETWORK {
+                    Vec::new()
+                } else {
+                    r.options.network_aliases.clone()
+                };
+                aliases.dedup();
+                endpoints.push(Endpoint {
+                    network_id: n.id.clone(),
+                    network: n.name.clone(),
+                    ip,
+                    prefix: n.subnet.prefix_len(),
+                    gateway: n.gateway,
+                    mac: ipam::mac_for(ip)
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<Vec<_>>()
+                        .join(":"),
+                    bridge: n.bridge.clone(),
+                    veth: format!("vb{}{i}", &r.id[..10]),
+                    aliases,
+                });
+            }
+            let taken: Vec<PublishedPort> = others
+                .iter()
+                .filter(|o| o.id != r.id)
+                .flat_map(|o| o.state.ports.iter().cloned())
+                .collect();
+            let mut ports: Vec<PublishedPort> = Vec::new();
+            for w in &wanted {
+                let mut w = w.clone();
+                if w.host_port == 0 {
+                    w.host_port = EPHEMERAL
+                        .clone()
+                        .find(|p| {
+                            let mut c = w.clone();
+                            c.host_port = *p;
+                            !taken.iter().chain(ports.iter()).any(|t| clash(t, &c))
+                                && port_free(*p, w.proto)
+                        })
+                        .ok_or_else(|| Error::Conflict("no free host port".into()))?;
+                } else if taken.iter().chain(ports.iter()).any(|t| clash(t, &w)) {
+                    return Err(Error::Conflict(format!(
+                        "Bind for {}:{} failed: port is already allocated",
+                        w.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
+                        w.host_port
+                    )));
+                }
+                ports.push(PublishedPort {
+                    host_ip: w.host_ip,
+                    host_port: w.host_port,
+                    container_port: w.container_port,
+                    proto: w.proto,
+                    container_ip: endpoints[0].ip,
+                });
+            }
+            r.state.endpoints = endpoints.clone();
+            r.state.ports = ports.clone();
+            Ok((endpoints, ports))
+        })?;
+        let _ = rec;
+        Ok(out)
+    }
+
+    /// The runtime hook that wires the leased endpoints into the container.
+    pub(crate) fn prestart(
+        endpoints: Vec<Endpoint>,
+        ports: Vec<PublishedPort>,
+    ) -> Option<berth_runtime::Prestart> {
+        if endpoints.is_empty() {
+            return None;
+        }
+        Some(Box::new(move |pid| setup(pid.as_raw(), &endpoints, &ports)))
+    }
+
+    /// Gives back a container's leases and removes its veths and ports.
+    pub(crate) fn release(&self, endpoints: &[Endpoint], ports: &[PublishedPort]) {
+        for e in teardown(endpoints, ports) {
+            tracing::warn!("network teardown: {e}");
+        }
+        let nets: Vec<String> = endpoints.iter().map(|e| e.network_id.clone()).collect();
+        self.refresh_hosts(&nets);
+    }
+
+    /// The /etc/hosts lines a container gets: its own address and, on user
+    /// networks, every running peer's name, aliases and short ID.
+    pub(crate) fn hosts_entries(&self, rec: &ContainerRecord, hostname: &str) -> String {
+        let mut out = String::new();
+        for h in &rec.options.add_hosts {
+            if let Some((name, ip)) = h.split_once(':') {
+                out.push_str(&format!("{ip}\t{name}\n"));
+            }
+        }
+        if let Some(ep) = rec.state.endpoints.first() {
+            out.push_str(&format!("{}\t{hostname}\n", ep.ip));
+        }
+        let user_nets: Vec<&Endpoint> = rec
+            .state
+            .endpoints
+            .iter()
+            .filter(|e| e.network != DEFAULT_NETWORK)
+            .collect();
+        if user_nets.is_empty() {
+            return out;
+        }
+        for peer in self.containers.list().unwrap_or_default() {
+            if peer.id == rec.id || !peer.state.status.is_active() {
+                continue;
+            }
+            for pe in &peer.state.endpoints {
+                if user_nets.iter().any(|e| e.network_id == pe.network_id) {
+                    let mut names = vec![peer.name.clone()];
+                    names.extend(pe.aliases.iter().cloned());
+                    names.push(peer.id[..12].to_string());
+                    out.push_str(&format!("{}\t{}\n", pe.ip, names.join(" ")));
+                }
+            }
+        }
+        out
+    }
+
+    /// Rewrites, in place, the /etc/hosts of running containers on these
+    /// networks (the file is bind-mounted, so its inode must stay).
+    pub(crate) fn refresh_hosts(&self, network_ids: &[String]) {
+        if network_ids.is_empty() {
+            return;
+        }
+        for rec in self.containers.list().unwrap_or_default() {
+            if !rec.state.status.is_active()
+                || !rec
+                    .state
+                    .endpoints
+                    .iter()
+                    .any(|e| network_ids.contains(&e.network_id) && e.network != DEFAULT_NETWORK)
+            {
+                continue;
+            }
+            let path = self.run_dir(&rec.id).join("hosts");
+            let hostname = rec
+                .options
+                .hostname
+                .clone()
+                .unwrap_or_else(|| rec.id[..12].to_string());
+            let text = crate::etc::hosts_text(&self.hosts_entries(&rec, &hostname));
+            if let Err(e) = fs::write(&path, text) {
+                tracing::debug!("update {}: {e}", path.display());
+            }
+        }
+    }
+
+    /// Records the exit of containers whose monitor and processes are all
+    /// gone (killed with SIGKILL), releasing what they held.
+    pub fn reap_orphans(&self) {
+        let Ok(all) = self.containers.list() else {
+            return;
+        };
+        for rec in all {
+            if rec.state.status.is_active()
+                && !crate::lifecycle::alive(rec.state.monitor_pid)
+                && !crate::lifecycle::alive(rec.state.pid)
+            {
+                let settled = self.update(&rec.id, |r| {
+                    if !r.state.status.is_active()
+                        || crate::lifecycle::alive(r.state.monitor_pid)
+                        || crate::lifecycle::alive(r.state.pid)
+                    {
+                        return Ok(None);
+                    }
+                    r.state.status = Status::Exited;
+                    r.state.exit_code = 137;
+                    r.state.pid = 0;
+                    r.state.monitor_pid = 0;
+                    r.state.finished_at = Some(crate::now());
+                    let held = (
+                        std::mem::take(&mut r.state.endpoints),
+                        std::mem::take(&mut r.state.ports),
+                    );
+                    Ok(Some(held))
+                });
+                if let Ok((_, Some((eps, ports)))) = settled {
+                    self.release(&eps, &ports);
+                }
+            }
+        }
+    }
+
+    /// `network connect`: joins a container (now, if it runs) to a network.
+    pub fn network_connect(&self, net: &str, key: &str, aliases: &[String]) -> Result<()> {
+        let n = self.network(net)?;
+        let rec = self.containers.find(key)?;
+        if matches!(
+            rec.options.network,
+            NetworkMode::Host | NetworkMode::None | NetworkMode::Container(_)
+        ) {
+            return Err(Error::Conflict(format!(
+                "container {} uses the network of its host, none or another container: it cannot be connected",
+                rec.name
+            )));
+        }
+        let primary = self.container_networks(&rec)?;
+        if primary.iter().any(|p| p.id == n.id) {
+            return Err(Error::Conflict(format!(
+                "endpoint with name {} already exists in network {}",
+                rec.name, n.name
+            )));
+        }
+        let (rec, ()) = self.update(&rec.id, |r| {
+            r.options.extra_networks.push(n.name.clone());
+            for a in aliases {
+                if !r.options.network_aliases.contains(a) {
+                    r.options.network_aliases.push(a.clone());
+                }
+            }
+            Ok(())
+        })?;
+        if rec.state.status != Status::Running || rec.state.pid <= 0 {
+            return Ok(());
+        }
+        {
+            let _host = host_lock()?;
+            ensure_kernel(&n)?;
+        }
+        let pid = rec.state.pid;
+        let index = rec.state.endpoints.len();
+        let (_, ep) = self.update(&rec.id, |r| {
+            let used: HashSet<Ipv4Addr> = self
+                .containers
+                .list()?
+                .iter()
+                .flat_map(|o| o.state.endpoints.iter())
+                .filter(|e| e.network_id == n.id)
+                .map(|e| e.ip)
+                .collect();
+            let ip = ipam::allocate(&n.subnet, n.gateway, &used).ok_or_else(|| {
+                Error::Conflict(format!("no available IPv4 addresses on network {}", n.name))
+            })?;
+            let ep = Endpoint {
+                network_id: n.id.clone(),
+                network: n.name.clone(),
+                ip,
+                prefix: n.subnet.prefix_len(),
+                gateway: n.gateway,
+                mac: ipam::mac_for(ip)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(":"),
+                bridge: n.bridge.clone(),
+                veth: format!("vb{}{index}", &r.id[..10]),
+                aliases: r.options.network_aliases.clone(),
+            };
+            r.state.endpoints.push(ep.clone());
+            Ok(ep)
+        })?;
+        let wired = (|| {
+            let host = Netlink::new().map_err(net_err)?;
+            let peer = format!("vp{}", &ep.veth[2..]);
+            host.add_veth(&ep.bridge, &ep.veth, &peer, pid)
+                .map_err(net_err)?;
+            let inside = Netlink::in_netns_of(pid).map_err(net_err)?;
+            inside
+                .configure_inside(
+                    &peer,
+                    &format!("eth{index}"),
+                    ep.ip,
+                    ep.prefix,
+                    ipam::mac_for(ep.ip),
+                    None,
+                )
+                .map_err(net_err)
+        })();
+        if let Err(e) = wired {
+            let _ = self.update(&rec.id, |r| {
+                r.state.endpoints.retain(|x| x != &ep);
+                Ok(())
+            });
+            self.release(std::slice::from_ref(&ep), &[]);
+            return Err(e);
+        }
+        self.refresh_hosts(std::slice::from_ref(&n.id));
+        Ok(())
+    }
+
+    /// `network disconnect`.
+    pub fn network_disconnect(&self, net: &str, key: &str) -> Result<()> {
+        let n = self.network(net)?;
+        let rec = self.containers.find(key)?;
+        let primary = match &rec.options.network {
+            NetworkMode::Bridge => n.name == DEFAULT_NETWORK,
+            NetworkMode::Named(p) => p == &n.name || p == &n.id,
+            _ => false,
+        };
+        if primary {
+            return Err(Error::Conflict(format!(
+                "container {} joined {} with --network: it cannot be disconnected from it",
+                rec.name, n.name
+            )));
+        }
+        let (_, dropped) = self.update(&rec.id, |r| {
+            let before = r.options.extra_networks.len();
+            r.options
+                .extra_networks
+                .retain(|x| x != &n.name && x != &n.id);
+            if before == r.options.extra_networks.len() {
+                return Err(Error::Conflict(format!(
+                    "container {} is not connected to network {}",
+                    r.name, n.name
+                )));
+            }
+            let (gone, kept): (Vec<Endpoint>, Vec<Endpoint>) =
+                std::mem::take(&mut r.state.endpoints)
+                    .into_iter()
+                    .partition(|e| e.network_id == n.id);
+            r.state.endpoints = kept;
+            Ok(gone)
+        })?;
+        self.release(&dropped, &[]);
+        Ok(())
+    }
+}

@@ -1,0 +1,249 @@
+//! Links, addresses and routes through rtnetlink: the bridge on the host, and
+//! a veth pair whose inside end becomes a container's `eth0`.
+//!
+//! Calls are made on a current-thread runtime: this adds no thread to the
+//! (single-threaded) processes that create containers. A netlink socket
+//! belongs to the network namespace it was opened in, so configuring a
+//! container opens one there (switching this thread's namespace and back).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::{AsFd, OwnedFd};
+
+use futures_util::TryStreamExt;
+use ipnet::Ipv4Net;
+use nix::sched::{setns, CloneFlags};
+use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+
+use crate::error::{Error, Result};
+
+pub struct Netlink {
+    rt: tokio::runtime::Runtime,
+    handle: Handle,
+}
+
+fn open_ns(path: &str) -> Result<OwnedFd> {
+    std::fs::File::open(path)
+        .map(OwnedFd::from)
+        .map_err(Error::io(format!("open {path}")))
+}
+
+impl Netlink {
+    /// A netlink connection in this thread's network namespace.
+    pub fn new() -> Result<Netlink> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .map_err(Error::io("start netlink runtime"))?;
+        let handle = rt.block_on(async {
+            let (conn, handle, _) = rtnetlink::new_connection()?;
+            tokio::spawn(conn);
+            Ok::<_, std::io::Error>(handle)
+        });
+        let handle = handle.map_err(Error::io("open netlink socket"))?;
+        Ok(Netlink { rt, handle })
+    }
+
+    /// A connection inside the network namespace of process `pid`.
+    pub fn in_netns_of(pid: i32) -> Result<Netlink> {
+        let here = open_ns("/proc/thread-self/ns/net")?;
+        let there = open_ns(&format!("/proc/{pid}/ns/net"))?;
+        setns(there.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| Error::Netlink {
+            op: format!("enter the network namespace of {pid}"),
+            message: e.desc().into(),
+        })?;
+        let made = Netlink::new();
+        setns(here.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| Error::Netlink {
+            op: "return to the host network namespace".into(),
+            message: e.desc().into(),
+        })?;
+        made
+    }
+
+    /// The index of link `name`, if it exists.
+    pub fn index(&self, name: &str) -> Result<Option<u32>> {
+        let h = self.handle.clone();
+        let name = name.to_string();
+        self.rt.block_on(async move {
+            let mut links = h.link().get().match_name(name.clone()).execute();
+            match links.try_next().await {
+                Ok(Some(l)) => Ok(Some(l.header.index)),
+                Ok(None) => Ok(None),
+                Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc_enodev() => {
+                    Ok(None)
+                }
+                Err(e) => Err(Error::netlink(format!("look up link {name}"))(e)),
+            }
+        })
+    }
+
+    /// Makes bridge `name` with address `gateway/prefix` and brings it up,
+    /// unless it exists. Returns whether it was created.
+    pub fn ensure_bridge(&self, name: &str, gateway: Ipv4Addr, subnet: &Ipv4Net) -> Result<bool> {
+        if self.index(name)?.is_some() {
+            return Ok(false);
+        }
+        let h = self.handle.clone();
+        self.rt
+            .block_on(h.link().add(LinkBridge::new(name).build()).execute())
+            .map_err(Error::netlink(format!("create bridge {name}")))?;
+        let idx = self
+            .index(name)?
+            .ok_or_else(|| Error::Invalid(format!("bridge {name} vanished")))?;
+        self.rt
+            .block_on(
+                h.address()
+                    .add(idx, IpAddr::V4(gateway), subnet.prefix_len())
+                    .execute(),
+            )
+            .map_err(Error::netlink(format!("address bridge {name}")))?;
+        self.rt
+            .block_on(
+                h.link()
+                    .set(LinkUnspec::new_with_index(idx).up().build())
+                    .execute(),
+            )
+            .map_err(Error::netlink(format!("bring up {name}")))?;
+        Ok(true)
+    }
+
+    /// Deletes link `name`; a missing link is not an error.
+    pub fn delete(&self, name: &str) -> Result<()> {
+        let Some(idx) = self.index(name)? else {
+            return Ok(());
+        };
+        let h = self.handle.clone();
+        match self.rt.block_on(h.link().del(idx).execute()) {
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc_enodev() => Ok(()),
+            r => r.map_err(Error::netlink(format!("delete link {name}"))),
+        }
+    }
+
+    /// Creates the veth pair `host`/`peer`, attaches `host` to `bridge` and
+    /// brings it up, and moves `peer` into the network namespace of `pid`.
+    pub fn add_veth(&self, bridge: &str, host: &str, peer: &str, pid: i32) -> Result<()> {
+        let br = self
+            .index(bridge)?
+            .ok_or_else(|| Error::Invalid(format!("bridge {bridge} does not exist")))?;
+        let h = self.handle.clone();
+        self.rt
+            .block_on(h.link().add(LinkVeth::new(host, peer).build()).execute())
+            .map_err(Error::netlink(format!("create veth {host}")))?;
+        let moved = (|| {
+            let peer_idx = self
+                .index(peer)?
+                .ok_or_else(|| Error::Invalid(format!("veth {peer} vanished")))?;
+            self.rt
+                .block_on(
+                    h.link()
+                        .set(
+                            LinkUnspec::new_with_index(peer_idx)
+                                .setns_by_pid(pid as u32)
+                                .build(),
+                        )
+                        .execute(),
+                )
+                .map_err(Error::netlink(format!("move {peer} into the container")))?;
+            let host_idx = self
+                .index(host)?
+                .ok_or_else(|| Error::Invalid(format!("veth {host} vanished")))?;
+            self.rt
+                .block_on(
+                    h.link()
+                        .set(
+                            LinkUnspec::new_with_index(host_idx)
+                                .controller(br)
+                                .up()
+                                .build(),
+                        )
+                        .execute(),
+                )
+                .map_err(Error::netlink(format!("attach {host} to {bridge}")))
+        })();
+        if moved.is_err() {
+            let _ = self.delete(host);
+        }
+        moved
+    }
+
+    /// Inside a container's namespace: renames `peer` to `ifname`, gives it
+    /// `ip/prefix` and `mac`, brings it and `lo` up and, when `gateway` is
+    /// given, routes everything through it.
+    pub fn configure_inside(
+        &self,
+        peer: &str,
+        ifname: &str,
+        ip: Ipv4Addr,
+        prefix: u8,
+        mac: [u8; 6],
+        gateway: Option<Ipv4Addr>,
+    ) -> Result<()> {
+        let h = self.handle.clone();
+        let idx = self
+            .index(peer)?
+            .ok_or_else(|| Error::Invalid(format!("{peer} is not in the container")))?;
+        self.rt
+            .block_on(
+                h.link()
+                    .set(
+                        LinkUnspec::new_with_index(idx)
+                            .name(ifname.to_string())
+                            .address(mac.to_vec())
+                            .build(),
+                    )
+                    .execute(),
+            )
+            .map_err(Error::netlink(format!("rename {peer} to {ifname}")))?;
+        self.rt
+            .block_on(h.address().add(idx, IpAddr::V4(ip), prefix).execute())
+            .map_err(Error::netlink(format!("address {ifname}")))?;
+        self.rt
+            .block_on(
+                h.link()
+                    .set(LinkUnspec::new_with_index(idx).up().build())
+                    .execute(),
+            )
+            .map_err(Error::netlink(format!("bring up {ifname}")))?;
+        self.up("lo")?;
+        if let Some(gw) = gateway {
+            self.rt
+                .block_on(
+                    h.route()
+                        .add(RouteMessageBuilder::<Ipv4Addr>::new().gateway(gw).build())
+                        .execute(),
+                )
+                .map_err(Error::netlink(format!("default route via {gw}")))?;
+        }
+        Ok(())
+    }
+
+    /// Brings link `name` up.
+    pub fn up(&self, name: &str) -> Result<()> {
+        let idx = self
+            .index(name)?
+            .ok_or_else(|| Error::Invalid(format!("no link {name}")))?;
+        let h = self.handle.clone();
+        self.rt
+            .block_on(
+                h.link()
+                    .set(LinkUnspec::new_with_index(idx).up().build())
+                    .execute(),
+            )
+            .map_err(Error::netlink(format!("bring up {name}")))
+    }
+}
+
+fn libc_enodev() -> i32 {
+    nix::errno::Errno::ENODEV as i32
+}
+
+/// Sets a sysctl under /proc/sys (`net/ipv4/ip_forward`), if not already set.
+pub fn sysctl(key: &str, value: &str) -> Result<()> {
+    let path = format!("/proc/sys/{key}");
+    if std::fs::read_to_string(&path)
+        .map(|v| v.trim() == value)
+        .unwrap_or(false)
+    {
+        return Ok(());
+    }
+    std::fs::write(&path, value).map_err(Error::io(format!("write {path}")))
+}
