@@ -36,6 +36,8 @@ pub struct Env {
     pub root: PathBuf,
     pub runroot: PathBuf,
     pub cgroup_parent: String,
+    /// This env's default bridge (bridges are host-wide; roots are not).
+    pub bridge: String,
 }
 
 /// The result of a berth command, with its output as text.
@@ -87,10 +89,12 @@ impl Env {
             .unwrap()
             .to_string_lossy()
             .into_owned();
+        let tail: String = name.chars().rev().take(10).collect();
         Env {
             root,
             runroot,
             cgroup_parent: format!("berth-test/{name}"),
+            bridge: format!("bt{tail}"),
             _dir: dir,
         }
     }
@@ -103,6 +107,8 @@ impl Env {
             .arg(&self.runroot)
             .arg("--cgroup-parent")
             .arg(&self.cgroup_parent)
+            .arg("--bridge")
+            .arg(&self.bridge)
             .args(args);
         c
     }
@@ -165,6 +171,8 @@ impl Env {
         assert!(monitors.is_empty(), "monitor sockets left: {monitors:?}");
         let cgroups = self.cgroup_dirs();
         assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
+        let veths = self.bridge_members();
+        assert!(veths.is_empty(), "veths left on {}: {veths:?}", self.bridge);
         self.assert_clean_mounts();
     }
 
@@ -186,6 +194,76 @@ impl Env {
         r.stdout.trim().to_string()
     }
 
+    /// Removes this env's default bridge and its NAT set entries (docker
+    /// never removes its default network; a test env must).
+    pub fn remove_default_network(&self) {
+        let has = std::fs::read_dir(self.root.join("networks"))
+            .map(|mut rd| rd.next().is_some())
+            .unwrap_or(false);
+        if !has {
+            return;
+        }
+        let r = self.berth(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{(index .IPAM.Config 0).Subnet}}",
+            "bridge",
+        ]);
+        let subnet = r.stdout.trim().to_string();
+        let _ = Command::new("ip")
+            .args(["link", "delete", &self.bridge])
+            .stderr(Stdio::null())
+            .status();
+        let script = format!(
+            "delete element ip berth nets {{ {subnet} }}\ndelete element ip berth bridges {{ \"{}\" }}\n",
+            self.bridge
+        );
+        let mut nft = Command::new("nft")
+            .args(["-f", "-"])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        let _ = nft.stdin.take().unwrap().write_all(script.as_bytes());
+        let _ = nft.wait();
+        let rules = Command::new("nft")
+            .args(["-a", "list", "chain", "ip", "berth", "forward"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        for line in rules
+            .lines()
+            .filter(|l| l.contains(&format!("isolate {}\"", self.bridge)))
+        {
+            if let Some(h) = line.rsplit("# handle ").next() {
+                let _ = Command::new("nft")
+                    .args([
+                        "delete",
+                        "rule",
+                        "ip",
+                        "berth",
+                        "forward",
+                        "handle",
+                        h.trim(),
+                    ])
+                    .status();
+            }
+        }
+    }
+
+    /// Members of this env's bridge (veths of running containers).
+    pub fn bridge_members(&self) -> Vec<String> {
+        std::fs::read_dir(format!("/sys/class/net/{}/brif", self.bridge))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The full ID of the only container this env has.
     pub fn only_container_id(&self) -> String {
         let r = self.berth(&["ps", "-a", "-q", "--no-trunc"]);
@@ -205,6 +283,7 @@ impl Drop for Env {
             args.extend(ids);
             self.berth(&args);
         }
+        self.remove_default_network();
         for hierarchy in cgroup_hierarchies() {
             let _ = std::fs::remove_dir(hierarchy.join(&self.cgroup_parent));
             // Shared by all tests: goes with the last one.

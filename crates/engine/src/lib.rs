@@ -537,6 +537,11 @@ impl Engine {
         oom_killed: bool,
     ) -> Result<Option<ContainerRecord>> {
         self.remove_run_dir(id);
+        // Network resources go before the exit is recorded: once the record
+        // says exited, waiters may go on and expect them gone.
+        if let Ok(r) = self.containers.find(id) {
+            self.release_kernel(&r.state.endpoints, &r.state.ports);
+        }
         let updated = self.update(id, |r| {
             let again = r.options.restart.should_restart(
                 code,
@@ -557,8 +562,9 @@ impl Engine {
             ))
         });
         match updated {
-            Ok((rec, (eps, ports))) => {
-                self.release(&eps, &ports);
+            Ok((rec, (eps, _))) => {
+                let nets: Vec<String> = eps.iter().map(|e| e.network_id.clone()).collect();
+                self.refresh_hosts(&nets);
                 Ok(Some(rec))
             }
             Err(Error::ContainerNotFound(_)) => Ok(None),

@@ -340,7 +340,11 @@ impl Engine {
         let _host = host_lock()?;
         let _lock = self.lock_containers()?;
         let existing = self.networks.list()?;
-        if existing.iter().any(|n| n.name == req.name) {
+        if let Some(n) = existing.iter().find(|n| n.name == req.name) {
+            if n.name == DEFAULT_NETWORK {
+                // Another command made the default network meanwhile.
+                return Ok(n.clone());
+            }
             return Err(Error::Conflict(format!(
                 "network with name {} already exists",
                 req.name
@@ -615,11 +619,17 @@ impl Engine {
         Some(Box::new(move |pid| setup(pid.as_raw(), &endpoints, &ports)))
     }
 
-    /// Gives back a container's leases and removes its veths and ports.
-    pub(crate) fn release(&self, endpoints: &[Endpoint], ports: &[PublishedPort]) {
+    /// Removes a container's veths and published ports.
+    pub(crate) fn release_kernel(&self, endpoints: &[Endpoint], ports: &[PublishedPort]) {
         for e in teardown(endpoints, ports) {
             tracing::warn!("network teardown: {e}");
         }
+    }
+
+    /// Removes a container's veths and ports and updates its peers' hosts
+    /// files (its leases are given back with its record's state).
+    pub(crate) fn release(&self, endpoints: &[Endpoint], ports: &[PublishedPort]) {
+        self.release_kernel(endpoints, ports);
         let nets: Vec<String> = endpoints.iter().map(|e| e.network_id.clone()).collect();
         self.refresh_hosts(&nets);
     }
