@@ -9,6 +9,7 @@ mod isolation;
 mod layers;
 mod lifecycle;
 mod limits;
+mod network;
 mod run;
 mod tty;
 mod volumes;

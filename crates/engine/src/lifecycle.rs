@@ -38,7 +38,7 @@ pub(crate) fn alive(pid: i32) -> bool {
 }
 
 impl Engine {
-    fn cgroup(&self, id: &str) -> Result<Cgroup> {
+    pub(crate) fn cgroup(&self, id: &str) -> Result<Cgroup> {
         Ok(Cgroup::new(
             &self.config.cgroup_root,
             &self.cgroup_path(id),

@@ -731,6 +731,19 @@ impl Engine {
                 });
                 if let Ok((_, Some((eps, ports)))) = settled {
                     self.release(&eps, &ports);
+                    // What the killed monitor would have removed.
+                    self.remove_run_dir(&rec.id);
+                    if let Ok(cg) = self.cgroup(&rec.id) {
+                        if let Err(e) = cg.remove() {
+                            tracing::warn!("remove cgroup of {}: {e}", rec.id);
+                        }
+                    }
+                    let sock = self
+                        .config
+                        .runroot
+                        .join("monitors")
+                        .join(format!("{}.sock", rec.id));
+                    let _ = fs::remove_file(sock);
                 }
             }
         }
