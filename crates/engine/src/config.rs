@@ -426,7 +426,12 @@ mod tests {
             NetworkMode::parse("container:web").unwrap(),
             NetworkMode::Container("web".into())
         );
-        assert!(NetworkMode::parse("nosuchnet").is_err());
+        assert_eq!(
+            NetworkMode::parse("appnet").unwrap(),
+            NetworkMode::Named("appnet".into())
+        );
+        assert!(NetworkMode::parse("container:").is_err());
+        assert!(NetworkMode::parse("").is_err());
     }
 }
 
