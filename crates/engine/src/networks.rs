@@ -61,6 +61,27 @@ pub struct Endpoint {
     pub aliases: Vec<String>,
 }
 
+impl Endpoint {
+    /// Container `id`'s endpoint number `index`, at `ip` on `n`.
+    fn new(n: &Network, ip: Ipv4Addr, id: &str, index: usize, aliases: Vec<String>) -> Endpoint {
+        Endpoint {
+            network_id: n.id.clone(),
+            network: n.name.clone(),
+            ip,
+            prefix: n.subnet.prefix_len(),
+            gateway: n.gateway,
+            mac: ipam::mac_for(ip)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":"),
+            bridge: n.bridge.clone(),
+            veth: format!("vb{}{index}", &id[..10]),
+            aliases,
+        }
+    }
+}
+
 /// A published port of a running container.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PublishedPort {
@@ -551,21 +572,7 @@ impl Engine {
                     r.options.network_aliases.clone()
                 };
                 aliases.dedup();
-                endpoints.push(Endpoint {
-                    network_id: n.id.clone(),
-                    network: n.name.clone(),
-                    ip,
-                    prefix: n.subnet.prefix_len(),
-                    gateway: n.gateway,
-                    mac: ipam::mac_for(ip)
-                        .iter()
-                        .map(|b| format!("{b:02x}"))
-                        .collect::<Vec<_>>()
-                        .join(":"),
-                    bridge: n.bridge.clone(),
-                    veth: format!("vb{}{i}", &r.id[..10]),
-                    aliases,
-                });
+                endpoints.push(Endpoint::new(n, ip, &r.id, i, aliases));
             }
             let taken: Vec<PublishedPort> = others
                 .iter()
@@ -799,21 +806,7 @@ impl Engine {
             let ip = ipam::allocate(&n.subnet, n.gateway, &used).ok_or_else(|| {
                 Error::Conflict(format!("no available IPv4 addresses on network {}", n.name))
             })?;
-            let ep = Endpoint {
-                network_id: n.id.clone(),
-                network: n.name.clone(),
-                ip,
-                prefix: n.subnet.prefix_len(),
-                gateway: n.gateway,
-                mac: ipam::mac_for(ip)
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<Vec<_>>()
-                    .join(":"),
-                bridge: n.bridge.clone(),
-                veth: format!("vb{}{index}", &r.id[..10]),
-                aliases: r.options.network_aliases.clone(),
-            };
+            let ep = Endpoint::new(&n, ip, &r.id, index, r.options.network_aliases.clone());
             r.state.endpoints.push(ep.clone());
             Ok(ep)
         })?;
