@@ -471,8 +471,13 @@ impl Engine {
         } = i;
         let mut view = rec.clone();
         view.state.endpoints = endpoints.clone();
-        let hosts = self.hosts_entries(&view, &hostname);
-        let etc_files = etc::write_files(&run_dir, &hostname, &opts.network, &hosts, &opts.dns)?;
+        // Under the state lock, like every rewrite of peers' hosts files, so
+        // that a peer starting meanwhile is either listed here or adds itself.
+        let etc_files = {
+            let _lock = self.lock_containers()?;
+            let hosts = self.hosts_entries(&view, &hostname);
+            etc::write_files(&run_dir, &hostname, &opts.network, &hosts, &opts.dns)?
+        };
         let (mounts, copied) = self.runtime_mounts(rec)?;
         let net_ns = match &opts.network {
             NetworkMode::Container(c) => {

@@ -684,6 +684,9 @@ impl Engine {
         if network_ids.is_empty() {
             return;
         }
+        let Ok(_lock) = self.lock_containers() else {
+            return;
+        };
         for rec in self.containers.list().unwrap_or_default() {
             if !rec.state.status.is_active()
                 || !rec
