@@ -248,7 +248,7 @@ fn user_networks_resolve_names_and_are_isolated() {
             "busybox",
             "sh",
             "-c",
-            "ping -c1 -W2 db && ping -c1 -W2 database",
+            "ping -c1 -W5 db && ping -c1 -W5 database",
         ],
     );
     assert_eq!(out.matches("1 packets received").count(), 2, "{out}");
