@@ -137,14 +137,7 @@ impl Engine {
     }
 
     fn lock_containers(&self) -> Result<Flock<fs::File>> {
-        let path = self.containers.lock_path();
-        let f = fs::File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(Error::io("open", &path))?;
-        Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| Error::io("lock", &path)(e.into()))
+        lock_file(&self.containers.lock_path())
     }
 
     /// Creates a container: validates the options, resolves the image and
@@ -419,7 +412,8 @@ impl Engine {
         let run_dir = self.run_dir(&rec.id);
         fs::create_dir_all(&run_dir).map_err(Error::io("create", &run_dir))?;
         let exposed: Vec<String> = cfg.exposed_ports().clone().unwrap_or_default();
-        let (endpoints, ports) = self.lease(rec, &exposed)?;
+        let lease = self.lease(rec, &exposed)?;
+        let (endpoints, ports) = (lease.endpoints.clone(), lease.ports.clone());
         let wired = self.start_wired(
             rec,
             image,
@@ -431,8 +425,7 @@ impl Engine {
                 env,
                 user,
                 run_dir,
-                endpoints: endpoints.clone(),
-                ports: ports.clone(),
+                lease,
             },
         );
         if wired.is_err() {
@@ -466,11 +459,10 @@ impl Engine {
             env,
             user,
             run_dir,
-            endpoints,
-            ports,
+            lease,
         } = i;
         let mut view = rec.clone();
-        view.state.endpoints = endpoints.clone();
+        view.state.endpoints = lease.endpoints.clone();
         // Under the state lock, like every rewrite of peers' hosts files, so
         // that a peer starting meanwhile is either listed here or adds itself.
         let etc_files = {
@@ -528,7 +520,7 @@ impl Engine {
             stdio,
             cgroup_root: self.config.cgroup_root.clone(),
             default_cgroup_path: self.cgroup_path(&rec.id),
-            prestart: Engine::prestart(endpoints, ports),
+            prestart: Engine::prestart(lease),
         })?;
         Ok((container, copied))
     }
@@ -660,6 +652,17 @@ impl Engine {
     }
 }
 
+/// Takes an exclusive lock on `path` (created if missing) until dropped.
+pub(crate) fn lock_file(path: &Path) -> Result<Flock<fs::File>> {
+    let f = fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(Error::io("open", path))?;
+    Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| Error::io("lock", path)(e.into()))
+}
+
 /// What `start_process` worked out for `start_wired`.
 struct StartInputs {
     hostname: String,
@@ -667,8 +670,7 @@ struct StartInputs {
     env: Vec<String>,
     user: ExecUser,
     run_dir: PathBuf,
-    endpoints: Vec<networks::Endpoint>,
-    ports: Vec<networks::PublishedPort>,
+    lease: networks::Lease,
 }
 
 /// Docker's exit codes for a failed `run`: 127 when the command does not

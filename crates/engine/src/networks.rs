@@ -19,7 +19,7 @@ use berth_network::netlink::{self, Netlink};
 use berth_network::nft::{self, Dnat};
 use berth_network::ports::{PortMapping, Proto};
 use berth_network::{ipam, Ipv4Net};
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 use serde::{Deserialize, Serialize};
 
 use crate::containers::ContainerRecord;
@@ -113,6 +113,15 @@ impl PublishedPort {
     }
 }
 
+/// A container's leased endpoints and ports, with the netlink connection
+/// that ensured their bridges and will wire them.
+#[derive(Default)]
+pub(crate) struct Lease {
+    pub netlink: Option<Netlink>,
+    pub endpoints: Vec<Endpoint>,
+    pub ports: Vec<PublishedPort>,
+}
+
 /// What `network create` asks for.
 #[derive(Debug, Clone, Default)]
 pub struct NetworkRequest {
@@ -132,13 +141,7 @@ fn host_lock() -> Result<Flock<fs::File>> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
     }
-    let f = fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(Error::io("open", &path))?;
-    Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| Error::io("lock", &path)(e.into()))
+    crate::lock_file(&path)
 }
 
 #[derive(Debug, Clone)]
@@ -198,8 +201,7 @@ impl NetworkStore {
 }
 
 /// Makes the kernel side of a network exist: bridge, forwarding, NAT sets.
-fn ensure_kernel(n: &Network) -> Result<()> {
-    let nl = Netlink::new().map_err(net_err)?;
+fn ensure_kernel(nl: &Netlink, n: &Network) -> Result<()> {
     if !nl
         .ensure_bridge(&n.bridge, n.gateway, &n.subnet)
         .map_err(net_err)?
@@ -239,8 +241,12 @@ fn remove_kernel(n: &Network) -> Vec<String> {
 
 /// Sets up a started container's endpoints and ports inside the namespace
 /// of `pid` (the runtime's prestart hook).
-fn setup(pid: i32, endpoints: &[Endpoint], ports: &[PublishedPort]) -> Result<(), String> {
-    let host = Netlink::new().map_err(|e| e.to_string())?;
+fn setup(
+    host: &Netlink,
+    pid: i32,
+    endpoints: &[Endpoint],
+    ports: &[PublishedPort],
+) -> Result<(), String> {
     let mut inside = None;
     for (i, ep) in endpoints.iter().enumerate() {
         let peer = format!("vp{}", &ep.veth[2..]);
@@ -260,9 +266,14 @@ fn setup(pid: i32, endpoints: &[Endpoint], ports: &[PublishedPort]) -> Result<()
         let _lock = host_lock().map_err(|e| e.to_string())?;
         nft::ensure_table().map_err(|e| e.to_string())?;
         nft::add_ports(&dnats).map_err(|e| match e.to_string() {
-            m if m.contains("File exists") => {
-                "Bind for a published port failed: port is already allocated".to_string()
-            }
+            m if m.contains("File exists") => format!(
+                "Bind for {} failed: port is already allocated",
+                ports
+                    .iter()
+                    .map(PublishedPort::host)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             m => m,
         })?;
     }
@@ -292,6 +303,20 @@ fn teardown(endpoints: &[Endpoint], ports: &[PublishedPort]) -> Vec<String> {
         }
     }
     errors
+}
+
+/// The lowest address of `n` no container but `except` holds.
+fn free_ip(records: &[ContainerRecord], n: &Network, except: &str) -> Result<Ipv4Addr> {
+    let used: HashSet<Ipv4Addr> = records
+        .iter()
+        .filter(|o| o.id != except)
+        .flat_map(|o| o.state.endpoints.iter())
+        .filter(|e| e.network_id == n.id)
+        .map(|e| e.ip)
+        .collect();
+    ipam::allocate(&n.subnet, n.gateway, &used).ok_or_else(|| {
+        Error::Conflict(format!("no available IPv4 addresses on network {}", n.name))
+    })
 }
 
 /// Whether two published ports would take the same host port.
@@ -421,7 +446,7 @@ impl Engine {
             created: crate::now(),
             labels: req.labels,
         };
-        ensure_kernel(&n)?;
+        ensure_kernel(&Netlink::new().map_err(net_err)?, &n)?;
         if let Err(e) = self.networks.save(&n) {
             remove_kernel(&n);
             return Err(e);
@@ -517,22 +542,19 @@ impl Engine {
 
     /// Before a start: leases an address on each network and resolves the
     /// published ports, recorded in the container's state.
-    pub(crate) fn lease(
-        &self,
-        rec: &ContainerRecord,
-        exposed: &[String],
-    ) -> Result<(Vec<Endpoint>, Vec<PublishedPort>)> {
+    pub(crate) fn lease(&self, rec: &ContainerRecord, exposed: &[String]) -> Result<Lease> {
         let nets = self.container_networks(rec)?;
         if nets.is_empty() {
             if !rec.options.publish.is_empty() && rec.options.network != NetworkMode::Host {
                 tracing::warn!("published ports are ignored without a bridge network");
             }
-            return Ok((Vec::new(), Vec::new()));
+            return Ok(Lease::default());
         }
+        let netlink = Netlink::new().map_err(net_err)?;
         {
             let _host = host_lock()?;
             for n in &nets {
-                ensure_kernel(n)?;
+                ensure_kernel(&netlink, n)?;
             }
         }
         let mut wanted = rec.options.publish.clone();
@@ -556,16 +578,7 @@ impl Engine {
             let others = self.containers.list()?;
             let mut endpoints = Vec::new();
             for (i, n) in nets.iter().enumerate() {
-                let used: HashSet<Ipv4Addr> = others
-                    .iter()
-                    .filter(|o| o.id != r.id)
-                    .flat_map(|o| o.state.endpoints.iter())
-                    .filter(|e| e.network_id == n.id)
-                    .map(|e| e.ip)
-                    .collect();
-                let ip = ipam::allocate(&n.subnet, n.gateway, &used).ok_or_else(|| {
-                    Error::Conflict(format!("no available IPv4 addresses on network {}", n.name))
-                })?;
+                let ip = free_ip(&others, n, &r.id)?;
                 let mut aliases = if n.name == DEFAULT_NETWORK {
                     Vec::new()
                 } else {
@@ -612,18 +625,22 @@ impl Engine {
             Ok((endpoints, ports))
         })?;
         let _ = rec;
-        Ok(out)
+        Ok(Lease {
+            netlink: Some(netlink),
+            endpoints: out.0,
+            ports: out.1,
+        })
     }
 
     /// The runtime hook that wires the leased endpoints into the container.
-    pub(crate) fn prestart(
-        endpoints: Vec<Endpoint>,
-        ports: Vec<PublishedPort>,
-    ) -> Option<berth_runtime::Prestart> {
-        if endpoints.is_empty() {
+    pub(crate) fn prestart(lease: Lease) -> Option<berth_runtime::Prestart> {
+        let nl = lease.netlink?;
+        if lease.endpoints.is_empty() {
             return None;
         }
-        Some(Box::new(move |pid| setup(pid.as_raw(), &endpoints, &ports)))
+        Some(Box::new(move |pid| {
+            setup(&nl, pid.as_raw(), &lease.endpoints, &lease.ports)
+        }))
     }
 
     /// Removes a container's veths and published ports.
@@ -791,30 +808,20 @@ impl Engine {
         if rec.state.status != Status::Running || rec.state.pid <= 0 {
             return Ok(());
         }
+        let host = Netlink::new().map_err(net_err)?;
         {
             let _host = host_lock()?;
-            ensure_kernel(&n)?;
+            ensure_kernel(&host, &n)?;
         }
         let pid = rec.state.pid;
         let index = rec.state.endpoints.len();
         let (_, ep) = self.update(&rec.id, |r| {
-            let used: HashSet<Ipv4Addr> = self
-                .containers
-                .list()?
-                .iter()
-                .flat_map(|o| o.state.endpoints.iter())
-                .filter(|e| e.network_id == n.id)
-                .map(|e| e.ip)
-                .collect();
-            let ip = ipam::allocate(&n.subnet, n.gateway, &used).ok_or_else(|| {
-                Error::Conflict(format!("no available IPv4 addresses on network {}", n.name))
-            })?;
+            let ip = free_ip(&self.containers.list()?, &n, "")?;
             let ep = Endpoint::new(&n, ip, &r.id, index, r.options.network_aliases.clone());
             r.state.endpoints.push(ep.clone());
             Ok(ep)
         })?;
         let wired = (|| {
-            let host = Netlink::new().map_err(net_err)?;
             let peer = format!("vp{}", &ep.veth[2..]);
             host.add_veth(&ep.bridge, &ep.veth, &peer, pid)
                 .map_err(net_err)?;

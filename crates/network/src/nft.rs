@@ -114,10 +114,19 @@ pub fn remove_network(bridge: &str, subnet: &Ipv4Net) -> Result<()> {
             }
         }
     }
-    for cmd in [
-        format!("delete element ip berth nets {{ {subnet} }}\n"),
-        format!("delete element ip berth bridges {{ \"{bridge}\" }}\n"),
-    ] {
+    delete_each(
+        [
+            format!("delete element ip berth nets {{ {subnet} }}\n"),
+            format!("delete element ip berth bridges {{ \"{bridge}\" }}\n"),
+        ],
+        errors,
+    )
+}
+
+/// Applies each deletion on its own, so one already gone does not stop
+/// the others; reports what failed for another reason.
+fn delete_each(cmds: impl IntoIterator<Item = String>, mut errors: Vec<String>) -> Result<()> {
+    for cmd in cmds {
         if let Err(e) = apply(&cmd) {
             if !e.to_string().contains("No such file") {
                 errors.push(e.to_string());
@@ -178,18 +187,10 @@ pub fn add_ports(ports: &[Dnat]) -> Result<()> {
 
 /// Withdraws published ports, going on past any that is already gone.
 pub fn remove_ports(ports: &[Dnat]) -> Result<()> {
-    let mut errors = Vec::new();
-    for p in ports {
-        let cmd = format!("delete element ip berth {} {{ {} }}\n", p.map(), p.key());
-        if let Err(e) = apply(&cmd) {
-            if !e.to_string().contains("No such file") {
-                errors.push(e.to_string());
-            }
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Nft(errors.join("; ")))
-    }
+    delete_each(
+        ports
+            .iter()
+            .map(|p| format!("delete element ip berth {} {{ {} }}\n", p.map(), p.key())),
+        Vec::new(),
+    )
 }
