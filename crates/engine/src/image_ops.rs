@@ -186,12 +186,24 @@ impl Engine {
     /// layer and blob nothing references. Returns the deleted image IDs and
     /// the bytes freed.
     pub fn prune_images(&self, all: bool) -> Result<(Vec<Digest>, u64)> {
+        // Build cache goes with `-a` (or `builder prune`), never as dangling.
+        self.prune_where(|img| all || (img.refs.is_empty() && !img.intermediate))
+    }
+
+    /// `builder prune`: deletes the build cache (build steps' images no
+    /// container uses), then what nothing references any more.
+    pub fn prune_build_cache(&self) -> Result<(Vec<Digest>, u64)> {
+        self.prune_where(|img| img.intermediate && img.refs.is_empty())
+    }
+
+    /// Deletes the images no container uses that `doomed` picks, then every
+    /// layer and blob nothing references.
+    fn prune_where(&self, doomed: impl Fn(&Image) -> bool) -> Result<(Vec<Digest>, u64)> {
         let _lock = self.lock_containers()?;
         let used: Vec<String> = self.images_in_use()?.into_iter().map(|(i, _)| i).collect();
         let mut deleted = Vec::new();
         for img in self.images.list()? {
-            let unused = !used.contains(&img.id.to_string());
-            if unused && (img.refs.is_empty() || all) {
+            if !used.contains(&img.id.to_string()) && doomed(&img) {
                 self.images.delete(&img.id)?;
                 deleted.push(img.id);
             }

@@ -1,6 +1,7 @@
 //! The engine: containers, their state and their lifecycle, on top of the image
 //! store and the runtime. The CLI and the API server are thin faces of it.
 
+mod build_ops;
 mod config;
 mod containers;
 mod cp;
@@ -31,6 +32,7 @@ use nix::fcntl::{Flock, FlockArg};
 pub use berth_image as image;
 pub use berth_network as network;
 pub use berth_runtime as runtime;
+pub use build_ops::Stream;
 pub use config::{
     format_cpuset, ContainerOptions, LogOptions, NetworkMode, Resources, RestartPolicy,
 };
@@ -41,7 +43,7 @@ pub use exec::ExecRequest;
 pub use image_ops::{CommitRequest, DiskUsage, Removed};
 pub use lifecycle::{parse_signal, ContainerStats};
 pub use networks::{Endpoint, Network, NetworkRequest, PublishedPort, DEFAULT_NETWORK};
-pub use user::ExecUser;
+pub use user::{resolve as resolve_user, ExecUser};
 pub use volumes::{Volume, VolumeRequest, ANONYMOUS_LABEL};
 
 use containers::ContainerStore;

@@ -6,7 +6,7 @@ use std::path::Path;
 use oci_spec::image::{Config, HistoryBuilder};
 
 use crate::digest::Digest;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::import::{layer_descriptor, now};
 use crate::reference::Reference;
 use crate::store::{Image, Store};
@@ -30,16 +30,7 @@ impl Store {
     /// as the new top layer shared by every later user.
     pub fn commit(&self, parent: &Image, upper: &Path, opts: &CommitOptions) -> Result<Image> {
         let _writing = self.write_guard()?;
-        let mut ingest = self.content.ingest()?;
-        crate::diff::write_layer(upper, &mut ingest)?;
-        let (diff_id, size) = ingest.commit(None)?;
-        let blob = self.content.path(&diff_id);
-        let file = std::fs::File::open(&blob).map_err(Error::io("open", &blob))?;
-        let pending = self
-            .layers
-            .unpack(std::io::BufReader::with_capacity(256 * 1024, file))?;
-        self.layers
-            .commit(pending, &diff_id, parent.chain_ids.last())?;
+        let (diff_id, size) = self.commit_layer(Some(parent), upper)?;
 
         let created = now();
         let mut config = parent.config.clone();

@@ -153,6 +153,20 @@ impl Store {
         layers: Vec<Descriptor>,
         references: &[Reference],
     ) -> Result<Image> {
+        let created = config.created().clone().unwrap_or_else(now);
+        self.put_record(config_bytes, created, layers, references, None)
+    }
+
+    /// Writes the config and manifest blobs and records the image; `step`
+    /// marks a build step's image (parent, cache key).
+    pub(crate) fn put_record(
+        &self,
+        config_bytes: &[u8],
+        created: String,
+        layers: Vec<Descriptor>,
+        references: &[Reference],
+        step: Option<(Option<Digest>, String)>,
+    ) -> Result<Image> {
         let config_digest = self.content.put(config_bytes)?;
         let manifest = ImageManifestBuilder::default()
             .schema_version(2u32)
@@ -167,13 +181,30 @@ impl Store {
             .layers(layers)
             .build()?;
         let manifest_digest = self.content.put(&json(&manifest)?)?;
+        let (parent, build_key) = match step {
+            Some((p, k)) => (p, Some(k)),
+            None => (None, None),
+        };
+        let intermediate = build_key.is_some() && references.is_empty();
         let record = ImageRecord {
             manifest: manifest_digest,
-            created: config.created().clone().unwrap_or_else(now),
+            created,
+            parent,
+            build_key,
+            intermediate,
         };
         let id = config_digest.clone();
         self.metadata.update(|doc| {
-            doc.images.insert(id.clone(), record);
+            match doc.images.get_mut(&id) {
+                // The same step again (a rebuild with the same inputs): keep
+                // what the image already is.
+                Some(old) if record.build_key.is_some() => {
+                    old.intermediate &= record.intermediate;
+                }
+                _ => {
+                    doc.images.insert(id.clone(), record);
+                }
+            }
             for r in references {
                 doc.refs.insert(r.to_string(), id.clone());
             }

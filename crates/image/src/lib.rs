@@ -24,6 +24,7 @@ mod layers;
 mod metadata;
 mod reference;
 mod snapshot;
+mod steps;
 mod store;
 
 pub use archive::ArchiveFormat;

@@ -25,6 +25,16 @@ pub struct ImageRecord {
     pub manifest: Digest,
     /// When the image was created (RFC 3339).
     pub created: String,
+    /// The image a build step made this one from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Digest>,
+    /// The build step's cache key (its instruction and inputs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_key: Option<String>,
+    /// A build step's image that no build produced as its result: build
+    /// cache, hidden from `images` unless `-a`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub intermediate: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]

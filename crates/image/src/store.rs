@@ -32,6 +32,10 @@ pub struct Image {
     pub created: String,
     /// References naming this image, normalised.
     pub refs: Vec<Reference>,
+    /// The image a build step made this one from.
+    pub parent: Option<Digest>,
+    /// Build cache: a step's image that is not a build's result.
+    pub intermediate: bool,
 }
 
 impl Store {
@@ -87,6 +91,8 @@ impl Store {
             chain_ids,
             created: record.created.clone(),
             refs,
+            parent: record.parent.clone(),
+            intermediate: record.intermediate,
         })
     }
 

@@ -133,79 +133,218 @@ fn copy_xattrs(src: &OwnedFd, dst: &OwnedFd) -> Result<(), Errno> {
     Ok(())
 }
 
+/// How [`copy_tree`] copies.
+#[derive(Default)]
+pub struct CopyOptions<'a> {
+    /// Replace what is at the destination (a directory is merged into, and
+    /// keeps its own owner and mode); otherwise existing entries are kept.
+    pub overwrite: bool,
+    /// Owner (uid, gid) of everything copied, instead of the source's.
+    pub owner: Option<(u32, u32)>,
+    /// Permission bits of every file and directory copied, instead of the source's.
+    pub mode: Option<u32>,
+    /// Only entries (paths relative to the source directory, and whether
+    /// each is a directory) it accepts are copied.
+    #[allow(clippy::type_complexity)]
+    pub filter: Option<&'a dyn Fn(&std::path::Path, bool) -> bool>,
+}
+
+impl CopyOptions<'_> {
+    fn ids(&self, st: &FileStat) -> (Option<Uid>, Option<Gid>) {
+        match self.owner {
+            Some((u, g)) => (Some(Uid::from_raw(u)), Some(Gid::from_raw(g))),
+            None => ids(st),
+        }
+    }
+
+    fn mode(&self, st: &FileStat) -> Mode {
+        Mode::from_bits_truncate(self.mode.unwrap_or(st.st_mode & 0o7777))
+    }
+}
+
 /// Gives `dst` the owner, mode, xattrs and times of `st`/`src`.
-fn finish(src: &OwnedFd, dst: &OwnedFd, st: &FileStat, path: &std::path::Path) -> Res {
-    let (uid, gid) = ids(st);
+fn finish(
+    src: &OwnedFd,
+    dst: &OwnedFd,
+    st: &FileStat,
+    path: &std::path::Path,
+    opts: &CopyOptions<'_>,
+) -> Res {
+    let (uid, gid) = opts.ids(st);
     fchown(dst.as_raw_fd(), uid, gid).map_err(fail("chown", path))?;
     // After chown, which clears set-id bits.
-    fchmod(
-        dst.as_raw_fd(),
-        Mode::from_bits_truncate(st.st_mode & 0o7777),
-    )
-    .map_err(fail("chmod", path))?;
+    fchmod(dst.as_raw_fd(), opts.mode(st)).map_err(fail("chmod", path))?;
     copy_xattrs(src, dst).map_err(fail("copy xattrs of", path))?;
     let (a, m) = times(st);
     futimens(dst.as_raw_fd(), &a, &m).map_err(fail("set times of", path))
 }
 
-struct Copier {
+struct Copier<'a> {
     /// (device, inode) of files with several links -> path of the first copy.
     links: HashMap<(u64, u64), PathBuf>,
     dst_root: RawFd,
+    opts: &'a CopyOptions<'a>,
 }
 
-impl Copier {
+/// Whether what `name` in `dir` is (a directory or not) allows a new entry
+/// there: `Ok(true)` when it was removed (or was a directory to merge into
+/// for `want_dir`), `Ok(false)` when it must be kept.
+fn make_room(dir: &OwnedFd, name: &CStr, want_dir: bool, path: &std::path::Path) -> Res<bool> {
+    let st = fstatat(Some(dir.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW)
+        .map_err(fail("stat", path))?;
+    let is_dir = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR;
+    if is_dir {
+        if want_dir {
+            return Ok(true);
+        }
+        return Err(format!(
+            "cannot replace directory {} with a file",
+            path.display()
+        ));
+    }
+    nix::unistd::unlinkat(
+        Some(dir.as_raw_fd()),
+        name,
+        nix::unistd::UnlinkatFlags::NoRemoveDir,
+    )
+    .map_err(fail("remove", path))?;
+    Ok(true)
+}
+
+impl Copier<'_> {
     fn dir(&mut self, src: &OwnedFd, dst: &OwnedFd, rel: &std::path::Path) -> Res {
         for name in entries(src).map_err(fail("read directory", rel))? {
             let path = rel.join(OsStr::from_bytes(name.to_bytes()));
-            self.entry(src, dst, &name, &path)?;
+            self.entry(src, dst, &name, &name, &path)?;
         }
         Ok(())
     }
 
-    fn entry(&mut self, src: &OwnedFd, dst: &OwnedFd, name: &CStr, path: &std::path::Path) -> Res {
+    /// Creates an entry with `create` (which may fail with EEXIST); with
+    /// `overwrite`, what is in the way goes first. `Ok(false)`: it exists
+    /// and is kept.
+    fn create(
+        &self,
+        dst: &OwnedFd,
+        name: &CStr,
+        path: &std::path::Path,
+        is_dir: bool,
+        create: impl Fn() -> nix::Result<()>,
+    ) -> Res<bool> {
+        match create() {
+            Ok(()) => Ok(true),
+            Err(Errno::EEXIST) if self.opts.overwrite => {
+                if !make_room(dst, name, is_dir, path)? {
+                    return Ok(false);
+                }
+                match create() {
+                    Ok(()) => Ok(true),
+                    Err(Errno::EEXIST) if is_dir => Ok(true),
+                    Err(e) => Err(fail("create", path)(e)),
+                }
+            }
+            Err(Errno::EEXIST) => Ok(false),
+            Err(e) => Err(fail("create", path)(e)),
+        }
+    }
+
+    fn entry(
+        &mut self,
+        src: &OwnedFd,
+        dst: &OwnedFd,
+        name: &CStr,
+        dst_name: &CStr,
+        path: &std::path::Path,
+    ) -> Res {
         let st = fstatat(Some(src.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW)
             .map_err(fail("stat", path))?;
         let kind = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
+        if let Some(filter) = self.opts.filter {
+            if !filter(path, kind == SFlag::S_IFDIR) {
+                return Ok(());
+            }
+        }
+        let dst_path = path.with_file_name(OsStr::from_bytes(dst_name.to_bytes()));
         let key = (st.st_dev, st.st_ino);
+        let dfd = Some(dst.as_raw_fd());
         if kind != SFlag::S_IFDIR && st.st_nlink > 1 {
             if let Some(first) = self.links.get(&key) {
-                return linkat(
-                    Some(self.dst_root),
-                    first.as_path(),
-                    Some(dst.as_raw_fd()),
-                    std::path::Path::new(OsStr::from_bytes(name.to_bytes())),
-                    AtFlags::empty(),
-                )
-                .map_err(fail("link", path));
+                let link = || {
+                    linkat(
+                        Some(self.dst_root),
+                        first.as_path(),
+                        dfd,
+                        std::path::Path::new(OsStr::from_bytes(dst_name.to_bytes())),
+                        AtFlags::empty(),
+                    )
+                };
+                self.create(dst, dst_name, path, false, link)?;
+                return Ok(());
             }
-            self.links.insert(key, path.to_path_buf());
+            self.links.insert(key, dst_path.clone());
         }
-        let dfd = Some(dst.as_raw_fd());
+        let opts = self.opts;
+        let set_link_meta = |what: &str| -> Res {
+            let (uid, gid) = opts.ids(&st);
+            fchownat(dfd, dst_name, uid, gid, AtFlags::AT_SYMLINK_NOFOLLOW)
+                .map_err(fail("chown", path))?;
+            if what != "symlink" {
+                nix::sys::stat::fchmodat(
+                    dfd,
+                    dst_name,
+                    opts.mode(&st),
+                    nix::sys::stat::FchmodatFlags::FollowSymlink,
+                )
+                .map_err(fail("chmod", path))?;
+            }
+            let (a, m) = times(&st);
+            utimensat(dfd, dst_name, &a, &m, UtimensatFlags::NoFollowSymlink)
+                .map_err(fail("set times of", path))
+        };
         match kind {
             SFlag::S_IFDIR => {
-                match mkdirat(dfd, name, Mode::from_bits_truncate(0o700)) {
-                    Ok(()) => {}
+                let mkdir = || mkdirat(dfd, dst_name, Mode::from_bits_truncate(0o700));
+                let made = match mkdir() {
+                    Ok(()) => true,
                     // Another container filling the same volume got here first.
-                    Err(Errno::EEXIST) => return Ok(()),
+                    Err(Errno::EEXIST) if !self.opts.overwrite => return Ok(()),
+                    Err(Errno::EEXIST) => {
+                        make_room(dst, dst_name, true, path)?;
+                        match mkdir() {
+                            Ok(()) => true,
+                            Err(Errno::EEXIST) => false,
+                            Err(e) => return Err(fail("create", path)(e)),
+                        }
+                    }
                     Err(e) => return Err(fail("create", path)(e)),
-                }
+                };
                 let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY;
                 let s = open_at(src, name, flags, Mode::empty()).map_err(fail("open", path))?;
-                let d = open_at(dst, name, flags, Mode::empty()).map_err(fail("open", path))?;
+                let d = open_at(dst, dst_name, flags, Mode::empty()).map_err(fail("open", path))?;
                 self.dir(&s, &d, path)?;
-                finish(&s, &d, &st, path)
+                // A directory merged into keeps its own owner and mode.
+                match made {
+                    true => finish(&s, &d, &st, path, self.opts),
+                    false => Ok(()),
+                }
             }
             SFlag::S_IFREG => {
                 let s = open_at(src, name, OFlag::O_RDONLY, Mode::empty())
                     .map_err(fail("open", path))?;
-                let d = match open_at(
-                    dst,
-                    name,
-                    OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
-                    Mode::from_bits_truncate(0o600),
-                ) {
+                let open = || {
+                    open_at(
+                        dst,
+                        dst_name,
+                        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
+                        Mode::from_bits_truncate(0o600),
+                    )
+                };
+                let d = match open() {
                     Ok(d) => d,
+                    Err(Errno::EEXIST) if self.opts.overwrite => {
+                        make_room(dst, dst_name, false, path)?;
+                        open().map_err(fail("create", path))?
+                    }
                     Err(Errno::EEXIST) => return Ok(()),
                     Err(e) => return Err(fail("create", path)(e)),
                 };
@@ -213,42 +352,31 @@ impl Copier {
                 let mut output = File::from(d.try_clone().map_err(|e| e.to_string())?);
                 std::io::copy(&mut input, &mut output)
                     .map_err(|e| format!("copy {}: {e}", path.display()))?;
-                finish(&s, &d, &st, path)
+                finish(&s, &d, &st, path, self.opts)
             }
             SFlag::S_IFLNK => {
                 let target =
                     readlinkat(Some(src.as_raw_fd()), name).map_err(fail("readlink", path))?;
-                match symlinkat(target.as_os_str(), dfd, name) {
-                    Ok(()) => {}
-                    Err(Errno::EEXIST) => return Ok(()),
-                    Err(e) => return Err(fail("symlink", path)(e)),
+                let link = || symlinkat(target.as_os_str(), dfd, dst_name);
+                if self.create(dst, dst_name, path, false, link)? {
+                    set_link_meta("symlink")?;
                 }
-                let (uid, gid) = ids(&st);
-                fchownat(dfd, name, uid, gid, AtFlags::AT_SYMLINK_NOFOLLOW)
-                    .map_err(fail("chown", path))?;
-                let (a, m) = times(&st);
-                utimensat(dfd, name, &a, &m, UtimensatFlags::NoFollowSymlink)
-                    .map_err(fail("set times of", path))
+                Ok(())
             }
             SFlag::S_IFIFO | SFlag::S_IFCHR | SFlag::S_IFBLK => {
-                match mknodat(dfd, name, kind, Mode::from_bits_truncate(0o600), st.st_rdev) {
-                    Ok(()) => {}
-                    Err(Errno::EEXIST) => return Ok(()),
-                    Err(e) => return Err(fail("create", path)(e)),
+                let node = || {
+                    mknodat(
+                        dfd,
+                        dst_name,
+                        kind,
+                        Mode::from_bits_truncate(0o600),
+                        st.st_rdev,
+                    )
+                };
+                if self.create(dst, dst_name, path, false, node)? {
+                    set_link_meta("node")?;
                 }
-                let (uid, gid) = ids(&st);
-                fchownat(dfd, name, uid, gid, AtFlags::AT_SYMLINK_NOFOLLOW)
-                    .map_err(fail("chown", path))?;
-                nix::sys::stat::fchmodat(
-                    dfd,
-                    name,
-                    Mode::from_bits_truncate(st.st_mode & 0o7777),
-                    nix::sys::stat::FchmodatFlags::FollowSymlink,
-                )
-                .map_err(fail("chmod", path))?;
-                let (a, m) = times(&st);
-                utimensat(dfd, name, &a, &m, UtimensatFlags::NoFollowSymlink)
-                    .map_err(fail("set times of", path))
+                Ok(())
             }
             // Sockets belong to a process; they are not copied.
             _ => Ok(()),
@@ -261,12 +389,41 @@ impl Copier {
 /// first mounted over image content. Both are directory descriptors.
 pub(crate) fn copy_up(src: &OwnedFd, dst: &OwnedFd) -> Res {
     let st = fstat(src.as_raw_fd()).map_err(|e| format!("stat mount point: {}", e.desc()))?;
-    let mut c = Copier {
+    let opts = CopyOptions::default();
+    copy_tree(src, dst, &opts)?;
+    finish(src, dst, &st, std::path::Path::new("."), &opts)
+}
+
+/// Copies the contents of directory `src` into directory `dst` (both
+/// directory descriptors), walking both through descriptors with
+/// O_NOFOLLOW: no symlink on either side is ever followed.
+pub fn copy_tree(src: &OwnedFd, dst: &OwnedFd, opts: &CopyOptions<'_>) -> Res {
+    Copier {
         links: HashMap::new(),
         dst_root: dst.as_raw_fd(),
-    };
-    c.dir(src, dst, std::path::Path::new(""))?;
-    finish(src, dst, &st, std::path::Path::new("."))
+        opts,
+    }
+    .dir(src, dst, std::path::Path::new(""))
+}
+
+/// Copies the entry `name` of directory `src` (a file, link, special file or
+/// a whole directory, never following a symlink) into directory `dst` as
+/// `dst_name`.
+pub fn copy_entry(
+    src: &OwnedFd,
+    name: &OsStr,
+    dst: &OwnedFd,
+    dst_name: &OsStr,
+    opts: &CopyOptions<'_>,
+) -> Res {
+    let cname = CString::new(name.as_bytes()).map_err(|e| e.to_string())?;
+    let dname = CString::new(dst_name.as_bytes()).map_err(|e| e.to_string())?;
+    Copier {
+        links: HashMap::new(),
+        dst_root: dst.as_raw_fd(),
+        opts,
+    }
+    .entry(src, dst, &cname, &dname, std::path::Path::new(name))
 }
 
 #[cfg(test)]

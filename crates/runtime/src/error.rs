@@ -45,8 +45,8 @@ pub enum Error {
     Start(#[from] StartFailure),
     #[error("{0}")]
     Prestart(String),
-    #[error("work on the mount at {target} failed (its error is printed above)")]
-    Helper { target: PathBuf },
+    #[error("{message}")]
+    Helper { target: PathBuf, message: String },
 }
 
 impl Error {

@@ -16,7 +16,7 @@ pub mod cgroups;
 mod child;
 mod clone;
 mod container;
-mod copyup;
+pub mod copyup;
 mod devices;
 mod error;
 mod exec;
@@ -34,6 +34,7 @@ pub use error::{Error, StartFailure, StartFailureKind};
 pub use exec::{exec, ExecOptions, ExecProcess};
 pub use mounts::MountOptions;
 pub use oci_spec;
+pub use paths::{create_dir_in_root, open_in_root, reopen_dir};
 pub use scratch::with_private_mount;
 
 /// Docker's default capability set, in the order Docker lists it.

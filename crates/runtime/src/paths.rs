@@ -156,6 +156,30 @@ pub(crate) fn open_existing(root: RawFd, path: &Path) -> nix::Result<Option<Owne
     }
 }
 
+/// Opens directory `path` inside the directory `root`, creating missing
+/// directories (mode 0755) on the way; links resolve inside the root.
+pub fn create_dir_in_root(root: &OwnedFd, path: &Path) -> nix::Result<OwnedFd> {
+    let fd = open_or_create(root.as_raw_fd(), path, Create::Dir)?;
+    reopen_dir(&fd)
+}
+
+/// Opens `path` inside the directory `root` (links resolve inside it) as an
+/// O_PATH descriptor; `None` if nothing is there.
+pub fn open_in_root(root: &OwnedFd, path: &Path) -> nix::Result<Option<OwnedFd>> {
+    open_existing(root.as_raw_fd(), path)
+}
+
+/// A readable directory descriptor for the directory behind an O_PATH one.
+pub fn reopen_dir(fd: &OwnedFd) -> nix::Result<OwnedFd> {
+    nix::fcntl::openat(
+        Some(fd.as_raw_fd()),
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map(owned)
+}
+
 /// The magic-link path through which a mount reaches the inode behind `fd`.
 pub(crate) fn proc_fd(fd: &OwnedFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))

@@ -2,6 +2,7 @@
 //! of a short-lived child process (`export` reads a container's merged root this
 //! way without ever mounting anything in the host's namespace).
 
+use std::io::{Read, Write};
 use std::path::Path;
 
 use nix::mount::{mount, MsFlags};
@@ -20,10 +21,14 @@ pub fn with_private_mount(
     readonly: bool,
     work: impl FnOnce(&Path) -> std::result::Result<(), String>,
 ) -> Result<()> {
+    // The child's error message comes back through this pipe.
+    let (err_r, err_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(Error::sys("pipe"))?;
     // SAFETY: the caller is single-threaded; the child only mounts, runs
     // `work` and leaves with _exit.
     match unsafe { fork() }.map_err(Error::sys("fork"))? {
         ForkResult::Child => {
+            drop(err_r);
             let r = (|| {
                 unshare(CloneFlags::CLONE_NEWNS)
                     .map_err(|e| format!("unshare mount namespace: {e}"))?;
@@ -56,24 +61,33 @@ pub fn with_private_mount(
             let code = match r {
                 Ok(()) => 0,
                 Err(e) => {
-                    eprintln!("berth: {e}");
+                    let _ = std::fs::File::from(err_w).write_all(e.as_bytes());
                     1
                 }
             };
             // SAFETY: ends the child without running the parent's destructors.
             unsafe { libc::_exit(code) }
         }
-        ForkResult::Parent { child } => loop {
-            match waitpid(child, None) {
-                Ok(WaitStatus::Exited(_, 0)) => return Ok(()),
-                Ok(WaitStatus::Exited(_, _)) | Ok(WaitStatus::Signaled(..)) => {
-                    return Err(Error::Helper {
-                        target: target.to_path_buf(),
-                    })
+        ForkResult::Parent { child } => {
+            drop(err_w);
+            let mut message = String::new();
+            let _ = std::fs::File::from(err_r).read_to_string(&mut message);
+            loop {
+                match waitpid(child, None) {
+                    Ok(WaitStatus::Exited(_, 0)) => return Ok(()),
+                    Ok(WaitStatus::Exited(_, _)) | Ok(WaitStatus::Signaled(..)) => {
+                        if message.is_empty() {
+                            message = format!("work on the mount at {} failed", target.display());
+                        }
+                        return Err(Error::Helper {
+                            target: target.to_path_buf(),
+                            message,
+                        });
+                    }
+                    Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => return Err(Error::sys("wait")(e)),
                 }
-                Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(Error::sys("wait")(e)),
             }
-        },
+        }
     }
 }
