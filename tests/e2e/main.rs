@@ -3,6 +3,7 @@
 
 mod common;
 
+mod build;
 mod cleanup;
 mod images;
 mod isolation;

@@ -132,6 +132,71 @@ pub enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(BuilderCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BuilderCommand {
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
+    /// Remove build cache
+    Prune(BuilderPruneArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BuilderPruneArgs {
+    /// Remove all unused build cache, not just dangling ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// Name and optionally a tag in the "name:tag" format
+    #[arg(short, long = "tag")]
+    pub tag: Vec<String>,
+    /// Name of the Dockerfile (default: "PATH/Dockerfile")
+    #[arg(short, long)]
+    pub file: Option<String>,
+    /// Set build-time variables
+    #[arg(long = "build-arg")]
+    pub build_arg: Vec<String>,
+    /// Set the target build stage to build
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Do not use cache when building the image
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Set metadata for an image
+    #[arg(long)]
+    pub label: Vec<String>,
+    /// Suppress the build output and print image ID on success
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Set the networking mode for the RUN instructions during build
+    #[arg(long)]
+    pub network: Option<String>,
+    /// Always attempt to pull a newer version of the image (accepted; images are local)
+    #[arg(long)]
+    pub pull: bool,
+    /// Remove intermediate containers after a successful build (always done)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub rm: bool,
+    /// Always remove intermediate containers (always done)
+    #[arg(long)]
+    pub force_rm: bool,
+    /// Set platform if server is multi-platform capable (only linux/amd64)
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Build context: a directory, or "-" to read a Dockerfile (or a tar context) from stdin
+    pub context: String,
 }
 
 #[derive(Subcommand, Debug)]

@@ -11,9 +11,10 @@ use berth_engine::{
 };
 
 use crate::attach;
+use crate::build_cmds;
 use crate::cli::{
-    Cli, Command, ContainerCommand, Global, ImageCommand, ImagesArgs, ImportArgs, PsArgs, RmArgs,
-    RunArgs, SystemCommand,
+    BuilderCommand, Cli, Command, ContainerCommand, Global, ImageCommand, ImagesArgs, ImportArgs,
+    PsArgs, RmArgs, RunArgs, SystemCommand,
 };
 use crate::container_cmds as cc;
 use crate::format;
@@ -114,6 +115,12 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Container(ContainerCommand::Prune(_)) => engine(g).and_then(|e| cc::prune(&e)),
         Command::Volume(c) => engine(g).and_then(|e| volume_cmds::dispatch(&e, c)),
         Command::Network(c) => engine(g).and_then(|e| network_cmds::dispatch(&e, c)),
+        Command::Build(a) | Command::Builder(BuilderCommand::Build(a)) => {
+            engine(g).and_then(|e| build_cmds::build(&e, a))
+        }
+        Command::Builder(BuilderCommand::Prune(a)) => {
+            engine(g).and_then(|e| build_cmds::prune(&e, a))
+        }
         Command::Container(ContainerCommand::Inspect(mut a)) => {
             a.kind = Some("container".into());
             engine(g).and_then(|e| image_cmds::inspect(&e, a))
@@ -216,7 +223,7 @@ fn images(g: &Global, a: ImagesArgs) -> Result<i32> {
         .map(String::from)
         .to_vec()];
     let mut ids = Vec::new();
-    for img in &list {
+    for img in list.iter().filter(|i| a.all || !i.intermediate) {
         let id = if a.no_trunc {
             img.id.to_string()
         } else {

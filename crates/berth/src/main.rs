@@ -1,6 +1,7 @@
 //! `berth`: the command line. Docker's commands and flags, on Berth's engine.
 
 mod attach;
+mod build_cmds;
 mod cli;
 pub(crate) use commands::report;
 mod commands;

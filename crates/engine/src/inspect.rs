@@ -89,7 +89,16 @@ impl Engine {
         let c = image.config.config().clone().unwrap_or_default();
         let history = image.config.history().clone().unwrap_or_default();
         let labels: Option<BTreeMap<_, _>> = c.labels().as_ref().map(|l| l.iter().collect());
-        Ok(json!({
+        // Docker's fields the OCI config type does not carry, from the stored document.
+        let raw: Value = self
+            .images
+            .content()
+            .get(&image.id)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or(Value::Null);
+        let extra = |k: &str| raw.get("config").and_then(|c| c.get(k)).cloned();
+        let mut out = json!({
             "Id": image.id.to_string(),
             "RepoTags": image.refs.iter().filter(|r| r.tag().is_some()).map(|r| r.familiar()).collect::<Vec<_>>(),
             "RepoDigests": [],
@@ -123,7 +132,16 @@ impl Engine {
                 "Layers": image.config.rootfs().diff_ids(),
             },
             "Metadata": { "LastTagTime": image.created },
-        }))
+        });
+        for k in ["Healthcheck", "OnBuild", "Shell"] {
+            if let Some(v) = extra(k) {
+                out["Config"][k] = v;
+            }
+        }
+        if let Some(p) = &image.parent {
+            out["Parent"] = json!(p.to_string());
+        }
+        Ok(out)
     }
 
     pub fn inspect_container(&self, rec: &ContainerRecord) -> Result<Value> {
