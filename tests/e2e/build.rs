@@ -446,8 +446,12 @@ fn copy_and_add_options() {
          COPY script.sh /usr/local/bin/\n\
          WORKDIR /rel\n\
          COPY one.txt here/\n\
+         ARG WHO=heredoc\n\
          COPY <<EOF /inline.txt\n\
-         inline $HOME\n\
+         inline $WHO\n\
+         EOF\n\
+         COPY <<\"EOF\" /literal.txt\n\
+         literal $WHO\n\
          EOF\n\
          RUN <<EOF\n\
          echo heredoc-run > /heredoc\n\
@@ -473,7 +477,10 @@ fn copy_and_add_options() {
         "700\nscript\n"
     );
     assert_eq!(sh("cat /rel/here/one.txt"), "1");
-    assert_eq!(sh("cat /inline.txt"), "inline $HOME\n");
+    assert_eq!(
+        sh("cat /inline.txt /literal.txt"),
+        "inline heredoc\nliteral $WHO\n"
+    );
     assert_eq!(sh("cat /heredoc"), "heredoc-run\nsecond line\n");
     assert_no_build_leftovers(&env);
 }

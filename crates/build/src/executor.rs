@@ -831,11 +831,27 @@ impl Builder<'_> {
             let mut sources = Vec::new();
             for h in &spec.heredocs {
                 let path = tmp.path().join(&h.name);
-                std::fs::write(&path, &h.content)
+                // An unquoted delimiter: the body's variables are expanded
+                // (quotes and escapes stay as written).
+                let content = match h.expand {
+                    true => {
+                        let lexer = shell::Lexer {
+                            raw_quotes: true,
+                            raw_escapes: true,
+                            ..shell::Lexer::new(self.escape)
+                        };
+                        lexer
+                            .process(&h.content, &st.vars())
+                            .map_err(|e| fail(e.to_string()))?
+                            .0
+                    }
+                    false => h.content.clone(),
+                };
+                std::fs::write(&path, &content)
                     .map_err(|e| fail(format!("write {}: {e}", path.display())))?;
                 summary_hash.update(h.name.as_bytes());
-                summary_hash.update(h.content.as_bytes());
-                extra.push(format!("heredoc {}={}", h.name, h.content));
+                summary_hash.update(content.as_bytes());
+                extra.push(format!("heredoc {}={content}", h.name));
                 sources.push(Source {
                     root: tmp.path().to_path_buf(),
                     rel: PathBuf::from(&h.name),
