@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build speed: a cold build and a fully cached rebuild of a 10-step Dockerfile,
 # berth vs `buildah bud` (Debian's buildah, if installed) on the same context
-# and the same busybox base image. Needs root, hyperfine, busybox-static.
+# and the same busybox base image (buildah runs RUN with --isolation chroot,
+# which shares the host network; berth uses --network none for RUN). Needs root, hyperfine, busybox-static.
 #
 #   bench/build.sh [runs]      (default 10 runs per command)
 set -euo pipefail
@@ -50,14 +51,15 @@ cmds=(
 )
 if command -v buildah >/dev/null; then
   BU="buildah --root $work/buildah --runroot $work/buildah-run --storage-driver overlay"
-  # The same base image, given to buildah through a docker archive.
+  # The same base image, given to buildah through a docker archive. buildah's
+  # chroot isolation shares the host's network (berth's RUNs use none).
   $B save -o "$work/busybox.tar" busybox
   $BU pull -q "docker-archive:$work/busybox.tar" >/dev/null
   $BU tag "$($BU images -q | head -1)" localhost/busybox:latest
   sed 's/^FROM busybox/FROM localhost\/busybox/' "$work/ctx/Dockerfile" > "$work/Dockerfile.buildah"
   cmds+=(
-    -n "buildah bud (cold, --no-cache)" "$BU bud -q --no-cache --network none --isolation chroot --layers -f $work/Dockerfile.buildah -t bench $work/ctx"
-    -n "buildah bud (cached, --layers)" "$BU bud -q --network none --isolation chroot --layers -f $work/Dockerfile.buildah -t bench $work/ctx"
+    -n "buildah bud (cold, --no-cache)" "$BU bud -q --no-cache --isolation chroot --layers -f $work/Dockerfile.buildah -t bench $work/ctx"
+    -n "buildah bud (cached, --layers)" "$BU bud -q --isolation chroot --layers -f $work/Dockerfile.buildah -t bench $work/ctx"
   )
 else
   echo "buildah not installed (apt-get install -y buildah): measuring berth alone" >&2
