@@ -616,18 +616,7 @@ fn escape_directive_with_backtick() {
     );
 }
 
-fn corpus() -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/corpus/dockerfile"
-    ));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipping: Dockerfile corpus not found at {}", dir.display());
-        None
-    }
-}
+use crate::test_corpus as corpus;
 
 /// The corpus' buildable Dockerfiles also go through the typed layer;
 /// the ones BuildKit's instruction layer refuses are named.

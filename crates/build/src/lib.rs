@@ -19,3 +19,19 @@ pub use instructions::{
     Stage, Step,
 };
 pub use parser::{Heredoc, ParseError};
+
+/// The shared Dockerfile corpus (`../shared/corpus/dockerfile`), if this
+/// checkout has it; tests that need it skip without it.
+#[cfg(test)]
+pub(crate) fn test_corpus() -> Option<std::path::PathBuf> {
+    let dir = std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/corpus/dockerfile"
+    ));
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("skipping: Dockerfile corpus not found at {}", dir.display());
+        None
+    }
+}

@@ -1,19 +1,7 @@
 use super::*;
 
-use std::path::PathBuf;
 
-fn corpus() -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/corpus/dockerfile"
-    ));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipping: Dockerfile corpus not found at {}", dir.display());
-        None
-    }
-}
+use crate::test_corpus as corpus;
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs

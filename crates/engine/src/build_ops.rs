@@ -62,20 +62,8 @@ impl Engine {
         work: impl FnOnce(&Path, Option<&Path>) -> std::result::Result<(), String>,
     ) -> Result<()> {
         let rec = self.containers.find(id)?;
-        let image = self.images.resolve(&rec.image_id)?;
         let cdir = self.containers.dir(&rec.id);
-        let m = self.images.overlay(
-            &image,
-            Some(&cdir.join("init")),
-            &cdir.join("upper"),
-            &cdir.join("work"),
-        )?;
-        let mount = RootfsMount {
-            fstype: "overlay".into(),
-            source: "overlay".into(),
-            data: Some(m.data),
-            workdir: Some(m.workdir),
-        };
+        let mount = self.rootfs_mount(&rec)?;
         // The source image's layers, stacked read-only over an empty
         // directory (overlay wants two lower layers without an upper one).
         let from_dir = cdir.join("from");
@@ -123,6 +111,25 @@ impl Engine {
         done.map_err(|e| match e {
             berth_runtime::Error::Helper { message, .. } => Error::InvalidArgument(message),
             e => e.into(),
+        })
+    }
+
+    /// The overlay of a container's image layers, init layer and writable
+    /// layer, for mounting where the container is not running.
+    pub(crate) fn rootfs_mount(&self, rec: &crate::ContainerRecord) -> Result<RootfsMount> {
+        let image = self.images.resolve(&rec.image_id)?;
+        let cdir = self.containers.dir(&rec.id);
+        let m = self.images.overlay(
+            &image,
+            Some(&cdir.join("init")),
+            &cdir.join("upper"),
+            &cdir.join("work"),
+        )?;
+        Ok(RootfsMount {
+            fstype: "overlay".into(),
+            source: "overlay".into(),
+            data: Some(m.data),
+            workdir: Some(m.workdir),
         })
     }
 

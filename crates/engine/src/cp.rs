@@ -251,20 +251,8 @@ impl Engine {
             return work(&root).map_err(failed);
         }
         // Not running: its overlay, mounted in a private mount namespace.
-        let image = self.images.resolve(&rec.image_id)?;
         let cdir = self.containers.dir(&rec.id);
-        let m = self.images.overlay(
-            &image,
-            Some(&cdir.join("init")),
-            &cdir.join("upper"),
-            &cdir.join("work"),
-        )?;
-        let mount = berth_runtime::RootfsMount {
-            fstype: "overlay".into(),
-            source: "overlay".into(),
-            data: Some(m.data),
-            workdir: Some(m.workdir),
-        };
+        let mount = self.rootfs_mount(&rec)?;
         let readonly = matches!(dir, CopyDirection::FromContainer { .. });
         berth_runtime::with_private_mount(&mount, &cdir.join("rootfs"), readonly, work)?;
         Ok(())
