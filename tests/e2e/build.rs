@@ -299,6 +299,19 @@ fn failing_run_stops_the_build_and_leaves_nothing() {
     let r = build(&env, &dir, &[]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("nope"), "{r:?}");
+    // ADD of a URL: Berth does not fetch, and says so.
+    fs::write(
+        dir.join("Dockerfile"),
+        "FROM busybox\nADD http://127.0.0.1:9/x /x\n",
+    )
+    .unwrap();
+    let r = build(&env, &dir, &[]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("http://127.0.0.1:9/x: fetching URLs is not supported"),
+        "{r:?}"
+    );
     fs::write(dir.join("Dockerfile"), "FROM nosuchbase\n").unwrap();
     let r = build(&env, &dir, &[]);
     assert_eq!(r.code, 1);
@@ -390,6 +403,16 @@ fn instructions_change_the_config_and_the_run_environment() {
     assert_eq!(
         config["config"]["Shell"],
         serde_json::json!(["/bin/sh", "-ec"])
+    );
+    // A shell-form RUN after SHELL ran through it.
+    let history = ok(&env, &["history", "--no-trunc", "i"]);
+    assert!(
+        history.contains("/bin/sh -ec echo shell-form-uses-the-shell > /shell"),
+        "{history}"
+    );
+    assert_eq!(
+        run_in(&env, "i", &["cat /shell"]),
+        "shell-form-uses-the-shell\n"
     );
     assert_no_build_leftovers(&env);
 }
