@@ -1,6 +1,5 @@
 use super::*;
 
-
 use crate::test_corpus as corpus;
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
