@@ -65,11 +65,4 @@ else
   echo "buildah not installed (apt-get install -y buildah): measuring berth alone" >&2
 fi
 hyperfine --warmup 1 --runs "$runs" --export-json "$work/results.json" "${cmds[@]}"
-python3 - "$work/results.json" <<'PY'
-import json, sys
-results = json.load(open(sys.argv[1]))["results"]
-print("| command | median | mean | min |")
-print("|---|---:|---:|---:|")
-for r in results:
-    print(f"| `{r['command']}` | {r['median']*1000:.1f} ms | {r['mean']*1000:.1f} ms | {r['min']*1000:.1f} ms |")
-PY
+python3 "$here/bench/medians.py" "$work/results.json"

@@ -40,11 +40,4 @@ unshare -m --propagation private bash -c '
     -n "unshare (floor)" "unshare --pid --fork --mount --uts --ipc --net --cgroup true"
 '
 # Medians, which the README's performance section records.
-python3 - "$work/results.json" <<'PY'
-import json, sys
-results = json.load(open(sys.argv[1]))["results"]
-print("| command | median | mean | min |")
-print("|---|---:|---:|---:|")
-for r in results:
-    print(f"| `{r['command']}` | {r['median']*1000:.1f} ms | {r['mean']*1000:.1f} ms | {r['min']*1000:.1f} ms |")
-PY
+python3 "$here/bench/medians.py" "$work/results.json"

@@ -355,6 +355,28 @@ impl Builder<'_> {
         shell::expand_words(text, &st.vars(), self.escape).map_err(|e| BuildError::step(what, e))
     }
 
+    /// Expands ENV/LABEL pairs, hands each to `set` and returns them as
+    /// `k=v k2=v2` for the history line.
+    fn pairs(
+        &self,
+        st: &mut StageState,
+        pairs: &[(String, String)],
+        what: &str,
+        mut set: impl FnMut(&mut StageState, &str, &str),
+    ) -> Result<String> {
+        let mut text = Vec::new();
+        for (k, v) in pairs {
+            let k = self.expand(st, k, what)?;
+            let v = self.expand(st, v, what)?;
+            if k.is_empty() {
+                return Err(BuildError::step(what, "names can not be blank"));
+            }
+            set(st, &k, &v);
+            text.push(format!("{k}={v}"));
+        }
+        Ok(text.join(" "))
+    }
+
     fn raw_config(&self, image: &Image) -> Result<ImageConfig> {
         let bytes = self.engine.images().content().get(&image.id)?;
         ImageConfig::parse(&bytes).map_err(|e| BuildError::Invalid(format!("image config: {e}")))
@@ -558,19 +580,12 @@ impl Builder<'_> {
                 nop(format!(" ENTRYPOINT {}", quoted_list(&v)))
             }
             Instruction::Env(pairs) => {
-                let mut text = Vec::new();
-                for (k, v) in pairs {
-                    let k = self.expand(st, k, "ENV")?;
-                    let v = self.expand(st, v, "ENV")?;
-                    if k.is_empty() {
-                        return Err(BuildError::step("ENV", "names can not be blank"));
-                    }
-                    config.set_env(&k, &v);
+                let text = self.pairs(st, pairs, "ENV", |st, k, v| {
+                    config.set_env(k, v);
                     // Later pairs of the same ENV see earlier ones.
-                    st.config.set_env(&k, &v);
-                    text.push(format!("{k}={v}"));
-                }
-                nop(format!(" ENV {}", text.join(" ")))
+                    st.config.set_env(k, v);
+                })?;
+                nop(format!(" ENV {text}"))
             }
             Instruction::Arg(args) => {
                 let mut text = Vec::new();
@@ -643,14 +658,10 @@ impl Builder<'_> {
                 nop(format!(" VOLUME {}", quoted_list(&text)))
             }
             Instruction::Label(pairs) => {
-                let mut text = Vec::new();
-                for (k, v) in pairs {
-                    let k = self.expand(st, k, "LABEL")?;
-                    let v = self.expand(st, v, "LABEL")?;
-                    config.insert("Labels", &k, json!(v));
-                    text.push(format!("{k}={v}"));
-                }
-                nop(format!(" LABEL {}", text.join(" ")))
+                let text = self.pairs(st, pairs, "LABEL", |_, k, v| {
+                    config.insert("Labels", k, json!(v))
+                })?;
+                nop(format!(" LABEL {text}"))
             }
             Instruction::Maintainer(m) => {
                 config.set_author(m);
