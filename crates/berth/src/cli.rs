@@ -137,6 +137,37 @@ pub enum Command {
     /// Manage builds
     #[command(subcommand)]
     Builder(BuilderCommand),
+    /// Run a registry
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RegistryCommand {
+    /// Serve the distribution API (v2) from a directory
+    Serve(RegistryServeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RegistryServeArgs {
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:5000")]
+    pub addr: std::net::SocketAddr,
+    /// Directory holding the registry's content
+    #[arg(long, default_value = "/var/lib/berth-registry")]
+    pub root: PathBuf,
+    /// htpasswd file (bcrypt): require basic auth
+    #[arg(long)]
+    pub htpasswd: Option<PathBuf>,
+    /// With --htpasswd: issue bearer tokens at /token instead of taking basic auth
+    #[arg(long, requires = "htpasswd")]
+    pub token_auth: bool,
+    /// PEM certificate chain: serve https
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -14,12 +14,13 @@ use crate::attach;
 use crate::build_cmds;
 use crate::cli::{
     BuilderCommand, Cli, Command, ContainerCommand, Global, ImageCommand, ImagesArgs, ImportArgs,
-    PsArgs, RmArgs, RunArgs, SystemCommand,
+    PsArgs, RegistryCommand, RmArgs, RunArgs, SystemCommand,
 };
 use crate::container_cmds as cc;
 use crate::format;
 use crate::image_cmds;
 use crate::network_cmds;
+use crate::registry_cmds;
 use crate::template::Format;
 use crate::volume_cmds;
 
@@ -121,6 +122,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Builder(BuilderCommand::Prune(a)) => {
             engine(g).and_then(|e| build_cmds::prune(&e, a))
         }
+        Command::Registry(RegistryCommand::Serve(a)) => registry_cmds::serve(a),
         Command::Container(ContainerCommand::Inspect(mut a)) => {
             a.kind = Some("container".into());
             engine(g).and_then(|e| image_cmds::inspect(&e, a))

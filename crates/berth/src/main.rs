@@ -9,6 +9,7 @@ mod container_cmds;
 mod format;
 mod image_cmds;
 mod network_cmds;
+mod registry_cmds;
 mod template;
 mod volume_cmds;
 
