@@ -53,6 +53,17 @@ pub struct Global {
     /// Logging level (debug, info, warn, error)
     #[arg(long, global = true, default_value = "warn")]
     pub log_level: String,
+    /// Location of client config files (registry credentials; default ~/.docker)
+    #[arg(long = "config", global = true, env = "DOCKER_CONFIG")]
+    pub client_config: Option<PathBuf>,
+    /// A registry to reach over plain http (localhost always is)
+    #[arg(
+        long = "insecure-registry",
+        global = true,
+        env = "BERTH_INSECURE_REGISTRIES",
+        value_delimiter = ','
+    )]
+    pub insecure_registries: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -140,6 +151,56 @@ pub enum Command {
     /// Run a registry
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+    /// Log in to a registry
+    Login(LoginArgs),
+    /// Log out from a registry
+    Logout(LogoutArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// Suppress verbose output
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Set platform if server is multi-platform capable (only the host's)
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// NAME[:TAG|@DIGEST]
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// Suppress verbose output
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// NAME[:TAG]
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// Username
+    #[arg(short, long)]
+    pub username: Option<String>,
+    /// Password
+    #[arg(short, long)]
+    pub password: Option<String>,
+    /// Take the password from stdin
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Registry (default Docker Hub)
+    pub server: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LogoutArgs {
+    /// Registry (default Docker Hub)
+    pub server: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -622,6 +683,10 @@ pub enum ImageCommand {
     Save(SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(LoadArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
 }
 
 #[derive(Args, Debug)]
@@ -774,6 +839,9 @@ pub struct RunArgs {
     /// Run container in background and print container ID
     #[arg(short, long)]
     pub detach: bool,
+    /// Pull image before running ("always", "missing", "never")
+    #[arg(long, default_value = "missing")]
+    pub pull: String,
     /// Automatically remove the container when it exits
     #[arg(long)]
     pub rm: bool,

@@ -33,6 +33,11 @@ fn engine(g: &Global) -> Result<Engine> {
         runroot: g.runroot.clone(),
         cgroup_parent: g.cgroup_parent.clone(),
         bridge: g.bridge.clone(),
+        client_config: g
+            .client_config
+            .clone()
+            .unwrap_or_else(|| EngineConfig::default().client_config),
+        insecure_registries: g.insecure_registries.clone(),
         ..Default::default()
     })?)
 }
@@ -123,6 +128,14 @@ pub fn dispatch(cli: Cli) -> i32 {
             engine(g).and_then(|e| build_cmds::prune(&e, a))
         }
         Command::Registry(RegistryCommand::Serve(a)) => registry_cmds::serve(a),
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => {
+            engine(g).and_then(|e| registry_cmds::pull(&e, a))
+        }
+        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => {
+            engine(g).and_then(|e| registry_cmds::push(&e, a))
+        }
+        Command::Login(a) => engine(g).and_then(|e| registry_cmds::login(&e, a)),
+        Command::Logout(a) => engine(g).and_then(|e| registry_cmds::logout(&e, a)),
         Command::Container(ContainerCommand::Inspect(mut a)) => {
             a.kind = Some("container".into());
             engine(g).and_then(|e| image_cmds::inspect(&e, a))
@@ -408,6 +421,7 @@ fn run_inner(g: &Global, a: RunArgs) -> RunResult {
     let mut sigfd = attach::block_signals().map_err(fail)?;
     let opts = container_options(&a).map_err(fail)?;
     let engine = engine(g).map_err(fail)?;
+    registry_cmds::ensure_image(&engine, &opts.image, &a.pull).map_err(fail)?;
     engine.reap_orphans();
     let rec = engine.create(opts).map_err(fail)?;
     let remove = |engine: &Engine| {
@@ -466,6 +480,7 @@ fn exec(g: &Global, a: crate::cli::ExecArgs) -> i32 {
 fn create(g: &Global, a: RunArgs) -> Result<i32> {
     let opts = container_options(&a)?;
     let engine = engine(g)?;
+    registry_cmds::ensure_image(&engine, &opts.image, &a.pull)?;
     let rec = engine.create(opts)?;
     println!("{}", rec.id);
     Ok(0)

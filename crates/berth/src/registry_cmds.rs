@@ -1,9 +1,328 @@
-//! Distribution commands: `registry serve`.
+//! Distribution commands: `pull`, `push`, `login`, `logout`, the pull of a
+//! missing image before `run`/`create`, and `registry serve`.
 
-use anyhow::Result;
+use std::collections::HashMap;
+use std::io::{BufRead, IsTerminal, Read, Write};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{bail, Context, Result};
+use berth_engine::registry::client::{Credentials, Progress, PullPolicy, Quiet, Status};
+use berth_engine::Engine;
 use berth_registry::server::{self, ServerConfig};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::RegistryServeArgs;
+use crate::cli::{LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryServeArgs};
+
+/// Docker Hub, when `login`/`logout` name no server.
+const DEFAULT_REGISTRY: &str = "docker.io";
+
+/// Where progress goes: stdout for pull/push, stderr when a container's
+/// output owns stdout (`run`).
+#[derive(Clone, Copy)]
+enum Out {
+    Stdout,
+    Stderr,
+}
+
+impl Out {
+    fn is_terminal(self) -> bool {
+        match self {
+            Out::Stdout => std::io::stdout().is_terminal(),
+            Out::Stderr => std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn line(self, s: &str) {
+        let _ = match self {
+            Out::Stdout => writeln!(std::io::stdout().lock(), "{s}"),
+            Out::Stderr => writeln!(std::io::stderr().lock(), "{s}"),
+        };
+    }
+}
+
+/// docker's words for a layer's status.
+fn words(status: &Status) -> String {
+    match status {
+        Status::Waiting => "Pulling fs layer".into(),
+        Status::Downloading { .. } => "Downloading".into(),
+        Status::DownloadComplete => "Download complete".into(),
+        Status::PullComplete => "Pull complete".into(),
+        Status::AlreadyExists => "Already exists".into(),
+        Status::Preparing => "Preparing".into(),
+        Status::Pushing { .. } => "Pushing".into(),
+        Status::Pushed => "Pushed".into(),
+        Status::LayerExists => "Layer already exists".into(),
+        Status::Mounted { from } => format!("Mounted from {from}"),
+    }
+}
+
+/// Not a terminal: one line per status change, as docker prints them
+/// (byte counts are left out).
+struct Lines(Out);
+
+impl Progress for Lines {
+    fn layer(&self, id: &str, status: Status) {
+        if !matches!(status, Status::Downloading { .. } | Status::Pushing { .. }) {
+            self.0.line(&format!("{id}: {}", words(&status)));
+        }
+    }
+    fn message(&self, line: &str) {
+        self.0.line(line);
+    }
+}
+
+/// A terminal: a bar per layer.
+struct Bars {
+    multi: MultiProgress,
+    bars: Mutex<HashMap<String, ProgressBar>>,
+}
+
+impl Bars {
+    fn new(out: Out) -> Bars {
+        let target = match out {
+            Out::Stdout => ProgressDrawTarget::stdout(),
+            Out::Stderr => ProgressDrawTarget::stderr(),
+        };
+        Bars {
+            multi: MultiProgress::with_draw_target(target),
+            bars: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn bar(&self, id: &str) -> ProgressBar {
+        let mut bars = self.bars.lock().unwrap_or_else(|p| p.into_inner());
+        bars.entry(id.to_string())
+            .or_insert_with(|| {
+                let b = self.multi.add(ProgressBar::new(0));
+                b.set_style(
+                    ProgressStyle::with_template("{prefix}: {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                b.set_prefix(id.to_string());
+                b
+            })
+            .clone()
+    }
+}
+
+impl Progress for Bars {
+    fn layer(&self, id: &str, status: Status) {
+        let b = self.bar(id);
+        match status {
+            Status::Downloading { done, total } | Status::Pushing { done, total } => {
+                if b.length() != Some(total) {
+                    b.set_length(total);
+                    b.set_style(
+                        ProgressStyle::with_template(
+                            "{prefix}: {msg} [{bar:40}] {bytes}/{total_bytes}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
+                    );
+                }
+                b.set_message(words(&status));
+                b.set_position(done);
+            }
+            s @ (Status::PullComplete
+            | Status::AlreadyExists
+            | Status::Pushed
+            | Status::LayerExists
+            | Status::Mounted { .. }) => {
+                b.set_style(
+                    ProgressStyle::with_template("{prefix}: {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                b.finish_with_message(words(&s));
+            }
+            s => b.set_message(words(&s)),
+        }
+    }
+    fn message(&self, line: &str) {
+        let _ = self.multi.println(line);
+    }
+}
+
+fn progress_for(out: Out, quiet: bool) -> Arc<dyn Progress> {
+    if quiet {
+        Arc::new(Quiet)
+    } else if out.is_terminal() {
+        Arc::new(Bars::new(out))
+    } else {
+        Arc::new(Lines(out))
+    }
+}
+
+pub fn pull(e: &Engine, a: PullArgs) -> Result<i32> {
+    check_platform(a.platform.as_deref())?;
+    pull_with(e, &a.name, Out::Stdout, a.quiet)?;
+    Ok(0)
+}
+
+/// Pulls `name`, printing docker's progress and summary to `out`.
+fn pull_with(e: &Engine, name: &str, out: Out, quiet: bool) -> Result<()> {
+    let progress = progress_for(out, quiet);
+    let pulled = e.pull(name, progress)?;
+    let reference = berth_engine::image::Reference::parse(name)?;
+    if !quiet {
+        out.line(&format!("Digest: {}", pulled.digest));
+        if pulled.downloaded {
+            out.line(&format!(
+                "Status: Downloaded newer image for {}",
+                reference.familiar()
+            ));
+        } else {
+            out.line(&format!(
+                "Status: Image is up to date for {}",
+                reference.familiar()
+            ));
+        }
+    }
+    if matches!(out, Out::Stdout) {
+        println!("{reference}");
+    }
+    Ok(())
+}
+
+fn check_platform(p: Option<&str>) -> Result<()> {
+    if let Some(p) = p {
+        let arch = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            a => a,
+        };
+        if p != format!("linux/{arch}") {
+            bail!("platform {p:?} is not supported: this host runs linux/{arch}");
+        }
+    }
+    Ok(())
+}
+
+/// `run`/`create`: the image is pulled first as `--pull` says.
+pub fn ensure_image(e: &Engine, image: &str, policy: &str) -> Result<()> {
+    let policy: PullPolicy = policy.parse().map_err(anyhow::Error::msg)?;
+    let progress = progress_for(Out::Stderr, false);
+    let pulled = e.ensure_image(image, policy, progress, |r| {
+        eprintln!("Unable to find image '{}' locally", r.familiar());
+    })?;
+    if let Some(p) = pulled {
+        eprintln!("Digest: {}", p.digest);
+        let reference = berth_engine::image::Reference::parse(image)?;
+        if p.downloaded {
+            eprintln!(
+                "Status: Downloaded newer image for {}",
+                reference.familiar()
+            );
+        } else {
+            eprintln!("Status: Image is up to date for {}", reference.familiar());
+        }
+    }
+    Ok(())
+}
+
+pub fn push(e: &Engine, a: PushArgs) -> Result<i32> {
+    let progress = progress_for(Out::Stdout, a.quiet);
+    let reference = berth_engine::image::Reference::parse(&a.name)?;
+    let pushed = e.push(&a.name, progress)?;
+    if a.quiet {
+        println!("{reference}");
+    } else {
+        println!(
+            "{}: digest: {} size: {}",
+            reference.tag().unwrap_or("latest"),
+            pushed.digest,
+            pushed.size
+        );
+    }
+    Ok(0)
+}
+
+pub fn login(e: &Engine, a: LoginArgs) -> Result<i32> {
+    let server = a.server.as_deref().unwrap_or(DEFAULT_REGISTRY);
+    let server = normalise_server(server);
+    if a.password.is_some() && a.password_stdin {
+        bail!("--password and --password-stdin are mutually exclusive");
+    }
+    let username = match a.username {
+        Some(u) => u,
+        None => {
+            if a.password_stdin || !std::io::stdin().is_terminal() {
+                bail!("Cannot perform an interactive login from a non TTY device");
+            }
+            eprint!("Username: ");
+            let mut u = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut u)
+                .context("read username")?;
+            u.trim().to_string()
+        }
+    };
+    if username.is_empty() {
+        bail!("Username is required");
+    }
+    let password = if a.password_stdin {
+        let mut p = String::new();
+        std::io::stdin()
+            .lock()
+            .read_to_string(&mut p)
+            .context("read password from stdin")?;
+        p.trim_end_matches(['\n', '\r']).to_string()
+    } else if let Some(p) = a.password {
+        eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+        p
+    } else {
+        if !std::io::stdin().is_terminal() {
+            bail!("Cannot perform an interactive login from a non TTY device");
+        }
+        read_password()?
+    };
+    if password.is_empty() {
+        bail!("Password is required");
+    }
+    e.login(server, &Credentials { username, password })?;
+    eprintln!(
+        "WARNING! Your password will be stored unencrypted in {}.",
+        e.config().client_config.join("config.json").display()
+    );
+    println!("Login Succeeded");
+    Ok(0)
+}
+
+pub fn logout(e: &Engine, a: LogoutArgs) -> Result<i32> {
+    let server = normalise_server(a.server.as_deref().unwrap_or(DEFAULT_REGISTRY));
+    if e.logout(server)? {
+        println!("Removing login credentials for {server}");
+    } else {
+        println!("Not logged in to {server}");
+    }
+    Ok(0)
+}
+
+/// `https://host:5000/` -> `host:5000`, as docker takes server names.
+fn normalise_server(s: &str) -> &str {
+    let s = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .unwrap_or(s);
+    s.split('/').next().unwrap_or(s)
+}
+
+/// Reads a password from the terminal without echoing it.
+fn read_password() -> Result<String> {
+    use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
+    let stdin = std::io::stdin();
+    let old = tcgetattr(&stdin).context("read terminal settings")?;
+    let mut quiet = old.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    tcsetattr(&stdin, SetArg::TCSANOW, &quiet).context("turn off echo")?;
+    eprint!("Password: ");
+    let mut p = String::new();
+    let read = stdin.lock().read_line(&mut p);
+    let _ = tcsetattr(&stdin, SetArg::TCSANOW, &old);
+    eprintln!();
+    read.context("read password")?;
+    Ok(p.trim_end_matches(['\n', '\r']).to_string())
+}
 
 pub fn serve(a: RegistryServeArgs) -> Result<i32> {
     let tls = a.tls_cert.zip(a.tls_key);

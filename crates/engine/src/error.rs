@@ -35,6 +35,8 @@ pub enum Error {
     StartFailed { message: String, code: i32 },
     #[error("corrupt container state in {path}: {message}")]
     Corrupt { path: PathBuf, message: String },
+    #[error(transparent)]
+    Registry(#[from] berth_registry::client::ClientError),
 }
 
 impl Error {
@@ -47,6 +49,10 @@ impl Error {
                 ErrorKind::NotFound
             }
             Error::NameInUse { .. } | Error::Conflict(_) => ErrorKind::Conflict,
+            Error::Registry(berth_registry::client::ClientError::NotFound { .. }) => {
+                ErrorKind::NotFound
+            }
+            Error::Registry(berth_registry::client::ClientError::Image(e)) => e.kind(),
             _ => ErrorKind::Internal,
         }
     }

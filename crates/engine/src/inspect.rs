@@ -101,7 +101,7 @@ impl Engine {
         let mut out = json!({
             "Id": image.id.to_string(),
             "RepoTags": image.refs.iter().filter(|r| r.tag().is_some()).map(|r| r.familiar()).collect::<Vec<_>>(),
-            "RepoDigests": [],
+            "RepoDigests": image.repo_digests,
             "Parent": "",
             "Comment": history.last().and_then(|h| h.comment().clone()).unwrap_or_default(),
             "Created": image.config.created().clone().unwrap_or_else(|| image.created.clone()),

@@ -5,6 +5,7 @@ mod build_ops;
 mod config;
 mod containers;
 mod cp;
+mod distribution;
 mod error;
 mod etc;
 mod exec;
@@ -31,6 +32,7 @@ use nix::fcntl::{Flock, FlockArg};
 
 pub use berth_image as image;
 pub use berth_network as network;
+pub use berth_registry as registry;
 pub use berth_runtime as runtime;
 pub use build_ops::Stream;
 pub use config::{
@@ -63,6 +65,11 @@ pub struct EngineConfig {
     pub cgroup_parent: String,
     /// The default network's bridge interface.
     pub bridge: String,
+    /// docker's client config directory (`~/.docker`): registry credentials
+    /// in `config.json`, CA certificates in `certs.d/<registry>/`.
+    pub client_config: PathBuf,
+    /// Registries reached over plain http besides localhost.
+    pub insecure_registries: Vec<String>,
 }
 
 impl Default for EngineConfig {
@@ -73,6 +80,11 @@ impl Default for EngineConfig {
             cgroup_root: PathBuf::from(berth_runtime::cgroups::DEFAULT_ROOT),
             cgroup_parent: "berth".into(),
             bridge: "berth0".into(),
+            client_config: std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/root"))
+                .join(".docker"),
+            insecure_registries: Vec::new(),
         }
     }
 }

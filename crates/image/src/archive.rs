@@ -80,6 +80,9 @@ impl Store {
         for (image, refs) in images {
             let manifest = self.manifest(image)?;
             let diff_ids = self.diff_ids(image)?;
+            for i in 0..diff_ids.len() {
+                self.ensure_layer_tar(image, i)?;
+            }
             let (manifest_bytes, layer_names) = match format {
                 ArchiveFormat::Docker => {
                     for d in &diff_ids {

@@ -27,9 +27,9 @@ pub struct ImportOptions {
 }
 
 /// Reads from `inner` and copies everything read into `sink`.
-struct Tee<'a, R> {
-    inner: R,
-    sink: &'a mut Ingest,
+pub(crate) struct Tee<'a, R> {
+    pub(crate) inner: R,
+    pub(crate) sink: &'a mut Ingest,
 }
 
 impl<R: Read> Read for Tee<'_, R> {
@@ -41,7 +41,9 @@ impl<R: Read> Read for Tee<'_, R> {
 }
 
 /// The decompressor for a stream, chosen by its magic bytes.
-fn decompress<'a>(mut input: BufReader<Box<dyn Read + 'a>>) -> Result<Box<dyn Read + 'a>> {
+pub(crate) fn decompress<'a>(
+    mut input: BufReader<Box<dyn Read + 'a>>,
+) -> Result<Box<dyn Read + 'a>> {
     let head = input.fill_buf().map_err(Error::Archive)?;
     if head.starts_with(&[0x1f, 0x8b]) {
         Ok(Box::new(flate2::read::MultiGzDecoder::new(input)))
@@ -192,6 +194,7 @@ impl Store {
             parent,
             build_key,
             intermediate,
+            repo_digests: Vec::new(),
         };
         let id = config_digest.clone();
         self.metadata.update(|doc| {

@@ -9,6 +9,7 @@
 //!     diff/               the layer's files
 //!     layer.json          diff ID, parent chain ID, size
 //! images.json             references -> image IDs, image IDs -> manifest digests
+//! compressed/<diff-hex>   the gzip blob a push made of an uncompressed layer
 //! ```
 
 mod archive;
@@ -17,6 +18,7 @@ mod commit;
 mod content;
 mod diff;
 mod digest;
+mod distribution;
 mod error;
 mod gc;
 mod import;
@@ -32,6 +34,9 @@ pub use commit::CommitOptions;
 pub use content::ContentStore;
 pub use diff::{changes as diff_changes, write_layer, Change, ChangeKind};
 pub use digest::{Digest, DigestWriter};
+pub use distribution::{
+    media, Compression, PushImage, PushLayer, RemoteDescriptor, RemoteManifest,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use gc::{dir_size, WriteGuard};
 pub use import::ImportOptions;

@@ -35,6 +35,10 @@ pub struct ImageRecord {
     /// cache, hidden from `images` unless `-a`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub intermediate: bool,
+    /// `name@sha256:...` of the manifests registries served or took for
+    /// this image (docker's RepoDigests).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repo_digests: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]

@@ -36,6 +36,8 @@ pub struct Image {
     pub parent: Option<Digest>,
     /// Build cache: a step's image that is not a build's result.
     pub intermediate: bool,
+    /// `name@sha256:...` of this image's manifests in registries.
+    pub repo_digests: Vec<String>,
 }
 
 impl Store {
@@ -93,6 +95,7 @@ impl Store {
             refs,
             parent: record.parent.clone(),
             intermediate: record.intermediate,
+            repo_digests: record.repo_digests.clone(),
         })
     }
 

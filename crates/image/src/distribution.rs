@@ -1,0 +1,396 @@
+//! Images from and to registries.
+//!
+//! A pulled image keeps the manifest exactly as the registry served it (so
+//! its digest is the registry's) and its layers as the compressed blobs the
+//! manifest names; each layer is decompressed and unpacked while it streams
+//! in, and both digests (the blob's and the diff ID) are checked before
+//! anything becomes visible. No uncompressed copy is kept: `save` makes one
+//! when it needs it ([`Store::ensure_layer_tar`]).
+//!
+//! A push sends compressed blobs: a layer stored uncompressed (import,
+//! commit, build, load) is gzipped once and the result is remembered in
+//! `compressed/<diff-id hex>`, so pushing again sends the same digest.
+
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::PathBuf;
+
+use oci_spec::image::{
+    Descriptor, DescriptorBuilder, ImageConfiguration, ImageManifest, ImageManifestBuilder,
+    MediaType,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::import::{json, Tee};
+use crate::metadata::{write_atomic, ImageRecord};
+use crate::reference::Reference;
+use crate::store::{Image, Store};
+
+/// OCI and docker media types of manifests a registry serves.
+pub mod media {
+    pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+    pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+    pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+    /// Every manifest type a pull accepts, for the Accept header.
+    pub const MANIFESTS: [&str; 4] = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
+}
+
+/// How a layer blob is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    /// The compression a layer media type names; `None` for a type that is
+    /// not a layer tar (a foreign or unknown layer).
+    pub fn of_media_type(media_type: &str) -> Option<Compression> {
+        let mt = media_type.trim();
+        if mt.ends_with("+gzip") || mt.ends_with(".tar.gzip") {
+            Some(Compression::Gzip)
+        } else if mt.ends_with("+zstd") {
+            Some(Compression::Zstd)
+        } else if mt.ends_with(".tar") || mt.ends_with("rootfs.diff.tar") {
+            Some(Compression::None)
+        } else {
+            None
+        }
+    }
+}
+
+/// A reader that hashes and counts what passes through it.
+struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// A layer as a push sends it: its manifest entry and the file holding it.
+#[derive(Debug, Clone)]
+pub struct PushLayer {
+    pub descriptor: Descriptor,
+    pub path: PathBuf,
+}
+
+/// Everything a push of one image sends.
+#[derive(Debug, Clone)]
+pub struct PushImage {
+    pub layers: Vec<PushLayer>,
+    pub config: Descriptor,
+    pub config_path: PathBuf,
+    /// The manifest's bytes and media type.
+    pub manifest: Vec<u8>,
+    pub manifest_media_type: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CompressedLayer {
+    digest: Digest,
+    size: u64,
+}
+
+/// A manifest of an image (not an index), as much of it as a pull needs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteManifest {
+    #[serde(default)]
+    pub media_type: Option<String>,
+    pub config: RemoteDescriptor,
+    #[serde(default)]
+    pub layers: Vec<RemoteDescriptor>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteDescriptor {
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
+}
+
+impl RemoteManifest {
+    pub fn parse(bytes: &[u8]) -> Result<RemoteManifest> {
+        serde_json::from_slice(bytes).map_err(|e| Error::Corrupt {
+            path: "manifest".into(),
+            message: e.to_string(),
+        })
+    }
+}
+
+impl Store {
+    /// Whether a layer (by chain ID) is already unpacked here.
+    pub fn has_layer(&self, chain: &Digest) -> bool {
+        self.layers.exists(chain)
+    }
+
+    /// Stores one layer as a registry serves it: `blob` is stored under
+    /// `digest` while it is decompressed and unpacked as the layer over
+    /// `parent`. The blob's digest and the layer's diff ID are both checked
+    /// before either becomes visible; on any error nothing is kept.
+    pub fn pull_layer(
+        &self,
+        blob: impl Read,
+        digest: &Digest,
+        diff_id: &Digest,
+        parent: Option<&Digest>,
+    ) -> Result<()> {
+        let mut ingest = self.content.ingest()?;
+        let pending = {
+            let tee = Tee {
+                inner: blob,
+                sink: &mut ingest,
+            };
+            let mut buffered = BufReader::with_capacity(256 * 1024, tee);
+            let head = buffered.fill_buf().map_err(Error::Archive)?;
+            let compression = if head.starts_with(&[0x1f, 0x8b]) {
+                Compression::Gzip
+            } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+                Compression::Zstd
+            } else {
+                Compression::None
+            };
+            let (pending, actual) = {
+                let decoded: Box<dyn Read + '_> = match compression {
+                    Compression::Gzip => {
+                        Box::new(flate2::bufread::MultiGzDecoder::new(&mut buffered))
+                    }
+                    Compression::Zstd => Box::new(
+                        zstd::stream::read::Decoder::with_buffer(&mut buffered)
+                            .map_err(Error::Archive)?,
+                    ),
+                    Compression::None => Box::new(&mut buffered),
+                };
+                let mut hashing = Hashing {
+                    inner: decoded,
+                    hasher: Sha256::new(),
+                };
+                let pending = self.layers.unpack(&mut hashing)?;
+                // The tar reader stops at the end-of-archive marker: hash the
+                // padding too.
+                io::copy(&mut hashing, &mut io::sink()).map_err(Error::Archive)?;
+                let actual = Digest::from_hex(&hex::encode(hashing.hasher.finalize()))?;
+                (pending, actual)
+            };
+            // Take in whatever the blob holds past the compressed stream.
+            io::copy(&mut buffered, &mut io::sink()).map_err(Error::Archive)?;
+            if actual != *diff_id {
+                return Err(Error::DigestMismatch {
+                    expected: diff_id.to_string(),
+                    actual: actual.to_string(),
+                });
+            }
+            pending
+        };
+        ingest.commit(Some(digest))?;
+        self.layers.commit(pending, diff_id, parent)?;
+        Ok(())
+    }
+
+    /// Records a pulled image: the manifest's exact bytes, its config (both
+    /// already checked against their digests by the caller) over layers that
+    /// are already unpacked. `repo_digest` is `name@sha256:...` as pulled.
+    pub fn put_pulled(
+        &self,
+        manifest: &[u8],
+        config: &[u8],
+        references: &[Reference],
+        repo_digest: Option<String>,
+    ) -> Result<Image> {
+        let parsed: ImageConfiguration =
+            serde_json::from_slice(config).map_err(|e| Error::Corrupt {
+                path: "config".into(),
+                message: e.to_string(),
+            })?;
+        let mut parent: Option<Digest> = None;
+        for d in parsed.rootfs().diff_ids() {
+            let chain = crate::layers::chain_id(parent.as_ref(), &d.parse()?);
+            if !self.layers.exists(&chain) {
+                return Err(Error::Corrupt {
+                    path: self.layers.dir(&chain),
+                    message: format!("layer {d} was not pulled"),
+                });
+            }
+            parent = Some(chain);
+        }
+        let id = self.content.put(config)?;
+        let manifest_digest = self.content.put(manifest)?;
+        let created = parsed.created().clone().unwrap_or_else(crate::import::now);
+        self.metadata.update(|doc| {
+            let record = doc.images.entry(id.clone()).or_insert_with(|| ImageRecord {
+                manifest: manifest_digest.clone(),
+                created,
+                parent: None,
+                build_key: None,
+                intermediate: false,
+                repo_digests: Vec::new(),
+            });
+            record.intermediate = false;
+            if let Some(rd) = &repo_digest {
+                add_repo_digest(&mut record.repo_digests, rd);
+            }
+            for r in references {
+                doc.refs.insert(r.to_string(), id.clone());
+            }
+            Ok(())
+        })?;
+        self.resolve(&id.to_string())
+    }
+
+    /// Remembers that `image` is `repo_digest` in a registry (after a push).
+    pub fn add_repo_digest(&self, image: &Digest, repo_digest: &str) -> Result<()> {
+        self.metadata.update(|doc| {
+            if let Some(r) = doc.images.get_mut(image) {
+                add_repo_digest(&mut r.repo_digests, repo_digest);
+            }
+            Ok(())
+        })
+    }
+
+    /// What a push of `image` sends: compressed layers (gzipping, once, any
+    /// layer stored uncompressed), the config, and a manifest over them. An
+    /// image whose manifest already names only compressed blobs (a pulled
+    /// one) is pushed with its manifest unchanged, so it keeps its digest.
+    pub fn push_image(&self, image: &Image) -> Result<PushImage> {
+        let _writing = self.write_guard()?;
+        let manifest_bytes = self.content.get(&image.manifest)?;
+        let manifest = self.manifest(image)?;
+        let mut layers = Vec::new();
+        let mut changed = false;
+        for l in manifest.layers() {
+            let digest: Digest = l.digest().to_string().parse()?;
+            let mt = l.media_type().to_string();
+            match Compression::of_media_type(&mt) {
+                Some(Compression::None) => {
+                    changed = true;
+                    layers.push(self.compressed_layer(&digest)?);
+                }
+                _ => layers.push(PushLayer {
+                    descriptor: l.clone(),
+                    path: self.content.path(&digest),
+                }),
+            }
+        }
+        let config = manifest.config().clone();
+        let (manifest, manifest_media_type) = if changed {
+            let m: ImageManifest = ImageManifestBuilder::default()
+                .schema_version(2u32)
+                .media_type(MediaType::ImageManifest)
+                .config(
+                    DescriptorBuilder::default()
+                        .media_type(MediaType::ImageConfig)
+                        .digest(config.digest().clone())
+                        .size(config.size())
+                        .build()?,
+                )
+                .layers(
+                    layers
+                        .iter()
+                        .map(|l| l.descriptor.clone())
+                        .collect::<Vec<_>>(),
+                )
+                .build()?;
+            (json(&m)?, media::OCI_MANIFEST.to_string())
+        } else {
+            let mt = manifest
+                .media_type()
+                .as_ref()
+                .map(|m| m.to_string())
+                .unwrap_or_else(|| media::OCI_MANIFEST.to_string());
+            (manifest_bytes, mt)
+        };
+        Ok(PushImage {
+            layers,
+            config_path: self.content.path(&image.id),
+            config,
+            manifest,
+            manifest_media_type,
+        })
+    }
+
+    /// The gzip blob of an uncompressed layer blob, made once and remembered.
+    fn compressed_layer(&self, diff_id: &Digest) -> Result<PushLayer> {
+        let dir = self.root().join("compressed");
+        let note = dir.join(diff_id.hex());
+        let descriptor = |c: &CompressedLayer| -> Result<PushLayer> {
+            Ok(PushLayer {
+                descriptor: DescriptorBuilder::default()
+                    .media_type(MediaType::ImageLayerGzip)
+                    .digest(oci_spec::image::Digest::from(&c.digest))
+                    .size(c.size)
+                    .build()?,
+                path: self.content.path(&c.digest),
+            })
+        };
+        if let Ok(data) = fs::read(&note) {
+            if let Ok(c) = serde_json::from_slice::<CompressedLayer>(&data) {
+                if self.content.exists(&c.digest) {
+                    return descriptor(&c);
+                }
+            }
+        }
+        let src = self.content.path(diff_id);
+        let mut input = File::open(&src).map_err(Error::io("open", &src))?;
+        let mut ingest = self.content.ingest()?;
+        {
+            let mut enc = flate2::write::GzEncoder::new(&mut ingest, flate2::Compression::fast());
+            io::copy(&mut input, &mut enc).map_err(Error::io("compress", &src))?;
+            enc.finish().map_err(Error::io("compress", &src))?;
+        }
+        let (digest, size) = ingest.commit(None)?;
+        fs::create_dir_all(&dir).map_err(Error::io("create", &dir))?;
+        let c = CompressedLayer { digest, size };
+        write_atomic(&note, &json(&c)?)?;
+        descriptor(&c)
+    }
+
+    /// Makes sure the uncompressed tar of layer `index` of `image` is in the
+    /// content store under its diff ID (a pulled layer keeps only its
+    /// compressed blob), decompressing and verifying it if needed.
+    pub fn ensure_layer_tar(&self, image: &Image, index: usize) -> Result<()> {
+        let diff_ids = self.diff_ids(image)?;
+        let Some(diff_id) = diff_ids.get(index) else {
+            return Ok(());
+        };
+        if self.content.exists(diff_id) {
+            return Ok(());
+        }
+        let manifest = self.manifest(image)?;
+        let Some(layer) = manifest.layers().get(index) else {
+            return Err(Error::Corrupt {
+                path: self.content.path(&image.manifest),
+                message: format!("manifest has no layer {index}"),
+            });
+        };
+        let blob: Digest = layer.digest().to_string().parse()?;
+        let path = self.content.path(&blob);
+        let f = File::open(&path).map_err(Error::io("open", &path))?;
+        let reader = BufReader::with_capacity(256 * 1024, Box::new(f) as Box<dyn Read>);
+        let mut decoded = crate::import::decompress(reader)?;
+        let mut ingest = self.content.ingest()?;
+        io::copy(&mut decoded, &mut ingest).map_err(Error::io("decompress", &path))?;
+        ingest.commit(Some(diff_id))?;
+        Ok(())
+    }
+}
+
+fn add_repo_digest(list: &mut Vec<String>, rd: &str) {
+    // One digest per repository: the newest.
+    let name = rd.split('@').next().unwrap_or(rd);
+    list.retain(|x| x.split('@').next() != Some(name));
+    list.push(rd.to_string());
+}

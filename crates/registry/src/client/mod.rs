@@ -1,0 +1,159 @@
+//! The registry client: pull, push and login over the OCI distribution spec
+//! (on `oci-client`), with credentials kept the way docker keeps them.
+//!
+//! Every call builds a client for one registry, runs on its own tokio
+//! runtime and drops it before returning, so the calling process is
+//! single-threaded again afterwards (the runtime never runs in a threaded
+//! process).
+
+mod auth;
+mod error;
+mod login;
+mod progress;
+mod pull;
+mod push;
+
+use std::path::PathBuf;
+use std::sync::Once;
+use std::time::Duration;
+
+use berth_image::Reference;
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::secrets::RegistryAuth;
+
+pub use auth::{AuthConfig, Credentials};
+pub use error::ClientError;
+pub use login::{login, logout};
+pub use progress::{Progress, Quiet, Status};
+pub use pull::{pull, PullPolicy, Pulled};
+pub use push::{push, Pushed};
+
+/// How the client reaches registries.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// docker's client config directory (`~/.docker`): `config.json` holds
+    /// credentials, `certs.d/<registry>/*.crt` extra CA certificates.
+    pub config_dir: PathBuf,
+    /// Registries spoken to over plain http (`--insecure-registry`);
+    /// localhost and loopback addresses always are.
+    pub insecure_registries: Vec<String>,
+    /// Layers downloaded or uploaded at once.
+    pub max_concurrent: usize,
+}
+
+impl Options {
+    pub fn new(config_dir: PathBuf) -> Options {
+        Options {
+            config_dir,
+            insecure_registries: Vec::new(),
+            max_concurrent: 3,
+        }
+    }
+
+    /// Whether `registry` (`host[:port]`) is spoken to over http.
+    pub fn is_insecure(&self, registry: &str) -> bool {
+        let host = match registry.strip_prefix('[') {
+            Some(rest) => rest.split(']').next().unwrap_or(rest),
+            None => registry.split(':').next().unwrap_or(registry),
+        };
+        host == "localhost"
+            || host == "::1"
+            || host.starts_with("127.")
+            || self
+                .insecure_registries
+                .iter()
+                .any(|r| r == registry || r == host)
+    }
+}
+
+/// The registry's host as docker names it in `config.json` and messages:
+/// Docker Hub is `docker.io`.
+pub(crate) fn registry_of(r: &Reference) -> &str {
+    r.domain()
+}
+
+/// The same reference as oci-client spells it.
+pub(crate) fn oci_ref(r: &Reference) -> oci_client::Reference {
+    let repo = r.path().to_string();
+    let domain = r.domain().to_string();
+    match (r.digest(), r.tag()) {
+        (Some(d), _) => oci_client::Reference::with_digest(domain, repo, d.to_string()),
+        (None, t) => {
+            oci_client::Reference::with_tag(domain, repo, t.unwrap_or("latest").to_string())
+        }
+    }
+}
+
+fn install_crypto() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Another caller may have installed one already; either is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// CA certificates docker would trust for `registry`.
+fn extra_certs(opts: &Options, registry: &str) -> Vec<Certificate> {
+    let mut certs = Vec::new();
+    for base in [
+        opts.config_dir.join("certs.d"),
+        PathBuf::from("/etc/docker/certs.d"),
+    ] {
+        let Ok(rd) = std::fs::read_dir(base.join(registry)) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "crt") {
+                if let Ok(data) = std::fs::read(&p) {
+                    certs.push(Certificate {
+                        encoding: CertificateEncoding::Pem,
+                        data,
+                    });
+                }
+            }
+        }
+    }
+    certs
+}
+
+/// A client for the registry of `reference`, with the credentials stored for it.
+pub(crate) fn connect(
+    opts: &Options,
+    reference: &Reference,
+) -> Result<(oci_client::Client, RegistryAuth), ClientError> {
+    install_crypto();
+    let registry = registry_of(reference);
+    let protocol = if opts.is_insecure(registry) {
+        ClientProtocol::Http
+    } else {
+        ClientProtocol::Https
+    };
+    let config = ClientConfig {
+        protocol,
+        extra_root_certificates: extra_certs(opts, registry),
+        connect_timeout: Some(Duration::from_secs(15)),
+        read_timeout: Some(Duration::from_secs(120)),
+        max_concurrent_download: opts.max_concurrent,
+        max_concurrent_upload: opts.max_concurrent,
+        ..Default::default()
+    };
+    let client = oci_client::Client::try_from(config).map_err(|e| ClientError::Setup {
+        registry: registry.to_string(),
+        message: e.to_string(),
+    })?;
+    let auth = match AuthConfig::load(&opts.config_dir)?.get(registry) {
+        Some(c) => RegistryAuth::Basic(c.username, c.password),
+        None => RegistryAuth::Anonymous,
+    };
+    Ok((client, auth))
+}
+
+/// A runtime for one operation; dropped (its threads joined) when it ends.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ClientError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(ClientError::Runtime)
+}
