@@ -109,8 +109,14 @@ impl Env {
             .arg(&self.cgroup_parent)
             .arg("--bridge")
             .arg(&self.bridge)
+            .env("DOCKER_CONFIG", self.docker_config())
             .args(args);
         c
+    }
+
+    /// This env's client config directory (registry credentials).
+    pub fn docker_config(&self) -> PathBuf {
+        self._dir.path().join("docker")
     }
 
     pub fn berth(&self, args: &[&str]) -> Run {

@@ -5,12 +5,14 @@ mod common;
 
 mod build;
 mod cleanup;
+mod distribution;
 mod images;
 mod isolation;
 mod layers;
 mod lifecycle;
 mod limits;
 mod network;
+mod registry_server;
 mod run;
 mod tty;
 mod volumes;

@@ -264,7 +264,18 @@ fn images(g: &Global, a: ImagesArgs) -> Result<i32> {
             })
             .collect();
         if img.refs.is_empty() && filter.is_none() {
-            names.push(("<none>".into(), "<none>".into()));
+            // Pulled by digest: named by its repository, with no tag.
+            let mut repos: Vec<String> = img
+                .repo_digests
+                .iter()
+                .filter_map(|d| d.split('@').next())
+                .map(str::to_string)
+                .collect();
+            repos.dedup();
+            if repos.is_empty() {
+                repos.push("<none>".into());
+            }
+            names.extend(repos.into_iter().map(|r| (r, "<none>".to_string())));
         }
         names.sort();
         if !names.is_empty() && !ids.contains(&id) {

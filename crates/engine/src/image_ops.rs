@@ -187,7 +187,10 @@ impl Engine {
     /// the bytes freed.
     pub fn prune_images(&self, all: bool) -> Result<(Vec<Digest>, u64)> {
         // Build cache goes with `-a` (or `builder prune`), never as dangling.
-        self.prune_where(|img| all || (img.refs.is_empty() && !img.intermediate))
+        // An image pulled by digest has no tag but is named by its digest.
+        self.prune_where(|img| {
+            all || (img.refs.is_empty() && img.repo_digests.is_empty() && !img.intermediate)
+        })
     }
 
     /// `builder prune`: deletes the build cache (build steps' images no

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use berth_image::{chain_id, media, Digest, Image, Reference, RemoteManifest, Store};
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
+use oci_client::errors::DigestError;
 use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
 use oci_client::RegistryOperation;
@@ -397,9 +398,19 @@ async fn fetch_layer(
             Err(e) => {
                 let msg = e.to_string();
                 let _ = tx.send(Err(io::Error::other(msg.clone()))).await;
-                failed = Some(ClientError::Unreachable {
-                    registry: ctx.registry.to_string(),
-                    message: format!("downloading layer {digest}: {msg}"),
+                failed = Some(match e.get_ref().and_then(|i| i.downcast_ref()) {
+                    Some(DigestError::VerificationError { expected, actual }) => {
+                        ClientError::DigestMismatch {
+                            registry: ctx.registry.to_string(),
+                            what: format!("layer {id}"),
+                            expected: expected.clone(),
+                            actual: actual.clone(),
+                        }
+                    }
+                    _ => ClientError::Unreachable {
+                        registry: ctx.registry.to_string(),
+                        message: format!("downloading layer {digest}: {msg}"),
+                    },
                 });
                 break;
             }
