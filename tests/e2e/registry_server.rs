@@ -21,7 +21,48 @@ struct Server {
     child: Child,
     port: u16,
     https: bool,
+    extra: Vec<String>,
     dir: tempfile::TempDir,
+}
+
+/// Starts `berth registry serve` with its root and log in `dir`, on a free
+/// port (another if a concurrent test took it first).
+fn spawn(dir: &Path, extra: &[String]) -> (Child, u16) {
+    for _attempt in 0..5 {
+        let port = free_port();
+        let log = std::fs::File::create(dir.join("server.log")).unwrap();
+        let addr = format!("127.0.0.1:{port}");
+        let mut child = Command::new(BERTH)
+            .args(["--log-level", "debug", "registry", "serve", "--addr", &addr])
+            .arg("--root")
+            .arg(dir.join("root"))
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return (child, port);
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                let log = std::fs::read_to_string(dir.join("server.log")).unwrap();
+                if log.contains("in use") {
+                    break;
+                }
+                panic!("registry exited with {status}: {log}");
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("registry did not start");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    panic!("no free port for the registry");
 }
 
 impl Server {
@@ -35,44 +76,44 @@ impl Server {
 
     /// Starts in `dir` (which may already hold an htpasswd file or a cert).
     fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Server {
-        let https = extra.contains(&"--tls-cert");
-        for _attempt in 0..5 {
-            let port = free_port();
-            let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-            let addr = format!("127.0.0.1:{port}");
-            let root = dir.path().join("root");
-            let mut child = Command::new(BERTH)
-                .args(["--log-level", "debug", "registry", "serve", "--addr", &addr])
-                .arg("--root")
-                .arg(&root)
-                .args(extra)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .unwrap();
-            let deadline = Instant::now() + Duration::from_secs(15);
-            loop {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Server {
-                        child,
-                        port,
-                        https,
-                        dir,
-                    };
-                }
-                if let Some(status) = child.try_wait().unwrap() {
-                    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
-                    if log.contains("in use") {
-                        break; // Another test took the port: try another.
-                    }
-                    panic!("registry exited with {status}: {log}");
-                }
-                assert!(Instant::now() < deadline, "registry did not start");
-                std::thread::sleep(Duration::from_millis(50));
-            }
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let (child, port) = spawn(dir.path(), &extra);
+        Server {
+            child,
+            port,
+            https: extra.iter().any(|a| a == "--tls-cert"),
+            extra,
+            dir,
         }
-        panic!("no free port for the registry");
+    }
+
+    /// Stops the server with SIGTERM (it must exit cleanly) and starts it
+    /// again on the same root.
+    fn restart(&mut self) {
+        let st = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "SIGTERM did not stop the registry"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(
+            status.success(),
+            "exit after SIGTERM: {status}: {}",
+            self.log()
+        );
+        let (child, port) = spawn(self.dir.path(), &self.extra);
+        self.child = child;
+        self.port = port;
     }
 
     fn host(&self) -> String {
@@ -230,13 +271,19 @@ impl Layout {
             h.set_cksum();
             tar.append_data(&mut h, name, data.as_slice()).unwrap();
         }
-        let layer = tar.into_inner().unwrap();
+        let tarball = tar.into_inner().unwrap();
+        let diff_id = Digest::of(&tarball);
+        // Gzipped, as registries carry layers: skopeo then pushes it as is
+        // (an uncompressed layer it would compress, changing the manifest).
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&tarball).unwrap();
+        let layer = gz.finish().unwrap();
         let layer_d = Digest::of(&layer);
         let config = serde_json::to_vec(&json!({
             "architecture": "amd64",
             "os": "linux",
             "config": {"Cmd": ["/hello"]},
-            "rootfs": {"type": "layers", "diff_ids": [layer_d.to_string()]},
+            "rootfs": {"type": "layers", "diff_ids": [diff_id.to_string()]},
         }))
         .unwrap();
         let manifest = serde_json::to_vec(&json!({
@@ -248,7 +295,7 @@ impl Layout {
                 "size": config.len(),
             },
             "layers": [{
-                "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
                 "digest": layer_d.to_string(),
                 "size": layer.len(),
             }],
@@ -593,6 +640,40 @@ fn chunked_uploads_digests_and_mounts() {
         srv.curl(&["-I"], &format!("/v2/second/blobs/{d}")).status,
         404
     );
+    assert_eq!(srv.curl(&["-I"], &format!("/v2/up/blobs/{d}")).status, 200);
+
+    // An upload survives a restart of the server and resumes where it was.
+    let mut srv = srv;
+    let start = srv.curl(&["-X", "POST"], "/v2/up/blobs/uploads/");
+    let resumed = start.header("location").unwrap().to_string();
+    let r = srv.curl(
+        &[
+            &ct[..],
+            &["-X", "PATCH", "--data-binary"],
+            &[&format!("@{fa}")],
+        ]
+        .concat(),
+        &resumed,
+    );
+    assert_eq!(r.header("range"), Some("0-3999"));
+    srv.restart();
+    assert_eq!(srv.curl(&[], &resumed).header("range"), Some("0-3999"));
+    let put = srv.curl(
+        &[
+            &ct[..],
+            &[
+                "-X",
+                "PUT",
+                "-H",
+                "Content-Range: 4000-9999",
+                "--data-binary",
+            ],
+            &[&format!("@{fb}")],
+        ]
+        .concat(),
+        &format!("{resumed}?digest={d}"),
+    );
+    assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
     assert_eq!(srv.curl(&["-I"], &format!("/v2/up/blobs/{d}")).status, 200);
 
     // Cancel.

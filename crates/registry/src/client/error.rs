@@ -101,11 +101,19 @@ impl ClientError {
                     }
                 }
             }
-            E::ServerError { code, url, message } if code == 404 => ClientError::NotFound {
+            E::ServerError {
+                code: 404,
+                url,
+                message,
+            } => ClientError::NotFound {
                 reference: reference.to_string(),
                 message: format!("{url}: {message}"),
             },
-            E::ServerError { code, url, message } if code == 401 => ClientError::Unauthorized {
+            E::ServerError {
+                code: 401,
+                url,
+                message,
+            } => ClientError::Unauthorized {
                 registry,
                 message: format!("{url}: {message}"),
             },
