@@ -18,7 +18,18 @@ for t in hyperfine crun runc busybox; do
 done
 
 work=$(mktemp -d /tmp/berth-bench.XXXXXX)
-cleanup() { "$berth" --root "$work/root" --runroot "$work/run" rm -f bench >/dev/null 2>&1 || true; rm -rf "$work"; }
+# The bridge case uses a bridge of its own, removed (with its NAT set
+# entries) at the end.
+br=bbench$$
+cleanup() {
+  "$berth" --root "$work/root" --runroot "$work/run" rm -f bench >/dev/null 2>&1 || true
+  if ip link show "$br" >/dev/null 2>&1; then
+    subnet=$("$berth" --root "$work/root" --runroot "$work/run" --bridge "$br" network inspect -f '{{(index .IPAM.Config 0).Subnet}}' bridge 2>/dev/null || true)
+    ip link delete "$br" 2>/dev/null || true
+    [ -n "$subnet" ] && printf 'delete element ip berth nets { %s }\ndelete element ip berth bridges { "%s" }\n' "$subnet" "$br" | nft -f - 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 # One busybox rootfs, used as a tarball by berth and as a bundle by crun/runc.
@@ -26,13 +37,14 @@ trap cleanup EXIT
 mkdir -p "$work/bundle/rootfs"
 tar -C "$work/bundle/rootfs" -xf "$work/rootfs.tar"
 (cd "$work/bundle" && runc spec && sed -i 's/"terminal": true/"terminal": false/; s/"sh"/"true"/' config.json)
-B="$berth --root $work/root --runroot $work/run"
+B="$berth --root $work/root --runroot $work/run --bridge $br"
 $B import "$work/rootfs.tar" busybox >/dev/null
 
 export B work
 unshare -m --propagation private bash -c '
   umount /sys/fs/cgroup/unified 2>/dev/null || true
   hyperfine -N --warmup 5 --runs '"$runs"' --export-json "$work/results.json" \
+    -n "berth run --rm busybox true (default bridge network)" "$B run --rm busybox true" \
     -n "berth run --rm --network none busybox true" "$B run --rm --network none busybox true" \
     -n "berth run --rm --network host busybox true" "$B run --rm --network host busybox true" \
     -n "crun run" "crun run -b $work/bundle bench-crun" \

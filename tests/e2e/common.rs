@@ -177,8 +177,7 @@ impl Env {
         assert!(monitors.is_empty(), "monitor sockets left: {monitors:?}");
         let cgroups = self.cgroup_dirs();
         assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
-        let veths = self.bridge_members();
-        assert!(veths.is_empty(), "veths left on {}: {veths:?}", self.bridge);
+        self.wait_no_bridge_members();
         self.assert_clean_mounts();
     }
 
@@ -256,6 +255,25 @@ impl Env {
                     ])
                     .status();
             }
+        }
+    }
+
+    /// Waits for this env's bridge to have no members: an exited container's
+    /// veth goes with its network namespace, which the kernel destroys
+    /// asynchronously.
+    pub fn wait_no_bridge_members(&self) {
+        let limit = Instant::now() + Duration::from_secs(10);
+        loop {
+            let veths = self.bridge_members();
+            if veths.is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < limit,
+                "veths left on {}: {veths:?}",
+                self.bridge
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 

@@ -376,7 +376,7 @@ fn a_killed_container_and_monitor_are_cleaned_up() {
     eventually(Duration::from_secs(10), "exit recorded", || {
         (env.inspect(id, "{{.State.Status}}") == "exited").then_some(())
     });
-    assert!(env.bridge_members().is_empty());
+    env.wait_no_bridge_members();
     assert!(!nft_ruleset().contains(&format!("{p} :")));
     assert_eq!(env.inspect(id, "{{.NetworkSettings.IPAddress}}"), "");
     // Monitor and container both killed: the next command cleans up.
@@ -396,7 +396,7 @@ fn a_killed_container_and_monitor_are_cleaned_up() {
         ok(&env, &["ps"]);
         (env.inspect(id, "{{.State.Status}}") == "exited").then_some(())
     });
-    assert!(env.bridge_members().is_empty());
+    env.wait_no_bridge_members();
     assert!(!nft_ruleset().contains(&format!("{p} :")));
     ok(&env, &["rm", id]);
     env.assert_clean();

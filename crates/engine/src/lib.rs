@@ -551,7 +551,7 @@ impl Engine {
         // Network resources go before the exit is recorded: once the record
         // says exited, waiters may go on and expect them gone.
         if let Ok(r) = self.containers.find(id) {
-            self.release_kernel(&r.state.endpoints, &r.state.ports);
+            self.release_at_exit(id, &r.state.endpoints, &r.state.ports);
         }
         let updated = self.update(id, |r| {
             let again = r.options.restart.should_restart(

@@ -12,6 +12,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use futures_util::TryStreamExt;
 use ipnet::Ipv4Net;
 use nix::sched::{setns, CloneFlags};
+use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkAttribute, LinkInfo};
 use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
 use crate::error::{Error, Result};
@@ -118,51 +119,37 @@ impl Netlink {
         }
     }
 
-    /// Creates the veth pair `host`/`peer`, attaches `host` to `bridge` and
-    /// brings it up, and moves `peer` into the network namespace of `pid`.
+    /// Creates the veth pair `host`/`peer` in one request: `host` attached
+    /// to `bridge` and up, `peer` made directly in the network namespace of
+    /// `pid`. (Moving a link between namespaces afterwards costs an RCU grace
+    /// period, ~15 ms.) A stale `host` of the same name (a namespace the
+    /// kernel has not finished destroying) is removed first.
     pub fn add_veth(&self, bridge: &str, host: &str, peer: &str, pid: i32) -> Result<()> {
         let br = self
             .index(bridge)?
             .ok_or_else(|| Error::Invalid(format!("bridge {bridge} does not exist")))?;
-        let h = self.handle.clone();
-        self.rt
-            .block_on(h.link().add(LinkVeth::new(host, peer).build()).execute())
-            .map_err(Error::netlink(format!("create veth {host}")))?;
-        let moved = (|| {
-            let peer_idx = self
-                .index(peer)?
-                .ok_or_else(|| Error::Invalid(format!("veth {peer} vanished")))?;
-            self.rt
-                .block_on(
-                    h.link()
-                        .set(
-                            LinkUnspec::new_with_index(peer_idx)
-                                .setns_by_pid(pid as u32)
-                                .build(),
-                        )
-                        .execute(),
-                )
-                .map_err(Error::netlink(format!("move {peer} into the container")))?;
-            let host_idx = self
-                .index(host)?
-                .ok_or_else(|| Error::Invalid(format!("veth {host} vanished")))?;
-            self.rt
-                .block_on(
-                    h.link()
-                        .set(
-                            LinkUnspec::new_with_index(host_idx)
-                                .controller(br)
-                                .up()
-                                .build(),
-                        )
-                        .execute(),
-                )
-                .map_err(Error::netlink(format!("attach {host} to {bridge}")))
-        })();
-        if moved.is_err() {
-            let _ = self.delete(host);
+        let mut msg = LinkVeth::new(host, peer).controller(br).up().build();
+        for attr in msg.attributes.iter_mut() {
+            if let LinkAttribute::LinkInfo(infos) = attr {
+                for info in infos.iter_mut() {
+                    if let LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(p))) = info {
+                        p.attributes.push(LinkAttribute::NetNsPid(pid as u32));
+                    }
+                }
+            }
         }
-        moved
+        let h = self.handle.clone();
+        let create = |m| self.rt.block_on(h.link().add(m).execute());
+        match create(msg.clone()) {
+            Err(rtnetlink::Error::NetlinkError(e))
+                if e.raw_code() == -(nix::errno::Errno::EEXIST as i32) =>
+            {
+                self.delete(host)?;
+                create(msg)
+            }
+            r => r,
+        }
+        .map_err(Error::netlink(format!("create veth {host} on {bridge}")))
     }
 
     /// Inside a container's namespace: renames `peer` to `ifname`, gives it
