@@ -1094,6 +1094,89 @@ fn token_auth() {
     assert_eq!(repos["repositories"], json!(["me/app", "me/copy"]));
 }
 
+/// A CA (`certs/ca.crt`, what docker's `certs.d/<registry>/` and skopeo's
+/// cert dirs hold) and a server certificate for 127.0.0.1 it signed
+/// (`dir/server.crt`, `dir/key.pem`). Returns the server's cert and key.
+fn self_signed(certs: &Path, dir: &Path) -> (PathBuf, PathBuf) {
+    std::fs::create_dir_all(certs).unwrap();
+    let ca = certs.join("ca.crt");
+    let (ca_key, cert, key, csr) = (
+        dir.join("ca-key.pem"),
+        dir.join("server.crt"),
+        dir.join("key.pem"),
+        dir.join("server.csr"),
+    );
+    let ext = dir.join("ext.cnf");
+    std::fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let p = |x: &PathBuf| x.to_string_lossy().into_owned();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    for args in [
+        [
+            &["req", "-x509"][..],
+            &ec[..],
+            &[
+                "-days",
+                "1",
+                "-subj",
+                "/CN=berth test CA",
+                "-keyout",
+                &p(&ca_key),
+                "-out",
+                &p(&ca),
+            ][..],
+        ]
+        .concat(),
+        [
+            &["req"][..],
+            &ec[..],
+            &[
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                &p(&key),
+                "-out",
+                &p(&csr),
+            ][..],
+        ]
+        .concat(),
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            &p(&csr),
+            "-CA",
+            &p(&ca),
+            "-CAkey",
+            &p(&ca_key),
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            &p(&ext),
+            "-out",
+            &p(&cert),
+        ],
+    ] {
+        let out = Command::new("openssl").args(&args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    (cert, key)
+}
+
 #[test]
 fn tls_with_a_self_signed_certificate() {
     let dir = tempfile::Builder::new()
@@ -1101,42 +1184,15 @@ fn tls_with_a_self_signed_certificate() {
         .tempdir()
         .unwrap();
     let certs = dir.path().join("certs");
-    std::fs::create_dir(&certs).unwrap();
-    let (cert, key) = (certs.join("ca.crt"), dir.path().join("key.pem"));
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openssl: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (cert, key) = self_signed(&certs, dir.path());
     let (c, k) = (
         cert.to_string_lossy().into_owned(),
         key.to_string_lossy().into_owned(),
     );
     let srv = Server::start_in(dir, &["--tls-cert", &c, "--tls-key", &k]);
 
-    let r = srv.curl(&["--cacert", &c], "/v2/");
+    let ca = certs.join("ca.crt").to_string_lossy().into_owned();
+    let r = srv.curl(&["--cacert", &ca], "/v2/");
     assert_eq!(r.status, 200);
     assert_eq!(r.json(), json!({}));
     // Without the CA, curl refuses the certificate.
@@ -1194,4 +1250,133 @@ fn startup_errors_are_clear() {
         err.contains("TLS certificate") && err.contains("junk.pem"),
         "{err}"
     );
+}
+
+/// Berth's own client against Berth's own server, the way a user meets a
+/// private registry: TLS with a CA in `certs.d/<registry>/`, Docker Hub's
+/// token flow, `login`, push, pull on another machine, skopeo agreeing on
+/// the digest.
+#[test]
+fn berth_client_with_token_auth_over_tls() {
+    use crate::common::Env;
+    let dir = tempfile::Builder::new()
+        .prefix("berth-registry-")
+        .tempdir()
+        .unwrap();
+    let pw = htpasswd(dir.path());
+    let certs = dir.path().join("certs");
+    let (cert, key) = self_signed(&certs, dir.path());
+    let (c, k) = (
+        cert.to_string_lossy().into_owned(),
+        key.to_string_lossy().into_owned(),
+    );
+    let srv = Server::start_in(
+        dir,
+        &[
+            "--htpasswd",
+            &pw,
+            "--token-auth",
+            "--tls-cert",
+            &c,
+            "--tls-key",
+            &k,
+        ],
+    );
+    let host = srv.host();
+    let trust = |env: &Env| {
+        let d = env.docker_config().join("certs.d").join(&host);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::copy(certs.join("ca.crt"), d.join("ca.crt")).unwrap();
+    };
+    let login = |env: &Env, password: &str| {
+        let mut child = env
+            .command(&["login", &host, "-u", "alice", "--password-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        crate::common::Run::from(child.wait_with_output().unwrap())
+    };
+
+    let env = Env::new();
+    trust(&env);
+    let name = format!("{host}/alice/app:v1");
+    assert_eq!(env.berth(&["tag", "busybox", &name]).code, 0);
+    let anon = env.berth(&["push", &name]);
+    assert_ne!(anon.code, 0, "{anon:?}");
+    assert!(anon.stderr.contains("unauthorized"), "{anon:?}");
+    assert_eq!(anon.stderr.lines().count(), 1, "{anon:?}");
+    let wrong = login(&env, "wrong");
+    assert_ne!(wrong.code, 0, "{wrong:?}");
+    assert!(
+        wrong.stderr.contains("incorrect username or password"),
+        "{wrong:?}"
+    );
+    let ok = login(&env, "s3cret");
+    assert_eq!(ok.code, 0, "{ok:?}");
+    assert!(ok.stdout.contains("Login Succeeded"), "{ok:?}");
+
+    let push = env.berth(&["push", &name]);
+    assert_eq!(push.code, 0, "{push:?}");
+    assert!(push.stdout.contains(": Pushed"), "{push:?}");
+    let digest = push
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("v1: digest: "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let again = env.berth(&["push", &name]);
+    assert!(again.stdout.contains("Layer already exists"), "{again:?}");
+    // The content went over TLS into the server's store.
+    let layers = std::fs::read_dir(srv.root()).unwrap().count();
+    assert!(layers > 0);
+
+    // Another machine: trusting the CA and logged in, it pulls and runs.
+    let env2 = Env::empty();
+    trust(&env2);
+    let denied = env2.berth(&["pull", &name]);
+    assert_ne!(denied.code, 0, "{denied:?}");
+    assert_eq!(login(&env2, "s3cret").code, 0);
+    let pull = env2.berth(&["pull", &name]);
+    assert_eq!(pull.code, 0, "{pull:?}");
+    assert!(
+        pull.stdout.contains(&format!("Digest: {digest}")),
+        "{pull:?}"
+    );
+    let run = env2.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &name,
+        "echo",
+        "over tls",
+    ]);
+    assert_eq!(run.stdout, "over tls\n", "{run:?}");
+
+    // Without the CA: refused with what to do, never a fall back to http.
+    let env3 = Env::empty();
+    let untrusted = env3.berth(&["pull", &name]);
+    assert_ne!(untrusted.code, 0, "{untrusted:?}");
+    assert!(
+        untrusted.stderr.contains("does not trust") && untrusted.stderr.contains("certs.d"),
+        "{untrusted:?}"
+    );
+    assert_eq!(untrusted.stderr.lines().count(), 1, "{untrusted:?}");
+
+    // skopeo sees the same image.
+    let cert_dir = certs.to_string_lossy().into_owned();
+    let inspect: Value = serde_json::from_str(&skopeo_ok(&[
+        "inspect",
+        "--cert-dir",
+        &cert_dir,
+        "--creds",
+        "alice:s3cret",
+        &format!("docker://{name}"),
+    ]))
+    .unwrap();
+    assert_eq!(inspect["Digest"], digest.as_str());
 }

@@ -35,7 +35,7 @@ fn init_logging(g: &cli::Global) {
     let filter = if g.debug {
         level.to_string()
     } else {
-        format!("{level},libcgroups=error")
+        format!("{level},libcgroups=error,rustls=off")
     };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(

@@ -23,6 +23,12 @@ pub enum ClientError {
     BadManifest { reference: String, message: String },
     #[error("no matching manifest for {platform} in the manifest list entries of {reference}")]
     NoPlatform { reference: String, platform: String },
+    #[error("registry {registry} uses a TLS certificate this host does not trust ({message}); put its CA certificate in {}", ca_path.display())]
+    Untrusted {
+        registry: String,
+        message: String,
+        ca_path: std::path::PathBuf,
+    },
     #[error("setting up a client for {registry}: {message}")]
     Setup { registry: String, message: String },
     #[error("starting the client's runtime: {0}")]

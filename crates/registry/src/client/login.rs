@@ -94,7 +94,7 @@ async fn check(opts: &Options, registry: &str, creds: &Credentials) -> Result<()
         registry: registry.to_string(),
         message: e.to_string(),
     })?;
-    let scheme = if opts.is_insecure(registry) {
+    let scheme = if opts.is_insecure(registry) && !super::speaks_https(opts, registry).await? {
         "http"
     } else {
         "https"

@@ -117,14 +117,52 @@ fn extra_certs(opts: &Options, registry: &str) -> Vec<Certificate> {
     certs
 }
 
+/// Whether `registry` answers https. Registries reached over http
+/// (localhost, `--insecure-registry`) are tried with https first, as docker
+/// does: a loopback registry with TLS gets TLS. A registry that speaks TLS
+/// with a certificate this host does not trust is an error, not a reason to
+/// fall back to http.
+async fn speaks_https(opts: &Options, registry: &str) -> Result<bool, ClientError> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(5));
+    for c in extra_certs(opts, registry) {
+        if let Ok(cert) = reqwest::Certificate::from_pem(&c.data) {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    let Ok(client) = builder.build() else {
+        return Ok(false);
+    };
+    match client.get(format!("https://{registry}/v2/")).send().await {
+        Ok(_) => Ok(true),
+        Err(e) => {
+            let chain = error::chain(&e);
+            if chain.contains("certificate") {
+                Err(ClientError::Untrusted {
+                    registry: registry.to_string(),
+                    message: chain,
+                    ca_path: opts
+                        .config_dir
+                        .join("certs.d")
+                        .join(registry)
+                        .join("ca.crt"),
+                })
+            } else {
+                Ok(false)
+            }
+        }
+    }
+}
+
 /// A client for the registry of `reference`, with the credentials stored for it.
-pub(crate) fn connect(
+pub(crate) async fn connect(
     opts: &Options,
     reference: &Reference,
 ) -> Result<(oci_client::Client, RegistryAuth), ClientError> {
     install_crypto();
     let registry = registry_of(reference);
-    let protocol = if opts.is_insecure(registry) {
+    let protocol = if opts.is_insecure(registry) && !speaks_https(opts, registry).await? {
         ClientProtocol::Http
     } else {
         ClientProtocol::Https

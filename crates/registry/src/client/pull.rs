@@ -191,9 +191,11 @@ pub fn pull(
     opts: &Options,
     progress: Arc<dyn Progress>,
 ) -> Result<Pulled, ClientError> {
-    let (client, auth) = connect(opts, reference)?;
     let rt = super::runtime()?;
-    let out = rt.block_on(pull_async(store, reference, opts, client, auth, progress));
+    let out = rt.block_on(async {
+        let (client, auth) = connect(opts, reference).await?;
+        pull_async(store, reference, opts, client, auth, progress).await
+    });
     drop(rt);
     out
 }

@@ -48,7 +48,6 @@ pub fn push(
     progress: Arc<dyn Progress>,
 ) -> Result<Pushed, ClientError> {
     let image = store.resolve(&reference.to_string())?;
-    let (client, auth) = connect(opts, reference)?;
     let registry = registry_of(reference);
     progress.message(&format!(
         "The push refers to repository [{}]",
@@ -56,6 +55,7 @@ pub fn push(
     ));
     let rt = super::runtime()?;
     let out = rt.block_on(async {
+        let (client, auth) = connect(opts, reference).await?;
         let oref = oci_ref(reference);
         let ctx = Ctx {
             client,
