@@ -312,10 +312,14 @@ fn failing_run_stops_the_build_and_leaves_nothing() {
             .contains("http://127.0.0.1:9/x: fetching URLs is not supported"),
         "{r:?}"
     );
-    fs::write(dir.join("Dockerfile"), "FROM nosuchbase\n").unwrap();
+    // (from a registry that is not there: a missing base is pulled first)
+    fs::write(dir.join("Dockerfile"), "FROM 127.0.0.1:1/nosuchbase\n").unwrap();
     let r = build(&env, &dir, &[]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("nosuchbase"), "{r:?}");
+    assert!(
+        r.stderr.contains("cannot reach registry 127.0.0.1:1"),
+        "{r:?}"
+    );
     assert_no_build_leftovers(&env);
 }
 

@@ -47,10 +47,18 @@ fn bad_input_is_125() {
     let env = Env::new();
     fails(
         &env,
-        &["run", "--rm", "nosuch"],
+        &["run", "--rm", "--pull", "never", "nosuch"],
         125,
         "image \"nosuch\" not found",
     );
+    // Pulled first, from a registry that is not there: nothing is left.
+    let r = env.berth(&["run", "--rm", "127.0.0.1:1/nosuch"]);
+    assert_eq!(r.code, 125, "{r:?}");
+    assert!(
+        r.stderr.contains("cannot reach registry 127.0.0.1:1"),
+        "{r:?}"
+    );
+    env.assert_clean();
     fails(
         &env,
         &["run", "--rm", "-m", "lots", "busybox", "true"],

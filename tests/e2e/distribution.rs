@@ -332,6 +332,27 @@ fn run_pulls_a_missing_image_as_pull_policy_says() {
     assert_eq!(env2.berth(&["rm", id]).code, 0);
     env2.assert_clean();
 
+    // A build FROM an image that is not here pulls it first.
+    let env3 = Env::empty();
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {name}\nRUN echo built > /b\nCMD [\"cat\", \"/b\"]\n"),
+    )
+    .unwrap();
+    let build = env3.berth(&[
+        "build",
+        "--network",
+        "none",
+        "-t",
+        "built",
+        ctx.path().to_str().unwrap(),
+    ]);
+    assert_eq!(build.code, 0, "{build:?}");
+    assert!(build.stdout.contains(" ---> Pulled "), "{build:?}");
+    let run = env3.berth(&["run", "--rm", "--network", "none", "built"]);
+    assert_eq!(run.stdout, "built\n", "{run:?}");
+
     // A tag the registry lacks: a clear error, nothing created.
     let missing = env2.berth(&["pull", &format!("{}/me/busybox:nope", reg.addr)]);
     assert_ne!(missing.code, 0);

@@ -109,6 +109,7 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<i32> {
             .collect(),
         network: a.network.clone(),
         quiet: a.quiet,
+        pull: a.pull,
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -275,7 +275,7 @@ pub struct BuildArgs {
     /// Set the networking mode for the RUN instructions during build
     #[arg(long)]
     pub network: Option<String>,
-    /// Always attempt to pull a newer version of the image (accepted; images are local)
+    /// Always attempt to pull a newer version of the image
     #[arg(long)]
     pub pull: bool,
     /// Remove intermediate containers after a successful build (always done)

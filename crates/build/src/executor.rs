@@ -40,6 +40,8 @@ pub struct BuildOptions {
     pub network: Option<String>,
     /// `-q`: no progress, no RUN output.
     pub quiet: bool,
+    /// `--pull`: pull every base image, not only missing ones.
+    pub pull: bool,
 }
 
 /// Docker's `created_by` prefix for steps that only change the config.
@@ -333,6 +335,38 @@ pub fn build(engine: &Engine, opts: &BuildOptions, out: &mut dyn Write) -> Resul
 }
 
 impl Builder<'_> {
+    /// A FROM image: local, or pulled when missing (or always, with --pull).
+    fn base_image(&mut self, base: &str) -> Result<Image> {
+        use berth_engine::registry::client::{PullPolicy, Quiet};
+        let policy = if self.opts.pull {
+            PullPolicy::Always
+        } else {
+            PullPolicy::Missing
+        };
+        let mut asked = None;
+        let pulled = self
+            .engine
+            .ensure_image(base, policy, std::sync::Arc::new(Quiet), |r| {
+                asked = Some(r.familiar())
+            })
+            .map_err(|e| BuildError::step("FROM", e))?;
+        if let Some(p) = &pulled {
+            self.say(&format!(
+                " ---> Pulled {} ({})",
+                asked.unwrap_or_else(|| base.to_string()),
+                p.digest
+            ))?;
+        }
+        match pulled {
+            Some(p) => Ok(p.image),
+            None => self
+                .engine
+                .images()
+                .resolve(base)
+                .map_err(|e| BuildError::step("FROM", e)),
+        }
+    }
+
     fn say(&mut self, line: &str) -> Result<()> {
         if self.opts.quiet {
             return Ok(());
@@ -409,12 +443,7 @@ impl Builder<'_> {
         let image = match earlier {
             Some(img) => img,
             None if lower == "scratch" => self.scratch()?,
-            None => self.engine.images().resolve(&base).map_err(|e| {
-                BuildError::step(
-                    "FROM",
-                    format!("{e} (berth build uses local images; import or load it first)"),
-                )
-            })?,
+            None => self.base_image(&base)?,
         };
         self.say(&format!(" ---> {}", image.id.short()))?;
         let mut config = self.raw_config(&image)?;
