@@ -94,8 +94,15 @@ impl V1 {
 
 /// A new cpuset cgroup starts with empty cpus/mems and refuses tasks: fill
 /// them in from the nearest ancestor, creating each level on the way down.
+/// A level that exists is checked too: another process may have made it and
+/// not filled it in yet.
 fn create_cpuset(dir: &Path) -> std::io::Result<()> {
-    if dir.exists() {
+    let filled = |d: &Path| {
+        ["cpuset.cpus", "cpuset.mems"]
+            .iter()
+            .all(|f| fs::read_to_string(d.join(f)).map_or(true, |v| !v.trim().is_empty()))
+    };
+    if dir.exists() && filled(dir) {
         return Ok(());
     }
     if let Some(parent) = dir.parent() {
@@ -106,9 +113,16 @@ fn create_cpuset(dir: &Path) -> std::io::Result<()> {
             Err(e) => return Err(e),
         }
         for f in ["cpuset.cpus", "cpuset.mems"] {
-            if fs::read_to_string(dir.join(f))?.trim().is_empty() {
-                let v = fs::read_to_string(parent.join(f))?;
-                write(dir, f, v.trim())?;
+            let read = |d: &Path| match fs::read_to_string(d.join(f)) {
+                Ok(v) => Ok(Some(v.trim().to_string())),
+                // Not a cpuset directory (above the hierarchy's root).
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            };
+            if read(dir)?.is_some_and(|v| v.is_empty()) {
+                if let Some(v) = read(parent)? {
+                    write(dir, f, &v)?;
+                }
             }
         }
     }
@@ -233,6 +247,25 @@ impl Backend for V1 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpuset_fills_a_level_another_process_made_but_left_empty() {
+        let root = tempfile::tempdir().unwrap();
+        fs::write(root.path().join("cpuset.cpus"), "0-1\n").unwrap();
+        fs::write(root.path().join("cpuset.mems"), "0\n").unwrap();
+        // The parent exists (made concurrently) with nothing in it yet.
+        let parent = root.path().join("berth");
+        fs::create_dir(&parent).unwrap();
+        fs::write(parent.join("cpuset.cpus"), "").unwrap();
+        fs::write(parent.join("cpuset.mems"), "").unwrap();
+        create_cpuset(&parent.join("c1")).unwrap();
+        assert_eq!(
+            fs::read_to_string(parent.join("cpuset.cpus")).unwrap(),
+            "0-1"
+        );
+        assert_eq!(fs::read_to_string(parent.join("cpuset.mems")).unwrap(), "0");
+        assert!(parent.join("c1").is_dir());
+    }
 
     #[test]
     fn parses_mountinfo() {
