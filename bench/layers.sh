@@ -2,14 +2,29 @@
 # Layer throughput: unpacking a multi-layer image (`berth load`) and committing a
 # container's writable layer (`berth commit`), against tar on the same data:
 #   bench/layers.sh [MiB]      (default 1024: many small files and some large ones)
-# Needs root, python3, bc and the release build (built if missing).
+# Needs root, python3, bc, e2fsprogs and the release build (built if missing).
+#
+# Each unpack runs on a freshly made ext4 filesystem (a loop-mounted file), so
+# no run pays for the inodes an earlier one freed (ext4 skips recently
+# deleted inodes, which made back-to-back runs on one filesystem vary 2x).
+# RUNS=N (default 3) runs of each; the medians are printed.
 set -euo pipefail
 mib=${1:-1024}
 here=$(cd "$(dirname "$0")/.." && pwd)
 if [ -z "${BERTH:-}" ]; then (cd "$here" && cargo build --release -q -p berth); fi
 berth=${BERTH:-$here/target/release/berth}
 work=$(mktemp -d /var/tmp/berth-layers.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+fs=$work/fs
+trap 'umount -q "$fs" 2>/dev/null || true; rm -rf "$work"' EXIT
+fresh() {
+  umount -q "$fs" 2>/dev/null || true
+  rm -f "$work/fs.img"
+  truncate -s $((mib * 3 + 512))M "$work/fs.img"
+  mkfs.ext4 -q -F "$work/fs.img"
+  mkdir -p "$fs"
+  mount -o loop "$work/fs.img" "$fs"
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 B="$berth --root $work/root --runroot $work/run"
 
 # Four layers: three of small files (4-64 KiB), one of large files (64 MiB each).
@@ -68,12 +83,19 @@ secs() {
 }
 rate() { echo "scale=0; $mib / $1" | bc -l; }
 
-echo "unpack of a 4-layer, ${mib} MiB image:"
-t_tar=$(secs bash -c "mkdir -p $work/x && for l in 0 1 2 3; do tar -C $work/x -xf $work/layer\$l.tar; done; sync")
-rm -rf "$work/x"; sync
-t_berth=$(secs bash -c "$B load -i $work/image.tar && sync")
+echo "unpack of a 4-layer, ${mib} MiB image (medians of ${RUNS:-3} runs, each on a fresh ext4):"
+tars=(); loads=()
+for _ in $(seq "${RUNS:-3}"); do
+  fresh; sync
+  tars+=("$(secs bash -c "mkdir -p $fs/x && for l in 0 1 2 3; do tar -C $fs/x -xf $work/layer\$l.tar; done; sync")")
+  fresh; sync
+  loads+=("$(secs bash -c "$berth --root $fs/root --runroot $fs/run load -i $work/image.tar && sync")")
+done
+umount -q "$fs"
+t_tar=$(median "${tars[@]}")
+t_berth=$(median "${loads[@]}")
 printf '  tar -x (floor)  %6.2f s  %5s MB/s\n' "$t_tar" "$(rate "$t_tar")"
-printf '  berth load      %6.2f s  %5s MB/s  (%.2fx tar; also hashes and stores each layer)\n' "$t_berth" "$(rate "$t_berth")" "$(echo "$t_berth / $t_tar" | bc -l)"
+printf '  berth load      %6.2f s  %5s MB/s  (%.2fx tar; also hashes each layer and records its tar split)\n' "$t_berth" "$(rate "$t_berth")" "$(echo "$t_berth / $t_tar" | bc -l)"
 
 echo "commit of a ${mib} MiB writable layer:"
 $B import "$work/layer0.tar" bench:base >/dev/null

@@ -5,6 +5,7 @@
 //! `blobs/sha256/...`), as docker 25+ does. `Format::Oci` writes only the OCI
 //! layout, with gzip-compressed layers. `load` reads either.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Write};
 use std::path::Path;
@@ -15,9 +16,11 @@ use oci_spec::image::{
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::content::Spool;
 use crate::digest::{Digest, DigestWriter};
 use crate::error::{Error, Result};
-use crate::import::{json, layer_descriptor};
+use crate::import::{check_diff, json, layer_descriptor, Tee};
+use crate::layers::PendingLayer;
 use crate::reference::Reference;
 use crate::store::{Image, Store};
 
@@ -39,6 +42,26 @@ fn append(b: &mut tar::Builder<impl Write>, name: &str, data: &[u8]) -> io::Resu
     h.set_mtime(0);
     h.set_entry_type(tar::EntryType::Regular);
     b.append_data(&mut h, name, data)
+}
+
+/// Appends `size` bytes from `data` as a plain file member; fewer is an error.
+fn append_reader(
+    b: &mut tar::Builder<impl Write>,
+    name: &str,
+    size: u64,
+    data: &mut dyn Read,
+) -> io::Result<()> {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_mtime(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    let mut exact = data.take(size);
+    b.append_data(&mut h, name, &mut exact)?;
+    // The member is complete; what the source still holds (the end of a
+    // verifying reader) must be read too.
+    io::copy(data, &mut io::sink())?;
+    Ok(())
 }
 
 fn append_file(b: &mut tar::Builder<impl Write>, name: &str, path: &Path) -> io::Result<()> {
@@ -80,15 +103,12 @@ impl Store {
         for (image, refs) in images {
             let manifest = self.manifest(image)?;
             let diff_ids = self.diff_ids(image)?;
-            for i in 0..diff_ids.len() {
-                self.ensure_layer_tar(image, i)?;
-            }
             let (manifest_bytes, layer_names) = match format {
                 ArchiveFormat::Docker => {
-                    for d in &diff_ids {
+                    for (i, d) in diff_ids.iter().enumerate() {
                         if !written.contains(d) {
-                            append_file(&mut b, &blob_name(d), &self.content.path(d))
-                                .map_err(io_err)?;
+                            let (mut tar, size) = self.layer_tar(image, i)?;
+                            append_reader(&mut b, &blob_name(d), size, &mut tar).map_err(io_err)?;
                             written.push(d.clone());
                         }
                     }
@@ -100,18 +120,14 @@ impl Store {
                 ArchiveFormat::Oci => {
                     // Compress each layer once, hashing the compressed bytes.
                     let mut layers = Vec::new();
-                    for d in &diff_ids {
+                    for i in 0..diff_ids.len() {
                         let tmp = tempfile::NamedTempFile::new_in(self.root().join("ingest"))
                             .map_err(Error::io("create temporary file in", self.root()))?;
                         let mut enc = flate2::write::GzEncoder::new(
                             DigestWriter::new(tmp.as_file()),
                             flate2::Compression::default(),
                         );
-                        io::copy(
-                            &mut File::open(self.content.path(d)).map_err(io_err)?,
-                            &mut enc,
-                        )
-                        .map_err(io_err)?;
+                        io::copy(&mut self.layer_tar(image, i)?.0, &mut enc).map_err(io_err)?;
                         let (_, digest, size) = enc.finish().map_err(io_err)?.finish();
                         if !written.contains(&digest) {
                             append_file(&mut b, &blob_name(&digest), tmp.path()).map_err(io_err)?;
@@ -193,25 +209,27 @@ impl Store {
             .tempdir_in(self.root())
             .map_err(Error::io("create temporary directory in", self.root()))?;
         let mut archive = tar::Archive::new(input);
+        let mut unpacked: HashMap<Digest, (PendingLayer, u64)> = HashMap::new();
         for entry in archive.entries().map_err(Error::Archive)? {
             let mut entry = entry.map_err(Error::Archive)?;
             // Only plain files matter; unpack_in keeps every path inside `dir`.
             if !entry.header().entry_type().is_file() {
                 continue;
             }
-            // Blobs go straight into the content store (verified against their
-            // name), so a layer is written once before it is unpacked.
+            // Blobs are verified against their name; a layer blob is unpacked
+            // as it is read, and kept as a blob only if its files cannot give
+            // it back (see crate::split), so a layer is written once.
             let path = entry.path().map_err(Error::Archive)?.into_owned();
             let blob = path
                 .to_str()
                 .and_then(|p| p.trim_start_matches("./").strip_prefix("blobs/sha256/"))
                 .and_then(|hex| Digest::from_hex(hex).ok());
             match blob {
-                Some(d) if self.content.exists(&d) => {}
+                Some(d) if self.content.exists(&d) || unpacked.contains_key(&d) => {}
                 Some(d) => {
-                    let mut ingest = self.content.ingest()?;
-                    io::copy(&mut entry, &mut ingest).map_err(Error::Archive)?;
-                    ingest.commit(Some(&d))?;
+                    if let Some(layer) = self.take_blob(&mut entry, &d)? {
+                        unpacked.insert(d, layer);
+                    }
                 }
                 None => {
                     entry.unpack_in(dir.path()).map_err(Error::Archive)?;
@@ -219,23 +237,31 @@ impl Store {
             }
         }
         let root = dir.path();
-        // Where an archive member is: the content store for blobs, else the
-        // temporary directory.
-        let locate = |name: &str| -> Result<std::path::PathBuf> {
+        // Where an archive member is: unpacked already, the content store for
+        // blobs, else the temporary directory.
+        let locate = |name: &str| -> Result<LayerSource> {
             let trimmed = name.trim_start_matches("./");
             if let Some(d) = trimmed
                 .strip_prefix("blobs/sha256/")
                 .and_then(|h| Digest::from_hex(h).ok())
             {
                 if self.content.exists(&d) {
-                    return Ok(self.content.path(&d));
+                    return Ok(LayerSource::File(self.content.path(&d)));
                 }
+                return Ok(LayerSource::Unpacked(d));
             }
-            crate::layers::safe_join(root, Path::new(trimmed))
+            crate::layers::safe_join(root, Path::new(trimmed)).map(LayerSource::File)
         };
         let read = |name: &str| -> Result<Vec<u8>> {
-            let p = locate(name)?;
+            let p = match locate(name)? {
+                LayerSource::File(p) => p,
+                LayerSource::Unpacked(d) => self.content.path(&d),
+            };
             fs::read(&p).map_err(Error::io("read", &p))
+        };
+        let mut loaded = Loaded {
+            unpacked,
+            used: HashMap::new(),
         };
         let mut out = Vec::new();
         if root.join("manifest.json").exists() {
@@ -253,11 +279,12 @@ impl Store {
                     .collect::<Result<Vec<_>>>()?;
                 let image = self.load_image(
                     &read(&e.config)?,
-                    &e.layers
+                    e.layers
                         .iter()
                         .map(|l| locate(l))
                         .collect::<Result<Vec<_>>>()?,
                     &refs,
+                    &mut loaded,
                 )?;
                 out.push((image, refs));
             }
@@ -289,8 +316,12 @@ impl Store {
                     .iter()
                     .map(|l| locate(&blob(l.digest())))
                     .collect::<Result<Vec<_>>>()?;
-                let image =
-                    self.load_image(&read(&blob(manifest.config().digest()))?, &layers, &refs)?;
+                let image = self.load_image(
+                    &read(&blob(manifest.config().digest()))?,
+                    layers,
+                    &refs,
+                    &mut loaded,
+                )?;
                 out.push((image, refs));
             }
         } else {
@@ -302,13 +333,54 @@ impl Store {
         Ok(out)
     }
 
-    /// Stores one image from its config and layer files (plain, gzip or zstd),
-    /// checking every layer against the config's diff IDs.
+    /// Takes in an archive's blob `d`: a layer tar is unpacked as it is read
+    /// (its split gives the blob back, so none is kept); anything else is
+    /// stored as a blob.
+    fn take_blob(&self, entry: &mut dyn Read, d: &Digest) -> Result<Option<(PendingLayer, u64)>> {
+        let mut head = Vec::with_capacity(512);
+        entry
+            .take(512)
+            .read_to_end(&mut head)
+            .map_err(Error::Archive)?;
+        let is_tar = head.len() == 512 && &head[257..262] == b"ustar";
+        let mut rest = io::Cursor::new(head).chain(entry);
+        if is_tar {
+            // Hashed on another thread while this one unpacks; the layer's
+            // split gives the blob back, so none is written.
+            let mut spool = Spool::new(DigestWriter::new(io::sink()));
+            let unpacked = {
+                let mut tee = Tee {
+                    inner: &mut rest,
+                    sink: &mut spool,
+                };
+                self.layers.unpack(&mut tee)
+            };
+            let pending = unpacked?;
+            {
+                io::copy(&mut rest, &mut spool).map_err(Error::Archive)?;
+                let (_, digest, size) = spool.finish()?.finish();
+                check_diff(Some(d), &digest)?;
+                if !pending.has_split() {
+                    tracing::warn!("layer {d}: its tar cannot be put back together; save and push of it will fail");
+                }
+                return Ok(Some((pending, size)));
+            }
+        }
+        let mut ingest = self.content.ingest()?;
+        io::copy(&mut rest, &mut ingest).map_err(Error::Archive)?;
+        ingest.commit(Some(d))?;
+        Ok(None)
+    }
+
+    /// Stores one image from its config and layers (unpacked while the
+    /// archive was read, or files: plain, gzip or zstd), checking every layer
+    /// against the config's diff IDs.
     fn load_image(
         &self,
         config_bytes: &[u8],
-        layer_files: &[std::path::PathBuf],
+        layers: Vec<LayerSource>,
         refs: &[Reference],
+        loaded: &mut Loaded,
     ) -> Result<Image> {
         let config: ImageConfiguration =
             serde_json::from_slice(config_bytes).map_err(|e| Error::Corrupt {
@@ -321,38 +393,201 @@ impl Store {
             .iter()
             .map(|d| d.parse())
             .collect::<Result<_>>()?;
-        if expected.len() != layer_files.len() {
+        if expected.len() != layers.len() {
             return Err(Error::Corrupt {
                 path: "manifest".into(),
                 message: format!(
                     "{} layers listed, the config has {}",
-                    layer_files.len(),
+                    layers.len(),
                     expected.len()
                 ),
             });
         }
         let mut parent: Option<Digest> = None;
         let mut descriptors = Vec::new();
-        for (file, diff_id) in layer_files.iter().zip(&expected) {
+        for (source, diff_id) in layers.into_iter().zip(&expected) {
             let chain = crate::layers::chain_id(parent.as_ref(), diff_id);
-            if !self.layers.exists(&chain) {
-                let f = File::open(file).map_err(Error::io("open", file))?;
-                let f = BufReader::with_capacity(256 * 1024, f);
-                if *file == self.content.path(diff_id) {
-                    // Already stored uncompressed and verified: only unpack.
-                    let pending = self.layers.unpack(f)?;
-                    self.layers.commit(pending, diff_id, parent.as_ref())?;
-                } else {
-                    let reader = BufReader::with_capacity(256 * 1024, Box::new(f) as Box<dyn Read>);
-                    self.unpack_layer(reader, Some(diff_id), parent.as_ref())?;
+            match source {
+                LayerSource::Unpacked(d) => {
+                    if d != *diff_id {
+                        return Err(Error::DigestMismatch {
+                            expected: diff_id.to_string(),
+                            actual: d.to_string(),
+                        });
+                    }
+                    if !self.layers.exists(&chain) {
+                        if let Some((pending, _)) = loaded.unpacked.remove(&d) {
+                            self.layers.commit(pending, diff_id, parent.as_ref())?;
+                        } else if let Some(first) = loaded.used.get(&d) {
+                            // The same layer again, on another parent: from its
+                            // first copy's files.
+                            let tar = match self.layers.tar(first, diff_id)? {
+                                Some(r) => Box::new(r) as Box<dyn Read>,
+                                None => {
+                                    let p = self.content.path(diff_id);
+                                    Box::new(File::open(&p).map_err(Error::io("open", &p))?)
+                                }
+                            };
+                            let reader = BufReader::with_capacity(256 * 1024, tar);
+                            self.unpack_layer(reader, Some(diff_id), parent.as_ref())?;
+                        } else {
+                            return Err(Error::Corrupt {
+                                path: "archive".into(),
+                                message: format!("layer {d} is not in the archive"),
+                            });
+                        }
+                    }
+                    loaded.used.insert(d, chain.clone());
+                }
+                LayerSource::File(file) => {
+                    if !self.layers.exists(&chain) {
+                        let f = File::open(&file).map_err(Error::io("open", &file))?;
+                        let f = BufReader::with_capacity(256 * 1024, f);
+                        if file == self.content.path(diff_id) {
+                            // Already stored uncompressed and verified: only unpack.
+                            let pending = self.layers.unpack(f)?;
+                            self.layers.commit(pending, diff_id, parent.as_ref())?;
+                        } else {
+                            let reader =
+                                BufReader::with_capacity(256 * 1024, Box::new(f) as Box<dyn Read>);
+                            self.unpack_layer(reader, Some(diff_id), parent.as_ref())?;
+                        }
+                    }
                 }
             }
-            let size = fs::metadata(self.content.path(diff_id))
-                .map(|m| m.len())
-                .unwrap_or(0);
-            descriptors.push(layer_descriptor(diff_id, size)?);
+            descriptors.push(layer_descriptor(diff_id, self.tar_size(&chain, diff_id))?);
             parent = Some(chain);
         }
         self.put_image_with_config(&config, config_bytes, descriptors, refs)
+    }
+
+    /// Bytes of a layer's uncompressed tar.
+    pub(crate) fn tar_size(&self, chain: &Digest, diff_id: &Digest) -> u64 {
+        fs::metadata(self.content.path(diff_id))
+            .map(|m| m.len())
+            .ok()
+            .or_else(|| crate::split::total_size(&self.layers.dir(chain)))
+            .unwrap_or(0)
+    }
+}
+
+/// Where a layer of an archive being loaded is.
+enum LayerSource {
+    /// Unpacked while the archive was read (by its blob digest).
+    Unpacked(Digest),
+    /// A file: a blob of the content store or a member of an older layout.
+    File(std::path::PathBuf),
+}
+
+/// The layers a load unpacked, and which chain each went to first.
+struct Loaded {
+    unpacked: HashMap<Digest, (PendingLayer, u64)>,
+    used: HashMap<Digest, Digest>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(1);
+            h.set_entry_type(tar::EntryType::Regular);
+            b.append_data(&mut h, name, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    /// A docker archive of one image over `layers`, as `save` writes it.
+    fn archive(layers: &[Vec<u8>]) -> Vec<u8> {
+        let diffs: Vec<Digest> = layers.iter().map(|l| Digest::of(l)).collect();
+        let config = serde_json::to_vec(&json!({
+            "architecture": "amd64", "os": "linux", "config": {},
+            "rootfs": {"type": "layers", "diff_ids": diffs.iter().map(|d| d.to_string()).collect::<Vec<_>>()},
+        }))
+        .unwrap();
+        let cfg = Digest::of(&config);
+        let mut b = tar::Builder::new(Vec::new());
+        let mut seen = Vec::new();
+        for (l, d) in layers.iter().zip(&diffs) {
+            if !seen.contains(d) {
+                append(&mut b, &blob_name(d), l).unwrap();
+                seen.push(d.clone());
+            }
+        }
+        append(&mut b, &blob_name(&cfg), &config).unwrap();
+        let manifest = serde_json::to_vec(&json!([{
+            "Config": blob_name(&cfg),
+            "RepoTags": ["t:1"],
+            "Layers": diffs.iter().map(blob_name).collect::<Vec<_>>(),
+        }]))
+        .unwrap();
+        append(&mut b, "manifest.json", &manifest).unwrap();
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn load_unpacks_as_it_reads_and_save_gives_the_same_layers_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        // The same layer at two depths (as builds make them), and an empty one.
+        let same = layer(&[("etc/same", b"same")]);
+        let layers = vec![
+            same.clone(),
+            layer(&[("etc/motd", b"hi"), ("bin/sh", b"#!")]),
+            same.clone(),
+            layer(&[]),
+        ];
+        let loaded = store.load(&archive(&layers)[..]).unwrap();
+        let image = &loaded[0].0;
+        assert_eq!(image.chain_ids.len(), 4);
+        for c in &image.chain_ids {
+            assert!(store.layers.exists(c));
+        }
+        // Layer blobs are not kept: their splits give them back. (An empty
+        // layer, all zeros, is kept as the 1 KiB blob it is.)
+        assert!(!store.content.exists(&Digest::of(&layers[0])));
+        assert!(!store.content.exists(&Digest::of(&layers[1])));
+        for (i, l) in layers.iter().enumerate() {
+            let (mut r, size) = store.layer_tar(image, i).unwrap();
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).unwrap();
+            assert_eq!(size, l.len() as u64);
+            assert!(out == *l, "layer {i}");
+        }
+        // And a saved archive loads into another store as the same image.
+        let mut saved = Vec::new();
+        store
+            .save(
+                &[(image.clone(), vec![])],
+                ArchiveFormat::Docker,
+                &mut saved,
+            )
+            .unwrap();
+        let tmp2 = tempfile::tempdir().unwrap();
+        let other = Store::open(tmp2.path()).unwrap();
+        let again = other.load(&saved[..]).unwrap();
+        assert_eq!(again[0].0.id, image.id);
+        assert_eq!(again[0].0.chain_ids, image.chain_ids);
+    }
+
+    #[test]
+    fn a_layer_blob_that_does_not_match_its_name_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let l = layer(&[("a", b"UNIQUE-CONTENT")]);
+        let mut data = archive(std::slice::from_ref(&l));
+        // Change a content byte of the layer member (its name stays).
+        let at = data.windows(6).position(|w| w == b"UNIQUE").unwrap();
+        data[at] = b'X';
+        let e = store.load(&data[..]).unwrap_err();
+        assert!(matches!(e, Error::DigestMismatch { .. }), "{e}");
+        assert!(store.list().unwrap().is_empty());
     }
 }

@@ -56,6 +56,81 @@ impl Ingest {
     }
 }
 
+/// A writer fed from another thread: writes are gathered into 1 MiB chunks
+/// that a second thread passes to `W` (a hasher), so the hashing of a layer
+/// runs beside its unpacking. [`Spool::finish`] hands `W` back.
+pub(crate) struct Spool<W: Write + Send + 'static> {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    buf: Vec<u8>,
+    handle: Option<std::thread::JoinHandle<io::Result<W>>>,
+}
+
+const SPOOL_CHUNK: usize = 1 << 20;
+
+impl<W: Write + Send + 'static> Spool<W> {
+    pub(crate) fn new(mut inner: W) -> Spool<W> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+        let handle = std::thread::spawn(move || {
+            for chunk in rx {
+                inner.write_all(&chunk)?;
+            }
+            Ok(inner)
+        });
+        Spool {
+            tx: Some(tx),
+            buf: Vec::with_capacity(SPOOL_CHUNK),
+            handle: Some(handle),
+        }
+    }
+
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(SPOOL_CHUNK));
+        match self.tx.as_ref().map(|tx| tx.send(chunk)) {
+            Some(Ok(())) => Ok(()),
+            // The other thread stopped: its error comes out of finish().
+            _ => Err(io::Error::other("the spooling thread stopped")),
+        }
+    }
+
+    /// Waits for everything written to reach `W` and returns it.
+    pub(crate) fn finish(mut self) -> Result<W> {
+        let sent = self.send();
+        self.tx = None;
+        let joined = match self.handle.take().map(|h| h.join()) {
+            Some(Ok(r)) => r,
+            _ => Err(io::Error::other("the spooling thread panicked")),
+        };
+        let inner = joined.map_err(Error::Archive)?;
+        sent.map_err(Error::Archive)?;
+        Ok(inner)
+    }
+}
+
+impl<W: Write + Send + 'static> Write for Spool<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= SPOOL_CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<W: Write + Send + 'static> Drop for Spool<W> {
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
 impl ContentStore {
     pub fn open(root: &Path) -> Result<ContentStore> {
         for d in ["blobs/sha256", "ingest"] {

@@ -277,7 +277,7 @@ impl Store {
             match Compression::of_media_type(&mt) {
                 Some(Compression::None) => {
                     changed = true;
-                    layers.push(self.compressed_layer(&digest)?);
+                    layers.push(self.compressed_layer(image, layers.len(), &digest)?);
                 }
                 _ => layers.push(PushLayer {
                     descriptor: l.clone(),
@@ -322,8 +322,9 @@ impl Store {
         })
     }
 
-    /// The gzip blob of an uncompressed layer blob, made once and remembered.
-    fn compressed_layer(&self, diff_id: &Digest) -> Result<PushLayer> {
+    /// The gzip blob of layer `index` (diff ID `diff_id`) of `image`, made
+    /// once and remembered.
+    fn compressed_layer(&self, image: &Image, index: usize, diff_id: &Digest) -> Result<PushLayer> {
         let dir = self.root().join("compressed");
         let note = dir.join(diff_id.hex());
         let descriptor = |c: &CompressedLayer| -> Result<PushLayer> {
@@ -344,7 +345,7 @@ impl Store {
             }
         }
         let src = self.content.path(diff_id);
-        let mut input = File::open(&src).map_err(Error::io("open", &src))?;
+        let (mut input, _) = self.layer_tar(image, index)?;
         let mut ingest = self.content.ingest()?;
         {
             let mut enc = flate2::write::GzEncoder::new(&mut ingest, flate2::Compression::fast());
@@ -358,17 +359,34 @@ impl Store {
         descriptor(&c)
     }
 
-    /// Makes sure the uncompressed tar of layer `index` of `image` is in the
-    /// content store under its diff ID (a pulled layer keeps only its
-    /// compressed blob), decompressing and verifying it if needed.
-    pub fn ensure_layer_tar(&self, image: &Image, index: usize) -> Result<()> {
+    /// The uncompressed tar of layer `index` of `image` and its size: its
+    /// blob if one is kept, else put back together from the unpacked layer
+    /// (verified as it is read), else (a pulled layer with only its
+    /// compressed blob) decompressed once into the content store.
+    pub fn layer_tar(&self, image: &Image, index: usize) -> Result<(Box<dyn Read>, u64)> {
         let diff_ids = self.diff_ids(image)?;
-        let Some(diff_id) = diff_ids.get(index) else {
-            return Ok(());
+        let (Some(diff_id), Some(chain)) = (diff_ids.get(index), image.chain_ids.get(index)) else {
+            return Err(Error::Corrupt {
+                path: self.content.path(&image.id),
+                message: format!("image has no layer {index}"),
+            });
         };
-        if self.content.exists(diff_id) {
-            return Ok(());
+        if !self.content.exists(diff_id) {
+            if let Some(r) = self.layers.tar(chain, diff_id)? {
+                let size = r.size;
+                return Ok((Box::new(BufReader::with_capacity(256 * 1024, r)), size));
+            }
+            self.materialize_layer_tar(image, index, diff_id)?;
         }
+        let path = self.content.path(diff_id);
+        let f = File::open(&path).map_err(Error::io("open", &path))?;
+        let size = f.metadata().map_err(Error::io("stat", &path))?.len();
+        Ok((Box::new(BufReader::with_capacity(256 * 1024, f)), size))
+    }
+
+    /// Decompresses a pulled layer's blob into the content store under its
+    /// diff ID, verified.
+    fn materialize_layer_tar(&self, image: &Image, index: usize, diff_id: &Digest) -> Result<()> {
         let manifest = self.manifest(image)?;
         let Some(layer) = manifest.layers().get(index) else {
             return Err(Error::Corrupt {

@@ -7,8 +7,9 @@ use oci_spec::image::{
     ImageConfigurationBuilder, ImageManifestBuilder, MediaType, Os, RootFsBuilder,
 };
 
-use crate::content::Ingest;
+use crate::content::{Ingest, Spool};
 use crate::digest::Digest;
+use crate::digest::DigestWriter;
 use crate::error::{Error, Result};
 use crate::metadata::ImageRecord;
 use crate::reference::Reference;
@@ -27,16 +28,27 @@ pub struct ImportOptions {
 }
 
 /// Reads from `inner` and copies everything read into `sink`.
-pub(crate) struct Tee<'a, R> {
+pub(crate) struct Tee<'a, R, W = Ingest> {
     pub(crate) inner: R,
-    pub(crate) sink: &'a mut Ingest,
+    pub(crate) sink: &'a mut W,
 }
 
-impl<R: Read> Read for Tee<'_, R> {
+impl<R: Read, W: Write> Read for Tee<'_, R, W> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.sink.write_all(&buf[..n])?;
         Ok(n)
+    }
+}
+
+/// A diff ID against the one expected, if any.
+pub(crate) fn check_diff(expected: Option<&Digest>, actual: &Digest) -> Result<()> {
+    match expected {
+        Some(e) if e != actual => Err(Error::DigestMismatch {
+            expected: e.to_string(),
+            actual: actual.to_string(),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -117,15 +129,20 @@ impl Store {
         parent: Option<&Digest>,
     ) -> Result<(Digest, u64)> {
         let decoded = decompress(reader)?;
-        let mut ingest = self.content.ingest()?;
+        // The tar is hashed on another thread while this one unpacks it; no
+        // copy of it is kept: the layer's split gives it back (crate::split).
+        let mut spool = Spool::new(DigestWriter::new(io::sink()));
         let mut tee = Tee {
             inner: decoded,
-            sink: &mut ingest,
+            sink: &mut spool,
         };
         let pending = self.layers.unpack(&mut tee)?;
-        // The tar reader stops at the end-of-archive marker; hash the padding too.
         io::copy(&mut tee, &mut io::sink()).map_err(Error::Archive)?;
-        let (diff_id, size) = ingest.commit(expected)?;
+        let (_, diff_id, size) = spool.finish()?.finish();
+        check_diff(expected, &diff_id)?;
+        if !pending.has_split() {
+            tracing::warn!("layer {diff_id}: its tar cannot be put back together; save and push of it will fail");
+        }
         self.layers.commit(pending, &diff_id, parent)?;
         Ok((diff_id, size))
     }

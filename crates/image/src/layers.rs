@@ -1,15 +1,18 @@
 //! Unpacked layers, one directory per chain ID, shared by every image and
 //! container that stacks them.
 
+use std::cell::RefCell;
 use std::fs;
-use std::io::Read;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::split::{Reassembler, Recorder, SplitState};
 
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_MARKER: &str = ".wh..wh..opq";
@@ -39,6 +42,15 @@ pub struct LayerStore {
 pub struct PendingLayer {
     dir: tempfile::TempDir,
     size: u64,
+    split: bool,
+}
+
+impl PendingLayer {
+    /// Whether the layer's tar can be put back together from its files (see
+    /// [`crate::split`]); if not, its blob must be kept.
+    pub fn has_split(&self) -> bool {
+        self.split
+    }
 }
 
 impl LayerStore {
@@ -107,8 +119,19 @@ impl LayerStore {
             .map_err(Error::io("create temporary layer in", &self.root))?;
         let diff = dir.path().join("diff");
         fs::create_dir(&diff).map_err(Error::io("create", &diff))?;
-        let size = apply(tar, &diff)?;
-        Ok(PendingLayer { dir, size })
+        let state = Rc::new(RefCell::new(SplitState::new(dir.path())?));
+        let recorder = Recorder {
+            inner: tar,
+            state: state.clone(),
+        };
+        let size = apply(recorder, &diff, &state)?;
+        let split = state.borrow_mut().finish()?;
+        Ok(PendingLayer { dir, size, split })
+    }
+
+    /// The layer's tar, put back together from its files, if it has a split.
+    pub fn tar(&self, chain: &Digest, diff_id: &Digest) -> Result<Option<Reassembler>> {
+        Reassembler::open(&self.dir(chain), diff_id)
     }
 
     /// Makes an unpacked layer visible under its chain ID. If the layer is
@@ -147,11 +170,82 @@ impl LayerStore {
     }
 }
 
+/// The path `target` (inside `root`, which is canonical) names, relative to
+/// `root`, with the symlinks of its existing parents resolved (parents that
+/// do not exist yet will be made as plain directories).
+fn physical(root: &Path, target: &Path) -> Option<PathBuf> {
+    let mut existing = target.parent()?;
+    let mut rest = vec![target.file_name()?];
+    while fs::symlink_metadata(existing).is_err() {
+        rest.push(existing.file_name()?);
+        existing = existing.parent()?;
+    }
+    let mut p = fs::canonicalize(existing).ok()?;
+    for c in rest.iter().rev() {
+        p.push(c);
+    }
+    p.strip_prefix(root).ok().map(Path::to_path_buf)
+}
+
+/// Where entries of one layer land, relative to its (initially empty)
+/// directory: the lexical path, unless one of its parents is a symlink or
+/// hard link this layer made, when the filesystem is asked.
+struct Places {
+    root: PathBuf,
+    dest: PathBuf,
+    links: std::collections::HashSet<PathBuf>,
+}
+
+impl Places {
+    fn lexical(rel: &Path) -> Option<PathBuf> {
+        let mut out = PathBuf::new();
+        for c in rel.components() {
+            match c {
+                std::path::Component::Normal(n) => out.push(n),
+                std::path::Component::CurDir | std::path::Component::RootDir => {}
+                _ => return None,
+            }
+        }
+        Some(out)
+    }
+
+    /// The physical path (relative to the layer) an entry at `rel` names.
+    fn of(&self, rel: &Path) -> Option<PathBuf> {
+        let lex = Self::lexical(rel)?;
+        if lex.ancestors().skip(1).any(|a| self.links.contains(a)) {
+            return physical(&self.root, &self.dest.join(&lex));
+        }
+        Some(lex)
+    }
+
+    fn link_made(&mut self, rel: &Path) {
+        if let Some(lex) = Self::lexical(rel) {
+            self.links.insert(lex);
+        }
+    }
+}
+
 /// Applies a layer tar onto `dest`, turning OCI whiteout files into overlayfs
-/// whiteouts (0/0 character devices) and opaque markers into the opaque xattr.
-/// Returns the number of content bytes.
-fn apply(tar: impl Read, dest: &Path) -> Result<u64> {
-    let mut archive = tar::Archive::new(tar);
+/// whiteouts (0/0 character devices) and opaque markers into the opaque xattr,
+/// and tells `split` where each file's content went. The tar is read to its
+/// end. Returns the number of content bytes.
+fn apply<R: Read>(tar: R, dest: &Path, split: &Rc<RefCell<SplitState>>) -> Result<u64> {
+    let root = fs::canonicalize(dest).map_err(Error::io("resolve", dest))?;
+    let size = apply_entries(tar::Archive::new(tar), dest, &root, split)?;
+    Ok(size)
+}
+
+fn apply_entries<R: Read>(
+    mut archive: tar::Archive<R>,
+    dest: &Path,
+    root: &Path,
+    split: &Rc<RefCell<SplitState>>,
+) -> Result<u64> {
+    let mut places = Places {
+        root: root.to_path_buf(),
+        dest: dest.to_path_buf(),
+        links: Default::default(),
+    };
     archive.set_preserve_permissions(true);
     archive.set_preserve_ownerships(true);
     archive.set_unpack_xattrs(true);
@@ -161,6 +255,9 @@ fn apply(tar: impl Read, dest: &Path) -> Result<u64> {
     for entry in archive.entries().map_err(Error::Archive)? {
         let mut entry = entry.map_err(Error::Archive)?;
         let path = entry.path().map_err(Error::Archive)?.into_owned();
+        if let Some(phys) = places.of(&path) {
+            split.borrow_mut().touched(&phys)?;
+        }
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -174,6 +271,9 @@ fn apply(tar: impl Read, dest: &Path) -> Result<u64> {
                 xattr_set(&parent_dir, "trusted.overlay.opaque", b"y")?;
             } else {
                 let target = parent_dir.join(hidden);
+                if let Some(phys) = places.of(&parent.join(hidden)) {
+                    split.borrow_mut().touched(&phys)?;
+                }
                 let _ = fs::remove_file(&target);
                 mknod(&target, SFlag::S_IFCHR, Mode::empty(), makedev(0, 0))
                     .map_err(|e| Error::io("create whiteout", &target)(e.into()))?;
@@ -185,9 +285,26 @@ fn apply(tar: impl Read, dest: &Path) -> Result<u64> {
             make_special(&entry, &path, dest)?;
             continue;
         }
-        size += entry.header().size().unwrap_or(0);
-        entry.unpack_in(dest).map_err(Error::Archive)?;
+        let content = entry.header().size().unwrap_or(0);
+        size += content;
+        let regular = matches!(kind, tar::EntryType::Regular | tar::EntryType::Continuous);
+        if regular && content > 0 {
+            // The content's place in the stream, and the file that holds it.
+            // (Content with no place in the layer is recorded as it passes.)
+            let at = entry.raw_file_position();
+            if let Some(p) = places.of(&path) {
+                split.borrow_mut().content(at, content, p);
+            }
+        }
+        if kind.is_symlink() || kind.is_hard_link() {
+            places.link_made(&path);
+        }
+        if !entry.unpack_in(dest).map_err(Error::Archive)? && regular && content > 0 {
+            split.borrow_mut().unusable();
+        }
     }
+    // Whatever follows the end marker belongs to the blob too.
+    io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(Error::Archive)?;
     Ok(size)
 }
 

@@ -8,6 +8,9 @@
 //! layers/<chain-hex>/     one unpacked layer per chain ID, shared by all images
 //!     diff/               the layer's files
 //!     layer.json          diff ID, parent chain ID, size
+//!     tar-split.idx       how to put the layer's tar back together from diff/
+//!     tar-split.raw.zst   (the tar's headers and padding; see `split`), so
+//!                         the uncompressed tar need not be kept as a blob
 //! images.json             references -> image IDs, image IDs -> manifest digests
 //! compressed/<diff-hex>   the gzip blob a push made of an uncompressed layer
 //! ```
@@ -26,6 +29,7 @@ mod layers;
 mod metadata;
 mod reference;
 mod snapshot;
+mod split;
 mod steps;
 mod store;
 
@@ -45,4 +49,5 @@ pub use metadata::{replace_file, write_atomic, ImageRecord};
 pub use oci_spec::image::{Config as ImageRuntimeConfig, ImageConfiguration};
 pub use reference::Reference;
 pub use snapshot::OverlayMount;
+pub use split::Reassembler;
 pub use store::{Image, Store};

@@ -6,9 +6,11 @@ use std::path::Path;
 
 use oci_spec::image::Descriptor;
 
-use crate::digest::Digest;
+use crate::content::Spool;
+use crate::digest::{Digest, DigestWriter};
 use crate::error::{Error, Result};
 use crate::import::layer_descriptor;
+use crate::import::Tee;
 use crate::reference::Reference;
 use crate::store::{Image, Store};
 
@@ -17,14 +19,48 @@ impl Store {
     /// stored, unpacked layer. Returns its diff ID and size. The caller holds
     /// a [`Store::write_guard`] until an image references the layer.
     pub fn commit_layer(&self, parent: Option<&Image>, upper: &Path) -> Result<(Digest, u64)> {
-        let mut ingest = self.content.ingest()?;
-        crate::diff::write_layer(upper, &mut ingest)?;
-        let (diff_id, size) = ingest.commit(None)?;
-        let blob = self.content.path(&diff_id);
-        let file = std::fs::File::open(&blob).map_err(Error::io("open", &blob))?;
-        let pending = self
-            .layers
-            .unpack(std::io::BufReader::with_capacity(256 * 1024, file))?;
+        // One thread writes the tar of `upper`, this one unpacks it as the
+        // new layer, a third hashes it: the tar itself is never stored (the
+        // layer's split gives it back).
+        let (reader, writer) = std::io::pipe().map_err(Error::Archive)?;
+        let (pending, diff_id, size) = std::thread::scope(|s| -> Result<_> {
+            let tar = s.spawn(move || -> Result<()> {
+                let mut w = std::io::BufWriter::with_capacity(1 << 20, writer);
+                crate::diff::write_layer(upper, &mut w)?;
+                std::io::Write::flush(&mut w).map_err(Error::Archive)
+            });
+            let mut spool = Spool::new(DigestWriter::new(std::io::sink()));
+            let unpacked = {
+                let mut tee = Tee {
+                    inner: std::io::BufReader::with_capacity(256 * 1024, reader),
+                    sink: &mut spool,
+                };
+                self.layers.unpack(&mut tee)
+            };
+            let written = tar.join().unwrap_or_else(|_| {
+                Err(Error::Archive(std::io::Error::other("tar writer panicked")))
+            });
+            let broken_pipe = |e: &Error| match e {
+                Error::Archive(io) | Error::Io { source: io, .. } => {
+                    io.kind() == std::io::ErrorKind::BrokenPipe
+                }
+                _ => false,
+            };
+            let pending = match (unpacked, written) {
+                (Ok(p), Ok(())) => p,
+                // The writer's own error says why the tar stopped; a broken
+                // pipe only says the unpacking stopped first.
+                (_, Err(w)) if !broken_pipe(&w) => return Err(w),
+                (Err(u), _) | (Ok(_), Err(u)) => return Err(u),
+            };
+            let (_, diff_id, size) = spool.finish()?.finish();
+            Ok((pending, diff_id, size))
+        })?;
+        if !pending.has_split() {
+            tracing::warn!(
+                "layer {diff_id}: its tar cannot be put back together; save and push of it will fail"
+            );
+        }
         self.layers
             .commit(pending, &diff_id, parent.and_then(|p| p.chain_ids.last()))?;
         Ok((diff_id, size))
