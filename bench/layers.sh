@@ -28,26 +28,7 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1
 B="$berth --root $work/root --runroot $work/run"
 
 # Four layers: three of small files (4-64 KiB), one of large files (64 MiB each).
-python3 - "$work/data" "$mib" <<'PY'
-import os, random, sys
-root, mib = sys.argv[1], int(sys.argv[2])
-random.seed(1)
-total = mib << 20
-large = total // 2
-for layer in range(4):
-    d = os.path.join(root, f"layer{layer}")
-    os.makedirs(d)
-    budget = large if layer == 3 else (total - large) // 3
-    i = 0
-    while budget > 0:
-        size = min(budget, 64 << 20) if layer == 3 else random.randint(4 << 10, 64 << 10)
-        sub = os.path.join(d, f"d{i // 500}")
-        os.makedirs(sub, exist_ok=True)
-        with open(os.path.join(sub, f"f{i}"), "wb") as f:
-            f.write(os.urandom(size // 2) + bytes(size - size // 2))
-        budget -= size
-        i += 1
-PY
+python3 "$here/bench/make-layers.py" "$work/data" "$mib"
 for l in 0 1 2 3; do tar --numeric-owner -C "$work/data/layer$l" -cf "$work/layer$l.tar" .; done
 # A docker-archive of the four layers.
 python3 - "$work" <<'PY'
@@ -84,16 +65,33 @@ secs() {
 rate() { echo "scale=0; $mib / $1" | bc -l; }
 
 echo "unpack of a 4-layer, ${mib} MiB image (medians of ${RUNS:-3} runs, each on a fresh ext4):"
-tars=(); loads=()
+# Each run is timed to the end of the command (the data in the page cache)
+# and to the end of the sync after it (on the disk).
+tars=(); loads=(); tars_nosync=(); loads_nosync=()
+timed() {
+  local s m e
+  s=$(date +%s.%N)
+  "$@" >/dev/null || { echo "failed: $*" >&2; exit 1; }
+  m=$(date +%s.%N)
+  sync
+  e=$(date +%s.%N)
+  echo "$(echo "$m - $s" | bc -l) $(echo "$e - $s" | bc -l)"
+}
 for _ in $(seq "${RUNS:-3}"); do
   fresh; sync
-  tars+=("$(secs bash -c "mkdir -p $fs/x && for l in 0 1 2 3; do tar -C $fs/x -xf $work/layer\$l.tar; done; sync")")
+  read -r a b < <(timed bash -c "mkdir -p $fs/x && for l in 0 1 2 3; do tar -C $fs/x -xf $work/layer\$l.tar; done")
+  tars_nosync+=("$a"); tars+=("$b")
   fresh; sync
-  loads+=("$(secs bash -c "$berth --root $fs/root --runroot $fs/run load -i $work/image.tar && sync")")
+  read -r a b < <(timed "$berth" --root "$fs/root" --runroot "$fs/run" load -i "$work/image.tar")
+  loads_nosync+=("$a"); loads+=("$b")
 done
 umount -q "$fs"
 t_tar=$(median "${tars[@]}")
 t_berth=$(median "${loads[@]}")
+t_tar_ns=$(median "${tars_nosync[@]}")
+t_berth_ns=$(median "${loads_nosync[@]}")
+printf '  to the page cache: tar -x %.2f s, berth load %.2f s (%.2fx)\n' "$t_tar_ns" "$t_berth_ns" "$(echo "$t_berth_ns / $t_tar_ns" | bc -l)"
+echo "  with sync:"
 printf '  tar -x (floor)  %6.2f s  %5s MB/s\n' "$t_tar" "$(rate "$t_tar")"
 printf '  berth load      %6.2f s  %5s MB/s  (%.2fx tar; also hashes each layer and records its tar split)\n' "$t_berth" "$(rate "$t_berth")" "$(echo "$t_berth / $t_tar" | bc -l)"
 

@@ -32,26 +32,7 @@ for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break
 
 # Four layers: three of small files (4-64 KiB), one of large files (64 MiB
 # each), half random and half zeros, as in bench/layers.sh.
-python3 - "$work/data" "$mib" <<'PY'
-import os, random, sys
-root, mib = sys.argv[1], int(sys.argv[2])
-random.seed(1)
-total = mib << 20
-large = total // 2
-for layer in range(4):
-    d = os.path.join(root, f"layer{layer}")
-    os.makedirs(d)
-    budget = large if layer == 3 else (total - large) // 3
-    i = 0
-    while budget > 0:
-        size = min(budget, 64 << 20) if layer == 3 else random.randint(4 << 10, 64 << 10)
-        sub = os.path.join(d, f"d{i // 500}")
-        os.makedirs(sub, exist_ok=True)
-        with open(os.path.join(sub, f"f{i}"), "wb") as f:
-            f.write(os.urandom(size // 2) + bytes(size - size // 2))
-        budget -= size
-        i += 1
-PY
+python3 "$here/bench/make-layers.py" "$work/data" "$mib"
 # The image: each layer imported, then stacked by commits of copies.
 img=127.0.0.1:$port/bench/pull:v1
 tar --numeric-owner -C "$work/data/layer0" -cf - . | $B import - bench:base >/dev/null

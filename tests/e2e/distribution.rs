@@ -153,6 +153,16 @@ fn stored(root: &Path) -> (usize, usize) {
     )
 }
 
+/// Asserts no half-unpacked layer is left in `env`'s store.
+fn assert_no_temporary_layers(env: &Env) {
+    let tmp: Vec<_> = std::fs::read_dir(env.root.join("image/layers"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
+        .collect();
+    assert!(tmp.is_empty(), "{tmp:?}");
+}
+
 /// An image with two layers: busybox plus a committed file.
 fn two_layer_image(env: &Env, name: &str) {
     let r = env.berth(&[
@@ -537,12 +547,7 @@ fn corrupt_and_truncated_blobs_are_refused_and_nothing_is_kept() {
         .unwrap()
         .collect();
     assert!(ingest.is_empty(), "{ingest:?}");
-    let tmp_layers: Vec<_> = std::fs::read_dir(env2.root.join("image/layers"))
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
-        .collect();
-    assert!(tmp_layers.is_empty(), "{tmp_layers:?}");
+    assert_no_temporary_layers(&env2);
 }
 
 #[test]
@@ -615,12 +620,7 @@ fn an_interrupted_pull_leaves_nothing_and_the_next_one_works() {
     assert_eq!(run.stdout.trim(), "64000000", "{run:?}");
     // The collector removes what the killed pull left in temporary places.
     assert_eq!(env2.berth(&["image", "prune"]).code, 0);
-    let tmp_layers: Vec<_> = std::fs::read_dir(env2.root.join("image/layers"))
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
-        .collect();
-    assert!(tmp_layers.is_empty(), "{tmp_layers:?}");
+    assert_no_temporary_layers(&env2);
 }
 
 #[test]

@@ -187,6 +187,30 @@ pub(crate) async fn connect(
     Ok((client, auth))
 }
 
+/// One operation's client for one repository.
+pub(crate) struct Session<'a> {
+    pub(crate) client: oci_client::Client,
+    pub(crate) oref: oci_client::Reference,
+    pub(crate) registry: &'a str,
+    /// The reference as messages name it.
+    pub(crate) name: String,
+}
+
+impl<'a> Session<'a> {
+    pub(crate) fn new(client: oci_client::Client, reference: &'a Reference) -> Session<'a> {
+        Session {
+            client,
+            oref: oci_ref(reference),
+            registry: registry_of(reference),
+            name: reference.familiar(),
+        }
+    }
+
+    pub(crate) fn err(&self, e: oci_client::errors::OciDistributionError) -> ClientError {
+        ClientError::from_oci(self.registry, &self.name, e)
+    }
+}
+
 /// A runtime for one operation; dropped (its threads joined) when it ends.
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ClientError> {
     tokio::runtime::Builder::new_multi_thread()

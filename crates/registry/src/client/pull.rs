@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 
 use super::error::ClientError;
 use super::progress::{Progress, Status};
-use super::{connect, oci_ref, registry_of, Options};
+use super::{connect, Options, Session};
 
 /// `run --pull` / `create --pull`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,18 +126,7 @@ impl Read for ChannelReader {
     }
 }
 
-struct Ctx<'a> {
-    client: oci_client::Client,
-    oref: oci_client::Reference,
-    registry: &'a str,
-    name: String,
-}
-
-impl Ctx<'_> {
-    fn err(&self, e: oci_client::errors::OciDistributionError) -> ClientError {
-        ClientError::from_oci(self.registry, &self.name, e)
-    }
-
+impl Session<'_> {
     /// A manifest by tag or digest, checked against the digest asked for.
     async fn manifest(&self, r: &oci_client::Reference) -> Result<(Bytes, Digest), ClientError> {
         let (bytes, _) = self
@@ -208,14 +197,8 @@ async fn pull_async(
     auth: RegistryAuth,
     progress: Arc<dyn Progress>,
 ) -> Result<Pulled, ClientError> {
-    let registry = registry_of(reference);
-    let oref = oci_ref(reference);
-    let ctx = Ctx {
-        client,
-        oref: oref.clone(),
-        registry,
-        name: reference.familiar(),
-    };
+    let ctx = Session::new(client, reference);
+    let oref = ctx.oref.clone();
     // Tokens for the repository (or basic credentials) before the first request.
     ctx.client
         .auth(&oref, &auth, RegistryOperation::Pull)
@@ -350,7 +333,7 @@ async fn pull_async(
 
 /// Downloads one layer blob and unpacks it as it arrives.
 async fn fetch_layer(
-    ctx: &Ctx<'_>,
+    ctx: &Session<'_>,
     store: &Store,
     digest: Digest,
     size: u64,

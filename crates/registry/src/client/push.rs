@@ -13,7 +13,7 @@ use tokio::io::AsyncReadExt;
 
 use super::error::ClientError;
 use super::progress::{Progress, Status};
-use super::{connect, oci_ref, registry_of, Options};
+use super::{connect, oci_ref, registry_of, Options, Session};
 
 /// What a push did.
 #[derive(Debug, Clone)]
@@ -26,19 +26,6 @@ pub struct Pushed {
 /// One upload chunk: oci-client sends each stream item as PATCH requests of
 /// at most 4 MiB.
 const CHUNK: usize = 4 * 1024 * 1024;
-
-struct Ctx<'a> {
-    client: oci_client::Client,
-    oref: oci_client::Reference,
-    registry: &'a str,
-    name: String,
-}
-
-impl Ctx<'_> {
-    fn err(&self, e: oci_client::errors::OciDistributionError) -> ClientError {
-        ClientError::from_oci(self.registry, &self.name, e)
-    }
-}
 
 /// Pushes the local image named `reference` to its registry.
 pub fn push(
@@ -56,15 +43,9 @@ pub fn push(
     let rt = super::runtime()?;
     let out = rt.block_on(async {
         let (client, auth) = connect(opts, reference).await?;
-        let oref = oci_ref(reference);
-        let ctx = Ctx {
-            client,
-            oref: oref.clone(),
-            registry,
-            name: reference.familiar(),
-        };
+        let ctx = Session::new(client, reference);
         ctx.client
-            .auth(&oref, &auth, RegistryOperation::Push)
+            .auth(&ctx.oref, &auth, RegistryOperation::Push)
             .await
             .map_err(|e| ctx.err(e))?;
         let plan = {
@@ -142,7 +123,7 @@ pub fn push(
 }
 
 async fn push_layer(
-    ctx: &Ctx<'_>,
+    ctx: &Session<'_>,
     layer: &PushLayer,
     sources: &[oci_client::Reference],
     progress: Arc<dyn Progress>,
