@@ -79,7 +79,10 @@ timed() {
 }
 for _ in $(seq "${RUNS:-3}"); do
   fresh; sync
-  read -r a b < <(timed bash -c "mkdir -p $fs/x && for l in 0 1 2 3; do tar -C $fs/x -xf $work/layer\$l.tar; done")
+  # Each layer into its own directory, as a layer store keeps them (into one
+  # directory, the small-file layers would overwrite each other's files and
+  # less would reach the disk).
+  read -r a b < <(timed bash -c "for l in 0 1 2 3; do mkdir -p $fs/x/l\$l && tar -C $fs/x/l\$l -xf $work/layer\$l.tar; done")
   tars_nosync+=("$a"); tars+=("$b")
   fresh; sync
   read -r a b < <(timed "$berth" --root "$fs/root" --runroot "$fs/run" load -i "$work/image.tar")

@@ -212,10 +212,21 @@ impl Places {
     /// The physical path (relative to the layer) an entry at `rel` names.
     fn of(&self, rel: &Path) -> Option<PathBuf> {
         let lex = Self::lexical(rel)?;
-        if lex.ancestors().skip(1).any(|a| self.links.contains(a)) {
+        if self.through_link(&lex) {
             return physical(&self.root, &self.dest.join(&lex));
         }
         Some(lex)
+    }
+
+    /// `rel` as it stands, when no parent of it is a link this layer made
+    /// (so nothing on the way can lead out of the layer).
+    fn plain(&self, rel: &Path) -> Option<PathBuf> {
+        let lex = Self::lexical(rel)?;
+        (!lex.as_os_str().is_empty() && !self.through_link(&lex)).then_some(lex)
+    }
+
+    fn through_link(&self, lex: &Path) -> bool {
+        lex.ancestors().skip(1).any(|a| self.links.contains(a))
     }
 
     fn link_made(&mut self, rel: &Path) {
@@ -246,6 +257,8 @@ fn apply_entries<R: Read>(
         dest: dest.to_path_buf(),
         links: Default::default(),
     };
+    // The directory the last plain file went into (made already).
+    let mut made: Option<PathBuf> = None;
     archive.set_preserve_permissions(true);
     archive.set_preserve_ownerships(true);
     archive.set_unpack_xattrs(true);
@@ -299,8 +312,25 @@ fn apply_entries<R: Read>(
         if kind.is_symlink() || kind.is_hard_link() {
             places.link_made(&path);
         }
-        if !entry.unpack_in(dest).map_err(Error::Archive)? && regular && content > 0 {
-            split.borrow_mut().unusable();
+        match places.plain(&path).filter(|_| regular) {
+            // A plain file on a plain path: made where it stands, without the
+            // tar crate's resolution of every parent (no link of this layer
+            // is on the way, and the layer started empty).
+            Some(lex) => {
+                let target = dest.join(&lex);
+                if let Some(parent) = target.parent() {
+                    if made.as_deref() != Some(parent) {
+                        fs::create_dir_all(parent).map_err(Error::io("create", parent))?;
+                        made = Some(parent.to_path_buf());
+                    }
+                }
+                entry.unpack(&target).map_err(Error::Archive)?;
+            }
+            None => {
+                if !entry.unpack_in(dest).map_err(Error::Archive)? && regular && content > 0 {
+                    split.borrow_mut().unusable();
+                }
+            }
         }
     }
     // Whatever follows the end marker belongs to the blob too.
