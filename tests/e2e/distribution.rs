@@ -775,3 +775,83 @@ fn docker_hub_fails_fast_without_a_network() {
     );
     assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
 }
+
+/// A registry that misbehaves: a manifest that is not JSON, one that names a
+/// config it does not serve, errors with no body, a server that hangs up.
+/// Each pull fails with one clear line, nothing is stored, nothing panics.
+#[test]
+fn a_misbehaving_registry_gets_clear_errors() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut request = String::new();
+            if reader.read_line(&mut request).is_err() {
+                continue;
+            }
+            // Headers up to the blank line.
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let path = request.split_whitespace().nth(1).unwrap_or("").to_string();
+            let respond = |conn: &mut std::net::TcpStream,
+                           status: &str,
+                           ctype: &str,
+                           body: &[u8]| {
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = conn.write_all(body);
+            };
+            let oci = "application/vnd.oci.image.manifest.v1+json";
+            let missing_config = format!(
+                r#"{{"schemaVersion":2,"mediaType":"{oci}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{}","size":2}},"layers":[]}}"#,
+                "a".repeat(64)
+            );
+            match path.as_str() {
+                "/v2/" => respond(&mut conn, "200 OK", "application/json", b"{}"),
+                p if p.ends_with("/manifests/garbage") => {
+                    respond(&mut conn, "200 OK", oci, b"<html>not a manifest</html>")
+                }
+                p if p.ends_with("/manifests/noconfig") => {
+                    respond(&mut conn, "200 OK", oci, missing_config.as_bytes())
+                }
+                p if p.ends_with("/manifests/broken") => {
+                    respond(&mut conn, "500 Internal Server Error", "text/plain", b"")
+                }
+                p if p.ends_with("/manifests/hangup") => {} // closes with no answer
+                p if p.contains("/blobs/") => respond(
+                    &mut conn,
+                    "404 Not Found",
+                    "application/json",
+                    br#"{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}"#,
+                ),
+                _ => respond(&mut conn, "404 Not Found", "text/plain", b"nothing here"),
+            }
+        }
+    });
+    let env = Env::empty();
+    for (tag, expect) in [
+        ("garbage", "unusable manifest"),
+        ("noconfig", "not found"),
+        ("broken", "500"),
+        ("hangup", &addr),
+    ] {
+        let r = env.berth(&["pull", &format!("{addr}/me/app:{tag}")]);
+        assert_ne!(r.code, 0, "{tag}: {r:?}");
+        assert!(r.stderr.contains(expect), "{tag}: {r:?}");
+        assert_eq!(r.stderr.lines().count(), 1, "{tag}: one clear line: {r:?}");
+        assert!(!r.stderr.contains("panicked"), "{tag}: {r:?}");
+        assert_eq!(
+            env.berth(&["images", "-q"]).stdout,
+            "",
+            "{tag}: nothing stored"
+        );
+    }
+}
