@@ -123,15 +123,6 @@ pub struct RemoteDescriptor {
     pub size: u64,
 }
 
-impl RemoteManifest {
-    pub fn parse(bytes: &[u8]) -> Result<RemoteManifest> {
-        serde_json::from_slice(bytes).map_err(|e| Error::Corrupt {
-            path: "manifest".into(),
-            message: e.to_string(),
-        })
-    }
-}
-
 impl Store {
     /// Whether a layer (by chain ID) is already unpacked here.
     pub fn has_layer(&self, chain: &Digest) -> bool {

@@ -242,10 +242,10 @@ async fn pull_async(
     } else {
         top.clone()
     };
-    let manifest =
-        RemoteManifest::parse(&manifest_bytes).map_err(|e| ClientError::BadManifest {
+    let manifest: RemoteManifest =
+        serde_json::from_slice(&manifest_bytes).map_err(|e| ClientError::BadManifest {
             reference: ctx.name.clone(),
-            message: e.to_string(),
+            message: format!("not an image manifest ({e})"),
         })?;
     if let Some(mt) = manifest.media_type.as_deref() {
         if mt != media::OCI_MANIFEST && mt != media::DOCKER_MANIFEST {
