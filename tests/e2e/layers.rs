@@ -142,6 +142,69 @@ fn commit_keeps_links_special_files_and_opaque_dirs() {
     ok(env.berth(&["rm", "c2"]));
 }
 
+/// The layer directories of `env` holding `rel`, by its path in the layer.
+fn layer_files(env: &Env, rel: &str) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(env.root.join("image/layers"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("diff").join(rel))
+        .filter(|p| p.exists())
+        .collect()
+}
+
+fn getfattr(path: &std::path::Path, name: &str) -> String {
+    let out = std::process::Command::new("getfattr")
+        .args(["--only-values", "-n", name])
+        .arg(path)
+        .output()
+        .expect("getfattr (Debian's attr) runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn xattrs_survive_commit_save_and_load() {
+    let env = Env::new();
+    ok(env.berth(&[
+        "run",
+        "--name",
+        "cx",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "echo x > /x",
+    ]));
+    let id = env.inspect("cx", "{{.Id}}");
+    let upper = env.root.join("containers").join(&id).join("upper/x");
+    let st = std::process::Command::new("setfattr")
+        .args(["-n", "user.berth", "-v", "kept"])
+        .arg(&upper)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    ok(env.berth(&["commit", "cx", "xattr:v1"]));
+    ok(env.berth(&["rm", "cx"]));
+    let files = layer_files(&env, "x");
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(getfattr(&files[0], "user.berth"), "kept");
+    // Through save (the layer's tar put back together from its files) and
+    // load into another root.
+    let tar = env.root.parent().unwrap().join("xattr.tar");
+    ok(env.berth(&["save", "-o", tar.to_str().unwrap(), "xattr:v1"]));
+    let env2 = Env::empty();
+    ok(env2.berth(&["load", "-i", tar.to_str().unwrap()]));
+    let files = layer_files(&env2, "x");
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(getfattr(&files[0], "user.berth"), "kept");
+    assert_eq!(
+        env.berth(&["inspect", "--format", "{{.Id}}", "xattr:v1"])
+            .stdout,
+        env2.berth(&["inspect", "--format", "{{.Id}}", "xattr:v1"])
+            .stdout
+    );
+}
+
 #[test]
 fn hundred_layer_image_runs() {
     let env = Env::new();
