@@ -1330,6 +1330,28 @@ fn berth_client_with_token_auth_over_tls() {
         .to_string();
     let again = env.berth(&["push", &name]);
     assert!(again.stdout.contains("Layer already exists"), "{again:?}");
+    // Small blobs (busybox's ~1 MB layer, configs) go up in one PUT, a
+    // layer over 4 MiB in chunks: only that one is PATCHed, twice.
+    let patches = |srv: &Server| srv.log().matches("method=PATCH").count();
+    assert_eq!(patches(&srv), 0, "{}", srv.log());
+    let r = env.berth(&[
+        "run",
+        "--name",
+        "big",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 6000000 /dev/urandom > /big",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let big = format!("{host}/alice/big:v1");
+    assert_eq!(env.berth(&["commit", "big", &big]).code, 0);
+    assert_eq!(env.berth(&["rm", "big"]).code, 0);
+    let push_big = env.berth(&["push", &big]);
+    assert_eq!(push_big.code, 0, "{push_big:?}");
+    assert_eq!(patches(&srv), 2, "{}", srv.log());
     // The content went over TLS into the server's store.
     let layers = std::fs::read_dir(srv.root()).unwrap().count();
     assert!(layers > 0);

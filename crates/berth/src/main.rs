@@ -42,6 +42,7 @@ fn init_logging(g: &cli::Global) {
             tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()
         .with_target(false)
         .try_init();

@@ -160,6 +160,17 @@ pub(crate) async fn connect(
     opts: &Options,
     reference: &Reference,
 ) -> Result<(oci_client::Client, RegistryAuth), ClientError> {
+    let (client, _, auth) = connect_clients(opts, reference, false).await?;
+    Ok((client, auth))
+}
+
+/// [`connect`], with a second client for monolithic uploads (one PUT per
+/// blob) when `monolithic` is asked for.
+pub(crate) async fn connect_clients(
+    opts: &Options,
+    reference: &Reference,
+    monolithic: bool,
+) -> Result<(oci_client::Client, Option<oci_client::Client>, RegistryAuth), ClientError> {
     install_crypto();
     let registry = registry_of(reference);
     let protocol = if opts.is_insecure(registry) && !speaks_https(opts, registry).await? {
@@ -167,24 +178,29 @@ pub(crate) async fn connect(
     } else {
         ClientProtocol::Https
     };
-    let config = ClientConfig {
-        protocol,
-        extra_root_certificates: extra_certs(opts, registry),
-        connect_timeout: Some(Duration::from_secs(15)),
-        read_timeout: Some(Duration::from_secs(120)),
-        max_concurrent_download: opts.max_concurrent,
-        max_concurrent_upload: opts.max_concurrent,
-        ..Default::default()
+    let make = |use_monolithic_push: bool| {
+        let config = ClientConfig {
+            protocol: protocol.clone(),
+            extra_root_certificates: extra_certs(opts, registry),
+            connect_timeout: Some(Duration::from_secs(15)),
+            read_timeout: Some(Duration::from_secs(120)),
+            max_concurrent_download: opts.max_concurrent,
+            max_concurrent_upload: opts.max_concurrent,
+            use_monolithic_push,
+            ..Default::default()
+        };
+        oci_client::Client::try_from(config).map_err(|e| ClientError::Setup {
+            registry: registry.to_string(),
+            message: e.to_string(),
+        })
     };
-    let client = oci_client::Client::try_from(config).map_err(|e| ClientError::Setup {
-        registry: registry.to_string(),
-        message: e.to_string(),
-    })?;
+    let mono = if monolithic { Some(make(true)?) } else { None };
+    let client = make(false)?;
     let auth = match AuthConfig::load(&opts.config_dir)?.get(registry) {
         Some(c) => RegistryAuth::Basic(c.username, c.password),
         None => RegistryAuth::Anonymous,
     };
-    Ok((client, auth))
+    Ok((client, mono, auth))
 }
 
 /// One operation's client for one repository.

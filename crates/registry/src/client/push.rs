@@ -13,7 +13,7 @@ use tokio::io::AsyncReadExt;
 
 use super::error::ClientError;
 use super::progress::{Progress, Status};
-use super::{connect, oci_ref, registry_of, Options, Session};
+use super::{connect_clients, oci_ref, registry_of, Options, Session};
 
 /// What a push did.
 #[derive(Debug, Clone)]
@@ -42,12 +42,19 @@ pub fn push(
     ));
     let rt = super::runtime()?;
     let out = rt.block_on(async {
-        let (client, auth) = connect(opts, reference).await?;
+        let (client, mono, auth) = connect_clients(opts, reference, true).await?;
         let ctx = Session::new(client, reference);
-        ctx.client
-            .auth(&ctx.oref, &auth, RegistryOperation::Push)
-            .await
-            .map_err(|e| ctx.err(e))?;
+        // Small blobs go up in one PUT (monolithic), large ones in chunks.
+        let mono = mono.ok_or_else(|| ClientError::Setup {
+            registry: registry.to_string(),
+            message: "no client for monolithic uploads".into(),
+        })?;
+        for c in [&ctx.client, &mono] {
+            c.auth(&ctx.oref, &auth, RegistryOperation::Push)
+                .await
+                .map_err(|e| ctx.err(e))?;
+        }
+        let mono = &mono;
         let plan = {
             let store = store.clone();
             let image = image.clone();
@@ -73,7 +80,7 @@ pub fn push(
         let sources = &sources;
         futures_util::stream::iter(plan.layers.iter().map(|l| {
             let progress = progress.clone();
-            async move { push_layer(ctx, l, sources, progress).await }
+            async move { push_layer(ctx, mono, l, sources, progress).await }
         }))
         .buffer_unordered(opts.max_concurrent.max(1))
         .try_collect::<Vec<()>>()
@@ -92,8 +99,7 @@ pub fn push(
                     format!("{}: {e}", plan.config_path.display()),
                 )))
             })?;
-            ctx.client
-                .push_blob(&ctx.oref, data, &config_digest)
+            mono.push_blob(&ctx.oref, data, &config_digest)
                 .await
                 .map_err(|e| ctx.err(e))?;
         }
@@ -124,6 +130,7 @@ pub fn push(
 
 async fn push_layer(
     ctx: &Session<'_>,
+    mono: &oci_client::Client,
     layer: &PushLayer,
     sources: &[oci_client::Reference],
     progress: Arc<dyn Progress>,
@@ -151,6 +158,17 @@ async fn push_layer(
         }
     }
     let total = layer.descriptor.size();
+    if total < CHUNK as u64 {
+        // One chunk's worth or less: a single PUT.
+        let data = tokio::fs::read(&layer.path)
+            .await
+            .map_err(|e| ClientError::Image(berth_image::Error::Archive(e)))?;
+        mono.push_blob(&ctx.oref, data, &digest)
+            .await
+            .map_err(|e| ctx.err(e))?;
+        progress.layer(&id, Status::Pushed);
+        return Ok(());
+    }
     let file = tokio::fs::File::open(&layer.path)
         .await
         .map_err(|e| ClientError::Image(berth_image::Error::Archive(e)))?;
