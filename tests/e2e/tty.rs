@@ -138,3 +138,34 @@ fn detach_keys_leave_the_container_running() {
     assert_eq!(env.berth(&["rm", "-f", "d"]).code, 0);
     env.assert_clean();
 }
+
+#[test]
+fn pull_on_a_terminal_draws_progress_bars() {
+    let reg = crate::distribution::DockerRegistry::start(None);
+    let env = Env::new();
+    let name = format!("{}/me/bars:v1", reg.addr);
+    assert_eq!(env.berth(&["tag", "busybox", &name]).code, 0);
+    assert_eq!(env.berth(&["push", &name]).code, 0);
+    let env2 = Env::empty();
+    let Terminal {
+        mut child,
+        master,
+        screen,
+        reader,
+    } = on_terminal(&env2, &["pull", &name]);
+    let r = wait_timeout(&mut child, Duration::from_secs(30));
+    drop(master);
+    let _ = reader.join();
+    let shown = screen.lock().unwrap().clone();
+    assert_eq!(r.code, 0, "{shown}");
+    // Bars are redrawn in place (cursor control), not printed line by line.
+    assert!(shown.contains("\x1b["), "{shown:?}");
+    assert!(shown.contains("Pull complete"), "{shown:?}");
+    assert!(
+        shown.contains("Status: Downloaded newer image"),
+        "{shown:?}"
+    );
+    // Without a terminal the same pull prints docker's status lines.
+    let plain = env2.berth(&["pull", &name]);
+    assert!(!plain.stdout.contains('\x1b'), "{plain:?}");
+}
