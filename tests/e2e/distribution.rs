@@ -269,6 +269,23 @@ fn push_pull_run_round_trip_with_docker_registry() {
         repo_digests.stdout.trim(),
         format!("[\"{}/me/hello@{pushed_digest}\"]", reg.addr)
     );
+    let digests = env2.berth(&["images", "--digests"]);
+    let row: Vec<&str> = digests
+        .stdout
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        row[..3],
+        [
+            format!("{}/me/hello", reg.addr).as_str(),
+            "v1",
+            pushed_digest.as_str()
+        ],
+        "{digests:?}"
+    );
     // Same image ID on both machines.
     let id = |e: &Env| e.berth(&["inspect", "--format", "{{.Id}}", &name]).stdout;
     assert_eq!(id(&env), id(&env2));

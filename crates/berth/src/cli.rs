@@ -826,6 +826,9 @@ pub struct ImagesArgs {
     /// Don't truncate output
     #[arg(long)]
     pub no_trunc: bool,
+    /// Show digests
+    #[arg(long)]
+    pub digests: bool,
     /// Repository to list
     pub repository: Option<String>,
 }

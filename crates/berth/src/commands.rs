@@ -234,9 +234,12 @@ fn images(g: &Global, a: ImagesArgs) -> Result<i32> {
     let mut list = engine.images().list()?;
     list.sort_by(|x, y| y.created.cmp(&x.created));
     let filter = a.repository.as_deref().map(Reference::parse).transpose()?;
-    let mut rows = vec![["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]
-        .map(String::from)
-        .to_vec()];
+    let mut header = vec!["REPOSITORY", "TAG"];
+    if a.digests {
+        header.push("DIGEST");
+    }
+    header.extend(["IMAGE ID", "CREATED", "SIZE"]);
+    let mut rows = vec![header.into_iter().map(String::from).collect::<Vec<_>>()];
     let mut ids = Vec::new();
     for img in list.iter().filter(|i| a.all || !i.intermediate) {
         let id = if a.no_trunc {
@@ -282,7 +285,21 @@ fn images(g: &Global, a: ImagesArgs) -> Result<i32> {
             ids.push(id.clone());
         }
         for (repo, tag) in names {
-            rows.push(vec![repo, tag, id.clone(), created.clone(), size.clone()]);
+            let mut row = vec![repo.clone(), tag];
+            if a.digests {
+                // The digest this repository knows the image by (docker's
+                // RepoDigests), if it came from or went to a registry.
+                let digest = img
+                    .repo_digests
+                    .iter()
+                    .filter_map(|d| d.split_once('@'))
+                    .find(|(r, _)| *r == repo)
+                    .map(|(_, d)| d.to_string())
+                    .unwrap_or_else(|| "<none>".into());
+                row.push(digest);
+            }
+            row.extend([id.clone(), created.clone(), size.clone()]);
+            rows.push(row);
         }
     }
     if a.quiet {

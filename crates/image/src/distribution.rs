@@ -24,6 +24,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::gc::WriteGuard;
 use crate::import::{json, Tee};
 use crate::metadata::{write_atomic, ImageRecord};
 use crate::reference::Reference;
@@ -87,8 +88,9 @@ pub struct PushLayer {
     pub path: PathBuf,
 }
 
-/// Everything a push of one image sends.
-#[derive(Debug, Clone)]
+/// Everything a push of one image sends. While it is held, the collector
+/// leaves the blobs it names alone (a compressed layer made for the push is
+/// referenced by no manifest).
 pub struct PushImage {
     pub layers: Vec<PushLayer>,
     pub config: Descriptor,
@@ -96,6 +98,7 @@ pub struct PushImage {
     /// The manifest's bytes and media type.
     pub manifest: Vec<u8>,
     pub manifest_media_type: String,
+    _writing: WriteGuard,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -257,7 +260,7 @@ impl Store {
     /// image whose manifest already names only compressed blobs (a pulled
     /// one) is pushed with its manifest unchanged, so it keeps its digest.
     pub fn push_image(&self, image: &Image) -> Result<PushImage> {
-        let _writing = self.write_guard()?;
+        let writing = self.write_guard()?;
         let manifest_bytes = self.content.get(&image.manifest)?;
         let manifest = self.manifest(image)?;
         let mut layers = Vec::new();
@@ -310,6 +313,7 @@ impl Store {
             config,
             manifest,
             manifest_media_type,
+            _writing: writing,
         })
     }
 
