@@ -872,3 +872,51 @@ fn a_misbehaving_registry_gets_clear_errors() {
         );
     }
 }
+
+#[test]
+fn all_tags_push_and_pull() {
+    let reg = DockerRegistry::start(None);
+    let env = Env::new();
+    let repo = format!("{}/me/multi", reg.addr);
+    two_layer_image(&env, "hello");
+    for (src, tag) in [("busybox", "a"), ("busybox", "b"), ("hello", "c")] {
+        assert_eq!(env.berth(&["tag", src, &format!("{repo}:{tag}")]).code, 0);
+    }
+    let push = env.berth(&["push", "-a", &repo]);
+    assert_eq!(push.code, 0, "{push:?}");
+    for tag in ["a", "b", "c"] {
+        assert!(
+            push.stdout.contains(&format!("\n{tag}: digest: sha256:")),
+            "{push:?}"
+        );
+    }
+    let refused = env.berth(&["push", "-a", &format!("{repo}:a")]);
+    assert_ne!(refused.code, 0);
+    assert!(refused.stderr.contains("--all-tags"), "{refused:?}");
+
+    let env2 = Env::empty();
+    let pull = env2.berth(&["pull", "-a", &repo]);
+    assert_eq!(pull.code, 0, "{pull:?}");
+    assert_eq!(
+        pull.stdout.matches("Digest: sha256:").count(),
+        3,
+        "{pull:?}"
+    );
+    assert!(
+        pull.stdout
+            .contains(&format!("Status: Downloaded newer image for {repo}")),
+        "{pull:?}"
+    );
+    let images = env2.berth(&["images"]);
+    let tags: Vec<&str> = images
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
+    let mut tags = tags.clone();
+    tags.sort();
+    assert_eq!(tags, ["a", "b", "c"], "{images:?}");
+    let run = env2.berth(&["run", "--rm", "--network", "none", &format!("{repo}:c")]);
+    assert_eq!(run.stdout, "pushed-content\n", "{run:?}");
+}

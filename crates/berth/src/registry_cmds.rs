@@ -154,6 +154,23 @@ fn progress_for(out: Out, quiet: bool) -> Arc<dyn Progress> {
 
 pub fn pull(e: &Engine, a: PullArgs) -> Result<i32> {
     check_platform(a.platform.as_deref())?;
+    if a.all_tags {
+        let pulled = e.pull_all_tags(&a.name, progress_for(Out::Stdout, a.quiet))?;
+        let repo = berth_engine::image::Reference::parse(&a.name)?;
+        if !a.quiet {
+            for p in &pulled {
+                println!("Digest: {}", p.digest);
+            }
+            let status = if pulled.iter().any(|p| p.downloaded) {
+                "Downloaded newer image for"
+            } else {
+                "Image is up to date for"
+            };
+            println!("Status: {status} {}", repo.familiar_repository());
+        }
+        println!("{}", repo.repository());
+        return Ok(0);
+    }
     pull_with(e, &a.name, Out::Stdout, a.quiet)?;
     Ok(0)
 }
@@ -221,17 +238,23 @@ pub fn ensure_image(e: &Engine, image: &str, policy: &str) -> Result<()> {
 
 pub fn push(e: &Engine, a: PushArgs) -> Result<i32> {
     let progress = progress_for(Out::Stdout, a.quiet);
-    let reference = berth_engine::image::Reference::parse(&a.name)?;
-    let pushed = e.push(&a.name, progress)?;
-    if a.quiet {
-        println!("{reference}");
+    let pushed = if a.all_tags {
+        e.push_all_tags(&a.name, progress)?
     } else {
-        println!(
-            "{}: digest: {} size: {}",
-            reference.tag().unwrap_or("latest"),
-            pushed.digest,
-            pushed.size
-        );
+        let reference = berth_engine::image::Reference::parse(&a.name)?;
+        vec![(reference, e.push(&a.name, progress)?)]
+    };
+    for (reference, p) in pushed {
+        if a.quiet {
+            println!("{reference}");
+        } else {
+            println!(
+                "{}: digest: {} size: {}",
+                reference.tag().unwrap_or("latest"),
+                p.digest,
+                p.size
+            );
+        }
     }
     Ok(0)
 }

@@ -27,6 +27,70 @@ impl Engine {
         )?)
     }
 
+    /// `pull -a`: every tag of the repository `name` names (a tag or digest
+    /// in `name` is refused, as docker does).
+    pub fn pull_all_tags(&self, name: &str, progress: Arc<dyn Progress>) -> Result<Vec<Pulled>> {
+        let repo = Self::repository_only(name, "pull")?;
+        let opts = self.registry_options();
+        let tags = client::list_tags(&repo, &opts)?;
+        if tags.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "the repository {} has no tags",
+                repo.familiar_repository()
+            )));
+        }
+        let mut out = Vec::new();
+        for t in tags {
+            let r = Reference::parse(&format!("{}:{t}", repo.repository()))?;
+            out.push(client::pull(&self.images, &r, &opts, progress.clone())?);
+        }
+        Ok(out)
+    }
+
+    /// `push -a`: every local tag of the repository `name` names.
+    pub fn push_all_tags(
+        &self,
+        name: &str,
+        progress: Arc<dyn Progress>,
+    ) -> Result<Vec<(Reference, Pushed)>> {
+        let repo = Self::repository_only(name, "push")?;
+        let mut refs: Vec<Reference> = self
+            .images
+            .list()?
+            .into_iter()
+            .flat_map(|i| i.refs)
+            .filter(|r| r.repository() == repo.repository() && r.tag().is_some())
+            .collect();
+        refs.sort_by(|a, b| a.tag().cmp(&b.tag()));
+        if refs.is_empty() {
+            return Err(Error::Image(berth_image::Error::ImageNotFound(
+                repo.familiar_repository(),
+            )));
+        }
+        let opts = self.registry_options();
+        let mut out = Vec::new();
+        for r in refs {
+            let pushed = client::push(&self.images, &r, &opts, progress.clone())?;
+            out.push((r, pushed));
+        }
+        Ok(out)
+    }
+
+    /// `name` as a repository with no tag or digest.
+    fn repository_only(name: &str, verb: &str) -> Result<Reference> {
+        let has_tag = name
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains(':'))
+            || name.contains('@');
+        if has_tag {
+            return Err(Error::InvalidArgument(format!(
+                "tag can't be used with --all-tags/-a (berth {verb} -a {name})"
+            )));
+        }
+        Ok(Reference::parse(name)?)
+    }
+
     /// Pushes the local image `name` to the registry its name points at.
     pub fn push(&self, name: &str, progress: Arc<dyn Progress>) -> Result<Pushed> {
         let reference = Reference::parse(name)?;

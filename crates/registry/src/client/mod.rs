@@ -25,7 +25,7 @@ pub use auth::{AuthConfig, Credentials};
 pub use error::ClientError;
 pub use login::{login, logout};
 pub use progress::{Progress, Quiet, Status};
-pub use pull::{pull, PullPolicy, Pulled};
+pub use pull::{list_tags, pull, PullPolicy, Pulled};
 pub use push::{push, Pushed};
 
 /// How the client reaches registries.
