@@ -432,6 +432,42 @@ async fn fetch_layer(
     Ok(())
 }
 
+/// Every tag the registry has for the repository of `reference`.
+pub fn list_tags(reference: &Reference, opts: &Options) -> Result<Vec<String>, ClientError> {
+    let rt = super::runtime()?;
+    let out = rt.block_on(async {
+        let (client, auth) = connect(opts, reference).await?;
+        let ctx = Session::new(client, reference);
+        ctx.client
+            .auth(&ctx.oref, &auth, RegistryOperation::Pull)
+            .await
+            .map_err(|e| ctx.err(e))?;
+        let mut tags: Vec<String> = Vec::new();
+        loop {
+            let page = ctx
+                .client
+                .list_tags(
+                    &ctx.oref,
+                    &auth,
+                    Some(1000),
+                    tags.last().map(String::as_str),
+                )
+                .await
+                .map_err(|e| ctx.err(e))?;
+            let n = page.tags.len();
+            tags.extend(page.tags);
+            if n < 1000 {
+                break;
+            }
+        }
+        tags.sort();
+        tags.dedup();
+        Ok(tags)
+    });
+    drop(rt);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -474,40 +510,4 @@ mod tests {
         drop(tx);
         assert_eq!(t.join().unwrap(), "hello world");
     }
-}
-
-/// Every tag the registry has for the repository of `reference`.
-pub fn list_tags(reference: &Reference, opts: &Options) -> Result<Vec<String>, ClientError> {
-    let rt = super::runtime()?;
-    let out = rt.block_on(async {
-        let (client, auth) = connect(opts, reference).await?;
-        let ctx = Session::new(client, reference);
-        ctx.client
-            .auth(&ctx.oref, &auth, RegistryOperation::Pull)
-            .await
-            .map_err(|e| ctx.err(e))?;
-        let mut tags: Vec<String> = Vec::new();
-        loop {
-            let page = ctx
-                .client
-                .list_tags(
-                    &ctx.oref,
-                    &auth,
-                    Some(1000),
-                    tags.last().map(String::as_str),
-                )
-                .await
-                .map_err(|e| ctx.err(e))?;
-            let n = page.tags.len();
-            tags.extend(page.tags);
-            if n < 1000 {
-                break;
-            }
-        }
-        tags.sort();
-        tags.dedup();
-        Ok(tags)
-    });
-    drop(rt);
-    out
 }
