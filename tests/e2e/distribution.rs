@@ -890,6 +890,11 @@ fn all_tags_push_and_pull() {
             "{push:?}"
         );
     }
+    assert_eq!(
+        push.stdout.matches("The push refers to repository").count(),
+        1,
+        "{push:?}"
+    );
     let refused = env.berth(&["push", "-a", &format!("{repo}:a")]);
     assert_ne!(refused.code, 0);
     assert!(refused.stderr.contains("--all-tags"), "{refused:?}");

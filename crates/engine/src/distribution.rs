@@ -68,6 +68,11 @@ impl Engine {
             )));
         }
         let opts = self.registry_options();
+        // "The push refers to repository [...]" once, as docker says it.
+        let progress: Arc<dyn Progress> = Arc::new(OnceEach {
+            inner: progress,
+            said: std::sync::Mutex::new(std::collections::HashSet::new()),
+        });
         let mut out = Vec::new();
         for r in refs {
             let pushed = client::push(&self.images, &r, &opts, progress.clone())?;
@@ -148,5 +153,27 @@ impl Engine {
             before_pull(&reference);
         }
         self.pull(name, progress).map(Some)
+    }
+}
+
+/// Passes progress on, each whole-operation line only the first time.
+struct OnceEach {
+    inner: Arc<dyn Progress>,
+    said: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl Progress for OnceEach {
+    fn layer(&self, id: &str, status: client::Status) {
+        self.inner.layer(id, status);
+    }
+    fn message(&self, line: &str) {
+        let first = self
+            .said
+            .lock()
+            .map(|mut s| s.insert(line.to_string()))
+            .unwrap_or(true);
+        if first {
+            self.inner.message(line);
+        }
     }
 }
