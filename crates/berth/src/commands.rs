@@ -444,12 +444,13 @@ fn run_inner(g: &Global, a: RunArgs) -> RunResult {
     if a.tty && a.interactive && !a.detach && !std::io::stdin().is_terminal() {
         return Err((1, anyhow::anyhow!("the input device is not a TTY")));
     }
+    let opts = container_options(&a).map_err(fail)?;
+    let engine = engine(g).map_err(fail)?;
+    // A missing image is pulled first (^C still stops berth here).
+    registry_cmds::ensure_image(&engine, &opts.image, &a.pull).map_err(fail)?;
     // Block the forwarded signals before the container exists, so that none
     // sent in between is lost.
     let mut sigfd = attach::block_signals().map_err(fail)?;
-    let opts = container_options(&a).map_err(fail)?;
-    let engine = engine(g).map_err(fail)?;
-    registry_cmds::ensure_image(&engine, &opts.image, &a.pull).map_err(fail)?;
     engine.reap_orphans();
     let rec = engine.create(opts).map_err(fail)?;
     let remove = |engine: &Engine| {
