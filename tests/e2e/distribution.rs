@@ -925,3 +925,88 @@ fn all_tags_push_and_pull() {
     let run = env2.berth(&["run", "--rm", "--network", "none", &format!("{repo}:c")]);
     assert_eq!(run.stdout, "pushed-content\n", "{run:?}");
 }
+
+/// A registry whose connection breaks in the middle of a layer the first
+/// time: the pull starts that layer again and succeeds; nothing of the
+/// broken try is left.
+#[test]
+fn a_download_that_breaks_off_is_tried_again() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    // The image: busybox's rootfs as one gzip layer.
+    let tar = std::fs::read(crate::common::busybox_tar()).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar).unwrap();
+    let layer = gz.finish().unwrap();
+    let layer_digest = format!("sha256:{}", hex_sha256(&layer));
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{"Cmd":["echo","retried"]}},"rootfs":{{"type":"layers","diff_ids":["sha256:{}"]}}}}"#,
+        hex_sha256(&tar)
+    );
+    let config_digest = format!("sha256:{}", hex_sha256(config.as_bytes()));
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{layer_digest}","size":{}}}]}}"#,
+        config.len(),
+        layer.len()
+    );
+    let layer_gets = Arc::new(AtomicUsize::new(0));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    {
+        let layer_gets = layer_gets.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut request = String::new();
+                if reader.read_line(&mut request).is_err() {
+                    continue;
+                }
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let path = request.split_whitespace().nth(1).unwrap_or("").to_string();
+                let (ctype, body): (&str, &[u8]) = if path == "/v2/" {
+                    ("application/json", b"{}")
+                } else if path.ends_with("/manifests/v1") {
+                    (
+                        "application/vnd.oci.image.manifest.v1+json",
+                        manifest.as_bytes(),
+                    )
+                } else if path.ends_with(&config_digest) {
+                    ("application/octet-stream", config.as_bytes())
+                } else if path.ends_with(&layer_digest) {
+                    ("application/octet-stream", &layer[..])
+                } else {
+                    let _ = conn.write_all(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                    continue;
+                };
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                if path.ends_with(&layer_digest) && layer_gets.fetch_add(1, Ordering::SeqCst) == 0 {
+                    // The first time: half the layer, then the line goes dead.
+                    let _ = conn.write_all(&body[..body.len() / 2]);
+                    continue;
+                }
+                let _ = conn.write_all(body);
+            }
+        });
+    }
+    let env = Env::empty();
+    let name = format!("{addr}/flaky/app:v1");
+    let pull = env.berth(&["pull", &name]);
+    assert_eq!(pull.code, 0, "{pull:?}");
+    assert!(pull.stdout.contains("Retrying"), "{pull:?}");
+    assert!(pull.stdout.contains("Pull complete"), "{pull:?}");
+    assert_eq!(layer_gets.load(Ordering::SeqCst), 2);
+    assert_no_temporary_layers(&env);
+    let run = env.berth(&["run", "--rm", "--network", "none", &name]);
+    assert_eq!(run.stdout, "retried\n", "{run:?}");
+}

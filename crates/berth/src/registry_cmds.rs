@@ -45,6 +45,7 @@ fn words(status: &Status) -> String {
     match status {
         Status::Waiting => "Pulling fs layer".into(),
         Status::Downloading { .. } => "Downloading".into(),
+        Status::Retrying { attempt } => format!("Retrying (try {attempt} broke off)"),
         Status::DownloadComplete => "Download complete".into(),
         Status::PullComplete => "Pull complete".into(),
         Status::AlreadyExists => "Already exists".into(),

@@ -9,6 +9,10 @@ pub enum Status {
         done: u64,
         total: u64,
     },
+    /// Pull: the download broke off and starts again (try `attempt` failed).
+    Retrying {
+        attempt: u32,
+    },
     DownloadComplete,
     PullComplete,
     /// Pull: the layer is already here.

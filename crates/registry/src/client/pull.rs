@@ -331,8 +331,46 @@ async fn pull_async(
     })
 }
 
-/// Downloads one layer blob and unpacks it as it arrives.
+/// Tries of one layer's download when the connection fails (each from the
+/// start; what a failed try unpacked is dropped).
+const TRIES: u32 = 3;
+
+/// Downloads one layer and unpacks it as it arrives, again from the start
+/// when the connection breaks (as docker retries).
 async fn fetch_layer(
+    ctx: &Session<'_>,
+    store: &Store,
+    digest: Digest,
+    size: u64,
+    diff_id: Digest,
+    parent: Option<Digest>,
+    progress: Arc<dyn Progress>,
+) -> Result<(), ClientError> {
+    let mut attempt = 1;
+    loop {
+        let tried = fetch_layer_once(
+            ctx,
+            store,
+            digest.clone(),
+            size,
+            diff_id.clone(),
+            parent.clone(),
+            progress.clone(),
+        )
+        .await;
+        match tried {
+            Err(ClientError::Unreachable { .. }) if attempt < TRIES => {
+                progress.layer(digest.short(), Status::Retrying { attempt });
+                tokio::time::sleep(std::time::Duration::from_millis(300 * u64::from(attempt)))
+                    .await;
+                attempt += 1;
+            }
+            r => return r,
+        }
+    }
+}
+
+async fn fetch_layer_once(
     ctx: &Session<'_>,
     store: &Store,
     digest: Digest,
