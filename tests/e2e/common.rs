@@ -220,19 +220,25 @@ impl Env {
             .args(["link", "delete", &self.bridge])
             .stderr(Stdio::null())
             .status();
-        let script = format!(
-            "delete element ip berth nets {{ {subnet} }}\ndelete element ip berth bridges {{ \"{}\" }}\n",
-            self.bridge
-        );
-        let mut nft = Command::new("nft")
-            .args(["-f", "-"])
-            .stdin(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        let _ = nft.stdin.take().unwrap().write_all(script.as_bytes());
-        let _ = nft.wait();
+        // One batch each: a batch fails whole, and the subnet's element may be
+        // gone already (or never made) while the bridge's is there.
+        for script in [
+            format!("delete element ip berth nets {{ {subnet} }}\n"),
+            format!(
+                "delete element ip berth bridges {{ \"{}\" }}\n",
+                self.bridge
+            ),
+        ] {
+            let mut nft = Command::new("nft")
+                .args(["-f", "-"])
+                .stdin(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            use std::io::Write;
+            let _ = nft.stdin.take().unwrap().write_all(script.as_bytes());
+            let _ = nft.wait();
+        }
         let rules = Command::new("nft")
             .args(["-a", "list", "chain", "ip", "berth", "forward"])
             .output()
