@@ -114,6 +114,45 @@ impl Env {
         c
     }
 
+    /// Commits what `script` does in a busybox container as image `name`
+    /// (with `-c` changes), leaving no container.
+    pub fn image_from(&self, script: &str, changes: &[&str], name: &str) {
+        let r = self.berth(&[
+            "run",
+            "--name",
+            "mkimage",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            script,
+        ]);
+        assert_eq!(r.code, 0, "{r:?}");
+        let mut commit = vec!["commit"];
+        for c in changes {
+            commit.extend(["-c", c]);
+        }
+        commit.extend(["mkimage", name]);
+        let r = self.berth(&commit);
+        assert_eq!(r.code, 0, "{r:?}");
+        assert_eq!(self.berth(&["rm", "mkimage"]).code, 0);
+    }
+
+    /// `berth login SERVER -u USER --password-stdin` with `password` on stdin.
+    pub fn login(&self, server: &str, user: &str, password: &str) -> Run {
+        let mut child = self
+            .command(&["login", server, "-u", user, "--password-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        child.wait_with_output().unwrap().into()
+    }
+
     /// This env's client config directory (registry credentials).
     pub fn docker_config(&self) -> PathBuf {
         self._dir.path().join("docker")

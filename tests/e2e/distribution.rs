@@ -165,21 +165,11 @@ fn assert_no_temporary_layers(env: &Env) {
 
 /// An image with two layers: busybox plus a committed file.
 fn two_layer_image(env: &Env, name: &str) {
-    let r = env.berth(&[
-        "run",
-        "--name",
-        "mk",
-        "--network",
-        "none",
-        "busybox",
-        "sh",
-        "-c",
+    env.image_from(
         "echo pushed-content > /hello.txt; rm /bin/vi",
-    ]);
-    assert_eq!(r.code, 0, "{r:?}");
-    let r = env.berth(&["commit", "-c", "CMD [\"cat\",\"/hello.txt\"]", "mk", name]);
-    assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(env.berth(&["rm", "mk"]).code, 0);
+        &["CMD [\"cat\",\"/hello.txt\"]"],
+        name,
+    );
 }
 
 #[test]
@@ -502,20 +492,11 @@ fn corrupt_and_truncated_blobs_are_refused_and_nothing_is_kept() {
     let short = format!("{}/me/short:v1", reg.addr);
     // Three images with distinct layers (each commits a different file).
     for (img, content) in [(&good, "g"), (&bad, "b"), (&short, "s")] {
-        let r = env.berth(&[
-            "run",
-            "--name",
-            "mk",
-            "--network",
-            "none",
-            "busybox",
-            "sh",
-            "-c",
+        env.image_from(
             &format!("head -c 300000 /dev/urandom > /r; echo {content} > /c"),
-        ]);
-        assert_eq!(r.code, 0, "{r:?}");
-        assert_eq!(env.berth(&["commit", "mk", img]).code, 0);
-        assert_eq!(env.berth(&["rm", "mk"]).code, 0);
+            &[],
+            img,
+        );
         assert_eq!(env.berth(&["push", img]).code, 0);
     }
     let top_layer = |img: &str| {
@@ -572,20 +553,7 @@ fn an_interrupted_pull_leaves_nothing_and_the_next_one_works() {
     let reg = DockerRegistry::start(None);
     let env = Env::new();
     let name = format!("{}/me/big:v1", reg.addr);
-    let r = env.berth(&[
-        "run",
-        "--name",
-        "mk",
-        "--network",
-        "none",
-        "busybox",
-        "sh",
-        "-c",
-        "head -c 64000000 /dev/urandom > /big",
-    ]);
-    assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(env.berth(&["commit", "mk", &name]).code, 0);
-    assert_eq!(env.berth(&["rm", "mk"]).code, 0);
+    env.image_from("head -c 64000000 /dev/urandom > /big", &[], &name);
     assert_eq!(env.berth(&["push", &name]).code, 0);
 
     let env2 = Env::empty();
@@ -651,16 +619,7 @@ fn login_push_and_logout_with_basic_auth() {
     assert_ne!(denied.code, 0);
     assert!(denied.stderr.contains("unauthorized"), "{denied:?}");
 
-    let login = |password: &str| {
-        let mut c = env.command(&["login", &reg.addr, "-u", "me", "--password-stdin"]);
-        c.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        use std::io::Write;
-        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-        crate::common::Run::from(child.wait_with_output().unwrap())
-    };
+    let login = |password: &str| env.login(&reg.addr, "me", password);
     let config = env.docker_config().join("config.json");
     let wrong = login("nope");
     assert_ne!(wrong.code, 0, "{wrong:?}");
@@ -798,60 +757,30 @@ fn docker_hub_fails_fast_without_a_network() {
 /// Each pull fails with one clear line, nothing is stored, nothing panics.
 #[test]
 fn a_misbehaving_registry_gets_clear_errors() {
-    use std::io::{BufRead, BufReader, Write};
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            let mut request = String::new();
-            if reader.read_line(&mut request).is_err() {
-                continue;
-            }
-            // Headers up to the blank line.
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                line.clear();
-            }
-            let path = request.split_whitespace().nth(1).unwrap_or("").to_string();
-            let respond = |conn: &mut std::net::TcpStream,
-                           status: &str,
-                           ctype: &str,
-                           body: &[u8]| {
-                let _ = write!(
-                    conn,
-                    "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = conn.write_all(body);
-            };
-            let oci = "application/vnd.oci.image.manifest.v1+json";
-            let missing_config = format!(
-                r#"{{"schemaVersion":2,"mediaType":"{oci}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{}","size":2}},"layers":[]}}"#,
-                "a".repeat(64)
-            );
-            match path.as_str() {
-                "/v2/" => respond(&mut conn, "200 OK", "application/json", b"{}"),
-                p if p.ends_with("/manifests/garbage") => {
-                    respond(&mut conn, "200 OK", oci, b"<html>not a manifest</html>")
-                }
-                p if p.ends_with("/manifests/noconfig") => {
-                    respond(&mut conn, "200 OK", oci, missing_config.as_bytes())
-                }
-                p if p.ends_with("/manifests/broken") => {
-                    respond(&mut conn, "500 Internal Server Error", "text/plain", b"")
-                }
-                p if p.ends_with("/manifests/hangup") => {} // closes with no answer
-                p if p.contains("/blobs/") => respond(
-                    &mut conn,
-                    "404 Not Found",
-                    "application/json",
-                    br#"{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}"#,
-                ),
-                _ => respond(&mut conn, "404 Not Found", "text/plain", b"nothing here"),
-            }
+    let oci = "application/vnd.oci.image.manifest.v1+json";
+    let missing_config = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{oci}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{}","size":2}},"layers":[]}}"#,
+        "a".repeat(64)
+    );
+    let addr = fake_registry(move |path, conn| match path {
+        "/v2/" => respond(conn, "200 OK", "application/json", b"{}"),
+        p if p.ends_with("/manifests/garbage") => {
+            respond(conn, "200 OK", oci, b"<html>not a manifest</html>")
         }
+        p if p.ends_with("/manifests/noconfig") => {
+            respond(conn, "200 OK", oci, missing_config.as_bytes())
+        }
+        p if p.ends_with("/manifests/broken") => {
+            respond(conn, "500 Internal Server Error", "text/plain", b"")
+        }
+        p if p.ends_with("/manifests/hangup") => {} // closes with no answer
+        p if p.contains("/blobs/") => respond(
+            conn,
+            "404 Not Found",
+            "application/json",
+            br#"{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}"#,
+        ),
+        _ => respond(conn, "404 Not Found", "text/plain", b"nothing here"),
     });
     let env = Env::empty();
     for (tag, expect) in [
@@ -926,12 +855,63 @@ fn all_tags_push_and_pull() {
     assert_eq!(run.stdout, "pushed-content\n", "{run:?}");
 }
 
+/// A registry of a test's own making on 127.0.0.1, for what no real one does
+/// on demand: `handle` answers each request (one per connection) by path.
+fn fake_registry(handle: impl Fn(&str, &mut std::net::TcpStream) + Send + 'static) -> String {
+    use std::io::{BufRead, BufReader};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut request = String::new();
+            if reader.read_line(&mut request).is_err() {
+                continue;
+            }
+            // Headers up to the blank line.
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let path = request.split_whitespace().nth(1).unwrap_or("").to_string();
+            handle(&path, &mut conn);
+        }
+    });
+    addr
+}
+
+fn respond(conn: &mut std::net::TcpStream, status: &str, ctype: &str, body: &[u8]) {
+    respond_status(conn, status, ctype, body, body.len());
+}
+
+/// A 200 that promises all of `body` and sends its first `sent` bytes.
+fn respond_cut(conn: &mut std::net::TcpStream, ctype: &str, body: &[u8], sent: usize) {
+    respond_status(conn, "200 OK", ctype, body, sent);
+}
+
+fn respond_status(
+    conn: &mut std::net::TcpStream,
+    status: &str,
+    ctype: &str,
+    body: &[u8],
+    sent: usize,
+) {
+    use std::io::Write;
+    let _ = write!(
+        conn,
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = conn.write_all(&body[..sent]);
+}
+
 /// A registry whose connection breaks in the middle of a layer the first
 /// time: the pull starts that layer again and succeeds; nothing of the
 /// broken try is left.
 #[test]
 fn a_download_that_breaks_off_is_tried_again() {
-    use std::io::{BufRead, BufReader, Write};
+    use std::io::Write;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     // The image: busybox's rootfs as one gzip layer.
@@ -951,54 +931,28 @@ fn a_download_that_breaks_off_is_tried_again() {
         layer.len()
     );
     let layer_gets = Arc::new(AtomicUsize::new(0));
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    {
-        let layer_gets = layer_gets.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(mut conn) = conn else { continue };
-                let mut reader = BufReader::new(conn.try_clone().unwrap());
-                let mut request = String::new();
-                if reader.read_line(&mut request).is_err() {
-                    continue;
-                }
-                let mut line = String::new();
-                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                    line.clear();
-                }
-                let path = request.split_whitespace().nth(1).unwrap_or("").to_string();
-                let (ctype, body): (&str, &[u8]) = if path == "/v2/" {
-                    ("application/json", b"{}")
-                } else if path.ends_with("/manifests/v1") {
-                    (
-                        "application/vnd.oci.image.manifest.v1+json",
-                        manifest.as_bytes(),
-                    )
-                } else if path.ends_with(&config_digest) {
-                    ("application/octet-stream", config.as_bytes())
-                } else if path.ends_with(&layer_digest) {
-                    ("application/octet-stream", &layer[..])
-                } else {
-                    let _ = conn.write_all(
-                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                    );
-                    continue;
-                };
-                let _ = write!(
-                    conn,
-                    "HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                if path.ends_with(&layer_digest) && layer_gets.fetch_add(1, Ordering::SeqCst) == 0 {
-                    // The first time: half the layer, then the line goes dead.
-                    let _ = conn.write_all(&body[..body.len() / 2]);
-                    continue;
-                }
-                let _ = conn.write_all(body);
-            }
-        });
-    }
+    let gets = layer_gets.clone();
+    let addr = fake_registry(move |path, conn| {
+        let (ctype, body): (&str, &[u8]) = if path == "/v2/" {
+            ("application/json", b"{}")
+        } else if path.ends_with("/manifests/v1") {
+            (
+                "application/vnd.oci.image.manifest.v1+json",
+                manifest.as_bytes(),
+            )
+        } else if path.ends_with(&config_digest) {
+            ("application/octet-stream", config.as_bytes())
+        } else if path.ends_with(&layer_digest) {
+            ("application/octet-stream", &layer[..])
+        } else {
+            return respond(conn, "404 Not Found", "text/plain", b"");
+        };
+        if path.ends_with(&layer_digest) && gets.fetch_add(1, Ordering::SeqCst) == 0 {
+            // The first time: half the layer, then the line goes dead.
+            return respond_cut(conn, ctype, body, body.len() / 2);
+        }
+        respond(conn, "200 OK", ctype, body)
+    });
     let env = Env::empty();
     let name = format!("{addr}/flaky/app:v1");
     let pull = env.berth(&["pull", &name]);

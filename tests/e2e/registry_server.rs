@@ -1288,17 +1288,7 @@ fn berth_client_with_token_auth_over_tls() {
         std::fs::create_dir_all(&d).unwrap();
         std::fs::copy(certs.join("ca.crt"), d.join("ca.crt")).unwrap();
     };
-    let login = |env: &Env, password: &str| {
-        let mut child = env
-            .command(&["login", &host, "-u", "alice", "--password-stdin"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-        crate::common::Run::from(child.wait_with_output().unwrap())
-    };
+    let login = |env: &Env, password: &str| env.login(&host, "alice", password);
 
     let env = Env::new();
     trust(&env);
@@ -1334,21 +1324,8 @@ fn berth_client_with_token_auth_over_tls() {
     // layer over 4 MiB in chunks: only that one is PATCHed, twice.
     let patches = |srv: &Server| srv.log().matches("method=PATCH").count();
     assert_eq!(patches(&srv), 0, "{}", srv.log());
-    let r = env.berth(&[
-        "run",
-        "--name",
-        "big",
-        "--network",
-        "none",
-        "busybox",
-        "sh",
-        "-c",
-        "head -c 6000000 /dev/urandom > /big",
-    ]);
-    assert_eq!(r.code, 0, "{r:?}");
     let big = format!("{host}/alice/big:v1");
-    assert_eq!(env.berth(&["commit", "big", &big]).code, 0);
-    assert_eq!(env.berth(&["rm", "big"]).code, 0);
+    env.image_from("head -c 6000000 /dev/urandom > /big", &[], &big);
     let push_big = env.berth(&["push", &big]);
     assert_eq!(push_big.code, 0, "{push_big:?}");
     assert_eq!(patches(&srv), 2, "{}", srv.log());

@@ -6,7 +6,7 @@ use std::io::{BufRead, IsTerminal, Read, Write};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
-use berth_engine::registry::client::{Credentials, Progress, PullPolicy, Quiet, Status};
+use berth_engine::registry::client::{Credentials, Progress, PullPolicy, Pulled, Quiet, Status};
 use berth_engine::Engine;
 use berth_registry::server::{self, ServerConfig};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -182,18 +182,7 @@ fn pull_with(e: &Engine, name: &str, out: Out, quiet: bool) -> Result<()> {
     let pulled = e.pull(name, progress)?;
     let reference = berth_engine::image::Reference::parse(name)?;
     if !quiet {
-        out.line(&format!("Digest: {}", pulled.digest));
-        if pulled.downloaded {
-            out.line(&format!(
-                "Status: Downloaded newer image for {}",
-                reference.familiar()
-            ));
-        } else {
-            out.line(&format!(
-                "Status: Image is up to date for {}",
-                reference.familiar()
-            ));
-        }
+        summary(out, &pulled, &reference);
     }
     if matches!(out, Out::Stdout) {
         println!("{reference}");
@@ -203,11 +192,7 @@ fn pull_with(e: &Engine, name: &str, out: Out, quiet: bool) -> Result<()> {
 
 fn check_platform(p: Option<&str>) -> Result<()> {
     if let Some(p) = p {
-        let arch = match std::env::consts::ARCH {
-            "x86_64" => "amd64",
-            "aarch64" => "arm64",
-            a => a,
-        };
+        let arch = berth_engine::image::host_arch();
         if p != format!("linux/{arch}") {
             bail!("platform {p:?} is not supported: this host runs linux/{arch}");
         }
@@ -223,18 +208,24 @@ pub fn ensure_image(e: &Engine, image: &str, policy: &str) -> Result<()> {
         eprintln!("Unable to find image '{}' locally", r.familiar());
     })?;
     if let Some(p) = pulled {
-        eprintln!("Digest: {}", p.digest);
-        let reference = berth_engine::image::Reference::parse(image)?;
-        if p.downloaded {
-            eprintln!(
-                "Status: Downloaded newer image for {}",
-                reference.familiar()
-            );
-        } else {
-            eprintln!("Status: Image is up to date for {}", reference.familiar());
-        }
+        summary(
+            Out::Stderr,
+            &p,
+            &berth_engine::image::Reference::parse(image)?,
+        );
     }
     Ok(())
+}
+
+/// docker's last lines of a pull.
+fn summary(out: Out, pulled: &Pulled, reference: &berth_engine::image::Reference) {
+    out.line(&format!("Digest: {}", pulled.digest));
+    let status = if pulled.downloaded {
+        "Downloaded newer image for"
+    } else {
+        "Image is up to date for"
+    };
+    out.line(&format!("Status: {status} {}", reference.familiar()));
 }
 
 pub fn push(e: &Engine, a: PushArgs) -> Result<i32> {

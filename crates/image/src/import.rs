@@ -68,7 +68,8 @@ pub(crate) fn decompress<'a>(
     }
 }
 
-fn host_arch() -> Arch {
+/// The architecture of this host, as image configs and indexes name it.
+pub fn host_arch() -> Arch {
     match std::env::consts::ARCH {
         "x86_64" => Arch::Amd64,
         "aarch64" => Arch::ARM64,

@@ -43,7 +43,7 @@ pub use distribution::{
 };
 pub use error::{Error, ErrorKind, Result};
 pub use gc::{dir_size, WriteGuard};
-pub use import::ImportOptions;
+pub use import::{host_arch, ImportOptions};
 pub use layers::{chain_id, LayerStore};
 pub use metadata::{replace_file, write_atomic, ImageRecord};
 pub use oci_spec::image::{Config as ImageRuntimeConfig, ImageConfiguration};

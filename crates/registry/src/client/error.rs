@@ -123,11 +123,14 @@ impl ClientError {
                 registry,
                 message: format!("{url}: {message}"),
             },
-            E::DigestError(d) => ClientError::DigestMismatch {
+            E::DigestError(oci_client::errors::DigestError::VerificationError {
+                expected,
+                actual,
+            }) => ClientError::DigestMismatch {
                 registry,
                 what: reference.to_string(),
-                expected: String::new(),
-                actual: d.to_string(),
+                expected,
+                actual,
             },
             other => ClientError::Registry {
                 registry,

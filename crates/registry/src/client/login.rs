@@ -80,20 +80,12 @@ async fn check(opts: &Options, registry: &str, creds: &Credentials) -> Result<()
         registry: registry.to_string(),
         message: "incorrect username or password".into(),
     };
-    let mut builder = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(15))
-        .timeout(Duration::from_secs(60));
-    for c in super::extra_certs(opts, registry) {
-        let cert = reqwest::Certificate::from_pem(&c.data).map_err(|e| ClientError::Setup {
-            registry: registry.to_string(),
-            message: format!("CA certificate: {e}"),
-        })?;
-        builder = builder.add_root_certificate(cert);
-    }
-    let client = builder.build().map_err(|e| ClientError::Setup {
-        registry: registry.to_string(),
-        message: e.to_string(),
-    })?;
+    let client = super::plain_client(
+        opts,
+        registry,
+        Duration::from_secs(15),
+        Duration::from_secs(60),
+    )?;
     let scheme = if opts.is_insecure(registry) && !super::speaks_https(opts, registry).await? {
         "http"
     } else {

@@ -117,23 +117,41 @@ fn extra_certs(opts: &Options, registry: &str) -> Vec<Certificate> {
     certs
 }
 
+/// A plain HTTP client for `registry` (login, the https probe) trusting
+/// what [`extra_certs`] finds for it.
+pub(crate) fn plain_client(
+    opts: &Options,
+    registry: &str,
+    connect: Duration,
+    total: Duration,
+) -> Result<reqwest::Client, ClientError> {
+    let setup = |message: String| ClientError::Setup {
+        registry: registry.to_string(),
+        message,
+    };
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(connect)
+        .timeout(total);
+    for c in extra_certs(opts, registry) {
+        let cert = reqwest::Certificate::from_pem(&c.data)
+            .map_err(|e| setup(format!("CA certificate: {e}")))?;
+        builder = builder.add_root_certificate(cert);
+    }
+    builder.build().map_err(|e| setup(e.to_string()))
+}
+
 /// Whether `registry` answers https. Registries reached over http
 /// (localhost, `--insecure-registry`) are tried with https first, as docker
 /// does: a loopback registry with TLS gets TLS. A registry that speaks TLS
 /// with a certificate this host does not trust is an error, not a reason to
 /// fall back to http.
 async fn speaks_https(opts: &Options, registry: &str) -> Result<bool, ClientError> {
-    let mut builder = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(5));
-    for c in extra_certs(opts, registry) {
-        if let Ok(cert) = reqwest::Certificate::from_pem(&c.data) {
-            builder = builder.add_root_certificate(cert);
-        }
-    }
-    let Ok(client) = builder.build() else {
-        return Ok(false);
-    };
+    let client = plain_client(
+        opts,
+        registry,
+        Duration::from_secs(2),
+        Duration::from_secs(5),
+    )?;
     match client.get(format!("https://{registry}/v2/")).send().await {
         Ok(_) => Ok(true),
         Err(e) => {

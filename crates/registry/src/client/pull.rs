@@ -73,17 +73,6 @@ struct Platform {
     os: String,
 }
 
-/// The platform a pull picks from an index.
-fn host_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "arm" => "arm",
-        other => other,
-    }
-}
-
 /// Whether a manifest document is an index / manifest list.
 fn is_index(bytes: &[u8]) -> bool {
     #[derive(Deserialize)]
@@ -220,7 +209,7 @@ async fn pull_async(
             reference: ctx.name.clone(),
             message: e.to_string(),
         })?;
-        let arch = host_arch();
+        let arch = berth_image::host_arch().to_string();
         let entry = index
             .manifests
             .iter()
@@ -301,15 +290,20 @@ async fn pull_async(
             progress.layer(&id, Status::AlreadyExists);
         } else {
             progress.layer(&id, Status::Waiting);
-            jobs.push((digest, layer.size, diff_id.clone(), parent.clone()));
+            jobs.push(LayerJob {
+                digest,
+                size: layer.size,
+                diff_id: diff_id.clone(),
+                parent: parent.clone(),
+            });
         }
         parent = Some(chain);
     }
     let downloaded = !jobs.is_empty();
     let ctx = &ctx;
-    futures_util::stream::iter(jobs.into_iter().map(|(digest, size, diff_id, parent)| {
+    futures_util::stream::iter(jobs.into_iter().map(|job| {
         let progress = progress.clone();
-        async move { fetch_layer(ctx, store, digest, size, diff_id, parent, progress).await }
+        async move { fetch_layer(ctx, store, job, progress).await }
     }))
     .buffer_unordered(opts.max_concurrent.max(1))
     .try_collect::<Vec<()>>()
@@ -337,30 +331,25 @@ const TRIES: u32 = 3;
 
 /// Downloads one layer and unpacks it as it arrives, again from the start
 /// when the connection breaks (as docker retries).
-async fn fetch_layer(
-    ctx: &Session<'_>,
-    store: &Store,
+/// One layer a pull must download: its blob, and where it goes.
+struct LayerJob {
     digest: Digest,
     size: u64,
     diff_id: Digest,
     parent: Option<Digest>,
+}
+
+async fn fetch_layer(
+    ctx: &Session<'_>,
+    store: &Store,
+    job: LayerJob,
     progress: Arc<dyn Progress>,
 ) -> Result<(), ClientError> {
     let mut attempt = 1;
     loop {
-        let tried = fetch_layer_once(
-            ctx,
-            store,
-            digest.clone(),
-            size,
-            diff_id.clone(),
-            parent.clone(),
-            progress.clone(),
-        )
-        .await;
-        match tried {
+        match fetch_layer_once(ctx, store, &job, progress.clone()).await {
             Err(ClientError::Unreachable { .. }) if attempt < TRIES => {
-                progress.layer(digest.short(), Status::Retrying { attempt });
+                progress.layer(job.digest.short(), Status::Retrying { attempt });
                 tokio::time::sleep(std::time::Duration::from_millis(300 * u64::from(attempt)))
                     .await;
                 attempt += 1;
@@ -373,12 +362,16 @@ async fn fetch_layer(
 async fn fetch_layer_once(
     ctx: &Session<'_>,
     store: &Store,
-    digest: Digest,
-    size: u64,
-    diff_id: Digest,
-    parent: Option<Digest>,
+    job: &LayerJob,
     progress: Arc<dyn Progress>,
 ) -> Result<(), ClientError> {
+    let LayerJob {
+        digest,
+        size,
+        diff_id,
+        parent,
+    } = job;
+    let size = *size;
     let id = digest.short().to_string();
     let desc = OciDescriptor {
         digest: digest.to_string(),
@@ -394,7 +387,7 @@ async fn fetch_layer_once(
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(16);
     let unpack = {
         let store = store.clone();
-        let digest = digest.clone();
+        let (digest, diff_id, parent) = (digest.clone(), diff_id.clone(), parent.clone());
         tokio::task::spawn_blocking(move || {
             let reader = ChannelReader {
                 rx,
