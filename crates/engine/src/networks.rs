@@ -662,14 +662,16 @@ impl Engine {
         endpoints: &[Endpoint],
         ports: &[PublishedPort],
     ) {
-        let shared = self.containers.list().is_ok_and(|all| {
-            all.iter().any(|o| {
-                o.id != id
-                    && o.state.status.is_active()
-                    && matches!(&o.options.network, NetworkMode::Container(c)
+        // Only a container with veths needs the look at the others.
+        let shared = !endpoints.is_empty()
+            && self.containers.list().is_ok_and(|all| {
+                all.iter().any(|o| {
+                    o.id != id
+                        && o.state.status.is_active()
+                        && matches!(&o.options.network, NetworkMode::Container(c)
                         if self.containers.find(c).is_ok_and(|t| t.id == id))
-            })
-        });
+                })
+            });
         for e in teardown(endpoints, ports, shared) {
             tracing::warn!("network teardown: {e}");
         }
