@@ -223,6 +223,22 @@ pub enum End {
     Detached,
     /// The monitor went away without an exit code.
     Closed,
+    /// Without --sig-proxy, a signal that ends this client (the container
+    /// goes on).
+    Interrupted(Signal),
+}
+
+impl End {
+    /// What a session that ended this way exits with, or None when the
+    /// monitor hung up and the record must tell.
+    pub fn exit_code(self) -> Option<i32> {
+        match self {
+            End::Exited(code) => Some(code),
+            End::Detached => Some(0),
+            End::Closed => None,
+            End::Interrupted(sig) => Some(128 + sig as i32),
+        }
+    }
 }
 
 pub struct AttachOpts {
@@ -291,7 +307,9 @@ pub fn pump(
                     Ok(sig) if o.sig_proxy => {
                         let _ = engine.kill(id, sig);
                     }
-                    Ok(_) => {}
+                    // Not passed on: the signal ends this client, as it
+                    // would any program that does not handle it.
+                    Ok(sig) => return Ok(End::Interrupted(sig)),
                 }
             }
         }

@@ -74,7 +74,7 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<i32> {
             (None, text)
         }
     } else {
-        let dir = PathBuf::from(&a.context);
+        let dir = crate::paths::absolute(std::path::Path::new(&a.context))?;
         if !dir.is_dir() {
             bail!("unable to prepare context: path {:?} not found", a.context);
         }

@@ -7,15 +7,18 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(
     name = "berth",
-    version,
     about = "A container engine",
-    disable_help_subcommand = true
+    disable_help_subcommand = true,
+    disable_version_flag = true
 )]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
+    /// Print version information and quit
+    #[arg(short = 'v', long)]
+    pub version: bool,
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Args, Debug)]
@@ -159,6 +162,17 @@ pub enum Command {
     Login(LoginArgs),
     /// Log out from a registry
     Logout(LogoutArgs),
+    /// Show the Berth version information
+    Version(FormatArgs),
+    /// Display system-wide information
+    Info(FormatArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct FormatArgs {
+    /// Format output using a Go template, or "json"
+    #[arg(short, long)]
+    pub format: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -721,6 +735,8 @@ pub struct LoadArgs {
 pub enum SystemCommand {
     /// Show disk usage
     Df,
+    /// Display system-wide information
+    Info(FormatArgs),
     /// Remove unused data
     Prune(PruneArgs),
 }

@@ -48,7 +48,20 @@ pub(crate) fn report(e: &anyhow::Error) {
 
 pub fn dispatch(cli: Cli) -> i32 {
     let g = &cli.global;
-    let result = match cli.command {
+    if cli.version {
+        println!("{}", crate::system_cmds::version_line());
+        return 0;
+    }
+    let Some(command) = cli.command else {
+        use clap::CommandFactory;
+        let _ = Cli::command().print_help();
+        return 0;
+    };
+    let result = match command {
+        Command::Version(a) => crate::system_cmds::version(a),
+        Command::Info(a) | Command::System(SystemCommand::Info(a)) => {
+            engine(g).and_then(|e| crate::system_cmds::info(&e, g, a))
+        }
         Command::Run(args) => return run(g, *args),
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => import(g, a),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images(g, a),
@@ -364,10 +377,12 @@ fn container_options(a: &RunArgs) -> Result<ContainerOptions> {
     }
     o.stop_signal = a.stop_signal.clone();
     for v in &a.volume {
-        o.mounts.push(mounts::parse_volume_flag(v)?);
+        o.mounts
+            .push(mounts::parse_volume_flag(&crate::paths::volume_flag(v)?)?);
     }
     for m in &a.mount {
-        o.mounts.push(mounts::parse_mount_flag(m)?);
+        o.mounts
+            .push(mounts::parse_mount_flag(&crate::paths::mount_flag(m)?)?);
     }
     for t in &a.tmpfs {
         o.mounts.push(mounts::parse_tmpfs_flag(t)?);
@@ -749,6 +764,11 @@ fn rm(g: &Global, a: RmArgs) -> Result<i32> {
     for key in &a.containers {
         match engine.remove(key, a.force, a.volumes) {
             Ok(()) => println!("{key}"),
+            // `rm -f` of what is not there is done (docker says so, and
+            // exits 0, so cleanup scripts under `set -e` go on).
+            Err(e) if a.force && e.kind() == berth_engine::ErrorKind::NotFound => {
+                report(&e.into());
+            }
             Err(e) => {
                 report(&e.into());
                 code = 1;

@@ -64,10 +64,9 @@ pub fn start_attached(
     };
     let end = attach::pump(engine, &rec.id, mine, sigfd, &opts);
     drop(raw);
-    match end.map_err(|e| (125, e))? {
-        End::Exited(code) => Ok(code),
-        End::Detached => Ok(0),
-        End::Closed => closed(engine, &rec.id).map_err(|e| (125, e)),
+    match end.map_err(|e| (125, e))?.exit_code() {
+        Some(code) => Ok(code),
+        None => closed(engine, &rec.id).map_err(|e| (125, e)),
     }
 }
 
@@ -231,13 +230,13 @@ pub fn attach(engine: &Engine, a: AttachArgs) -> Result<i32> {
     };
     let end = attach::pump(engine, &rec.id, sock, &mut sigfd, &opts);
     drop(raw);
-    match end? {
-        End::Exited(code) => Ok(code),
-        End::Detached => {
-            eprintln!("read escape sequence");
-            Ok(0)
-        }
-        End::Closed => closed(engine, &rec.id),
+    let end = end?;
+    if end == End::Detached {
+        eprintln!("read escape sequence");
+    }
+    match end.exit_code() {
+        Some(code) => Ok(code),
+        None => closed(engine, &rec.id),
     }
 }
 
@@ -383,7 +382,7 @@ fn percent(part: f64, whole: f64) -> String {
     }
 }
 
-fn host_memory() -> u64 {
+pub(crate) fn host_memory() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {
@@ -393,6 +392,18 @@ fn host_memory() -> u64 {
         })
         .map_or(0, |kb| kb * 1024)
 }
+
+/// `stats` columns: the template field, the title.
+const STATS_COLUMNS: [(&str, &str); 8] = [
+    ("ID", "CONTAINER ID"),
+    ("Name", "NAME"),
+    ("CPUPerc", "CPU %"),
+    ("MemUsage", "MEM USAGE / LIMIT"),
+    ("MemPerc", "MEM %"),
+    ("NetIO", "NET I/O"),
+    ("BlockIO", "BLOCK I/O"),
+    ("PIDs", "PIDS"),
+];
 
 /// `stats`: CPU from two samples of the cgroup's usage, memory, network,
 /// block I/O and pids, in docker's columns.
@@ -407,11 +418,10 @@ pub fn stats(engine: &Engine, a: crate::cli::StatsArgs) -> Result<i32> {
     } else {
         a.containers.clone()
     };
-    let fmt = a
-        .format
-        .as_deref()
-        .map(crate::template::Format::parse)
-        .transpose()?;
+    // A bad template fails before the first sample.
+    if let (_, Some(t)) = crate::format::split_table(a.format.as_deref()) {
+        crate::template::Format::parse(&t)?;
+    }
     let host_mem = host_memory();
     let mut prev: Vec<Option<(std::time::Instant, u64)>> = vec![None; names.len()];
     loop {
@@ -423,18 +433,7 @@ pub fn stats(engine: &Engine, a: crate::cli::StatsArgs) -> Result<i32> {
             }
             std::thread::sleep(std::time::Duration::from_millis(500));
         }
-        let mut rows = vec![[
-            "CONTAINER ID",
-            "NAME",
-            "CPU %",
-            "MEM USAGE / LIMIT",
-            "MEM %",
-            "NET I/O",
-            "BLOCK I/O",
-            "PIDS",
-        ]
-        .map(String::from)
-        .to_vec()];
+        let mut rows = Vec::with_capacity(names.len());
         for (i, n) in names.iter().enumerate() {
             let (rec, s) = engine.stats(n)?;
             let now = std::time::Instant::now();
@@ -472,25 +471,28 @@ pub fn stats(engine: &Engine, a: crate::cli::StatsArgs) -> Result<i32> {
                 ),
                 s.cgroup.pids.to_string(),
             ];
-            match &fmt {
-                Some(f) => {
-                    let data = serde_json::json!({
-                        "ID": row[0], "Container": n, "Name": row[1], "CPUPerc": row[2],
-                        "MemUsage": row[3], "MemPerc": row[4], "NetIO": row[5],
-                        "BlockIO": row[6], "PIDs": row[7],
-                    });
-                    println!("{}", f.render(&data)?);
-                }
-                None => rows.push(row),
-            }
+            let data = serde_json::json!({
+                "ID": row[0], "Container": n, "Name": row[1], "CPUPerc": row[2],
+                "MemUsage": row[3], "MemPerc": row[4], "NetIO": row[5],
+                "BlockIO": row[6], "PIDs": row[7],
+            });
+            rows.push((row, data));
         }
-        if fmt.is_none() {
-            if !a.no_stream {
-                // Docker redraws in place.
-                print!("\x1b[2J\x1b[H");
-            }
-            crate::format::table(&rows)?;
+        if !a.no_stream && a.format.is_none() {
+            // Docker redraws in place.
+            print!("\x1b[2J\x1b[H");
         }
+        crate::format::print_list(
+            a.format.as_deref(),
+            &STATS_COLUMNS.map(|(_, title)| title),
+            |f| {
+                STATS_COLUMNS
+                    .iter()
+                    .find(|(field, _)| *field == f)
+                    .map_or(f, |(_, title)| title)
+            },
+            &rows,
+        )?;
         if a.no_stream {
             return Ok(0);
         }
@@ -549,13 +551,13 @@ pub fn cp(engine: &Engine, a: crate::cli::CpArgs) -> Result<i32> {
             c,
             CopyDirection::FromContainer {
                 src: &src,
-                dest: std::path::Path::new(&a.dest),
+                dest: &crate::paths::local_path(&a.dest)?,
             },
         )?,
         (None, Some((c, dest))) => engine.copy(
             c,
             CopyDirection::ToContainer {
-                src: std::path::Path::new(&a.src),
+                src: &crate::paths::local_path(&a.src)?,
                 dest: &dest,
             },
         )?,

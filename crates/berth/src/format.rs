@@ -72,15 +72,61 @@ pub fn table(rows: &[Vec<String>]) -> std::io::Result<()> {
 }
 
 /// Splits a `--format` value: whether it is a table (`table ...` or no
-/// format), and the row template if there is one.
+/// format), and the row template if there is one. As docker's formatter
+/// does, a typed `\t` or `\n` is a tab or a newline, and `json` is one JSON
+/// object per row.
 pub fn split_table(format: Option<&str>) -> (bool, Option<String>) {
-    match format {
-        None | Some("") | Some("table") => (true, None),
-        Some(t) => match t.strip_prefix("table") {
-            Some(rest) => (true, Some(rest.trim_start().to_string())),
-            None => (false, Some(t.to_string())),
-        },
+    let Some(format) = format else {
+        return (true, None);
+    };
+    let (table, rest) = match format.strip_prefix("table") {
+        Some(rest) => (true, rest),
+        None => (false, format),
+    };
+    let template = rest
+        .trim_matches(' ')
+        .replace("\\t", "\t")
+        .replace("\\n", "\n");
+    match (table, template.as_str()) {
+        (_, "") => (true, None),
+        (false, "json") => (false, Some("{{json .}}".to_string())),
+        _ => (table, Some(template)),
     }
+}
+
+/// Prints a list command's rows as `--format` says: docker's table of the
+/// `header` columns, a `table` template with a header row made from its
+/// fields (`title` names each), a template per row, or JSON per row. Each row
+/// is its default columns and the document templates see.
+pub fn print_list(
+    format: Option<&str>,
+    header: &[&str],
+    title: impl Fn(&str) -> &str,
+    rows: &[(Vec<String>, serde_json::Value)],
+) -> anyhow::Result<()> {
+    let (table_mode, template) = split_table(format);
+    let Some(template) = template else {
+        let mut out = vec![header.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
+        out.extend(rows.iter().map(|(cols, _)| cols.clone()));
+        return Ok(table(&out)?);
+    };
+    let fmt = crate::template::Format::parse(&template)?;
+    let mut out = Vec::new();
+    if table_mode {
+        out.push(header_row(&template, title));
+    }
+    for (_, doc) in rows {
+        let line = fmt.render(doc)?;
+        if table_mode {
+            out.push(line.split('\t').map(String::from).collect());
+        } else {
+            println!("{line}");
+        }
+    }
+    if table_mode {
+        table(&out)?;
+    }
+    Ok(())
 }
 
 /// The header row of a `table` template: each `{{.Field}}` becomes its title.
@@ -127,5 +173,23 @@ mod tests {
         assert_eq!(human_duration(21 * 86400), "3 weeks");
         assert_eq!(human_duration(90 * 86400), "3 months");
         assert_eq!(human_duration(800 * 86400), "2 years");
+    }
+
+    #[test]
+    fn formats_like_docker() {
+        let t = |f: &str| split_table(Some(f));
+        assert_eq!(split_table(None), (true, None));
+        assert_eq!(t("table"), (true, None));
+        assert_eq!(t("json"), (false, Some("{{json .}}".into())));
+        assert_eq!(
+            t("{{.ID}}\\t{{.Names}}"),
+            (false, Some("{{.ID}}\t{{.Names}}".into()))
+        );
+        assert_eq!(
+            t("table {{.ID}}\\t{{.Names}}"),
+            (true, Some("{{.ID}}\t{{.Names}}".into()))
+        );
+        assert_eq!(t("{{.ID}}\\n"), (false, Some("{{.ID}}\n".into())));
+        assert_eq!(t("  {{.ID}} "), (false, Some("{{.ID}}".into())));
     }
 }

@@ -6,22 +6,72 @@ mod cli;
 pub(crate) use commands::report;
 mod commands;
 mod container_cmds;
+mod flags;
 mod format;
 mod image_cmds;
 mod network_cmds;
+mod paths;
 mod registry_cmds;
+mod system_cmds;
 mod template;
 mod volume_cmds;
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
+
+/// Docker's exit code for a command line it cannot take.
+const USAGE_FAILED: i32 = 125;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    init_logging(&cli.global);
-    let code = commands::dispatch(cli);
+    let code = match parse(std::env::args_os().collect()) {
+        Ok(mut cli) => match paths::resolve(&mut cli) {
+            Ok(()) => {
+                init_logging(&cli.global);
+                commands::dispatch(cli)
+            }
+            Err(e) => {
+                report(&e);
+                USAGE_FAILED
+            }
+        },
+        Err(code) => code,
+    };
     ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+/// The command line as docker's CLI reads it (see `flags`), or the exit code
+/// of a line that cannot be taken, its error printed.
+fn parse(args: Vec<OsString>) -> Result<cli::Cli, i32> {
+    let mut cmd = cli::Cli::command();
+    cmd.build();
+    let words = flags::normalize(&cmd, args).map_err(|e| {
+        eprintln!("{}\nSee '{} --help'.", e.message, e.command);
+        USAGE_FAILED
+    })?;
+    let mut matches = cmd.try_get_matches_from_mut(words).map_err(clap_error)?;
+    cli::Cli::from_arg_matches_mut(&mut matches).map_err(clap_error)
+}
+
+/// Prints clap's message; docker's exit codes: help is 0, a wrong number of
+/// arguments or an unknown command 1, a bad flag value 125.
+fn clap_error(e: clap::Error) -> i32 {
+    use clap::error::ErrorKind as K;
+    let _ = e.print();
+    match e.kind() {
+        K::DisplayHelp
+        | K::DisplayVersion
+        | K::DisplayHelpOnMissingArgumentOrSubcommand
+        | K::MissingSubcommand => 0,
+        K::InvalidSubcommand
+        | K::UnknownArgument
+        | K::MissingRequiredArgument
+        | K::TooFewValues
+        | K::TooManyValues
+        | K::WrongNumberOfValues => 1,
+        _ => USAGE_FAILED,
+    }
 }
 
 fn init_logging(g: &cli::Global) {

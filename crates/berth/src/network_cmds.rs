@@ -155,24 +155,25 @@ fn ls(engine: &Engine, a: NetworkLsArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    if let Some(f) = &a.format {
-        let fmt = Format::parse(f)?;
-        for r in &rows {
-            println!(
-                "{}",
-                fmt.render(
-                    &json!({"ID": short(&r.0), "Name": r.1, "Driver": r.2, "Scope": "local"})
-                )?
-            );
-        }
-        return Ok(0);
-    }
-    let mut table = vec![["NETWORK ID", "NAME", "DRIVER", "SCOPE"]
-        .map(String::from)
-        .to_vec()];
-    for r in &rows {
-        table.push(vec![short(&r.0), r.1.clone(), r.2.clone(), "local".into()]);
-    }
-    format::table(&table)?;
+    let rows: Vec<_> = rows
+        .iter()
+        .map(|(id, name, driver)| {
+            let id = short(id);
+            let doc = json!({"ID": id, "Name": name, "Driver": driver, "Scope": "local"});
+            (vec![id, name.clone(), driver.clone(), "local".into()], doc)
+        })
+        .collect();
+    format::print_list(
+        a.format.as_deref(),
+        &["NETWORK ID", "NAME", "DRIVER", "SCOPE"],
+        |f| match f {
+            "ID" => "NETWORK ID",
+            "Name" => "NAME",
+            "Driver" => "DRIVER",
+            "Scope" => "SCOPE",
+            other => other,
+        },
+        &rows,
+    )?;
     Ok(0)
 }

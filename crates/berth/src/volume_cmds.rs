@@ -138,29 +138,16 @@ fn ls(engine: &Engine, a: VolumeLsArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    let (table_mode, template) = format::split_table(a.format.as_deref());
-    let Some(template) = template else {
-        let mut rows = vec![vec!["DRIVER".to_string(), "VOLUME NAME".to_string()]];
-        rows.extend(list.iter().map(|v| vec![v.driver.clone(), v.name.clone()]));
-        format::table(&rows)?;
-        return Ok(0);
-    };
-    let fmt = Format::parse(&template)?;
-    let mut rows = Vec::new();
-    if table_mode {
-        rows.push(format::header_row(&template, volume_header));
-    }
-    for v in &list {
-        let line = fmt.render(&row_doc(v))?;
-        if table_mode {
-            rows.push(line.split('\t').map(String::from).collect());
-        } else {
-            println!("{line}");
-        }
-    }
-    if table_mode {
-        format::table(&rows)?;
-    }
+    let rows: Vec<_> = list
+        .iter()
+        .map(|v| (vec![v.driver.clone(), v.name.clone()], row_doc(v)))
+        .collect();
+    format::print_list(
+        a.format.as_deref(),
+        &["DRIVER", "VOLUME NAME"],
+        volume_header,
+        &rows,
+    )?;
     Ok(0)
 }
 

@@ -118,6 +118,14 @@ pub struct Context {
 impl Context {
     /// Opens a context directory and reads its `.dockerignore`.
     pub fn open(root: &Path) -> Result<Context, String> {
+        // A relative context would be read against whatever directory the
+        // copy runs in; the face that took it from a user makes it absolute.
+        if !root.is_absolute() {
+            return Err(format!(
+                "unable to prepare context: {} is not an absolute path",
+                root.display()
+            ));
+        }
         let m = fs::metadata(root).map_err(|e| err("unable to prepare context:", root, e))?;
         if !m.is_dir() {
             return Err(format!(

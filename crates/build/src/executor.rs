@@ -51,8 +51,16 @@ fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
+/// The version of what a cache key covers. Raise it when steps made before a
+/// change can hold the wrong content: every older step image then misses and
+/// is rebuilt (`builder prune` removes them). Version 2: a COPY from a
+/// relative context could copy the layer store instead of the context.
+const CACHE_KEY_VERSION: &str = "berth-build-cache/2";
+
 fn key_of(parts: &[&str]) -> String {
     let mut h = Sha256::new();
+    h.update(CACHE_KEY_VERSION.as_bytes());
+    h.update([0]);
     for p in parts {
         h.update(p.as_bytes());
         h.update([0]);

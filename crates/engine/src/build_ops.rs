@@ -92,14 +92,17 @@ impl Engine {
                 None => None,
                 Some(None) => Some(empty.as_path()),
                 Some(Some(data)) => {
-                    nix::mount::mount(
-                        Some("overlay"),
-                        &from_dir,
-                        Some("overlay"),
-                        nix::mount::MsFlags::MS_RDONLY,
-                        Some(data.as_str()),
-                    )
-                    .map_err(|e| format!("mount the source image: {e}"))?;
+                    // Its layer paths are as short as the container's.
+                    berth_runtime::in_dir(mount.workdir.as_deref(), || {
+                        nix::mount::mount(
+                            Some("overlay"),
+                            &from_dir,
+                            Some("overlay"),
+                            nix::mount::MsFlags::MS_RDONLY,
+                            Some(data.as_str()),
+                        )
+                        .map_err(|e| format!("mount the source image: {e}"))
+                    })?;
                     Some(from_dir.as_path())
                 }
             };

@@ -130,6 +130,16 @@ fn online_cpus() -> Vec<u32> {
 
 impl Engine {
     pub fn open(config: EngineConfig) -> Result<Engine> {
+        // The engine never resolves paths against its caller's working
+        // directory: a face makes them absolute first.
+        for (what, d) in [("root", &config.root), ("runroot", &config.runroot)] {
+            if !d.is_absolute() {
+                return Err(Error::InvalidArgument(format!(
+                    "the {what} directory {} is not an absolute path",
+                    d.display()
+                )));
+            }
+        }
         for d in [&config.root, &config.runroot] {
             fs::create_dir_all(d).map_err(Error::io("create", d))?;
         }

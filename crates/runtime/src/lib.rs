@@ -35,7 +35,7 @@ pub use exec::{exec, ExecOptions, ExecProcess};
 pub use mounts::MountOptions;
 pub use oci_spec;
 pub use paths::{create_dir_in_root, open_in_root, reopen_dir};
-pub use scratch::with_private_mount;
+pub use scratch::{in_dir, with_private_mount};
 
 /// Docker's default capability set, in the order Docker lists it.
 pub const DEFAULT_CAPABILITIES: [&str; 14] = [
