@@ -158,6 +158,39 @@ impl Env {
         self._dir.path().join("docker")
     }
 
+    /// A directory of this env's own to work in, as a user's project is: tests
+    /// that stand for a user `cd` here and type relative paths.
+    pub fn workdir(&self) -> PathBuf {
+        let dir = self._dir.path().join("work");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// `berth args...` typed in `dir` (this env's state root still given).
+    pub fn berth_in(&self, dir: &Path, args: &[&str]) -> Run {
+        self.command(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+            .into()
+    }
+
+    /// `berth args...` typed in `dir` exactly as written: no state root or
+    /// other option is added (the test gives its own, relative ones).
+    pub fn berth_typed(&self, dir: &Path, args: &[&str]) -> Run {
+        Command::new(BERTH)
+            .args(args)
+            .current_dir(dir)
+            .env("DOCKER_CONFIG", self.docker_config())
+            .env("BERTH_CGROUP_PARENT", &self.cgroup_parent)
+            .env("BERTH_BRIDGE", &self.bridge)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+            .into()
+    }
+
     pub fn berth(&self, args: &[&str]) -> Run {
         self.command(args)
             .stdin(Stdio::null())

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod as_typed;
 mod build;
 mod cleanup;
 mod distribution;
