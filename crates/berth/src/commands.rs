@@ -33,11 +33,17 @@ fn engine(g: &Global) -> Result<Engine> {
         runroot: g.runroot.clone(),
         cgroup_parent: g.cgroup_parent.clone(),
         bridge: g.bridge.clone(),
-        client_config: g
-            .client_config
-            .clone()
-            .unwrap_or_else(|| EngineConfig::default().client_config),
+        // The caller's credentials: ~/.docker unless --config says.
+        client_config: match &g.client_config {
+            Some(c) => c.clone(),
+            None => std::env::var_os("HOME")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| "/root".into())
+                .join(".docker"),
+        },
         insecure_registries: g.insecure_registries.clone(),
+        // Monitors run this very program.
+        monitor_program: std::env::current_exe().context("find berth's own executable")?,
         ..Default::default()
     })?)
 }
@@ -341,13 +347,28 @@ fn read_env_files(files: &[std::path::PathBuf]) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// `-e NAME` takes this caller's value of NAME, here at the face: the engine
+/// never reads its caller's environment (docker's CLI does the same; a name
+/// the caller has no value for stays bare and is left out of the container).
+fn caller_env(entries: impl Iterator<Item = String>) -> Vec<String> {
+    entries
+        .map(|e| match (e.contains('='), std::env::var(&e)) {
+            (false, Ok(v)) => format!("{e}={v}"),
+            _ => e,
+        })
+        .collect()
+}
+
 fn container_options(a: &RunArgs) -> Result<ContainerOptions> {
     let mut o = ContainerOptions::new(a.args[0].clone());
     o.cmd = a.args[1..].to_vec();
     o.name = a.name.clone();
     o.entrypoint = a.entrypoint.clone();
-    o.env = read_env_files(&a.env_file)?;
-    o.env.extend(a.env.iter().cloned());
+    o.env = caller_env(
+        read_env_files(&a.env_file)?
+            .into_iter()
+            .chain(a.env.iter().cloned()),
+    );
     o.workdir = a.workdir.clone();
     o.user = a.user.clone();
     o.hostname = a.hostname.clone();
@@ -508,8 +529,8 @@ fn run_inner(g: &Global, a: RunArgs) -> RunResult {
 fn exec(g: &Global, a: crate::cli::ExecArgs) -> i32 {
     let run = || -> RunResult {
         let engine = engine(g).map_err(|e| (1, e))?;
-        let mut env = read_env_files(&a.env_file).map_err(|e| (1, e))?;
-        env.extend(a.env.iter().cloned());
+        let env = read_env_files(&a.env_file).map_err(|e| (1, e))?;
+        let env = caller_env(env.into_iter().chain(a.env.iter().cloned()));
         cc::exec(&engine, &a, env)
     };
     match run() {

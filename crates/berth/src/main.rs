@@ -25,7 +25,11 @@ use clap::{CommandFactory, FromArgMatches};
 const USAGE_FAILED: i32 = 125;
 
 fn main() -> ExitCode {
-    let code = match parse(std::env::args_os().collect()) {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if berth_engine::monitor::is_monitor(&args) {
+        return ExitCode::from(monitor_main(&args).clamp(0, 255) as u8);
+    }
+    let code = match parse(args) {
         Ok(mut cli) => match paths::resolve(&mut cli) {
             Ok(()) => {
                 init_logging(&cli.global);
@@ -72,6 +76,31 @@ fn clap_error(e: clap::Error) -> i32 {
         | K::WrongNumberOfValues => 1,
         _ => USAGE_FAILED,
     }
+}
+
+/// Berth started as a container's monitor: warnings go to its log file.
+fn monitor_main(args: &[OsString]) -> i32 {
+    let invocation = match berth_engine::monitor::Invocation::parse(args) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("{e}");
+            return 2;
+        }
+    };
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(invocation.log_path());
+    if let Ok(file) = log {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "warn,libcgroups=error,rustls=off",
+            ))
+            .with_writer(std::sync::Mutex::new(file))
+            .with_ansi(false)
+            .try_init();
+    }
+    invocation.run()
 }
 
 fn init_logging(g: &cli::Global) {

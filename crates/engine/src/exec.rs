@@ -11,7 +11,7 @@ use crate::{spec, Engine, Status};
 #[derive(Debug, Clone, Default)]
 pub struct ExecRequest {
     pub cmd: Vec<String>,
-    /// `-e`: `KEY=value`, or `KEY` to take the caller's value.
+    /// `-e`: `KEY=value` (a face gives `-e KEY` its caller's value first).
     pub env: Vec<String>,
     pub workdir: Option<String>,
     pub user: Option<String>,
@@ -70,12 +70,7 @@ impl Engine {
         if req.tty && !base.iter().any(|e| e.starts_with("TERM=")) {
             extra.push(("TERM", "xterm".into()));
         }
-        process.set_env(Some(spec::environment(
-            &base,
-            &req.env,
-            |k| std::env::var(k).ok(),
-            &extra,
-        )));
+        process.set_env(Some(spec::environment(&base, &req.env, &extra)));
         if let Some(w) = &req.workdir {
             process.set_cwd(w.into());
         }

@@ -55,12 +55,7 @@ impl Engine {
             cfg.set_cmd(Some(o.cmd.clone()));
         }
         let set: Vec<String> = o.env.iter().filter(|e| e.contains('=')).cloned().collect();
-        let env = crate::spec::environment(
-            cfg.env().as_deref().unwrap_or_default(),
-            &set,
-            |_| None,
-            &[],
-        );
+        let env = crate::spec::environment(cfg.env().as_deref().unwrap_or_default(), &set, &[]);
         cfg.set_env(Some(env));
         if let Some(w) = &o.workdir {
             cfg.set_working_dir(Some(w.clone()));

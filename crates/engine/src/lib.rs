@@ -52,8 +52,10 @@ use containers::ContainerStore;
 use networks::NetworkStore;
 use volumes::VolumeStore;
 
-/// Where the engine keeps its state.
-#[derive(Debug, Clone)]
+/// Where the engine keeps its state, and the program its monitors run:
+/// everything the engine and each container's monitor work from (a monitor
+/// gets it whole, as JSON, and nothing of its caller's process).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct EngineConfig {
     /// Persistent state: images, containers (`/var/lib/berth`).
     pub root: PathBuf,
@@ -70,6 +72,9 @@ pub struct EngineConfig {
     pub client_config: PathBuf,
     /// Registries reached over plain http besides localhost.
     pub insecure_registries: Vec<String>,
+    /// The executable each container's monitor runs: Berth's own program
+    /// (`berth`), started as `berth-monitor` (see [`monitor`]).
+    pub monitor_program: PathBuf,
 }
 
 impl Default for EngineConfig {
@@ -80,11 +85,9 @@ impl Default for EngineConfig {
             cgroup_root: PathBuf::from(berth_runtime::cgroups::DEFAULT_ROOT),
             cgroup_parent: "berth".into(),
             bridge: "berth0".into(),
-            client_config: std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("/root"))
-                .join(".docker"),
+            client_config: PathBuf::from("/root/.docker"),
             insecure_registries: Vec::new(),
+            monitor_program: PathBuf::from("/usr/local/bin/berth"),
         }
     }
 }
@@ -426,12 +429,7 @@ impl Engine {
             extra.push(("TERM", "xterm".into()));
         }
         extra.push(("HOME", user.home.clone()));
-        let env = spec::environment(
-            cfg.env().as_deref().unwrap_or_default(),
-            &opts.env,
-            |k| std::env::var(k).ok(),
-            &extra,
-        );
+        let env = spec::environment(cfg.env().as_deref().unwrap_or_default(), &opts.env, &extra);
         // Files regenerated at every start live in the runtime state directory.
         let run_dir = self.run_dir(&rec.id);
         fs::create_dir_all(&run_dir).map_err(Error::io("create", &run_dir))?;

@@ -37,6 +37,11 @@ pub fn valid(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
+/// A full container ID: 64 lowercase hex digits.
+pub fn valid_id(id: &str) -> bool {
+    id.len() == 64 && id.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

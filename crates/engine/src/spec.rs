@@ -262,12 +262,12 @@ pub fn command(
     Ok(args)
 }
 
-/// Merges the image's env with the user's `-e` (user wins, by name); `-e NAME`
-/// without a value takes the caller's value, if it has one.
+/// Merges the image's env with the user's `-e` (user wins, by name). A face
+/// gives `-e NAME` its caller's value before the engine sees it; a name still
+/// without a value (its caller had none) is left out, as docker does.
 pub fn environment(
     image_env: &[String],
     user_env: &[String],
-    caller: impl Fn(&str) -> Option<String>,
     extra: &[(&str, String)],
 ) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -284,12 +284,8 @@ pub fn environment(
     for e in image_env {
         set(e.clone());
     }
-    for e in user_env {
-        if e.contains('=') {
-            set(e.clone());
-        } else if let Some(v) = caller(e) {
-            set(format!("{e}={v}"));
-        }
+    for e in user_env.iter().filter(|e| e.contains('=')) {
+        set(e.clone());
     }
     let have = |out: &Vec<String>, k: &str| out.iter().any(|e| e.split('=').next() == Some(k));
     for (k, v) in extra {
@@ -477,8 +473,7 @@ mod tests {
     fn env_merge() {
         let env = environment(
             &s(&["PATH=/bin", "A=1"]),
-            &s(&["A=2", "FROM_HOST", "MISSING"]),
-            |k| (k == "FROM_HOST").then(|| "h".to_string()),
+            &s(&["A=2", "FROM_HOST=h", "MISSING"]),
             &[("HOSTNAME", "x".into()), ("PATH", "/default".into())],
         );
         assert_eq!(env, s(&["PATH=/bin", "A=2", "FROM_HOST=h", "HOSTNAME=x"]));

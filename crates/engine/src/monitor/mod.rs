@@ -12,8 +12,9 @@ pub mod proto;
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -167,20 +168,17 @@ fn trim_memory() {
     }
 }
 
-/// Closes every descriptor above stderr but those in `keep`.
-fn close_other_fds(keep: &[i32]) {
-    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
-        return;
-    };
-    let fds: Vec<i32> = dir
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
-        .filter(|fd| *fd > 2 && !keep.contains(fd))
-        .collect();
-    for fd in fds {
-        // SAFETY: closing descriptors this process no longer uses; nothing in
-        // the monitor owns them (the one from read_dir is already closed).
-        unsafe { libc::close(fd) };
+/// Closes every descriptor from `first` on. Async-signal-safe: it runs
+/// between fork and exec.
+fn close_from(first: i32) {
+    // SAFETY: close_range takes plain integers; it only closes descriptors.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first as u32, u32::MAX, 0u32) };
+    if r != 0 {
+        // Kernels before 5.9: every descriptor up to the usual limit.
+        for fd in first..4096 {
+            // SAFETY: as above, closing descriptors only.
+            unsafe { libc::close(fd) };
+        }
     }
 }
 
@@ -204,10 +202,124 @@ impl SocketDir {
     }
 }
 
+/// The name a monitor runs under (its `argv[0]`): Berth's program started
+/// this way is a monitor, not the CLI.
+pub const PROGRAM_NAME: &str = "berth-monitor";
+
+/// The descriptors a monitor is handed: the report pipe, and the attached
+/// client's socket when there is one.
+const REPORT_FD: i32 = 3;
+const ATTACH_FD: i32 = 4;
+
+/// Whether this process was started as a monitor (see [`PROGRAM_NAME`]).
+pub fn is_monitor(args: &[std::ffi::OsString]) -> bool {
+    args.first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .is_some_and(|n| n == PROGRAM_NAME)
+}
+
+/// A monitor's inputs, all explicit: `berth-monitor CONFIG-JSON ID ROWS,COLS|-
+/// attach|-`, with the report pipe on fd 3 and an attached client on fd 4.
+pub struct Invocation {
+    config: crate::EngineConfig,
+    id: String,
+    console_size: Option<(u16, u16)>,
+    attach: bool,
+}
+
+impl Invocation {
+    pub fn parse(args: &[std::ffi::OsString]) -> std::result::Result<Invocation, String> {
+        let arg = |i: usize| {
+            args.get(i)
+                .and_then(|a| a.to_str())
+                .ok_or_else(|| format!("{PROGRAM_NAME}: argument {i} is missing"))
+        };
+        let config = serde_json::from_str(arg(1)?)
+            .map_err(|e| format!("{PROGRAM_NAME}: the engine configuration: {e}"))?;
+        let id = arg(2)?.to_string();
+        if !crate::names::valid_id(&id) {
+            return Err(format!("{PROGRAM_NAME}: {id:?} is not a container ID"));
+        }
+        let console_size = match arg(3)? {
+            "-" => None,
+            s => {
+                let (r, c) = s
+                    .split_once(',')
+                    .ok_or_else(|| format!("{PROGRAM_NAME}: console size {s:?}"))?;
+                let parse = |v: &str| {
+                    v.parse::<u16>()
+                        .map_err(|_| format!("{PROGRAM_NAME}: console size {s:?}"))
+                };
+                Some((parse(r)?, parse(c)?))
+            }
+        };
+        Ok(Invocation {
+            config,
+            id,
+            console_size,
+            attach: arg(4)? == "attach",
+        })
+    }
+
+    /// Where the monitor writes its warnings: beside the container's record,
+    /// so they outlive it until the container is removed.
+    pub fn log_path(&self) -> PathBuf {
+        self.config
+            .root
+            .join("containers")
+            .join(&self.id)
+            .join("monitor.log")
+    }
+
+    /// The monitor's life; returns its exit code. Call it first thing in a
+    /// program of its own: it forks (its starter waits for that first process
+    /// only, and the monitor goes on as nobody's child but init's).
+    pub fn run(self) -> i32 {
+        // SAFETY: this program has just been started for this and has one
+        // thread; the parent only leaves.
+        match unsafe { fork() } {
+            Ok(ForkResult::Child) => {}
+            Ok(ForkResult::Parent { .. }) => return 0,
+            Err(_) => return 1,
+        }
+        // SAFETY: fd 3 (and 4) were handed to this program by its starter
+        // for it to own; nothing else in this process uses them.
+        let report = unsafe { OwnedFd::from_raw_fd(REPORT_FD) };
+        let attach = self
+            .attach
+            // SAFETY: as above.
+            .then(|| unsafe { OwnedFd::from_raw_fd(ATTACH_FD) });
+        for fd in [Some(&report), attach.as_ref()].into_iter().flatten() {
+            let _ = nix::fcntl::fcntl(
+                fd.as_raw_fd(),
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            );
+        }
+        let engine = match crate::Engine::open(self.config) {
+            Ok(e) => e,
+            Err(e) => {
+                let message = serde_json::to_vec(&Report::Failed {
+                    message: e.to_string(),
+                    code: 125,
+                })
+                .unwrap_or_default();
+                let _ = File::from(report).write_all(&message);
+                return 1;
+            }
+        };
+        engine.monitor(&self.id, attach, self.console_size, report)
+    }
+}
+
 impl Engine {
     /// Starts a container under a new monitor and returns once it runs (or
     /// failed to start). With `attach`, one end of a socket pair, the monitor
     /// treats it as an attached client from the first byte of output.
+    ///
+    /// The monitor is a program of its own ([`PROGRAM_NAME`]), started with
+    /// fork and exec from any thread: it gets the engine's configuration, the
+    /// container's ID and the descriptors above, an environment of its own,
+    /// and nothing else of this process.
     pub fn start_monitored(
         &self,
         key: &str,
@@ -219,49 +331,72 @@ impl Engine {
             return Err(self.not_startable(&rec));
         }
         let (report_r, report_w) = pipe()?;
-        // SAFETY: Berth's commands are single-threaded where they start
-        // containers, so the child owns a consistent copy of the process.
-        match unsafe { fork() }.map_err(|e| Error::io("fork", "monitor")(e.into()))? {
-            ForkResult::Child => {
-                drop(report_r);
-                // Nothing of the command's may stay open in the monitor (a
-                // caller's end of the attach socket would hide its hang-up).
-                let keep: Vec<i32> = [
-                    Some(report_w.as_raw_fd()),
-                    attach.as_ref().map(|a| a.as_raw_fd()),
-                ]
-                .into_iter()
-                .flatten()
-                .collect();
-                close_other_fds(&keep);
-                // Fork again so the monitor is nobody's child but init's.
-                // SAFETY: as above; this intermediate child only forks and exits.
-                if let Ok(ForkResult::Child) = unsafe { fork() } {
-                    let code = self.monitor(&rec.id, attach, console_size, report_w);
-                    // SAFETY: _exit skips the destructors and atexit handlers
-                    // of the state copied from the parent.
-                    unsafe { libc::_exit(code) }
-                }
-                // SAFETY: as above.
-                unsafe { libc::_exit(0) }
-            }
-            ForkResult::Parent { child } => {
-                drop(report_w);
-                drop(attach);
-                let _ = nix::sys::wait::waitpid(child, None);
-                let mut buf = Vec::new();
-                let _ = File::from(report_r).read_to_end(&mut buf);
-                match serde_json::from_slice::<Report>(&buf) {
-                    Ok(Report::Started { pid }) => Ok(Started { pid }),
-                    Ok(Report::Failed { message, code }) => {
-                        Err(Error::StartFailed { message, code })
+        let config = serde_json::to_string(&self.config).map_err(|e| Error::Corrupt {
+            path: self.config.root.clone(),
+            message: e.to_string(),
+        })?;
+        let program = &self.config.monitor_program;
+        let mut cmd = std::process::Command::new(program);
+        cmd.arg0(PROGRAM_NAME)
+            .arg(config)
+            .arg(&rec.id)
+            .arg(match console_size {
+                Some((rows, cols)) => format!("{rows},{cols}"),
+                None => "-".into(),
+            })
+            .arg(if attach.is_some() { "attach" } else { "-" })
+            .env_clear()
+            .env("PATH", crate::spec::DEFAULT_PATH)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let handed = [
+            Some((report_w.as_raw_fd(), REPORT_FD)),
+            attach.as_ref().map(|a| (a.as_raw_fd(), ATTACH_FD)),
+        ];
+        // SAFETY: between fork and exec the closure only calls fcntl and
+        // dup2, which are async-signal-safe, on descriptors this process owns.
+        unsafe {
+            cmd.pre_exec(move || {
+                // Copies first (above the targets), so that moving one into
+                // place never overwrites another still to move.
+                let mut copies = Vec::with_capacity(2);
+                for (fd, target) in handed.iter().flatten() {
+                    let copy = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 10);
+                    if copy < 0 {
+                        return Err(std::io::Error::last_os_error());
                     }
-                    Err(_) => Err(Error::StartFailed {
-                        message: "the container's monitor ended before reporting".into(),
-                        code: 125,
-                    }),
+                    copies.push((copy, *target));
                 }
-            }
+                for (copy, target) in copies {
+                    if libc::dup2(copy, target) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                // Nothing else of this process reaches the monitor, whatever
+                // its caller left open without close-on-exec (a terminal, a
+                // jobserver pipe).
+                close_from(ATTACH_FD + 1);
+                Ok(())
+            })
+        };
+        let status = cmd
+            .status()
+            .map_err(Error::io("start the monitor", program))?;
+        drop(report_w);
+        drop(attach);
+        let mut buf = Vec::new();
+        let _ = File::from(report_r).read_to_end(&mut buf);
+        match serde_json::from_slice::<Report>(&buf) {
+            Ok(Report::Started { pid }) => Ok(Started { pid }),
+            Ok(Report::Failed { message, code }) => Err(Error::StartFailed { message, code }),
+            Err(_) => Err(Error::StartFailed {
+                message: format!(
+                    "the container's monitor ended before reporting ({status}; see {})",
+                    self.containers.dir(&rec.id).join("monitor.log").display()
+                ),
+                code: 125,
+            }),
         }
     }
 
@@ -274,8 +409,14 @@ impl Engine {
         report: OwnedFd,
     ) -> i32 {
         let _ = nix::unistd::setsid();
-        // SAFETY: prctl with integer arguments only.
+        // SAFETY: prctl with integer arguments only. A subreaper: processes
+        // of the container that outlive their parents are reaped here.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        // SAFETY: as above. Not dumpable: a process this monitor starts in
+        // the container (its init, each exec) stays so until its execve, so
+        // nothing in the container can open its /proc entries (descriptors,
+        // memory, exe: this program) in between.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
         let mut set = SigSet::empty();
         for s in [
             Signal::SIGHUP,
@@ -292,11 +433,6 @@ impl Engine {
             set.add(s);
         }
         let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
-        if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
-            for fd in 0..3 {
-                let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
-            }
-        }
         let mut report = Some(File::from(report));
         let send = |report: &mut Option<File>, r: Report| {
             if let Some(mut f) = report.take() {
