@@ -401,3 +401,67 @@ fn a_killed_container_and_monitor_are_cleaned_up() {
     ok(&env, &["rm", id]);
     env.assert_clean();
 }
+
+fn subnet(env: &Env) -> String {
+    ok(
+        env,
+        &[
+            "network",
+            "inspect",
+            "-f",
+            "{{(index .IPAM.Config 0).Subnet}}",
+            "bridge",
+        ],
+    )
+    .trim()
+    .to_string()
+}
+
+#[test]
+fn a_second_root_adopts_an_existing_bridge_and_its_subnet() {
+    let a = Env::new();
+    ok(&a, &["run", "--rm", "busybox", "true"]);
+    let (a_subnet, a_gw) = (subnet(&a), gateway(&a, "bridge"));
+    // Another state root with the same bridge name: it must take the
+    // bridge's subnet, not the next free one, or its containers would route
+    // through a gateway nobody answers for.
+    let b = Env::sharing_bridge(&a);
+    let out = ok(&b, &["run", "--rm", "busybox", "ping", "-c1", "-W2", &a_gw]);
+    assert!(out.contains("1 packets received"), "{out}");
+    assert_eq!(subnet(&b), a_subnet);
+    assert_eq!(gateway(&b, "bridge"), a_gw);
+    b.assert_clean();
+    a.assert_clean();
+}
+
+#[test]
+fn a_bridge_with_another_subnet_is_refused() {
+    let a = Env::new();
+    let c = Env::new();
+    ok(&a, &["run", "--rm", "busybox", "true"]);
+    ok(&c, &["run", "--rm", "busybox", "true"]);
+    let (a_subnet, c_subnet) = (subnet(&a), subnet(&c));
+    assert_ne!(a_subnet, c_subnet);
+    // A's bridge now carries C's subnet (as when another root made the
+    // bridge anew after A's was deleted): C's bridge goes to free the route.
+    let c_gw = gateway(&c, "bridge");
+    let prefix = c_subnet.rsplit('/').next().unwrap();
+    let ip = |args: &[&str]| {
+        let st = std::process::Command::new("ip")
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(st.success(), "ip {args:?}");
+    };
+    ip(&["link", "delete", &c.bridge]);
+    ip(&["addr", "flush", "dev", &a.bridge]);
+    ip(&["addr", "add", &format!("{c_gw}/{prefix}"), "dev", &a.bridge]);
+    let r = a.berth(&["run", "--rm", "busybox", "true"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    for part in [a.bridge.as_str(), &a_subnet, &c_subnet, "--bridge"] {
+        assert!(r.stderr.contains(part), "{part} not in {r:?}");
+    }
+    // Nothing was attached to the bridge, and nothing is left.
+    a.assert_clean();
+    c.assert_clean();
+}
