@@ -442,25 +442,29 @@ fn a_bridge_with_another_subnet_is_refused() {
     ok(&c, &["run", "--rm", "busybox", "true"]);
     let (a_subnet, c_subnet) = (subnet(&a), subnet(&c));
     assert_ne!(a_subnet, c_subnet);
-    // A's bridge now carries C's subnet (as when another root made the
-    // bridge anew after A's was deleted): C's bridge goes to free the route.
-    let c_gw = gateway(&c, "bridge");
-    let prefix = c_subnet.rsplit('/').next().unwrap();
-    let ip = |args: &[&str]| {
-        let st = std::process::Command::new("ip")
-            .args(args)
-            .status()
-            .unwrap();
-        assert!(st.success(), "ip {args:?}");
-    };
-    ip(&["link", "delete", &c.bridge]);
-    ip(&["addr", "flush", "dev", &a.bridge]);
-    ip(&["addr", "add", &format!("{c_gw}/{prefix}"), "dev", &a.bridge]);
+    // A's record now names C's subnet, as when A's bridge was deleted and
+    // made anew by another root. The record is changed, not the bridge: a
+    // subnet freed on the host could be taken by a test running meanwhile.
+    let record = std::fs::read_dir(a.root.join("networks"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap();
+    let original = std::fs::read_to_string(&record).unwrap();
+    let (a_gw, c_gw) = (gateway(&a, "bridge"), gateway(&c, "bridge"));
+    let swapped = original
+        .replace(&format!("\"{a_subnet}\""), &format!("\"{c_subnet}\""))
+        .replace(&format!("\"{a_gw}\""), &format!("\"{c_gw}\""));
+    assert_ne!(swapped, original);
+    std::fs::write(&record, swapped).unwrap();
     let r = a.berth(&["run", "--rm", "busybox", "true"]);
     assert_ne!(r.code, 0, "{r:?}");
     for part in [a.bridge.as_str(), &a_subnet, &c_subnet, "--bridge"] {
         assert!(r.stderr.contains(part), "{part} not in {r:?}");
     }
+    // A's own record again, for its cleanup (its subnet's NAT entries).
+    std::fs::write(&record, original).unwrap();
     // Nothing was attached to the bridge, and nothing is left.
     a.assert_clean();
     c.assert_clean();
