@@ -38,6 +38,9 @@ pub struct Env {
     pub cgroup_parent: String,
     /// This env's default bridge (bridges are host-wide; roots are not).
     pub bridge: String,
+    /// Whether dropping the env removes the bridge: not when it shares
+    /// another env's, which removes it (after its own containers are gone).
+    owns_bridge: bool,
 }
 
 /// The result of a berth command, with its output as text.
@@ -95,8 +98,21 @@ impl Env {
             runroot,
             cgroup_parent: format!("berth-test/{name}"),
             bridge: format!("bt{tail}"),
+            owns_bridge: true,
             _dir: dir,
         }
+    }
+
+    /// A fresh state root (busybox imported) whose default network uses
+    /// `owner`'s bridge, as a second state root on one host does; `owner`
+    /// keeps removing the bridge.
+    pub fn sharing_bridge(owner: &Env) -> Env {
+        let mut env = Env::empty();
+        env.bridge = owner.bridge.clone();
+        env.owns_bridge = false;
+        let r = env.berth(&["import", busybox_tar().to_str().unwrap(), "busybox"]);
+        assert_eq!(r.code, 0, "import failed: {r:?}");
+        env
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
@@ -385,7 +401,9 @@ impl Drop for Env {
             args.extend(ids);
             self.berth(&args);
         }
-        self.remove_default_network();
+        if self.owns_bridge {
+            self.remove_default_network();
+        }
         for hierarchy in cgroup_hierarchies() {
             let _ = std::fs::remove_dir(hierarchy.join(&self.cgroup_parent));
             // Shared by all tests: goes with the last one.

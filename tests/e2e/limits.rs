@@ -164,7 +164,8 @@ fn runs_on_a_pure_cgroup_v2_host() {
     let parent = &env.cgroup_parent;
     let script = format!(
         "set -e; umount -l /sys/fs/cgroup; mount -t cgroup2 none /sys/fs/cgroup; \
-         {berth} run --rm busybox sh -c 'cat /proc/self/cgroup; ls /sys/fs/cgroup >/dev/null'; \
+         {berth} run --rm busybox sh -c 'cat /proc/self/cgroup; grep \" /sys/fs/cgroup \" /proc/self/mountinfo; \
+         mkdir /sys/fs/cgroup/sub 2>/dev/null && echo mkdir-ok || echo mkdir-refused; echo procs=$(cat /sys/fs/cgroup/cgroup.procs)'; \
          echo left=$(find /sys/fs/cgroup/{parent} -mindepth 1 -type d | wc -l); rmdir /sys/fs/cgroup/{parent}; rmdir /sys/fs/cgroup/berth-test 2>/dev/null || true"
     );
     let out = std::process::Command::new("unshare")
@@ -181,6 +182,94 @@ fn runs_on_a_pure_cgroup_v2_host() {
         text.lines().any(|l| l == "0::/"),
         "cgroup namespace root: {text}"
     );
+    // /sys/fs/cgroup is cgroup2, read-only, rooted at the container's cgroup.
+    let mount = text
+        .lines()
+        .find(|l| l.contains(" /sys/fs/cgroup "))
+        .unwrap_or_else(|| panic!("no /sys/fs/cgroup mount: {text}"));
+    assert!(
+        mount.contains(" / /sys/fs/cgroup ro,") && mount.contains(" - cgroup2 "),
+        "{mount}"
+    );
+    assert!(text.lines().any(|l| l == "mkdir-refused"), "{text}");
+    let procs = text.lines().find_map(|l| l.strip_prefix("procs="));
+    assert!(
+        procs.is_some_and(|p| p.split(' ').any(|pid| pid == "1")),
+        "{text}"
+    );
     assert!(text.contains("left=0"), "{text}");
+    env.assert_clean();
+}
+
+/// Where the container finds its limits at /sys/fs/cgroup: the files of v1
+/// (memory, cpu quota) or of v2, with what `-m 64m --cpus 0.5` writes there.
+fn limit_files() -> [(&'static str, &'static str); 2] {
+    if cgroup_v2() {
+        [
+            ("/sys/fs/cgroup/memory.max", "67108864"),
+            ("/sys/fs/cgroup/cpu.max", "50000 100000"),
+        ]
+    } else {
+        [
+            ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "67108864"),
+            ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "50000"),
+        ]
+    }
+}
+
+/// A script that prints both limit files, tries to write the memory limit
+/// (its own value: harmless where it works) and prints /proc/self/cgroup.
+fn limits_script() -> String {
+    let [(mem, _), (cpu, _)] = limit_files();
+    format!(
+        "cat {mem} {cpu}; if echo 67108864 > {mem}; then echo written; else echo refused; fi; \
+         cat /proc/self/cgroup"
+    )
+}
+
+/// The container's own limits at /sys/fs/cgroup, as the JVM, Go, .NET and
+/// nproc look for them: read-only, and rooted at the container's cgroup.
+#[test]
+fn sys_fs_cgroup_shows_the_limits_read_only() {
+    let env = Env::new();
+    let script = limits_script();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "--rm", "-m", "64m", "--cpus", "0.5"];
+        args.extend(extra);
+        args.extend(["busybox", "sh", "-c", &script]);
+        let r = env.berth(&args);
+        assert_eq!(r.code, 0, "{r:?}");
+        r
+    };
+    let [(_, mem), (_, cpu)] = limit_files();
+    let r = run(&[]);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[..3], [mem, cpu, "refused"], "{r:?}");
+    assert!(r.stderr.contains("Read-only file system"), "{r:?}");
+    let cgroups = &lines[3..];
+    assert!(
+        !cgroups.is_empty() && cgroups.iter().all(|l| l.ends_with(":/")),
+        "{r:?}"
+    );
+    // Privileged containers get it read-write, as under docker.
+    let r = run(&["--privileged"]);
+    assert_eq!(r.stdout.lines().nth(2), Some("written"), "{r:?}");
+    env.assert_clean();
+}
+
+#[test]
+fn exec_sees_the_container_cgroups() {
+    let env = Env::new();
+    let r = env.berth(&[
+        "run", "-d", "--name", "c", "-m", "64m", "--cpus", "0.5", "busybox", "sleep", "30",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = env.berth(&["exec", "c", "sh", "-c", &limits_script()]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let [(_, mem), (_, cpu)] = limit_files();
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[..3], [mem, cpu, "refused"], "{r:?}");
+    assert!(lines[3..].iter().all(|l| l.ends_with(":/")), "{r:?}");
+    assert_eq!(env.berth(&["rm", "-f", "c"]).code, 0);
     env.assert_clean();
 }

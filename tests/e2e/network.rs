@@ -401,3 +401,71 @@ fn a_killed_container_and_monitor_are_cleaned_up() {
     ok(&env, &["rm", id]);
     env.assert_clean();
 }
+
+fn subnet(env: &Env) -> String {
+    ok(
+        env,
+        &[
+            "network",
+            "inspect",
+            "-f",
+            "{{(index .IPAM.Config 0).Subnet}}",
+            "bridge",
+        ],
+    )
+    .trim()
+    .to_string()
+}
+
+#[test]
+fn a_second_root_adopts_an_existing_bridge_and_its_subnet() {
+    let a = Env::new();
+    ok(&a, &["run", "--rm", "busybox", "true"]);
+    let (a_subnet, a_gw) = (subnet(&a), gateway(&a, "bridge"));
+    // Another state root with the same bridge name: it must take the
+    // bridge's subnet, not the next free one, or its containers would route
+    // through a gateway nobody answers for.
+    let b = Env::sharing_bridge(&a);
+    let out = ok(&b, &["run", "--rm", "busybox", "ping", "-c1", "-W2", &a_gw]);
+    assert!(out.contains("1 packets received"), "{out}");
+    assert_eq!(subnet(&b), a_subnet);
+    assert_eq!(gateway(&b, "bridge"), a_gw);
+    b.assert_clean();
+    a.assert_clean();
+}
+
+#[test]
+fn a_bridge_with_another_subnet_is_refused() {
+    let a = Env::new();
+    let c = Env::new();
+    ok(&a, &["run", "--rm", "busybox", "true"]);
+    ok(&c, &["run", "--rm", "busybox", "true"]);
+    let (a_subnet, c_subnet) = (subnet(&a), subnet(&c));
+    assert_ne!(a_subnet, c_subnet);
+    // A's record now names C's subnet, as when A's bridge was deleted and
+    // made anew by another root. The record is changed, not the bridge: a
+    // subnet freed on the host could be taken by a test running meanwhile.
+    let record = std::fs::read_dir(a.root.join("networks"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap();
+    let original = std::fs::read_to_string(&record).unwrap();
+    let (a_gw, c_gw) = (gateway(&a, "bridge"), gateway(&c, "bridge"));
+    let swapped = original
+        .replace(&format!("\"{a_subnet}\""), &format!("\"{c_subnet}\""))
+        .replace(&format!("\"{a_gw}\""), &format!("\"{c_gw}\""));
+    assert_ne!(swapped, original);
+    std::fs::write(&record, swapped).unwrap();
+    let r = a.berth(&["run", "--rm", "busybox", "true"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    for part in [a.bridge.as_str(), &a_subnet, &c_subnet, "--bridge"] {
+        assert!(r.stderr.contains(part), "{part} not in {r:?}");
+    }
+    // A's own record again, for its cleanup (its subnet's NAT entries).
+    std::fs::write(&record, original).unwrap();
+    // Nothing was attached to the bridge, and nothing is left.
+    a.assert_clean();
+    c.assert_clean();
+}

@@ -202,10 +202,10 @@ impl NetworkStore {
 
 /// Makes the kernel side of a network exist: bridge, forwarding, NAT sets.
 fn ensure_kernel(nl: &Netlink, n: &Network) -> Result<()> {
-    if !nl
+    let created = nl
         .ensure_bridge(&n.bridge, n.gateway, &n.subnet)
-        .map_err(net_err)?
-    {
+        .map_err(|e| bridge_err(n, e))?;
+    if !created {
         return Ok(());
     }
     let done = (|| {
@@ -220,6 +220,78 @@ fn ensure_kernel(nl: &Netlink, n: &Network) -> Result<()> {
         return Err(net_err(e));
     }
     Ok(())
+}
+
+/// The subnet (the one asked for, or the first private /16 that overlaps
+/// none of `taken`) and gateway of a new network.
+fn addressing(req: &NetworkRequest, taken: &[Ipv4Net]) -> Result<(Ipv4Net, Ipv4Addr)> {
+    let subnet = match req.subnet {
+        Some(s) => {
+            let s = s.trunc();
+            if let Some(t) = taken
+                .iter()
+                .filter(|t| t.prefix_len() > 0)
+                .find(|t| ipam::overlaps(&s, t))
+            {
+                return Err(Error::Conflict(format!(
+                    "invalid pool request: Pool overlaps with other one on this address space ({s} overlaps {t})"
+                )));
+            }
+            if s.prefix_len() > 30 {
+                return Err(Error::InvalidArgument(format!("subnet {s} is too small")));
+            }
+            s
+        }
+        None => ipam::choose_subnet(taken).ok_or_else(|| {
+            Error::Conflict("could not find an available, non-overlapping IPv4 address pool".into())
+        })?,
+    };
+    let gateway = match req.gateway {
+        Some(g) if subnet.contains(&g) => g,
+        Some(g) => {
+            return Err(Error::InvalidArgument(format!(
+                "gateway {g} is not in subnet {subnet}"
+            )))
+        }
+        None => ipam::gateway(&subnet),
+    };
+    Ok((subnet, gateway))
+}
+
+/// A bridge that exists with another address than the network's gateway is
+/// a conflict the user must resolve: bridges are host-wide, so another state
+/// root (or an earlier one, since removed) may have made it.
+fn bridge_err(n: &Network, e: berth_network::Error) -> Error {
+    let berth_network::Error::BridgeAddress { bridge, found, .. } = &e else {
+        return net_err(e);
+    };
+    let has = match found.first() {
+        Some(a) => format!("subnet {} (address {a})", a.trunc()),
+        None => "no IPv4 address".into(),
+    };
+    let advice = if n.name == DEFAULT_NETWORK {
+        format!(
+            "give this state root a bridge of its own with --bridge NAME, or delete {bridge} \
+             (ip link delete {bridge}) when nothing uses it"
+        )
+    } else {
+        format!("delete {bridge} (ip link delete {bridge}) when nothing uses it")
+    };
+    Error::Conflict(format!(
+        "bridge {bridge} exists with {has}, but network {} here has subnet {} \
+         (gateway {}): containers attached to it could not reach their gateway; {advice}",
+        n.name, n.subnet, n.gateway
+    ))
+}
+
+/// The subnet and gateway of the default network's bridge where it exists
+/// with an address already (made by another state root on this host, or by
+/// this one before its state was removed), as dockerd adopts docker0's.
+fn adopted_bridge(nl: &Netlink, bridge: &str) -> Result<Option<(Ipv4Net, Ipv4Addr)>> {
+    let found = nl.ipv4_addresses(bridge).map_err(net_err)?;
+    Ok(found
+        .and_then(|a| a.first().copied())
+        .map(|a| (a.trunc(), a.addr())))
 }
 
 /// Removes a network's kernel side, going on past failures.
@@ -399,39 +471,27 @@ impl Engine {
                 req.name
             )));
         }
-        let mut taken = ipam::host_routes();
-        taken.extend(existing.iter().map(|n| n.subnet));
-        let subnet = match req.subnet {
-            Some(s) => {
-                let s = s.trunc();
-                if let Some(t) = taken
-                    .iter()
-                    .filter(|t| t.prefix_len() > 0)
-                    .find(|t| ipam::overlaps(&s, t))
-                {
-                    return Err(Error::Conflict(format!(
-                        "invalid pool request: Pool overlaps with other one on this address space ({s} overlaps {t})"
-                    )));
-                }
-                if s.prefix_len() > 30 {
-                    return Err(Error::InvalidArgument(format!("subnet {s} is too small")));
-                }
-                s
-            }
-            None => ipam::choose_subnet(&taken).ok_or_else(|| {
-                Error::Conflict(
-                    "could not find an available, non-overlapping IPv4 address pool".into(),
-                )
-            })?,
+        let nl = Netlink::new().map_err(net_err)?;
+        let adopted = if req.name == DEFAULT_NETWORK && req.subnet.is_none() {
+            adopted_bridge(&nl, &self.config.bridge)?
+        } else {
+            None
         };
-        let gateway = match req.gateway {
-            Some(g) if subnet.contains(&g) => g,
-            Some(g) => {
-                return Err(Error::InvalidArgument(format!(
-                    "gateway {g} is not in subnet {subnet}"
-                )))
+        if let Some((subnet, _)) = &adopted {
+            if let Some(other) = existing.iter().find(|n| ipam::overlaps(subnet, &n.subnet)) {
+                return Err(Error::Conflict(format!(
+                    "bridge {} has subnet {subnet}, which overlaps network {} ({}) here",
+                    self.config.bridge, other.name, other.subnet
+                )));
             }
-            None => ipam::gateway(&subnet),
+        }
+        let (subnet, gateway) = match adopted {
+            Some(a) => a,
+            None => {
+                let mut taken = ipam::host_routes();
+                taken.extend(existing.iter().map(|n| n.subnet));
+                addressing(&req, &taken)?
+            }
         };
         let id = hex::encode(crate::random_bytes::<32>()?);
         let bridge = if req.name == DEFAULT_NETWORK {
@@ -449,9 +509,12 @@ impl Engine {
             created: crate::now(),
             labels: req.labels,
         };
-        ensure_kernel(&Netlink::new().map_err(net_err)?, &n)?;
+        ensure_kernel(&nl, &n)?;
         if let Err(e) = self.networks.save(&n) {
-            remove_kernel(&n);
+            // An adopted bridge is another state root's to remove.
+            if adopted.is_none() {
+                remove_kernel(&n);
+            }
             return Err(e);
         }
         Ok(n)

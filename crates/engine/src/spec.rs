@@ -45,7 +45,7 @@ pub(crate) fn mount(
         .map_err(spec_err)
 }
 
-/// Docker's standard mounts, read-only /sys unless privileged.
+/// Docker's standard mounts, read-only /sys and /sys/fs/cgroup unless privileged.
 fn default_mounts(privileged: bool) -> Result<Vec<Mount>> {
     let sys_mode = if privileged { "rw" } else { "ro" };
     Ok(vec![
@@ -74,6 +74,14 @@ fn default_mounts(privileged: bool) -> Result<Vec<Mount>> {
             "sysfs",
             "sysfs",
             &["nosuid", "noexec", "nodev", sys_mode],
+        )?,
+        // The container's own cgroups (the runtime roots them there), so
+        // that programs find their memory and CPU limits as under docker.
+        mount(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &[sys_mode, "nosuid", "noexec", "nodev"],
         )?,
         mount(
             "/dev/mqueue",

@@ -12,6 +12,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use futures_util::TryStreamExt;
 use ipnet::Ipv4Net;
 use nix::sched::{setns, CloneFlags};
+use rtnetlink::packet_route::address::AddressAttribute;
 use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkAttribute, LinkInfo};
 use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
@@ -77,10 +78,47 @@ impl Netlink {
         })
     }
 
+    /// The IPv4 addresses of link `name` with their prefix lengths
+    /// (`172.17.0.1/16`); `None` when there is no such link.
+    pub fn ipv4_addresses(&self, name: &str) -> Result<Option<Vec<Ipv4Net>>> {
+        let Some(idx) = self.index(name)? else {
+            return Ok(None);
+        };
+        let h = self.handle.clone();
+        let op = format!("list the addresses of {name}");
+        self.rt.block_on(async move {
+            let mut msgs = h.address().get().set_link_index_filter(idx).execute();
+            let mut out = Vec::new();
+            while let Some(msg) = msgs.try_next().await.map_err(Error::netlink(op.clone()))? {
+                for attr in &msg.attributes {
+                    if let AddressAttribute::Address(IpAddr::V4(a)) = attr {
+                        let net = Ipv4Net::new(*a, msg.header.prefix_len)
+                            .map_err(|e| Error::Invalid(format!("{name} has address {a}: {e}")))?;
+                        if !out.contains(&net) {
+                            out.push(net);
+                        }
+                    }
+                }
+            }
+            Ok(Some(out))
+        })
+    }
+
     /// Makes bridge `name` with address `gateway/prefix` and brings it up,
-    /// unless it exists. Returns whether it was created.
+    /// unless it exists. Returns whether it was created. A bridge that exists
+    /// must have that address: a container attached to it would otherwise
+    /// route through a gateway nobody answers for.
     pub fn ensure_bridge(&self, name: &str, gateway: Ipv4Addr, subnet: &Ipv4Net) -> Result<bool> {
-        if self.index(name)?.is_some() {
+        if let Some(found) = self.ipv4_addresses(name)? {
+            let wanted = Ipv4Net::new(gateway, subnet.prefix_len())
+                .map_err(|e| Error::Invalid(format!("gateway {gateway}: {e}")))?;
+            if !found.contains(&wanted) {
+                return Err(Error::BridgeAddress {
+                    bridge: name.to_string(),
+                    found,
+                    wanted,
+                });
+            }
             return Ok(false);
         }
         let h = self.handle.clone();

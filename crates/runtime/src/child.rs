@@ -1,8 +1,11 @@
 //! The container's init process between clone and exec.
 //!
-//! Order: wait for the parent (cgroup joined, id maps written), join or unshare the
-//! remaining namespaces, build and enter the root filesystem, set up stdio, drop
-//! privileges, then exec. Any failure is reported to the parent over the channel.
+//! Order: (in a user namespace, wait for the id maps), join the namespaces to
+//! join, build and enter the root filesystem, set up stdio; then wait for the
+//! parent's go (cgroup joined, network set up), unshare the cgroup namespace,
+//! mount the cgroup filesystems (rooted at the container's cgroup only now),
+//! drop privileges, then exec. Any failure is reported to the parent over the
+//! channel.
 
 use std::convert::Infallible;
 use std::ffi::{CString, OsStr};
@@ -212,9 +215,10 @@ fn setup_and_exec(cfg: &ChildConfig, chan: &Channel) -> Result<Infallible, Start
         loopback_up()?;
     }
     umask(Mode::empty());
-    if let Some(plan) = &cfg.plan {
-        rootfs::setup(plan).map_err(setup_err)?;
-    }
+    let cgroup_mounts = match &cfg.plan {
+        Some(plan) => rootfs::setup(plan).map_err(setup_err)?,
+        None => None,
+    };
 
     for (i, fd) in cfg.stdio.iter().enumerate() {
         if let Some(fd) = fd {
@@ -242,6 +246,10 @@ fn setup_and_exec(cfg: &ChildConfig, chan: &Channel) -> Result<Infallible, Start
     }
     if cfg.new_cgroup_ns {
         unshare(CloneFlags::CLONE_NEWCGROUP).map_err(sys("unshare cgroup namespace"))?;
+    }
+    // Only now do the cgroup filesystems have the container's cgroup as root.
+    if let Some(pending) = cgroup_mounts {
+        pending.finish().map_err(setup_err)?;
     }
     if cfg.no_new_privs {
         // SAFETY: prctl with integer arguments only.

@@ -273,6 +273,7 @@ pub fn create(mut opts: CreateOptions) -> Result<Container> {
         masked: paths(linux.masked_paths()),
         readonly_paths: paths(linux.readonly_paths()),
         userns,
+        cgroup_root: opts.cgroup_root.clone(),
     };
     let mut config = process_config(process, &opts.stdio, join, Some(plan))?;
     config.hostname = spec

@@ -12,6 +12,7 @@
 //! image layer) and the stdio to hand the process.
 
 mod capabilities;
+mod cgroupfs;
 pub mod cgroups;
 mod child;
 mod clone;

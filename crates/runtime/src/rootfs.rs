@@ -12,6 +12,7 @@ use nix::sys::statvfs::{fstatvfs, FsFlags};
 use nix::unistd::{chdir, chroot, pivot_root};
 use oci_spec::runtime::Mount;
 
+use crate::cgroupfs;
 use crate::container::RootfsMount;
 use crate::copyup;
 use crate::devices::{self, Node};
@@ -31,11 +32,13 @@ pub(crate) struct RootfsPlan {
     pub masked: Vec<PathBuf>,
     pub readonly_paths: Vec<PathBuf>,
     pub userns: bool,
+    /// Where the host mounts its cgroup hierarchies (for a `cgroup` mount).
+    pub cgroup_root: PathBuf,
 }
 
-type Res<T = ()> = Result<T, String>;
+pub(crate) type Res<T = ()> = Result<T, String>;
 
-fn ctx<T>(r: nix::Result<T>, what: impl FnOnce() -> String) -> Res<T> {
+pub(crate) fn ctx<T>(r: nix::Result<T>, what: impl FnOnce() -> String) -> Res<T> {
     r.map_err(|e| format!("{}: {}", what(), e.desc()))
 }
 
@@ -80,11 +83,17 @@ fn remount(root: &OwnedFd, path: &Path, flags: MsFlags) -> Res {
         format!("open {}", path.display())
     })?
     .ok_or_else(|| format!("remount {}: mount point vanished", path.display()))?;
-    let flags = flags | locked_flags(&fd);
+    remount_fd(&fd, path, flags)
+}
+
+/// Remounts the mount whose root `fd` is (at `path`, for messages) with
+/// `flags` added to those the kernel locks.
+pub(crate) fn remount_fd(fd: &OwnedFd, path: &Path, flags: MsFlags) -> Res {
+    let flags = flags | locked_flags(fd);
     ctx(
         mount(
             None::<&str>,
-            &proc_fd(&fd),
+            &proc_fd(fd),
             None::<&str>,
             MsFlags::MS_REMOUNT | MsFlags::MS_BIND | flags,
             None::<&str>,
@@ -207,7 +216,9 @@ fn copy_up(target: &OwnedFd, source: &Path, dest: &Path) -> Res {
 }
 
 /// Mounts the root filesystem and everything on it, then pivots into it.
-pub(crate) fn setup(plan: &RootfsPlan) -> Res {
+/// The cgroup mount, if the spec has one, is only prepared: the caller
+/// finishes it once the process is in its cgroup namespace.
+pub(crate) fn setup(plan: &RootfsPlan) -> Res<Option<cgroupfs::Pending>> {
     // Nothing mounted from here on may propagate back to the host.
     ctx(
         mount(
@@ -256,7 +267,12 @@ pub(crate) fn setup(plan: &RootfsPlan) -> Res {
         )?,
     }
     let root = open_dir(&plan.rootfs)?;
+    let mut cgroups = None;
     for m in &plan.mounts {
+        if cgroupfs::is_cgroup_mount(m) {
+            cgroups = Some(cgroupfs::prepare(&root, m, &plan.cgroup_root)?);
+            continue;
+        }
         mount_one(&root, m, plan.userns)?;
     }
     if plan
@@ -291,7 +307,7 @@ pub(crate) fn setup(plan: &RootfsPlan) -> Res {
     if plan.readonly_root {
         remount(&root, Path::new("/"), MsFlags::MS_RDONLY)?;
     }
-    Ok(())
+    Ok(cgroups)
 }
 
 /// pivot_root into `rootfs` and detach the old root; chroot where pivot_root

@@ -7,7 +7,7 @@
 //! container start (measured); one parse per container is enough.
 
 mod limits;
-mod v1;
+pub(crate) mod v1;
 mod v2;
 
 use std::fs;

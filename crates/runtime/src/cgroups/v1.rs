@@ -7,32 +7,31 @@ use nix::unistd::Pid;
 
 use super::{kill_procs, read_pids, write, Backend, Limits};
 
-/// The controllers Berth places containers under (named hierarchies such as
-/// `name=systemd` are left alone).
-const CONTROLLERS: [&str; 11] = [
-    "cpu",
-    "cpuacct",
-    "cpuset",
-    "memory",
-    "pids",
-    "freezer",
-    "devices",
-    "blkio",
-    "hugetlb",
-    "net_cls",
-    "perf_event",
+/// Options of a v1 cgroup mount that are not hierarchies' names: what is
+/// left (`memory`, `cpu`, `name=systemd`, ...) names the hierarchy.
+const MOUNT_FLAGS: [&str; 9] = [
+    "rw",
+    "ro",
+    "xattr",
+    "noprefix",
+    "clone_children",
+    "cpuset_v2_mode",
+    "none",
+    "favordynmods",
+    "nofavordynmods",
 ];
 
-/// One mounted hierarchy: its mount point and the controllers bound to it.
+/// A v1 cgroup mount of the host: its mount point and its superblock options.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Hierarchy {
+pub(crate) struct HostMount {
     pub mount: PathBuf,
-    pub controllers: Vec<String>,
+    pub options: Vec<String>,
 }
 
-/// The v1 hierarchies mounted under `root`, from /proc/self/mountinfo text.
-pub(crate) fn hierarchies(mountinfo: &str, root: &Path) -> Vec<Hierarchy> {
-    let mut out: Vec<Hierarchy> = Vec::new();
+/// The v1 cgroup mounts under `root`, from /proc/self/mountinfo text (one
+/// per mount point).
+pub(crate) fn host_mounts(mountinfo: &str, root: &Path) -> Vec<HostMount> {
+    let mut out: Vec<HostMount> = Vec::new();
     for line in mountinfo.lines() {
         let Some((left, right)) = line.split_once(" - ") else {
             continue;
@@ -45,19 +44,43 @@ pub(crate) fn hierarchies(mountinfo: &str, root: &Path) -> Vec<Hierarchy> {
         let Some(mount) = left.split(' ').nth(4).map(PathBuf::from) else {
             continue;
         };
-        if !mount.starts_with(root) {
+        if !mount.starts_with(root) || out.iter().any(|h| h.mount == mount) {
             continue;
         }
-        let controllers: Vec<String> = super_opts
-            .split(',')
-            .filter(|o| CONTROLLERS.contains(o))
-            .map(str::to_string)
-            .collect();
-        if !controllers.is_empty() && !out.iter().any(|h| h.mount == mount) {
-            out.push(Hierarchy { mount, controllers });
-        }
+        out.push(HostMount {
+            mount,
+            options: super_opts.split(',').map(str::to_string).collect(),
+        });
     }
     out
+}
+
+/// One mounted hierarchy: its mount point and the controllers bound to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Hierarchy {
+    pub mount: PathBuf,
+    pub controllers: Vec<String>,
+}
+
+/// The v1 hierarchies mounted under `root`, from /proc/self/mountinfo text.
+/// Named ones (`name=systemd`) count too: the container gets a cgroup in
+/// every hierarchy, as runc gives it, so that each one it sees at
+/// /sys/fs/cgroup is rooted at its own cgroup and never shows the host's.
+pub(crate) fn hierarchies(mountinfo: &str, root: &Path) -> Vec<Hierarchy> {
+    host_mounts(mountinfo, root)
+        .into_iter()
+        .filter_map(|m| {
+            let controllers: Vec<String> = m
+                .options
+                .into_iter()
+                .filter(|o| !MOUNT_FLAGS.contains(&o.as_str()) && !o.starts_with("release_agent="))
+                .collect();
+            (!controllers.is_empty()).then_some(Hierarchy {
+                mount: m.mount,
+                controllers,
+            })
+        })
+        .collect()
 }
 
 pub(crate) struct V1 {
@@ -276,9 +299,10 @@ mod tests {
             41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n\
             50 23 0:40 / /elsewhere/cpuset rw - cgroup cgroup rw,cpuset\n";
         let h = hierarchies(text, Path::new("/sys/fs/cgroup"));
-        assert_eq!(h.len(), 2);
+        assert_eq!(h.len(), 3);
         assert_eq!(h[0].mount, Path::new("/sys/fs/cgroup/cpu,cpuacct"));
         assert_eq!(h[0].controllers, ["cpu", "cpuacct"]);
         assert_eq!(h[1].controllers, ["memory"]);
+        assert_eq!(h[2].controllers, ["name=systemd"]);
     }
 }
