@@ -693,15 +693,25 @@ fn exec_joins_the_running_container() {
         inner_pid > 1 && inner_pid < 100,
         "pid in the container's namespace: {inner_pid}"
     );
-    // The exec'd process is the CLI's child.
+    // The exec'd process is the container's monitor's child (the init's
+    // parent's), never the CLI's.
     let cli = child.id();
-    let host_pid: i32 = std::fs::read_to_string(format!("/proc/{cli}/task/{cli}/children"))
+    let cli_children = std::fs::read_to_string(format!("/proc/{cli}/task/{cli}/children")).unwrap();
+    assert_eq!(cli_children.trim(), "", "the CLI has children");
+    let status = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap();
+    let monitor: i32 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
         .unwrap()
-        .split_whitespace()
-        .next()
-        .expect("the exec'd process")
+        .trim()
         .parse()
         .unwrap();
+    let host_pid: i32 = std::fs::read_to_string(format!("/proc/{monitor}/task/{monitor}/children"))
+        .unwrap()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .find(|p: &i32| *p != init)
+        .expect("the exec'd process");
     for ns in ["pid", "mnt", "net", "uts", "ipc", "cgroup"] {
         let a = std::fs::read_link(format!("/proc/{host_pid}/ns/{ns}")).unwrap();
         let b = std::fs::read_link(format!("/proc/{init}/ns/{ns}")).unwrap();

@@ -2,12 +2,11 @@
 //! input and terminal size to it, and signals sent to `berth` passed on.
 
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 
 use anyhow::{Context, Result};
 use berth_engine::monitor::proto;
-use berth_engine::runtime::{set_winsize, ExecProcess, ExitStatus};
 use berth_engine::Engine;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -78,112 +77,6 @@ pub fn terminal_size() -> Option<(u16, u16)> {
     None
 }
 
-fn write_all_fd(fd: BorrowedFd<'_>, mut data: &[u8]) {
-    while !data.is_empty() {
-        match nix::unistd::write(fd, data) {
-            Ok(n) => data = &data[n..],
-            Err(Errno::EINTR) | Err(Errno::EAGAIN) => continue,
-            Err(_) => return,
-        }
-    }
-}
-
-/// Runs an exec'd process to its end: signals go to it, and with a terminal
-/// our stdin goes to it and its output to our stdout.
-pub fn supervise_exec(
-    process: &mut ExecProcess,
-    sigfd: &mut SignalFd,
-    interactive: bool,
-) -> Result<ExitStatus> {
-    let master = process.take_pty_master();
-    let stdin = std::io::stdin();
-    let mut stdin_open = interactive && master.is_some();
-    let mut master_open = master.is_some();
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        if let Some(status) = process.try_wait()? {
-            if let Some(m) = &master {
-                // What it wrote before it exited.
-                let _ = nix::fcntl::fcntl(
-                    m.as_raw_fd(),
-                    nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
-                );
-                while let Ok(n) = nix::unistd::read(m.as_raw_fd(), &mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    write_all_fd(std::io::stdout().as_fd(), &buf[..n]);
-                }
-            }
-            return Ok(status);
-        }
-        let mut fds = vec![PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
-        if let Some(p) = process.pidfd() {
-            fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
-        }
-        let first = fds.len();
-        if stdin_open {
-            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-        }
-        if let (Some(m), true) = (&master, master_open) {
-            fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
-        }
-        let timeout = if process.pidfd().is_some() {
-            PollTimeout::NONE
-        } else {
-            PollTimeout::from(100u8)
-        };
-        match poll(&mut fds, timeout) {
-            Ok(_) => {}
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e).context("poll"),
-        }
-        let ready = |i: usize| {
-            fds.get(i).and_then(|f| f.revents()).is_some_and(|r| {
-                r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
-            })
-        };
-        let sig_ready = ready(0);
-        let stdin_ready = stdin_open && ready(first);
-        let master_ready = master_open && ready(first + usize::from(stdin_open));
-        drop(fds);
-        if sig_ready {
-            if let Ok(Some(info)) = sigfd.read_signal() {
-                match Signal::try_from(info.ssi_signo as i32) {
-                    Ok(Signal::SIGCHLD) | Err(_) => {}
-                    Ok(Signal::SIGWINCH) => {
-                        if let (Some(m), Some((rows, cols))) = (&master, terminal_size()) {
-                            let _ = set_winsize(m.as_fd(), rows, cols);
-                        }
-                    }
-                    Ok(sig) => process.signal(sig)?,
-                }
-            }
-        }
-        if stdin_ready {
-            match nix::unistd::read(libc::STDIN_FILENO, &mut buf) {
-                Err(Errno::EINTR) | Err(Errno::EAGAIN) => {}
-                Ok(0) | Err(_) => stdin_open = false,
-                Ok(n) => {
-                    if let Some(m) = &master {
-                        write_all_fd(m.as_fd(), &buf[..n]);
-                    }
-                }
-            }
-        }
-        if master_ready {
-            if let Some(m) = &master {
-                match nix::unistd::read(m.as_raw_fd(), &mut buf) {
-                    Ok(n) if n > 0 => write_all_fd(std::io::stdout().as_fd(), &buf[..n]),
-                    Err(Errno::EINTR) | Err(Errno::EAGAIN) => {}
-                    // EIO: every slave descriptor is closed.
-                    _ => master_open = false,
-                }
-            }
-        }
-    }
-}
-
 /// Docker's default detach sequence, ctrl-p ctrl-q.
 pub const DEFAULT_DETACH_KEYS: [u8; 2] = [0x10, 0x11];
 
@@ -246,6 +139,9 @@ pub struct AttachOpts {
     pub tty: bool,
     pub detach_keys: Vec<u8>,
     pub sig_proxy: bool,
+    /// An exec's session: signals go to its process through the monitor,
+    /// not to the container.
+    pub exec: bool,
 }
 
 fn write_out(fd: i32, data: &[u8]) {
@@ -303,6 +199,10 @@ pub fn pump(
                             let p = proto::resize_payload(rows, cols);
                             let _ = proto::write_frame(&mut sock, proto::RESIZE, &p);
                         }
+                    }
+                    Ok(sig) if o.sig_proxy && o.exec => {
+                        let p = proto::exit_payload(sig as i32);
+                        let _ = proto::write_frame(&mut sock, proto::SIGNAL, &p);
                     }
                     Ok(sig) if o.sig_proxy => {
                         let _ = engine.kill(id, sig);

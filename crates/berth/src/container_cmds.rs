@@ -61,6 +61,7 @@ pub fn start_attached(
         tty,
         detach_keys: if stdin { keys } else { Vec::new() },
         sig_proxy,
+        exec: false,
     };
     let end = attach::pump(engine, &rec.id, mine, sigfd, &opts);
     drop(raw);
@@ -227,6 +228,7 @@ pub fn attach(engine: &Engine, a: AttachArgs) -> Result<i32> {
             Vec::new()
         },
         sig_proxy: a.sig_proxy,
+        exec: false,
     };
     let end = attach::pump(engine, &rec.id, sock, &mut sigfd, &opts);
     drop(raw);
@@ -270,49 +272,48 @@ pub fn exec(
         return Err((1, anyhow::anyhow!("the input device is not a TTY")));
     }
     let mut sigfd = attach::block_signals().map_err(fail(126))?;
+    let stdin = a.interactive && !a.detach;
     let req = berth_engine::ExecRequest {
         cmd: a.args[1..].to_vec(),
         env,
         workdir: a.workdir.clone(),
         user: a.user.clone(),
-        tty: a.tty && !a.detach,
+        tty: a.tty,
+        stdin,
         console_size: a.tty.then(attach::terminal_size).flatten(),
     };
-    let null = || -> Result<Option<OwnedFd>> { Ok(Some(std::fs::File::open("/dev/null")?.into())) };
-    let stdio = if a.detach {
-        berth_engine::runtime::Stdio {
-            stdin: null().map_err(fail(126))?,
-            stdout: null().map_err(fail(126))?,
-            stderr: null().map_err(fail(126))?,
-        }
-    } else if a.interactive {
-        berth_engine::runtime::Stdio::default()
-    } else {
-        berth_engine::runtime::Stdio {
-            stdin: null().map_err(fail(126))?,
-            ..Default::default()
-        }
-    };
-    let mut process = engine
-        .exec(&a.args[0], &req, stdio)
-        .map_err(|e| (exec_failure_code(&e), e.into()))?;
-    if a.detach {
+    // The container's monitor runs the process: nothing of this process
+    // (descriptors, environment, terminal) reaches the container but what
+    // the session carries.
+    let code = |e: berth_engine::Error| (exec_failure_code(&e), e.into());
+    let exec = engine.exec_create(&a.args[0], &req).map_err(code)?;
+    let Some(session) = engine.exec_start(&exec.id, a.detach).map_err(code)? else {
         return Ok(0);
-    }
-    let raw = if req.tty && a.interactive && std::io::stdin().is_terminal() {
+    };
+    let raw = if req.tty && stdin && std::io::stdin().is_terminal() {
         Some(attach::RawMode::enable(std::io::stdin().as_fd()).map_err(fail(126))?)
     } else {
         None
     };
-    let status = attach::supervise_exec(&mut process, &mut sigfd, a.interactive);
+    let opts = AttachOpts {
+        stdin,
+        tty: req.tty,
+        detach_keys: if stdin {
+            attach::DEFAULT_DETACH_KEYS.to_vec()
+        } else {
+            Vec::new()
+        },
+        sig_proxy: true,
+        exec: true,
+    };
+    let end = attach::pump(engine, &exec.container_id, session.sock, &mut sigfd, &opts);
     drop(raw);
-    match status {
-        Ok(s) => Ok(s.code()),
-        Err(e) => {
-            let _ = process.signal(nix::sys::signal::Signal::SIGKILL);
-            let _ = process.wait();
-            Err((126, e))
-        }
+    match end.map_err(fail(126))?.exit_code() {
+        Some(code) => Ok(code),
+        None => Err((
+            126,
+            anyhow::anyhow!("the container's monitor hung up before the exec ended"),
+        )),
     }
 }
 
@@ -320,6 +321,7 @@ pub fn exec(
 /// command, 126 when it cannot run, 1 when the container refuses.
 fn exec_failure_code(e: &berth_engine::Error) -> i32 {
     match e {
+        berth_engine::Error::StartFailed { code, .. } => *code,
         berth_engine::Error::Runtime(_) => berth_engine::exit_code_for(e).max(126),
         _ => 1,
     }

@@ -16,6 +16,8 @@ pub enum Error {
     VolumeNotFound(String),
     #[error("network {0} not found")]
     NetworkNotFound(String),
+    #[error("No such exec instance: {0}")]
+    ExecNotFound(String),
     #[error("{0}")]
     Network(String),
     #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
@@ -45,9 +47,10 @@ impl Error {
             Error::Image(e) => e.kind(),
             Error::Runtime(berth_runtime::Error::InvalidSpec(_)) => ErrorKind::InvalidArgument,
             Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
-            Error::ContainerNotFound(_) | Error::VolumeNotFound(_) | Error::NetworkNotFound(_) => {
-                ErrorKind::NotFound
-            }
+            Error::ContainerNotFound(_)
+            | Error::VolumeNotFound(_)
+            | Error::NetworkNotFound(_)
+            | Error::ExecNotFound(_) => ErrorKind::NotFound,
             Error::NameInUse { .. } | Error::Conflict(_) => ErrorKind::Conflict,
             Error::Registry(berth_registry::client::ClientError::NotFound { .. }) => {
                 ErrorKind::NotFound

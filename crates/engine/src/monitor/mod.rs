@@ -8,6 +8,7 @@
 //! It stays single-threaded (the runtime requires it) and small: one poll
 //! loop, fixed buffers, no allocation per byte.
 
+mod exec;
 pub mod proto;
 
 use std::fs::File;
@@ -52,6 +53,8 @@ pub struct Started {
 }
 
 struct Client {
+    /// Stable while the monitor runs (an exec names its client by it).
+    id: u64,
     sock: UnixStream,
     inbuf: Vec<u8>,
     outbuf: Vec<u8>,
@@ -60,9 +63,10 @@ struct Client {
 }
 
 impl Client {
-    fn new(sock: UnixStream, request: Option<Request>) -> Client {
+    fn new(id: u64, sock: UnixStream, request: Option<Request>) -> Client {
         let _ = sock.set_nonblocking(true);
         Client {
+            id,
             sock,
             inbuf: Vec::new(),
             outbuf: Vec::new(),
@@ -468,6 +472,9 @@ impl Engine {
             listener,
             clients: Vec::new(),
             buf: vec![0u8; 32 * 1024],
+            next_client: 1,
+            execs: Vec::new(),
+            pending_execs: Vec::new(),
         };
         if let Some(fd) = attach {
             let stdin = self
@@ -475,7 +482,9 @@ impl Engine {
                 .load(id)
                 .map(|r| r.options.interactive)
                 .unwrap_or(false);
+            let cid = m.client_id();
             m.clients.push(Client::new(
+                cid,
                 UnixStream::from(fd),
                 Some(Request::Attach { stdin }),
             ));
@@ -506,13 +515,15 @@ impl Engine {
                     pid: running.container.pid().as_raw(),
                 },
             );
-            let status = m.serve(&running, &mut io, &mut log);
+            let status = m.serve(self, &running, &mut io, &mut log);
             let oom = running.container.cgroup().stats().oom_kills > 0;
             if let Err(e) = running.container.destroy() {
                 tracing::warn!("remove cgroup: {e}");
             }
-            // Everything in the container is gone now: read its output to the end.
+            // Everything in the container is gone now: read its output to
+            // the end, and what its execs wrote.
             m.drain(&mut io, &mut log);
+            m.end_execs(self);
             let _ = log.flush_partial();
             drop(io);
             let code = status.code();
@@ -558,11 +569,23 @@ struct Monitor {
     listener: UnixListener,
     clients: Vec<Client>,
     buf: Vec<u8>,
+    next_client: u64,
+    /// The container's exec processes, which this monitor started and owns.
+    execs: Vec<exec::Exec>,
+    /// Exec requests read, to start once the current events are handled:
+    /// (client, exec ID, detach).
+    pending_execs: Vec<(u64, String, bool)>,
 }
 
 impl Monitor {
     /// Runs until the container's init exits.
-    fn serve(&mut self, running: &Running, io: &mut Io, log: &mut LogWriter) -> ExitStatus {
+    fn serve(
+        &mut self,
+        engine: &Engine,
+        running: &Running,
+        io: &mut Io,
+        log: &mut LogWriter,
+    ) -> ExitStatus {
         let c = &running.container;
         // Memory is trimmed once the container has run for a second, off the
         // path of short-lived containers.
@@ -575,6 +598,8 @@ impl Monitor {
             if let Ok(Some(status)) = c.try_wait() {
                 return status;
             }
+            self.start_pending_execs(engine, running);
+            self.reap_execs(engine);
             self.clients.retain(|c| !c.gone);
             let backlog = self.clients.iter().any(|c| c.outbuf.len() > CLIENT_BACKLOG);
             let mut fds = Vec::with_capacity(6 + self.clients.len());
@@ -600,6 +625,12 @@ impl Monitor {
                 slots[4] = fds.len();
                 fds.push(PollFd::new(i.as_fd(), PollFlags::POLLOUT));
             }
+            let first_exec = fds.len();
+            let exec_slots: Vec<exec::Slots> = self
+                .execs
+                .iter()
+                .map(|e| e.poll_fds(&mut fds, backlog))
+                .collect();
             let first_client = fds.len();
             for cl in &self.clients {
                 let mut f = PollFlags::POLLIN;
@@ -608,7 +639,7 @@ impl Monitor {
                 }
                 fds.push(PollFd::new(cl.sock.as_fd(), f));
             }
-            let timeout = if c.pidfd().is_none() {
+            let timeout = if c.pidfd().is_none() || self.execs.iter().any(|e| !e.has_pidfd()) {
                 PollTimeout::from(100u8)
             } else if !self.trimmed {
                 PollTimeout::from(250u16)
@@ -634,6 +665,7 @@ impl Monitor {
             if ready(slots[4]) {
                 io.write_stdin();
             }
+            self.exec_events(&revents[first_exec..first_client], &exec_slots);
             for (i, r) in revents[first_client..].iter().enumerate() {
                 if r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
                     self.read_client(i, io);
@@ -644,7 +676,8 @@ impl Monitor {
             }
             if ready(slots[0]) {
                 while let Ok((sock, _)) = self.listener.accept() {
-                    self.clients.push(Client::new(sock, None));
+                    let id = self.client_id();
+                    self.clients.push(Client::new(id, sock, None));
                 }
             }
         }
@@ -698,7 +731,13 @@ impl Monitor {
     }
 
     fn read_client(&mut self, i: usize, io: &mut Io) {
-        let cl = &mut self.clients[i];
+        let Monitor {
+            clients,
+            execs,
+            pending_execs,
+            ..
+        } = self;
+        let cl = &mut clients[i];
         let mut buf = [0u8; 16 * 1024];
         match cl.sock.read(&mut buf) {
             Ok(0) => {
@@ -730,11 +769,22 @@ impl Monitor {
                 }
             };
             used += n;
+            let exec_client = matches!(cl.request, Some(Request::Exec { .. }));
             match kind {
                 proto::REQUEST if cl.request.is_none() => match serde_json::from_slice(payload) {
+                    Ok(Request::Exec { exec_id, detach }) => {
+                        pending_execs.push((cl.id, exec_id.clone(), detach));
+                        cl.request = Some(Request::Exec { exec_id, detach });
+                    }
                     Ok(r) => cl.request = Some(r),
                     Err(_) => cl.gone = true,
                 },
+                proto::STDIN | proto::STDIN_EOF | proto::RESIZE | proto::SIGNAL if exec_client => {
+                    let cid = cl.id;
+                    if let Some(e) = execs.iter_mut().find(|e| e.client == Some(cid)) {
+                        e.input(kind, payload);
+                    }
+                }
                 proto::STDIN if matches!(cl.request, Some(Request::Attach { stdin: true })) => {
                     io.stdin_buf.extend_from_slice(payload);
                     io.write_stdin();
@@ -763,7 +813,11 @@ impl Monitor {
     /// its last output) and lets them go.
     fn end_streams(&mut self, code: i32) {
         let frame = proto::encode(proto::EXIT, &proto::exit_payload(code));
-        for cl in self.clients.iter_mut().filter(|c| c.request.is_some()) {
+        for cl in self
+            .clients
+            .iter_mut()
+            .filter(|c| c.request.is_some() && !matches!(c.request, Some(Request::Exec { .. })))
+        {
             cl.outbuf.extend_from_slice(&frame);
         }
         self.flush_all();
@@ -774,7 +828,9 @@ impl Monitor {
     /// or only their last output if the container never ran.
     fn finish_clients(&mut self, code: Option<i32>) {
         while let Ok((sock, _)) = self.listener.accept() {
-            self.clients.push(Client::new(sock, Some(Request::Wait)));
+            let id = self.client_id();
+            self.clients
+                .push(Client::new(id, sock, Some(Request::Wait)));
         }
         match code {
             Some(code) => self.end_streams(code),
@@ -804,6 +860,17 @@ impl Monitor {
 }
 
 impl Io {
+    fn empty(tty: bool) -> Io {
+        Io {
+            out: None,
+            err: None,
+            stdin: None,
+            stdin_buf: Vec::new(),
+            stdin_eof: false,
+            tty,
+        }
+    }
+
     fn write_stdin(&mut self) {
         if let Some(fd) = &self.stdin {
             while !self.stdin_buf.is_empty() {

@@ -14,6 +14,8 @@ pub const STDOUT: u8 = 1;
 pub const STDERR: u8 = 2;
 /// Monitor -> client: the container exited; payload: exit code (i32 BE).
 pub const EXIT: u8 = 0x10;
+/// Monitor -> client: the answer to an exec request (JSON, `ExecReply`).
+pub const EXEC_REPLY: u8 = 0x11;
 /// Client -> monitor: the request (JSON).
 pub const REQUEST: u8 = 0x20;
 /// Client -> monitor: bytes for the container's stdin.
@@ -22,6 +24,8 @@ pub const STDIN: u8 = 0x21;
 pub const STDIN_EOF: u8 = 0x22;
 /// Client -> monitor: terminal size; payload: rows, columns (u16 BE each).
 pub const RESIZE: u8 = 0x23;
+/// Client -> monitor: a signal for the client's exec; payload: its number (i32 BE).
+pub const SIGNAL: u8 = 0x24;
 
 pub const HEADER: usize = 8;
 /// Largest frame either side sends or accepts.
@@ -34,6 +38,11 @@ pub enum Request {
     Attach { stdin: bool },
     /// Answer with an EXIT frame when the container exits.
     Wait,
+    /// Run a recorded exec (`containers/<id>/execs/<exec_id>.json`): an
+    /// EXEC_REPLY frame says whether it started; then, unless `detach`, its
+    /// output and an EXIT frame, and this client's STDIN, STDIN_EOF, RESIZE
+    /// and SIGNAL frames go to it.
+    Exec { exec_id: String, detach: bool },
 }
 
 pub fn header(kind: u8, len: usize) -> [u8; HEADER] {
