@@ -194,7 +194,7 @@ pub fn rmi(engine: &Engine, a: RmiArgs) -> Result<i32> {
 /// failed write leaves no partial file behind.
 fn archive_output(
     output: Option<&std::path::Path>,
-    write: impl FnOnce(&mut dyn Write) -> Result<()>,
+    write: impl FnOnce(&mut (dyn Write + Send)) -> Result<()>,
 ) -> Result<()> {
     match output {
         Some(path) => {
@@ -211,7 +211,7 @@ fn archive_output(
             if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
                 bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
             }
-            let mut out = std::io::stdout().lock();
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout());
             write(&mut out)?;
             Ok(out.flush()?)
         }

@@ -59,7 +59,7 @@ impl Engine {
         &self,
         id: &str,
         from: Option<&Image>,
-        work: impl FnOnce(&Path, Option<&Path>) -> std::result::Result<(), String>,
+        work: impl FnOnce(&Path, Option<&Path>) -> std::result::Result<(), String> + Send,
     ) -> Result<()> {
         let rec = self.containers.find(id)?;
         let cdir = self.containers.dir(&rec.id);
@@ -106,7 +106,11 @@ impl Engine {
                     Some(from_dir.as_path())
                 }
             };
-            work(root, from_root)
+            let done = work(root, from_root);
+            if matches!(from_data, Some(Some(_))) {
+                let _ = nix::mount::umount2(&from_dir, nix::mount::MntFlags::MNT_DETACH);
+            }
+            done
         });
         for d in [&from_dir, &empty] {
             let _ = std::fs::remove_dir(d);

@@ -85,7 +85,7 @@ impl Engine {
     }
 
     /// Writes the container's merged filesystem as a tar to `out`.
-    pub fn export(&self, key: &str, out: impl Write) -> Result<()> {
+    pub fn export(&self, key: &str, out: impl Write + Send) -> Result<()> {
         let rec = self.containers.find(key)?;
         let image = self.container_image(&rec)?;
         let dir = self.containers.dir(&rec.id);

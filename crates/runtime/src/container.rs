@@ -193,6 +193,7 @@ pub(crate) fn process_config(
 /// Must be called from a single-threaded process. On error nothing is left:
 /// the init process is killed and reaped and the cgroup removed.
 pub fn create(mut opts: CreateOptions) -> Result<Container> {
+    ensure_single_threaded("create a container")?;
     let prestart = opts.prestart.take();
     let spec = &opts.spec;
     if !spec.version().starts_with("1.") {
@@ -465,4 +466,27 @@ impl Container {
     pub fn destroy(self) -> Result<()> {
         self.cgroup.remove()
     }
+}
+
+/// Creating a container clones this process and, for `exec`, switches its
+/// namespace for children around the clone: sound only with one thread (the
+/// clone copies one thread's view of memory others may be changing). Berth
+/// does both in a container's monitor; anything else is refused here.
+pub(crate) fn ensure_single_threaded(what: &str) -> Result<()> {
+    let status = std::fs::read_to_string("/proc/self/status").map_err(|e| Error::Io {
+        op: "read",
+        path: "/proc/self/status".into(),
+        source: e,
+    })?;
+    let threads = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse::<u32>().ok())
+        .unwrap_or(1);
+    if threads > 1 {
+        return Err(Error::InvalidSpec(format!(
+            "cannot {what} from a process with {threads} threads: it must be single-threaded (a container's monitor)"
+        )));
+    }
+    Ok(())
 }

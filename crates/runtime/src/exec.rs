@@ -72,9 +72,10 @@ fn differs(pid: Pid, name: &str) -> bool {
 
 /// Starts `opts.process` inside the container whose init is `opts.pid`.
 ///
-/// Must be called from a single-threaded process: for the pid namespace,
-/// the caller's own children-namespace is switched for the clone and back.
+/// Refused in a multi-threaded process: for the pid namespace, the caller's
+/// own children-namespace is switched for the clone and back.
 pub fn exec(opts: ExecOptions) -> Result<ExecProcess> {
+    crate::container::ensure_single_threaded("start a process in a container")?;
     let pid = opts.pid;
     let mut join = Vec::new();
     for (name, flag) in NAMESPACES {

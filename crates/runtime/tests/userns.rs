@@ -1,8 +1,8 @@
 //! The runtime on its own: a container in a user namespace with id maps.
 //!
 //! The runtime must run in a single-threaded process, and libtest runs tests on
-//! threads; so the outer test re-executes this test binary with one test
-//! thread (which libtest runs on the main thread) to run the inner one.
+//! threads; so the outer test re-executes this test binary to run the inner
+//! one, which makes its container in a forked child.
 
 use std::io::Read;
 use std::os::unix::fs::symlink;
@@ -27,8 +27,29 @@ fn rootfs(dir: &Path) {
 }
 
 #[test]
-#[ignore = "run by user_namespace_maps_ids in a single-threaded process"]
+#[ignore = "run by user_namespace_maps_ids in a process of its own"]
 fn inner_user_namespace_container() {
+    // libtest runs each test on a thread of its own, and the runtime refuses
+    // a multi-threaded process: the container is made in a forked child,
+    // single-threaded from the fork on.
+    // SAFETY: the child runs the test body and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let ok = std::panic::catch_unwind(container_in_user_namespace).is_ok();
+        // SAFETY: ends the child without the parent's destructors.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+    }
+    let mut status = 0;
+    // SAFETY: waits for the child forked above.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the container test failed in its process"
+    );
+}
+
+fn container_in_user_namespace() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("rootfs");
     rootfs(&root);
