@@ -173,6 +173,9 @@ impl Engine {
         let reply = match reply {
             Some((proto::EXEC_REPLY, payload)) => serde_json::from_slice::<ExecReply>(&payload)
                 .map_err(|e| Error::io("talk to the monitor of", &rec.id)(e.into()))?,
+            Some((proto::ERROR, why)) => {
+                return Err(Error::Conflict(String::from_utf8_lossy(&why).into_owned()))
+            }
             _ => {
                 return Err(Error::Conflict(format!(
                     "Container {} is not running",

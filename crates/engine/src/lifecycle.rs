@@ -247,8 +247,7 @@ impl Engine {
         let Some(mut sock) = self.connect_monitor(id)? else {
             return Ok(None);
         };
-        let json = serde_json::to_vec(req).map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        proto::write_frame(&mut sock, proto::REQUEST, &json)
+        proto::write_frame(&mut sock, proto::REQUEST, &proto::encode_request(req))
             .map_err(Error::io("talk to the monitor of", id))?;
         Ok(Some(sock))
     }

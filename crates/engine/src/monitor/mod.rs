@@ -1,12 +1,70 @@
-//! The per-container monitor: a small process, forked from the command that
-//! starts the container and detached from it (its own session, reparented to
-//! init), that owns the container's stdio, writes its log, reaps it, records
-//! how it ended, and restarts it as its restart policy says. Commands reach it
-//! through a unix socket (`<runroot>/monitors/<id>.sock`): `attach` streams the
-//! container's output and takes its input; `wait` answers when it exits.
+//! The per-container monitor: a small program of its own (Berth's executable
+//! started as `berth-monitor`, like containerd's shim or conmon) that owns
+//! every process of its container. It starts the container, owns its stdio,
+//! writes its log, reaps it, records how it ended, restarts it as its restart
+//! policy says, and runs each `exec` in it.
 //!
-//! It stays single-threaded (the runtime requires it) and small: one poll
-//! loop, fixed buffers, no allocation per byte.
+//! # Process model
+//!
+//! - The engine, in whatever process and thread calls it, starts a monitor
+//!   with a plain fork and exec of [`crate::EngineConfig::monitor_program`]
+//!   (`std::process::Command`, never a fork of the caller that goes on
+//!   running the caller's code). Its only inputs are explicit: the engine's
+//!   configuration (JSON, absolute paths), the container's ID, the report
+//!   pipe on fd 3 and, for `run`/`start -a`, the attached client's socket on
+//!   fd 4. Its environment is `PATH` alone; every other descriptor is closed
+//!   before the exec; stdio is /dev/null.
+//! - The program forks once and the first process exits, so the caller reaps
+//!   it at once and the monitor lives on as init's child (or the nearest
+//!   subreaper's), in a session of its own. Killing the caller, even with
+//!   SIGKILL, never touches the container.
+//! - The monitor is single-threaded (the runtime refuses to create a
+//!   container or exec a process from more threads), a child subreaper, and
+//!   not dumpable: the processes it starts in the container stay non-dumpable
+//!   until their execve, so nothing in the container can open their /proc
+//!   entries (descriptors, memory, environment, this executable) in between.
+//!   Its warnings go to `<root>/containers/<id>/monitor.log`.
+//! - The container's init and every exec are the monitor's children. An exec
+//!   gets pipes or a terminal made by the monitor, never its caller's files.
+//! - A monitor that dies (SIGKILL) leaves a container whose init the engine
+//!   still reaches through its pid: `stop`, `kill` and `rm -f` signal it by
+//!   pidfd, and the next command that finds neither alive records the exit
+//!   and releases what it held ([`Engine::reap_orphans`]).
+//!
+//! # Protocol
+//!
+//! Commands reach the monitor through a unix socket,
+//! `<runroot>/monitors/<id>.sock`, framed as [`proto`] describes (docker's
+//! attach-stream header; version [`proto::VERSION`] in every request). A
+//! client's first frame is its request:
+//! - `attach {stdin}`: the container's output as STDOUT/STDERR frames; STDIN,
+//!   STDIN_EOF (close stdin) and RESIZE frames go to it; EXIT at the end.
+//! - `wait`: an EXIT frame with the exit code when the container ends.
+//! - `exec {exec_id, detach}`: runs the exec recorded in
+//!   `containers/<id>/execs/<exec_id>.json`; an EXEC_REPLY frame says whether
+//!   it started (its pid) or why not (and the exit code docker gives that);
+//!   then, unless detached, its output, and STDIN, STDIN_EOF, RESIZE and
+//!   SIGNAL frames from the client go to it; EXIT with its exit code at the
+//!   end. The monitor records its pid, and its exit code when it ends, in the
+//!   exec's record, so a later inspect reads them.
+//!
+//! The engine sends signals to the container's init itself, by pidfd (so
+//! they work without a monitor), and reads stats from the container's
+//! cgroup.
+//!
+//! # Locks
+//!
+//! Taken in this order, never the other way: the host's network lock
+//! (`/run/lock/berth-network.lock`: bridges, leases, nftables), then the
+//! container records' lock (`<root>/containers/.lock`: every
+//! read-modify-write of a record, names, volume use), then the image store's
+//! (its metadata lock, and the collector's lock that writers share). A monitor
+//! takes the records' lock to record a start or an exit, the network lock
+//! first when it releases leases. Exec records have one writer at a time
+//! (the engine until the exec is started, then its monitor) and are
+//! replaced atomically.
+//!
+//! It stays small: one poll loop, fixed buffers, no allocation per byte.
 
 mod exec;
 pub mod proto;
@@ -771,13 +829,19 @@ impl Monitor {
             used += n;
             let exec_client = matches!(cl.request, Some(Request::Exec { .. }));
             match kind {
-                proto::REQUEST if cl.request.is_none() => match serde_json::from_slice(payload) {
+                proto::REQUEST if cl.request.is_none() => match proto::decode_request(payload) {
                     Ok(Request::Exec { exec_id, detach }) => {
                         pending_execs.push((cl.id, exec_id.clone(), detach));
                         cl.request = Some(Request::Exec { exec_id, detach });
                     }
                     Ok(r) => cl.request = Some(r),
-                    Err(_) => cl.gone = true,
+                    Err(why) => {
+                        tracing::warn!("a client's request: {why}");
+                        cl.outbuf
+                            .extend_from_slice(&proto::encode(proto::ERROR, why.as_bytes()));
+                        cl.flush();
+                        cl.gone = true;
+                    }
                 },
                 proto::STDIN | proto::STDIN_EOF | proto::RESIZE | proto::SIGNAL if exec_client => {
                     let cid = cl.id;

@@ -3,7 +3,9 @@
 //! Every message, both ways, is a frame: one type byte, three zero bytes, a
 //! big-endian u32 length, then the payload (the header of docker's
 //! multiplexed attach stream, so stdout and stderr frames read like docker's).
-//! A client's first frame is a [`Request`] as JSON.
+//! A client's first frame is a [`Request`] as JSON, with the protocol's
+//! version beside its `op` (`{"v":1,"op":"wait"}`); a monitor that speaks
+//! another version answers with an ERROR frame and hangs up.
 
 use std::io::{self, Read, Write};
 
@@ -16,6 +18,8 @@ pub const STDERR: u8 = 2;
 pub const EXIT: u8 = 0x10;
 /// Monitor -> client: the answer to an exec request (JSON, `ExecReply`).
 pub const EXEC_REPLY: u8 = 0x11;
+/// Monitor -> client: the request cannot be taken; payload: why (text).
+pub const ERROR: u8 = 0x12;
 /// Client -> monitor: the request (JSON).
 pub const REQUEST: u8 = 0x20;
 /// Client -> monitor: bytes for the container's stdin.
@@ -43,6 +47,45 @@ pub enum Request {
     /// output and an EXIT frame, and this client's STDIN, STDIN_EOF, RESIZE
     /// and SIGNAL frames go to it.
     Exec { exec_id: String, detach: bool },
+}
+
+/// The version of this protocol.
+pub const VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    v: u32,
+    #[serde(flatten)]
+    request: Request,
+}
+
+/// A request's payload, with this protocol's version.
+pub fn encode_request(request: &Request) -> Vec<u8> {
+    serde_json::to_vec(&Envelope {
+        v: VERSION,
+        request: request.clone(),
+    })
+    .unwrap_or_default()
+}
+
+/// A request from its payload; an error that says why when it is not one of
+/// this version's.
+pub fn decode_request(payload: &[u8]) -> Result<Request, String> {
+    #[derive(Deserialize)]
+    struct Version {
+        v: Option<u32>,
+    }
+    let version = serde_json::from_slice::<Version>(payload)
+        .map_err(|e| format!("not a monitor request: {e}"))?;
+    if version.v != Some(VERSION) {
+        return Err(format!(
+            "the container's monitor speaks protocol version {VERSION}, the request {} (the container was started by another Berth version)",
+            version.v.map_or("none".to_string(), |v| v.to_string())
+        ));
+    }
+    serde_json::from_slice::<Envelope>(payload)
+        .map(|e| e.request)
+        .map_err(|e| format!("not a monitor request: {e}"))
 }
 
 pub fn header(kind: u8, len: usize) -> [u8; HEADER] {
@@ -138,6 +181,30 @@ mod tests {
         let mut huge = header(STDIN, MAX_FRAME + 1).to_vec();
         huge.push(0);
         assert!(parse(&huge).is_err());
+    }
+
+    #[test]
+    fn requests_carry_the_version() {
+        let wire = encode_request(&Request::Exec {
+            exec_id: "ab".into(),
+            detach: true,
+        });
+        assert_eq!(
+            String::from_utf8_lossy(&wire),
+            r#"{"v":1,"op":"exec","exec_id":"ab","detach":true}"#
+        );
+        assert_eq!(
+            decode_request(&wire).unwrap(),
+            Request::Exec {
+                exec_id: "ab".into(),
+                detach: true
+            }
+        );
+        let old = decode_request(br#"{"op":"wait"}"#).unwrap_err();
+        assert!(old.contains("version 1, the request none"), "{old}");
+        let newer = decode_request(br#"{"v":2,"op":"wait"}"#).unwrap_err();
+        assert!(newer.contains("the request 2"), "{newer}");
+        assert!(decode_request(br#"{"v":1,"op":"dance"}"#).is_err());
     }
 
     #[test]
