@@ -162,10 +162,22 @@ pub enum Command {
     Login(LoginArgs),
     /// Log out from a registry
     Logout(LogoutArgs),
+    /// Serve the Docker Engine API on a unix socket
+    Daemon(DaemonArgs),
     /// Show the Berth version information
     Version(FormatArgs),
     /// Display system-wide information
     Info(FormatArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DaemonArgs {
+    /// Socket to listen on (unix:///PATH; default unix://RUNROOT/berth.sock)
+    #[arg(short = 'H', long = "host")]
+    pub hosts: Vec<String>,
+    /// Group that may use the socket besides root
+    #[arg(short = 'G', long)]
+    pub group: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -27,8 +27,8 @@ use crate::volume_cmds;
 /// Exit code of a `run` that failed before the container's program ran.
 const RUN_FAILED: i32 = 125;
 
-fn engine(g: &Global) -> Result<Engine> {
-    Ok(Engine::open(EngineConfig {
+pub(crate) fn engine_config(g: &Global) -> Result<EngineConfig> {
+    Ok(EngineConfig {
         root: g.root.clone(),
         runroot: g.runroot.clone(),
         cgroup_parent: g.cgroup_parent.clone(),
@@ -45,7 +45,11 @@ fn engine(g: &Global) -> Result<Engine> {
         // Monitors run this very program.
         monitor_program: std::env::current_exe().context("find berth's own executable")?,
         ..Default::default()
-    })?)
+    })
+}
+
+fn engine(g: &Global) -> Result<Engine> {
+    Ok(Engine::open(engine_config(g)?)?)
 }
 
 pub(crate) fn report(e: &anyhow::Error) {
@@ -65,6 +69,7 @@ pub fn dispatch(cli: Cli) -> i32 {
     };
     let result = match command {
         Command::Version(a) => crate::system_cmds::version(a),
+        Command::Daemon(a) => crate::system_cmds::daemon(g, a),
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => {
             engine(g).and_then(|e| crate::system_cmds::info(&e, g, a))
         }
@@ -551,33 +556,6 @@ fn create(g: &Global, a: RunArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// Docker's STATUS column.
-fn ps_status(c: &berth_engine::ContainerRecord) -> String {
-    let since = |t: &Option<String>| {
-        t.as_deref()
-            .map(format::ago)
-            .unwrap_or_default()
-            .trim_end_matches(" ago")
-            .to_string()
-    };
-    match c.state.status {
-        Status::Created => "Created".to_string(),
-        Status::Running => format!("Up {}", since(&c.state.started_at)),
-        Status::Paused => format!("Up {} (Paused)", since(&c.state.started_at)),
-        Status::Restarting => format!(
-            "Restarting ({}) {} ago",
-            c.state.exit_code,
-            since(&c.state.finished_at)
-        ),
-        Status::Exited => format!(
-            "Exited ({}) {} ago",
-            c.state.exit_code,
-            since(&c.state.finished_at)
-        ),
-        Status::Dead => "Dead".to_string(),
-    }
-}
-
 /// `--filter key=value`: values of one key are alternatives, keys all apply.
 struct PsFilter(Vec<(String, String)>);
 
@@ -732,7 +710,7 @@ fn ps(g: &Global, a: PsArgs) -> Result<i32> {
                     "RunningFor": format::ago(&c.created),
                     "Ports": ports_column(c),
                     "State": c.state.status.as_str(),
-                    "Status": ps_status(c),
+                    "Status": c.status_text(),
                     "Size": if a.size { size() } else { String::new() },
                     "Names": c.name,
                     "Labels": "",
@@ -752,7 +730,7 @@ fn ps(g: &Global, a: PsArgs) -> Result<i32> {
                     c.image.clone(),
                     command,
                     format::ago(&c.created),
-                    ps_status(c),
+                    c.status_text(),
                     ports_column(c),
                     c.name.clone(),
                 ];

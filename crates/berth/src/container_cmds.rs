@@ -384,17 +384,6 @@ fn percent(part: f64, whole: f64) -> String {
     }
 }
 
-pub(crate) fn host_memory() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
-}
-
 /// `stats` columns: the template field, the title.
 const STATS_COLUMNS: [(&str, &str); 8] = [
     ("ID", "CONTAINER ID"),
@@ -424,7 +413,7 @@ pub fn stats(engine: &Engine, a: crate::cli::StatsArgs) -> Result<i32> {
     if let (_, Some(t)) = crate::format::split_table(a.format.as_deref()) {
         crate::template::Format::parse(&t)?;
     }
-    let host_mem = host_memory();
+    let host_mem = berth_engine::system::host_memory();
     let mut prev: Vec<Option<(std::time::Instant, u64)>> = vec![None; names.len()];
     loop {
         let first = prev.iter().all(Option::is_none);

@@ -29,34 +29,7 @@ fn sig3(v: f64) -> String {
     }
 }
 
-/// Go's `units.HumanDuration`, as in docker's "CREATED 3 minutes ago".
-pub fn human_duration(secs: i64) -> String {
-    let hours_rounded = ((secs as f64) / 3600.0).round() as i64;
-    match secs {
-        s if s < 1 => "Less than a second".into(),
-        1 => "1 second".into(),
-        s if s < 60 => format!("{s} seconds"),
-        s if s / 60 == 1 => "About a minute".into(),
-        s if s / 60 < 60 => format!("{} minutes", s / 60),
-        _ if hours_rounded == 1 => "About an hour".into(),
-        _ if hours_rounded < 48 => format!("{hours_rounded} hours"),
-        _ if hours_rounded < 24 * 7 * 2 => format!("{} days", hours_rounded / 24),
-        _ if hours_rounded < 24 * 30 * 2 => format!("{} weeks", hours_rounded / 24 / 7),
-        _ if hours_rounded < 24 * 365 * 2 => format!("{} months", hours_rounded / 24 / 30),
-        s => format!("{} years", s / 3600 / 24 / 365),
-    }
-}
-
-/// "3 minutes ago" for an RFC 3339 timestamp.
-pub fn ago(rfc3339: &str) -> String {
-    match chrono::DateTime::parse_from_rfc3339(rfc3339) {
-        Ok(t) => {
-            let secs = (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds();
-            format!("{} ago", human_duration(secs))
-        }
-        Err(_) => "N/A".into(),
-    }
-}
+pub use berth_engine::units::ago;
 
 /// Prints rows the way docker's tables look (Go tabwriter: min width 10, padding 3; this tabwriter adds the padding to the minimum).
 pub fn table(rows: &[Vec<String>]) -> std::io::Result<()> {
@@ -158,21 +131,6 @@ mod tests {
         assert_eq!(human_size(4_260_000), "4.26MB");
         assert_eq!(human_size(123_456_789), "123MB");
         assert_eq!(human_size(12_345_678), "12.3MB");
-    }
-
-    #[test]
-    fn durations_like_docker() {
-        assert_eq!(human_duration(0), "Less than a second");
-        assert_eq!(human_duration(1), "1 second");
-        assert_eq!(human_duration(45), "45 seconds");
-        assert_eq!(human_duration(90), "About a minute");
-        assert_eq!(human_duration(180), "3 minutes");
-        assert_eq!(human_duration(3600), "About an hour");
-        assert_eq!(human_duration(5 * 3600), "5 hours");
-        assert_eq!(human_duration(3 * 86400), "3 days");
-        assert_eq!(human_duration(21 * 86400), "3 weeks");
-        assert_eq!(human_duration(90 * 86400), "3 months");
-        assert_eq!(human_duration(800 * 86400), "2 years");
     }
 
     #[test]

@@ -2,10 +2,11 @@
 //! over the same fields docker's templates see.
 
 use anyhow::Result;
-use berth_engine::{Engine, Status};
+use berth_engine::system::kernel_version;
+use berth_engine::Engine;
 use serde_json::{json, Value};
 
-use crate::cli::{FormatArgs, Global};
+use crate::cli::{DaemonArgs, FormatArgs, Global};
 use crate::template::Format;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -21,16 +22,6 @@ pub fn version_line() -> String {
 /// The host's architecture as OCI names it (`amd64`).
 fn arch() -> String {
     berth_engine::image::host_arch().to_string()
-}
-
-fn read_trimmed(path: &str) -> String {
-    std::fs::read_to_string(path)
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
-}
-
-fn kernel_version() -> String {
-    read_trimmed("/proc/sys/kernel/osrelease")
 }
 
 /// `--format` given: prints the template (or JSON) over `doc` and returns true.
@@ -101,6 +92,40 @@ pub fn version(a: FormatArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// `berth daemon`: the Docker Engine API on a unix socket, until SIGTERM.
+pub fn daemon(g: &Global, a: DaemonArgs) -> Result<i32> {
+    let mut socket = g.runroot.join("berth.sock");
+    for host in &a.hosts {
+        match host.strip_prefix("unix://") {
+            Some(path) if path.starts_with('/') => socket = path.into(),
+            _ => anyhow::bail!(
+                "-H {host}: only unix:///absolute/path sockets are served (tcp:// needs TLS with client certificates, which berth daemon does not offer yet)"
+            ),
+        }
+    }
+    let group = match &a.group {
+        None => None,
+        Some(name) => Some(match name.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => nix::unistd::Group::from_name(name)
+                .ok()
+                .flatten()
+                .map(|g| g.gid.as_raw())
+                .ok_or_else(|| anyhow::anyhow!("group {name:?} not found"))?,
+        }),
+    };
+    eprintln!(
+        "berth daemon: serving the Docker Engine API on unix://{}",
+        socket.display()
+    );
+    berth_api::serve(berth_api::DaemonOptions {
+        engine: crate::commands::engine_config(g)?,
+        socket,
+        group,
+    })?;
+    Ok(0)
+}
+
 /// Docker's `units.BytesSize`: binary units, four significant digits.
 fn binary_size(bytes: u64) -> String {
     const UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
@@ -127,82 +152,21 @@ fn binary_size(bytes: u64) -> String {
     format!("{text}{}", UNITS[unit])
 }
 
-/// `/etc/os-release`'s value of `key`.
-fn os_release(key: &str) -> String {
-    let text = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
-    text.lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-        .map(|v| v.trim_matches('"').to_string())
-        .unwrap_or_else(|| "Linux".into())
-}
-
-/// The filesystem the state root lives on, as docker names it.
-fn backing_filesystem(path: &std::path::Path) -> &'static str {
-    let Ok(st) = nix::sys::statfs::statfs(path) else {
-        return "unknown";
-    };
-    match st.filesystem_type().0 {
-        0xEF53 => "extfs",
-        0x5846_5342 => "xfs",
-        0x9123_683E => "btrfs",
-        0x0102_1994 => "tmpfs",
-        0x794C_7630 => "overlayfs",
-        0x2FC1_2FC1 => "zfs",
-        _ => "unknown",
-    }
-}
-
 pub fn info(engine: &Engine, g: &Global, a: FormatArgs) -> Result<i32> {
-    let containers = engine.containers()?;
-    let count = |f: fn(Status) -> bool| containers.iter().filter(|c| f(c.state.status)).count();
-    let running = count(|s| matches!(s, Status::Running | Status::Restarting));
-    let paused = count(|s| s == Status::Paused);
-    let images = engine
-        .images()
-        .list()?
-        .iter()
-        .filter(|i| !i.intermediate)
-        .count();
-    let cgroup_version = match berth_engine::runtime::cgroups::detect(&engine.config().cgroup_root)
-    {
-        Ok(berth_engine::runtime::cgroups::Version::V2) => "2",
-        _ => "1",
-    };
-    let root = engine.root();
-    let backing = backing_filesystem(root);
-    let mem_total = crate::container_cmds::host_memory();
-    let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let name = read_trimmed("/proc/sys/kernel/hostname");
     let debug = g.debug;
-    let doc = json!({
-        "Containers": containers.len(),
-        "ContainersRunning": running,
-        "ContainersPaused": paused,
-        "ContainersStopped": containers.len() - running - paused,
-        "Images": images,
-        "Driver": "overlay2",
-        "DriverStatus": [["Backing Filesystem", backing], ["Supports d_type", "true"]],
-        "LoggingDriver": "json-file",
-        "CgroupDriver": "cgroupfs",
-        "CgroupVersion": cgroup_version,
-        "DefaultRuntime": "berth",
-        "Runtimes": {"berth": {"path": "berth"}},
-        "KernelVersion": kernel_version(),
-        "OperatingSystem": os_release("PRETTY_NAME"),
-        "OSVersion": os_release("VERSION_ID"),
-        "OSType": "linux",
-        "Architecture": std::env::consts::ARCH,
-        "NCPU": ncpu,
-        "MemTotal": mem_total,
-        "Name": name,
-        "DockerRootDir": root.display().to_string(),
-        "Debug": debug,
-        "ServerVersion": VERSION,
-        "ClientInfo": {"Version": VERSION, "Context": "default", "Debug": debug},
-    });
+    let mut doc = engine.system_info(VERSION, debug)?;
+    doc["ClientInfo"] = json!({"Version": VERSION, "Context": "default", "Debug": debug});
     if print_formatted(a.format.as_deref(), &doc)? {
         return Ok(0);
     }
+    let f = |k: &str| match &doc[k] {
+        Value::String(s) => s.clone(),
+        v => v.to_string(),
+    };
+    let backing = doc["DriverStatus"][0][1]
+        .as_str()
+        .unwrap_or("unknown")
+        .to_string();
     let lines = [
         "Client:".to_string(),
         format!(" Version:    {VERSION}"),
@@ -210,28 +174,31 @@ pub fn info(engine: &Engine, g: &Global, a: FormatArgs) -> Result<i32> {
         format!(" Debug Mode: {debug}"),
         String::new(),
         "Server:".to_string(),
-        format!(" Containers: {}", containers.len()),
-        format!("  Running: {running}"),
-        format!("  Paused: {paused}"),
-        format!("  Stopped: {}", containers.len() - running - paused),
-        format!(" Images: {images}"),
-        format!(" Server Version: {VERSION}"),
-        " Storage Driver: overlay2".to_string(),
+        format!(" Containers: {}", f("Containers")),
+        format!("  Running: {}", f("ContainersRunning")),
+        format!("  Paused: {}", f("ContainersPaused")),
+        format!("  Stopped: {}", f("ContainersStopped")),
+        format!(" Images: {}", f("Images")),
+        format!(" Server Version: {}", f("ServerVersion")),
+        format!(" Storage Driver: {}", f("Driver")),
         format!("  Backing Filesystem: {backing}"),
         "  Supports d_type: true".to_string(),
-        " Logging Driver: json-file".to_string(),
-        " Cgroup Driver: cgroupfs".to_string(),
-        format!(" Cgroup Version: {cgroup_version}"),
+        format!(" Logging Driver: {}", f("LoggingDriver")),
+        format!(" Cgroup Driver: {}", f("CgroupDriver")),
+        format!(" Cgroup Version: {}", f("CgroupVersion")),
         " Runtimes: berth".to_string(),
-        " Default Runtime: berth".to_string(),
-        format!(" Kernel Version: {}", kernel_version()),
-        format!(" Operating System: {}", os_release("PRETTY_NAME")),
-        " OSType: linux".to_string(),
-        format!(" Architecture: {}", std::env::consts::ARCH),
-        format!(" CPUs: {ncpu}"),
-        format!(" Total Memory: {}", binary_size(mem_total)),
-        format!(" Name: {name}"),
-        format!(" Docker Root Dir: {}", root.display()),
+        format!(" Default Runtime: {}", f("DefaultRuntime")),
+        format!(" Kernel Version: {}", f("KernelVersion")),
+        format!(" Operating System: {}", f("OperatingSystem")),
+        format!(" OSType: {}", f("OSType")),
+        format!(" Architecture: {}", f("Architecture")),
+        format!(" CPUs: {}", f("NCPU")),
+        format!(
+            " Total Memory: {}",
+            binary_size(doc["MemTotal"].as_u64().unwrap_or(0))
+        ),
+        format!(" Name: {}", f("Name")),
+        format!(" Docker Root Dir: {}", f("DockerRootDir")),
         format!(" Debug Mode: {debug}"),
     ];
     println!("{}", lines.join("\n"));

@@ -219,3 +219,32 @@ impl ContainerStore {
         }
     }
 }
+impl ContainerRecord {
+    /// Docker's STATUS column (`Up 3 minutes`, `Exited (0) 2 seconds ago`).
+    pub fn status_text(&self) -> String {
+        let c = self;
+        let since = |t: &Option<String>| {
+            t.as_deref()
+                .map(crate::units::ago)
+                .unwrap_or_default()
+                .trim_end_matches(" ago")
+                .to_string()
+        };
+        match c.state.status {
+            Status::Created => "Created".to_string(),
+            Status::Running => format!("Up {}", since(&c.state.started_at)),
+            Status::Paused => format!("Up {} (Paused)", since(&c.state.started_at)),
+            Status::Restarting => format!(
+                "Restarting ({}) {} ago",
+                c.state.exit_code,
+                since(&c.state.finished_at)
+            ),
+            Status::Exited => format!(
+                "Exited ({}) {} ago",
+                c.state.exit_code,
+                since(&c.state.finished_at)
+            ),
+            Status::Dead => "Dead".to_string(),
+        }
+    }
+}

@@ -18,6 +18,7 @@ pub mod mounts;
 pub mod names;
 mod networks;
 mod spec;
+pub mod system;
 pub mod units;
 mod user;
 mod volumes;

@@ -1,0 +1,504 @@
+//! `/containers/...`: each handler reads its request, calls the engine, and
+//! answers in docker's shapes.
+
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use berth_engine::logs::{LogsOptions, Stream};
+use berth_engine::monitor::proto;
+use berth_engine::ContainerRecord;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::{blocking, ApiError, ApiResult};
+use crate::models::CreateBody;
+use crate::server::State as AppState;
+use crate::streams;
+
+/// Docker's booleans in queries: `1`, `true`, `True`.
+fn truthy(v: &Option<String>) -> bool {
+    matches!(v.as_deref(), Some("1" | "true" | "True" | "TRUE"))
+}
+
+fn unix_time(rfc3339: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339).map_or(0, |t| t.timestamp())
+}
+
+/// One row of `GET /containers/json`.
+fn summary(c: &ContainerRecord) -> Value {
+    let ports: Vec<Value> = c
+        .state
+        .ports
+        .iter()
+        .map(|p| {
+            json!({
+                "IP": p.host_ip.map(|i| i.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
+                "PrivatePort": p.container_port,
+                "PublicPort": p.host_port,
+                "Type": p.proto.as_str(),
+            })
+        })
+        .collect();
+    json!({
+        "Id": c.id,
+        "Names": [format!("/{}", c.name)],
+        "Image": c.image,
+        "ImageID": c.image_id,
+        "Command": c.args.join(" "),
+        "Created": unix_time(&c.created),
+        "Ports": ports,
+        "Labels": {},
+        "State": c.state.status.as_str(),
+        "Status": c.status_text(),
+        "HostConfig": {"NetworkMode": "bridge"},
+        "NetworkSettings": {"Networks": {}},
+        "Mounts": [],
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ListQuery {
+    all: Option<String>,
+    limit: Option<i64>,
+    filters: Option<String>,
+}
+
+/// docker's `filters` query: `{"name": ["web"], "status": ["running"]}`.
+fn parse_filters(raw: &Option<String>) -> ApiResult<HashMap<String, Vec<String>>> {
+    let Some(raw) = raw.as_deref().filter(|r| !r.is_empty()) else {
+        return Ok(HashMap::new());
+    };
+    // Old clients send {"name": {"web": true}}.
+    let v: Value = serde_json::from_str(raw)
+        .map_err(|e| ApiError::BadRequest(format!("invalid filters: {e}")))?;
+    let mut out = HashMap::new();
+    if let Value::Object(m) = v {
+        for (k, vals) in m {
+            let list = match vals {
+                Value::Array(a) => a
+                    .into_iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect(),
+                Value::Object(o) => o.keys().cloned().collect(),
+                _ => Vec::new(),
+            };
+            out.insert(k, list);
+        }
+    }
+    Ok(out)
+}
+
+fn matches(c: &ContainerRecord, filters: &HashMap<String, Vec<String>>) -> bool {
+    filters.iter().all(|(k, vals)| {
+        vals.is_empty()
+            || vals.iter().any(|v| match k.as_str() {
+                "name" => c.name.contains(v.trim_start_matches('/')),
+                "id" => c.id.starts_with(v.as_str()),
+                "status" => c.state.status.as_str() == v,
+                "ancestor" => c.image == *v || c.image_id.contains(v.as_str()),
+                "exited" => v.parse() == Ok(c.state.exit_code),
+                _ => true,
+            })
+    })
+}
+
+pub async fn list(
+    State(app): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let filters = parse_filters(&q.filters)?;
+    let all = truthy(&q.all) || q.limit.is_some_and(|l| l > 0) || filters.contains_key("status");
+    let rows = blocking(move || {
+        app.engine.reap_orphans();
+        let mut list: Vec<Value> = app
+            .engine
+            .containers()?
+            .iter()
+            .filter(|c| all || c.state.status.is_active())
+            .filter(|c| matches(c, &filters))
+            .map(summary)
+            .collect();
+        if let Some(l) = q.limit.filter(|l| *l > 0) {
+            list.truncate(l as usize);
+        }
+        Ok(list)
+    })
+    .await?;
+    Ok(Json(Value::Array(rows)))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct CreateQuery {
+    name: Option<String>,
+}
+
+pub async fn create(
+    State(app): State<AppState>,
+    Query(q): Query<CreateQuery>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let body: CreateBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid container configuration: {e}")))?;
+    let opts = body.into_options(q.name)?;
+    let image = opts.image.clone();
+    let rec = blocking(move || {
+        // docker answers 404 for a missing image, and its clients pull it.
+        app.engine
+            .images()
+            .resolve(&image)
+            .map_err(|_| ApiError::NotFound(format!("No such image: {image}")))?;
+        Ok(app.engine.create(opts)?)
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"Id": rec.id, "Warnings": []})),
+    )
+        .into_response())
+}
+
+pub async fn inspect(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let doc = blocking(move || {
+        let rec = app.engine.container(&id)?;
+        Ok(app.engine.inspect_container(&rec)?)
+    })
+    .await?;
+    Ok(Json(doc))
+}
+
+pub async fn start(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    blocking(move || {
+        let rec = app.engine.container(&id)?;
+        if rec.state.status.is_active() {
+            return Ok(StatusCode::NOT_MODIFIED);
+        }
+        // A client that attached before the start gets the output from
+        // the first byte.
+        let attached = app
+            .pending_attach
+            .lock()
+            .map_err(|_| ApiError::Internal("the attach table is poisoned".into()))?
+            .remove(&rec.id);
+        let size = None;
+        app.engine
+            .start_monitored(&rec.id, attached.map(OwnedFd::from), size)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct StopQuery {
+    t: Option<i64>,
+    signal: Option<String>,
+}
+
+pub async fn stop(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<StopQuery>,
+) -> ApiResult<StatusCode> {
+    blocking(move || {
+        let rec = app.engine.container(&id)?;
+        if !rec.state.status.is_active() {
+            return Ok(StatusCode::NOT_MODIFIED);
+        }
+        let sig = q
+            .signal
+            .as_deref()
+            .map(berth_engine::parse_signal)
+            .transpose()?;
+        app.engine.stop(&id, sig, q.t)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+pub async fn restart(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<StopQuery>,
+) -> ApiResult<StatusCode> {
+    blocking(move || {
+        app.engine.stop(&id, None, q.t)?;
+        app.engine.start_monitored(&id, None, None)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct KillQuery {
+    signal: Option<String>,
+}
+
+pub async fn kill(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<KillQuery>,
+) -> ApiResult<StatusCode> {
+    blocking(move || {
+        let sig = berth_engine::parse_signal(q.signal.as_deref().unwrap_or("KILL"))?;
+        app.engine.kill(&id, sig)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct WaitQuery {
+    condition: Option<String>,
+}
+
+/// `wait`: `not-running` (default) answers at once for a stopped
+/// container; `next-exit` and `removed` wait for the next exit of one that
+/// may not have started yet (docker's CLI asks before it starts it).
+pub async fn wait(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<WaitQuery>,
+) -> ApiResult<Json<Value>> {
+    let rec = {
+        let (app, id) = (app.clone(), id.clone());
+        blocking(move || Ok(app.engine.container(&id)?)).await?
+    };
+    let next = matches!(q.condition.as_deref(), Some("next-exit" | "removed"));
+    let removed = q.condition.as_deref() == Some("removed");
+    let id = rec.id.clone();
+    let code = blocking(move || {
+        if next && !rec.state.status.is_active() {
+            // Wait for it to start (or go).
+            let first = rec.state.started_at.clone();
+            loop {
+                match app.engine.container(&id) {
+                    Ok(r) if r.state.status.is_active() || r.state.started_at != first => break,
+                    Ok(_) => std::thread::sleep(Duration::from_millis(10)),
+                    Err(_) => return Ok(rec.state.exit_code),
+                }
+            }
+        }
+        let code = match app.engine.wait(&id) {
+            Ok(code) => code,
+            // Removed as it exited (--rm): its monitor said how.
+            Err(e) if e.kind() == berth_engine::ErrorKind::NotFound => 0,
+            Err(e) => return Err(e.into()),
+        };
+        if removed {
+            while app.engine.container(&id).is_ok() {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        Ok(code)
+    })
+    .await?;
+    Ok(Json(json!({"StatusCode": code, "Error": null})))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct AttachQuery {
+    stdin: Option<String>,
+}
+
+/// Takes the connection over and relays the container's streams. Before the
+/// container starts, the session waits for it (its monitor gets it at start).
+pub async fn attach(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<AttachQuery>,
+    mut req: Request<Body>,
+) -> ApiResult<Response> {
+    let upgrade = streams::take_upgrade(&mut req)?;
+    let stdin = truthy(&q.stdin);
+    let (sock, tty) = blocking(move || {
+        let rec = app.engine.container(&id)?;
+        let tty = rec.options.tty;
+        if rec.state.status.is_active() {
+            let sock = app
+                .engine
+                .monitor_request(&rec.id, &proto::Request::Attach { stdin })?
+                .ok_or_else(|| {
+                    ApiError::Conflict(format!("container {} is not running", rec.id))
+                })?;
+            return Ok((sock, tty));
+        }
+        let (mine, theirs) =
+            UnixStream::pair().map_err(|e| ApiError::Internal(format!("a socket pair: {e}")))?;
+        app.pending_attach
+            .lock()
+            .map_err(|_| ApiError::Internal("the attach table is poisoned".into()))?
+            .insert(rec.id.clone(), theirs);
+        Ok((mine, tty))
+    })
+    .await?;
+    Ok(streams::hijack(upgrade, sock, tty))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ResizeQuery {
+    h: Option<u16>,
+    w: Option<u16>,
+}
+
+pub async fn resize(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ResizeQuery>,
+) -> ApiResult<StatusCode> {
+    let (rows, cols) = (q.h.unwrap_or(0), q.w.unwrap_or(0));
+    blocking(move || {
+        let rec = app.engine.container(&id)?;
+        if let Some(mut sock) = app.engine.connect_monitor(&rec.id)? {
+            let _ =
+                proto::write_frame(&mut sock, proto::RESIZE, &proto::resize_payload(rows, cols));
+        }
+        Ok(StatusCode::OK)
+    })
+    .await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct LogsQuery {
+    follow: Option<String>,
+    stdout: Option<String>,
+    stderr: Option<String>,
+    timestamps: Option<String>,
+    tail: Option<String>,
+}
+
+/// The log, as docker's multiplexed stream (raw with a terminal), followed
+/// while the container runs when asked.
+pub async fn logs(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<LogsQuery>,
+) -> ApiResult<Response> {
+    let rec = {
+        let (app, id) = (app.clone(), id.clone());
+        blocking(move || Ok(app.engine.container(&id)?)).await?
+    };
+    let tty = rec.options.tty;
+    let opts = LogsOptions {
+        follow: truthy(&q.follow),
+        tail: q.tail.as_deref().and_then(|t| t.parse().ok()),
+        ..Default::default()
+    };
+    let (want_out, want_err) = (truthy(&q.stdout), truthy(&q.stderr));
+    let stamps = truthy(&q.timestamps);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
+    tokio::task::spawn_blocking(move || {
+        let _ = app.engine.logs(&rec.id, &opts, |e| {
+            let wanted = match e.stream {
+                Stream::Stdout => want_out,
+                Stream::Stderr => want_err,
+            };
+            if !wanted {
+                return Ok(());
+            }
+            let mut text = e.log.clone().into_bytes();
+            if stamps {
+                let t = e.time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+                text = [t.as_bytes(), b" ", &text].concat();
+            }
+            let mut frame = Vec::with_capacity(text.len() + proto::HEADER);
+            if !tty {
+                let kind = match e.stream {
+                    Stream::Stdout => proto::STDOUT,
+                    Stream::Stderr => proto::STDERR,
+                };
+                frame.extend_from_slice(&proto::header(kind, text.len()));
+            }
+            frame.extend_from_slice(&text);
+            // A client that went away ends a followed log.
+            tx.blocking_send(Ok(Bytes::from(frame)))
+                .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+        });
+    });
+    let body = Body::from_stream(tokio_stream(rx));
+    let content_type = if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
+    Ok(([("Content-Type", content_type)], body).into_response())
+}
+
+fn tokio_stream<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> + Send + 'static {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// `top`: the container's processes, as `ps -ef` shows them.
+pub async fn top(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let doc = blocking(move || {
+        let pids = app.engine.top_pids(&id)?;
+        let out = std::process::Command::new("ps")
+            .args(["-o", "uid,pid,ppid,c,stime,tty,time,cmd", "-p"])
+            .arg(
+                pids.iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
+            .output()
+            .map_err(|e| ApiError::Internal(format!("run ps: {e}")))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines();
+        let titles: Vec<&str> = lines
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        let n = titles.len();
+        let processes: Vec<Vec<String>> = lines
+            .map(|l| {
+                let mut cols: Vec<String> = l
+                    .splitn(n, char::is_whitespace)
+                    .map(str::to_string)
+                    .collect();
+                cols.retain(|c| !c.is_empty());
+                cols
+            })
+            .collect();
+        Ok(json!({"Titles": titles, "Processes": processes}))
+    })
+    .await?;
+    Ok(Json(doc))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct RemoveQuery {
+    force: Option<String>,
+    v: Option<String>,
+}
+
+pub async fn remove(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<RemoveQuery>,
+) -> ApiResult<StatusCode> {
+    blocking(move || {
+        app.engine.remove(&id, truthy(&q.force), truthy(&q.v))?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}

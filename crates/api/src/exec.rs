@@ -1,0 +1,139 @@
+//! `/containers/{id}/exec` and `/exec/{id}/...`: an exec is recorded, then
+//! started by the container's monitor; its session is relayed as attach is.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use berth_engine::monitor::proto;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::{blocking, ApiError, ApiResult};
+use crate::models::ExecBody;
+use crate::server::State as AppState;
+use crate::streams;
+
+/// Each running exec session's socket to its monitor, for resizes.
+fn sessions() -> &'static Mutex<HashMap<String, std::os::unix::net::UnixStream>> {
+    static SESSIONS: OnceLock<Mutex<HashMap<String, std::os::unix::net::UnixStream>>> =
+        OnceLock::new();
+    SESSIONS.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+pub async fn create(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let body: ExecBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid exec configuration: {e}")))?;
+    let req = body.into_request();
+    let exec = blocking(move || Ok(app.engine.exec_create(&id, &req)?)).await?;
+    Ok((StatusCode::CREATED, Json(json!({"Id": exec.id}))).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct StartBody {
+    detach: bool,
+}
+
+pub async fn start(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    mut req: Request<Body>,
+) -> ApiResult<Response> {
+    let upgrade = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>();
+    let body = axum::body::to_bytes(std::mem::take(req.body_mut()), 1 << 20)
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("read the request: {e}")))?;
+    let start: StartBody = if body.is_empty() {
+        StartBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::BadRequest(format!("invalid exec start: {e}")))?
+    };
+    let detach = start.detach;
+    let exec_id = id.clone();
+    let (session, tty) = blocking(move || {
+        let exec = app.engine.exec_inspect(&id)?;
+        let session = app.engine.exec_start(&exec.id, detach)?;
+        Ok((session, exec.tty))
+    })
+    .await?;
+    let Some(session) = session else {
+        return Ok(StatusCode::OK.into_response());
+    };
+    let upgrade = upgrade.ok_or_else(|| {
+        ApiError::BadRequest(
+            "exec start takes the connection over: send Connection: Upgrade, Upgrade: tcp".into(),
+        )
+    })?;
+    if let (Ok(copy), Ok(mut table)) = (session.sock.try_clone(), sessions().lock()) {
+        table.insert(exec_id, copy);
+    }
+    Ok(streams::hijack(upgrade, session.sock, tty))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ResizeQuery {
+    h: Option<u16>,
+    w: Option<u16>,
+}
+
+pub async fn resize(Path(id): Path<String>, Query(q): Query<ResizeQuery>) -> ApiResult<StatusCode> {
+    let frame = proto::encode(
+        proto::RESIZE,
+        &proto::resize_payload(q.h.unwrap_or(0), q.w.unwrap_or(0)),
+    );
+    let table = sessions()
+        .lock()
+        .map_err(|_| ApiError::Internal("the exec table is poisoned".into()))?;
+    if let Some(sock) = table
+        .iter()
+        .find(|(k, _)| k.starts_with(&id))
+        .map(|(_, s)| s)
+    {
+        use std::io::Write;
+        let _ = (&*sock).write_all(&frame);
+    }
+    Ok(StatusCode::OK)
+}
+
+pub async fn inspect(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let e = blocking(move || Ok(app.engine.exec_inspect(&id)?)).await?;
+    if !e.running {
+        if let Ok(mut table) = sessions().lock() {
+            table.remove(&e.id);
+        }
+    }
+    let args = e.process.args().clone().unwrap_or_default();
+    Ok(Json(json!({
+        "ID": e.id,
+        "ContainerID": e.container_id,
+        "Running": e.running,
+        "ExitCode": e.exit_code,
+        "Pid": e.pid,
+        "OpenStdin": e.open_stdin,
+        "OpenStdout": true,
+        "OpenStderr": true,
+        "CanRemove": false,
+        "DetachKeys": "",
+        "ProcessConfig": {
+            "tty": e.tty,
+            "entrypoint": args.first(),
+            "arguments": args.get(1..).unwrap_or_default(),
+            "privileged": false,
+            "user": "",
+        },
+    })))
+}

@@ -1,0 +1,285 @@
+//! Request bodies as docker's clients send them, and their translation into
+//! the engine's types. Only what the engine takes is read; the rest of
+//! docker's fields are accepted and ignored.
+
+use std::collections::HashMap;
+
+use berth_engine::{mounts, ContainerOptions, ExecRequest, NetworkMode, Resources, RestartPolicy};
+use serde::Deserialize;
+
+use crate::error::{ApiError, ApiResult};
+
+/// A command as a list, or (docker-py) a string run by the shell.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum Command {
+    List(Vec<String>),
+    Shell(String),
+}
+
+impl Command {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Command::List(v) => v,
+            Command::Shell(s) => vec!["/bin/sh".into(), "-c".into(), s],
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PortBinding {
+    pub host_ip: Option<String>,
+    pub host_port: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RestartPolicyBody {
+    pub name: Option<String>,
+    pub maximum_retry_count: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct LogConfig {
+    #[serde(rename = "Type")]
+    pub typ: Option<String>,
+    pub config: Option<HashMap<String, String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct HostConfig {
+    pub binds: Option<Vec<String>>,
+    pub network_mode: Option<String>,
+    pub port_bindings: Option<HashMap<String, Option<Vec<PortBinding>>>>,
+    pub publish_all_ports: bool,
+    pub restart_policy: Option<RestartPolicyBody>,
+    pub auto_remove: bool,
+    pub cap_add: Option<Vec<String>>,
+    pub cap_drop: Option<Vec<String>>,
+    pub dns: Option<Vec<String>>,
+    pub extra_hosts: Option<Vec<String>>,
+    pub privileged: bool,
+    pub readonly_rootfs: bool,
+    pub memory: i64,
+    pub memory_swap: i64,
+    pub nano_cpus: i64,
+    pub cpu_shares: i64,
+    pub cpu_period: i64,
+    pub cpu_quota: i64,
+    pub cpuset_cpus: Option<String>,
+    pub cpuset_mems: Option<String>,
+    pub pids_limit: Option<i64>,
+    pub tmpfs: Option<HashMap<String, String>>,
+    pub volumes_from: Option<Vec<String>>,
+    pub log_config: Option<LogConfig>,
+}
+
+/// `POST /containers/create`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct CreateBody {
+    pub hostname: Option<String>,
+    pub user: Option<String>,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub env: Option<Vec<String>>,
+    pub cmd: Option<Command>,
+    pub entrypoint: Option<Command>,
+    pub image: String,
+    pub working_dir: Option<String>,
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<i64>,
+    pub host_config: Option<HostConfig>,
+}
+
+fn positive(v: i64) -> Option<i64> {
+    (v > 0).then_some(v)
+}
+
+fn nonempty(v: Option<String>) -> Option<String> {
+    v.filter(|s| !s.is_empty())
+}
+
+impl CreateBody {
+    pub fn into_options(self, name: Option<String>) -> ApiResult<ContainerOptions> {
+        if self.image.is_empty() {
+            return Err(ApiError::BadRequest("no image given".into()));
+        }
+        let mut o = ContainerOptions::new(self.image);
+        o.name = name.filter(|n| !n.is_empty());
+        o.hostname = nonempty(self.hostname);
+        o.user = nonempty(self.user);
+        o.tty = self.tty;
+        o.interactive = self.open_stdin;
+        o.env = self.env.unwrap_or_default();
+        o.workdir = nonempty(self.working_dir);
+        o.stop_signal = nonempty(self.stop_signal);
+        o.stop_timeout = self.stop_timeout;
+        let cmd = self.cmd.map(Command::into_vec).unwrap_or_default();
+        match self.entrypoint.map(Command::into_vec) {
+            // The engine's entrypoint is one word, docker's a list: the rest
+            // of the list goes before the command.
+            Some(ep) if !ep.is_empty() => {
+                o.entrypoint = Some(ep[0].clone());
+                o.cmd = ep[1..].iter().cloned().chain(cmd).collect();
+            }
+            Some(_) => {
+                o.entrypoint = Some(String::new());
+                o.cmd = cmd;
+            }
+            None => o.cmd = cmd,
+        }
+        let h = self.host_config.unwrap_or_default();
+        o.network = match h.network_mode.as_deref() {
+            None | Some("") | Some("default") => NetworkMode::Bridge,
+            Some(m) => NetworkMode::parse(m)?,
+        };
+        for bind in h.binds.unwrap_or_default() {
+            o.mounts.push(mounts::parse_volume_flag(&bind)?);
+        }
+        for (target, opts) in h.tmpfs.unwrap_or_default() {
+            let spec = if opts.is_empty() {
+                target
+            } else {
+                format!("{target}:{opts}")
+            };
+            o.mounts.push(mounts::parse_tmpfs_flag(&spec)?);
+        }
+        mounts::check_duplicates(o.mounts.iter().map(|m| m.target.as_str()))?;
+        o.volumes_from = h.volumes_from.unwrap_or_default();
+        for (port, bindings) in h.port_bindings.unwrap_or_default() {
+            for b in bindings.unwrap_or_default() {
+                let ip = b.host_ip.filter(|i| !i.is_empty());
+                let host = b.host_port.unwrap_or_default();
+                let spec = match ip {
+                    Some(ip) => format!("{ip}:{host}:{port}"),
+                    None => format!("{host}:{port}"),
+                };
+                o.publish.extend(
+                    berth_engine::network::ports::parse_publish(&spec)
+                        .map_err(|e| ApiError::BadRequest(e.to_string()))?,
+                );
+            }
+        }
+        o.publish_all = h.publish_all_ports;
+        o.restart = match h.restart_policy {
+            Some(RestartPolicyBody {
+                name: Some(n),
+                maximum_retry_count,
+            }) if n == "on-failure" && maximum_retry_count.unwrap_or(0) > 0 => {
+                RestartPolicy::parse(&format!("on-failure:{}", maximum_retry_count.unwrap_or(0)))?
+            }
+            Some(RestartPolicyBody { name: Some(n), .. }) => RestartPolicy::parse(&n)?,
+            _ => RestartPolicy::No,
+        };
+        o.auto_remove = h.auto_remove;
+        if o.auto_remove && o.restart != RestartPolicy::No {
+            return Err(ApiError::BadRequest(
+                "Conflicting options: --restart and --rm".into(),
+            ));
+        }
+        o.cap_add = h.cap_add.unwrap_or_default();
+        o.cap_drop = h.cap_drop.unwrap_or_default();
+        o.dns = h.dns.unwrap_or_default();
+        o.add_hosts = h.extra_hosts.unwrap_or_default();
+        o.privileged = h.privileged;
+        o.read_only = h.readonly_rootfs;
+        if let Some(log) = h.log_config {
+            if let Some(t) = log.typ.filter(|t| !t.is_empty() && t != "json-file") {
+                return Err(ApiError::BadRequest(format!(
+                    "log driver {t:?} is not supported (json-file is)"
+                )));
+            }
+            for (k, v) in log.config.unwrap_or_default() {
+                o.log.set(&format!("{k}={v}"))?;
+            }
+        }
+        o.resources = Resources {
+            memory: positive(h.memory),
+            memory_swap: match h.memory_swap {
+                0 => None,
+                v => Some(v),
+            },
+            nano_cpus: positive(h.nano_cpus),
+            cpu_period: positive(h.cpu_period).map(|v| v as u64),
+            cpu_quota: positive(h.cpu_quota),
+            cpu_shares: positive(h.cpu_shares).map(|v| v as u64),
+            cpuset_cpus: nonempty(h.cpuset_cpus),
+            cpuset_mems: nonempty(h.cpuset_mems),
+            pids_limit: h.pids_limit.filter(|p| *p != 0),
+        };
+        Ok(o)
+    }
+}
+
+/// `POST /containers/{id}/exec`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ExecBody {
+    pub attach_stdin: bool,
+    pub tty: bool,
+    pub env: Option<Vec<String>>,
+    pub cmd: Option<Command>,
+    pub working_dir: Option<String>,
+    pub user: Option<String>,
+    pub console_size: Option<Vec<u16>>,
+}
+
+impl ExecBody {
+    pub fn into_request(self) -> ExecRequest {
+        ExecRequest {
+            cmd: self.cmd.map(Command::into_vec).unwrap_or_default(),
+            env: self.env.unwrap_or_default(),
+            workdir: nonempty(self.working_dir),
+            user: nonempty(self.user),
+            tty: self.tty,
+            stdin: self.attach_stdin,
+            console_size: match self.console_size.as_deref() {
+                Some([h, w]) if *h > 0 && *w > 0 => Some((*h, *w)),
+                _ => None,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_docker_cli_create_body() {
+        let body = r#"{"Hostname":"","User":"","AttachStdout":true,"Tty":false,"OpenStdin":false,
+            "Env":["A=1"],"Cmd":["echo","hi"],"Image":"busybox","Entrypoint":null,
+            "HostConfig":{"Binds":["/tmp:/t:ro"],"NetworkMode":"default","AutoRemove":true,
+              "PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}]},
+              "RestartPolicy":{"Name":"no","MaximumRetryCount":0},"Memory":67108864,"PidsLimit":null}}"#;
+        let b: CreateBody = serde_json::from_str(body).unwrap();
+        let o = b.into_options(Some("web".into())).unwrap();
+        assert_eq!(o.image, "busybox");
+        assert_eq!(o.cmd, ["echo", "hi"]);
+        assert_eq!(o.env, ["A=1"]);
+        assert_eq!(o.network, NetworkMode::Bridge);
+        assert!(o.auto_remove);
+        assert_eq!(o.publish.len(), 1);
+        assert_eq!(o.mounts.len(), 1);
+        assert_eq!(o.resources.memory, Some(67108864));
+        assert_eq!(o.name.as_deref(), Some("web"));
+    }
+
+    #[test]
+    fn entrypoint_lists_and_shell_strings() {
+        let b: CreateBody =
+            serde_json::from_str(r#"{"Image":"i","Entrypoint":["sh","-c"],"Cmd":"echo hi"}"#)
+                .unwrap();
+        let o = b.into_options(None).unwrap();
+        assert_eq!(o.entrypoint.as_deref(), Some("sh"));
+        assert_eq!(o.cmd, ["-c", "/bin/sh", "-c", "echo hi"]);
+        assert!(serde_json::from_str::<CreateBody>(r#"{"Image":""}"#)
+            .unwrap()
+            .into_options(None)
+            .is_err());
+    }
+}

@@ -1,0 +1,113 @@
+//! Taking a connection over (attach, exec start) and relaying it to a
+//! monitor session: the monitor's STDOUT/STDERR frames already carry
+//! docker's multiplexed-stream header, so without a terminal they pass as
+//! they are; with one, only their payload (docker's raw stream). What the
+//! client sends becomes STDIN frames, and its half-close STDIN_EOF.
+
+use std::os::unix::net::UnixStream as StdUnixStream;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::response::Response;
+use berth_engine::monitor::proto;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::error::{ApiError, ApiResult};
+
+/// The upgrade a request asks for, taken out of it.
+pub fn take_upgrade(req: &mut Request<Body>) -> ApiResult<hyper::upgrade::OnUpgrade> {
+    req.extensions_mut()
+        .remove::<hyper::upgrade::OnUpgrade>()
+        .ok_or_else(|| {
+            ApiError::BadRequest(
+                "this endpoint takes the connection over: send Connection: Upgrade, Upgrade: tcp"
+                    .into(),
+            )
+        })
+}
+
+/// Answers 101 and, once the client has switched, relays between it and
+/// the monitor session `sock`.
+pub fn hijack(upgrade: hyper::upgrade::OnUpgrade, sock: StdUnixStream, tty: bool) -> Response {
+    tokio::spawn(async move {
+        if let Ok(upgraded) = upgrade.await {
+            if let Err(e) = relay(TokioIo::new(upgraded), sock, tty).await {
+                tracing::debug!("an attached stream ended: {e}");
+            }
+        }
+    });
+    let content_type = if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::UPGRADE, "tcp")
+        .header(header::CONTENT_TYPE, content_type)
+        .body(Body::empty())
+        .unwrap_or_default()
+}
+
+async fn relay(
+    conn: impl AsyncRead + AsyncWrite + Unpin,
+    sock: StdUnixStream,
+    tty: bool,
+) -> std::io::Result<()> {
+    sock.set_nonblocking(true)?;
+    let sock = tokio::net::UnixStream::from_std(sock)?;
+    let (mut from_monitor, mut to_monitor) = sock.into_split();
+    let (mut from_client, mut to_client) = tokio::io::split(conn);
+    let output = async {
+        let mut head = [0u8; proto::HEADER];
+        loop {
+            if from_monitor.read_exact(&mut head).await.is_err() {
+                break;
+            }
+            let len = u32::from_be_bytes([head[4], head[5], head[6], head[7]]) as usize;
+            if len > proto::MAX_FRAME {
+                break;
+            }
+            let mut payload = vec![0u8; len];
+            from_monitor.read_exact(&mut payload).await?;
+            match head[0] {
+                proto::STDOUT | proto::STDERR => {
+                    if !tty {
+                        to_client.write_all(&head).await?;
+                    }
+                    to_client.write_all(&payload).await?;
+                    to_client.flush().await?;
+                }
+                proto::EXIT => break,
+                _ => {}
+            }
+        }
+        to_client.shutdown().await
+    };
+    let input = async {
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            match from_client.read(&mut buf).await {
+                Ok(0) | Err(_) => {
+                    let _ = to_monitor
+                        .write_all(&proto::encode(proto::STDIN_EOF, &[]))
+                        .await;
+                    break;
+                }
+                Ok(n) => {
+                    to_monitor
+                        .write_all(&proto::encode(proto::STDIN, &buf[..n]))
+                        .await?;
+                }
+            }
+        }
+        // Output goes on until the process ends.
+        std::future::pending::<std::io::Result<()>>().await
+    };
+    tokio::select! {
+        r = output => r,
+        r = input => r,
+    }
+}
