@@ -33,8 +33,6 @@ pub enum Error {
     DigestMismatch { expected: String, actual: String },
     #[error("corrupt metadata in {path}: {message}")]
     Corrupt { path: PathBuf, message: String },
-    #[error("invalid --change {change:?}: {reason}")]
-    InvalidChange { change: String, reason: String },
     #[error("reading archive: {0}")]
     Archive(#[source] std::io::Error),
     #[error("{0}")]
@@ -45,10 +43,9 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::ImageNotFound(_) => ErrorKind::NotFound,
-            Error::InvalidReference { .. }
-            | Error::InvalidDigest(_)
-            | Error::Archive(_)
-            | Error::InvalidChange { .. } => ErrorKind::InvalidArgument,
+            Error::InvalidReference { .. } | Error::InvalidDigest(_) | Error::Archive(_) => {
+                ErrorKind::InvalidArgument
+            }
             _ => ErrorKind::Internal,
         }
     }
