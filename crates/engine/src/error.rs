@@ -35,6 +35,13 @@ pub enum Error {
     StartFailed { message: String, code: i32 },
     #[error("corrupt container state in {path}: {message}")]
     Corrupt { path: PathBuf, message: String },
+    /// A record written by a newer Berth, in a schema this build does not know.
+    #[error("{path} has schema version {found}, but this build of Berth knows up to version {supported}: use a newer Berth for this state root")]
+    IncompatibleSchema {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
     #[error(transparent)]
     Registry(#[from] berth_registry::client::ClientError),
 }
@@ -53,6 +60,8 @@ impl Error {
                 ErrorKind::NotFound
             }
             Error::Registry(berth_registry::client::ClientError::Image(e)) => e.kind(),
+            // State this build cannot read: nothing the caller can change.
+            Error::Corrupt { .. } | Error::IncompatibleSchema { .. } => ErrorKind::Internal,
             _ => ErrorKind::Internal,
         }
     }
