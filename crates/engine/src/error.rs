@@ -16,8 +16,11 @@ pub enum Error {
     VolumeNotFound(String),
     #[error("network {0} not found")]
     NetworkNotFound(String),
-    #[error("{0}")]
-    Network(String),
+    #[error(transparent)]
+    Network(#[from] berth_network::Error),
+    /// A published port another container or program holds.
+    #[error("Bind for {ports} failed: port is already allocated")]
+    PortAllocated { ports: String },
     #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
     NameInUse { name: String, id: String },
     #[error("{0}")]
@@ -46,6 +49,19 @@ pub enum Error {
     Registry(#[from] berth_registry::client::ClientError),
 }
 
+/// The network crate's kinds are containerd's, like the engine's.
+fn network_kind(kind: berth_network::ErrorKind) -> ErrorKind {
+    use berth_network::ErrorKind as N;
+    match kind {
+        N::NotFound => ErrorKind::NotFound,
+        N::AlreadyExists => ErrorKind::AlreadyExists,
+        N::InvalidArgument => ErrorKind::InvalidArgument,
+        N::Conflict => ErrorKind::Conflict,
+        N::Unavailable => ErrorKind::Unavailable,
+        N::Internal => ErrorKind::Internal,
+    }
+}
+
 impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
@@ -55,7 +71,10 @@ impl Error {
             Error::ContainerNotFound(_) | Error::VolumeNotFound(_) | Error::NetworkNotFound(_) => {
                 ErrorKind::NotFound
             }
-            Error::NameInUse { .. } | Error::Conflict(_) => ErrorKind::Conflict,
+            Error::NameInUse { .. } | Error::Conflict(_) | Error::PortAllocated { .. } => {
+                ErrorKind::Conflict
+            }
+            Error::Network(e) => network_kind(e.kind()),
             Error::Registry(berth_registry::client::ClientError::NotFound { .. }) => {
                 ErrorKind::NotFound
             }

@@ -8,6 +8,8 @@ pub enum ErrorKind {
     InvalidArgument,
     AlreadyExists,
     Conflict,
+    /// The host cannot do it now or at all (a missing tool, no memory).
+    Unavailable,
     Internal,
 }
 
