@@ -133,3 +133,77 @@ fn images_lists_like_docker() {
     let r = env.berth(&["image", "ls", "busybox"]);
     assert_eq!(r.stdout.lines().count(), 2, "{r:?}");
 }
+
+/// `import -c` and `commit -c` take docker's `--change` instructions, typed
+/// as a user types them, and give the same config.
+#[test]
+fn import_and_commit_apply_the_same_changes() {
+    let env = Env::new();
+    let work = env.workdir();
+    std::fs::copy(busybox_tar(), work.join("rootfs.tar")).unwrap();
+    let ok = |args: &[&str]| {
+        let r = env.berth_in(&work, args);
+        assert_eq!(r.code, 0, "{args:?}: {r:?}");
+        r.stdout
+    };
+    // berth import -c 'LABEL a=b' -c 'ENV X=1 Y=2' -c 'EXPOSE 80/tcp' rootfs.tar imported
+    let changes = [
+        "-c",
+        "LABEL a=b",
+        "-c",
+        r#"LABEL "com.example.title"="two words""#,
+        "-c",
+        "ENV X=1 Y=2",
+        "-c",
+        "EXPOSE 80/tcp",
+        "-c",
+        "ONBUILD RUN echo triggered",
+        "-c",
+        r#"CMD ["echo", "from-change"]"#,
+    ];
+    let mut import = vec!["import"];
+    import.extend(changes);
+    import.extend(["rootfs.tar", "imported"]);
+    ok(&import);
+    ok(&["run", "--name", "c", "--network", "none", "busybox", "true"]);
+    let mut commit = vec!["commit"];
+    commit.extend(changes);
+    commit.extend(["c", "committed"]);
+    ok(&commit);
+    for field in ["Labels", "ExposedPorts", "OnBuild", "Cmd"] {
+        let format = format!("{{{{json .Config.{field}}}}}");
+        let imported = ok(&["inspect", "-f", &format, "imported"]);
+        let committed = ok(&["inspect", "-f", &format, "committed"]);
+        assert_eq!(imported, committed, "{field}");
+    }
+    assert_eq!(
+        ok(&["inspect", "-f", "{{json .Config.Labels}}", "imported"]),
+        "{\"a\":\"b\",\"com.example.title\":\"two words\"}\n"
+    );
+    assert_eq!(
+        ok(&[
+            "inspect",
+            "-f",
+            "{{json .Config.ExposedPorts}}",
+            "committed"
+        ]),
+        "{\"80/tcp\":{}}\n"
+    );
+    for image in ["imported", "committed"] {
+        let env_list = ok(&["inspect", "-f", "{{json .Config.Env}}", image]);
+        assert!(env_list.contains("\"X=1\",\"Y=2\""), "{image}: {env_list}");
+        assert_eq!(
+            ok(&["run", "--rm", "--network", "none", image]),
+            "from-change\n"
+        );
+    }
+    // Anything but a config-only instruction is refused, by name.
+    let r = env.berth_in(&work, &["import", "-c", "RUN rm -rf /", "rootfs.tar", "x"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("RUN is not supported"), "{r:?}");
+    let r = env.berth_in(&work, &["commit", "-c", "COPY a /b", "c", "x"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("COPY is not supported"), "{r:?}");
+    ok(&["rm", "c"]);
+    env.assert_clean();
+}

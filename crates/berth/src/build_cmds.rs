@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use berth_build::BuildOptions;
+use berth_builder::BuildOptions;
 use berth_engine::image::Reference;
 use berth_engine::Engine;
 
@@ -59,11 +59,11 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<i32> {
             .context("create a directory for the build context")?;
         let archive = tmp.path().join("context.tar");
         std::fs::write(&archive, &input).context("store the build context")?;
-        if berth_build::is_archive(&archive) {
+        if berth_builder::is_archive(&archive) {
             // A tar context on stdin: its Dockerfile is inside.
             let dir = tmp.path().join("context");
             std::fs::create_dir(&dir).context("create the build context")?;
-            berth_build::unpack_archive(&archive, &dir).map_err(anyhow::Error::msg)?;
+            berth_builder::unpack_archive(&archive, &dir).map_err(anyhow::Error::msg)?;
             let name = a.file.clone().unwrap_or_else(|| "Dockerfile".into());
             let text = std::fs::read_to_string(dir.join(&name))
                 .with_context(|| format!("the build context has no {name}"))?;
@@ -113,7 +113,7 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<i32> {
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let image = berth_build::build(engine, &opts, &mut out);
+    let image = berth_builder::build(engine, &opts, &mut out);
     drop(scratch);
     let image = image?;
     if a.quiet {

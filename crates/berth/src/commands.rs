@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, IsTerminal, Read};
 
 use anyhow::{bail, Context, Result};
-use berth_engine::image::{ImageRuntimeConfig, ImportOptions, Reference};
+use berth_engine::image::{ImportOptions, Reference, RuntimeConfigJson};
 use berth_engine::{
     mounts, units, ContainerOptions, Engine, EngineConfig, NetworkMode, Resources, RestartPolicy,
     Status,
@@ -174,57 +174,14 @@ pub fn dispatch(cli: Cli) -> i32 {
     }
 }
 
-/// Applies `--change` instructions (CMD, ENTRYPOINT, ENV, WORKDIR, USER) to an image config.
-fn apply_changes(changes: &[String]) -> Result<Option<ImageRuntimeConfig>> {
+/// `import -c`: the changes applied to an empty runtime config.
+fn import_config(changes: &[String]) -> Result<Option<RuntimeConfigJson>> {
     if changes.is_empty() {
         return Ok(None);
     }
-    let mut cfg = ImageRuntimeConfig::default();
-    for change in changes {
-        let (instr, rest) = change
-            .trim()
-            .split_once(char::is_whitespace)
-            .unwrap_or((change.trim(), ""));
-        let rest = rest.trim();
-        let list = || -> Vec<String> {
-            if rest.starts_with('[') {
-                if let Ok(v) = serde_json::from_str::<Vec<String>>(rest) {
-                    return v;
-                }
-            }
-            vec!["/bin/sh".into(), "-c".into(), rest.to_string()]
-        };
-        match instr.to_ascii_uppercase().as_str() {
-            "CMD" => {
-                cfg.set_cmd(Some(list()));
-            }
-            "ENTRYPOINT" => {
-                cfg.set_entrypoint(Some(list()));
-            }
-            "WORKDIR" => {
-                cfg.set_working_dir(Some(rest.to_string()));
-            }
-            "USER" => {
-                cfg.set_user(Some(rest.to_string()));
-            }
-            "ENV" => {
-                let entry = match rest.split_once('=') {
-                    Some(_) => rest.to_string(),
-                    None => match rest.split_once(char::is_whitespace) {
-                        Some((k, v)) => format!("{k}={}", v.trim()),
-                        None => bail!("ENV needs a name and a value: {change:?}"),
-                    },
-                };
-                let mut env = cfg.env().clone().unwrap_or_default();
-                env.push(entry);
-                cfg.set_env(Some(env));
-            }
-            other => bail!(
-                "{other} is not supported by --change (CMD, ENTRYPOINT, ENV, WORKDIR, USER are)"
-            ),
-        }
-    }
-    Ok(Some(cfg))
+    let mut config = RuntimeConfigJson::new();
+    berth_builder::apply_changes(&mut config, changes)?;
+    Ok(Some(config))
 }
 
 fn import(g: &Global, a: ImportArgs) -> Result<i32> {
@@ -243,7 +200,7 @@ fn import(g: &Global, a: ImportArgs) -> Result<i32> {
         } else {
             a.file.clone()
         },
-        config: apply_changes(&a.change)?,
+        config: import_config(&a.change)?,
     };
     let image = engine
         .images()

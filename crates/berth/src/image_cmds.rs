@@ -21,11 +21,18 @@ pub fn diff(engine: &Engine, container: &str) -> Result<i32> {
 }
 
 pub fn commit(engine: &Engine, a: CommitArgs) -> Result<i32> {
+    let config = if a.change.is_empty() {
+        None
+    } else {
+        let mut config = engine.commit_config(&a.container)?;
+        berth_builder::apply_changes(&mut config, &a.change)?;
+        Some(config)
+    };
     let req = CommitRequest {
         reference: a.reference.as_deref().map(Reference::parse).transpose()?,
         comment: a.message,
         author: a.author,
-        changes: a.change,
+        config,
     };
     let image = engine.commit(&a.container, &req)?;
     println!("{}", image.id);

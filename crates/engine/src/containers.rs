@@ -14,7 +14,14 @@ use serde::{Deserialize, Serialize};
 use crate::config::ContainerOptions;
 use crate::error::{Error, Result};
 
+/// The version of `container.json` this build writes and the newest it
+/// reads. A record without a version is version 1; a newer record is an
+/// error ([`Error::IncompatibleSchema`]), never read as if it were this one.
 pub const SCHEMA: u32 = 1;
+
+fn schema_v1() -> u32 {
+    1
+}
 
 /// A container's lifecycle state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,6 +113,7 @@ impl Default for State {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContainerRecord {
+    #[serde(default = "schema_v1")]
     pub schema: u32,
     pub id: String,
     pub name: String,
@@ -170,14 +178,12 @@ impl ContainerStore {
             std::io::ErrorKind::NotFound => Error::ContainerNotFound(id.to_string()),
             _ => Error::io("read", &path)(e),
         })?;
-        serde_json::from_slice(&data).map_err(|e| Error::Corrupt {
-            path,
-            message: e.to_string(),
-        })
+        parse_record(&path, &data)
     }
 
     /// Every container record; directories without a readable record (a
-    /// create that is still writing) are skipped.
+    /// create that is still writing) are skipped, but a record of a newer
+    /// schema is an error: this build cannot tell what it says.
     pub(crate) fn list(&self) -> Result<Vec<ContainerRecord>> {
         let mut out = Vec::new();
         for entry in fs::read_dir(&self.root).map_err(Error::io("read", &self.root))? {
@@ -186,8 +192,10 @@ impl ContainerStore {
             if name.starts_with('.') {
                 continue;
             }
-            if let Ok(rec) = self.load(&name) {
-                out.push(rec);
+            match self.load(&name) {
+                Ok(rec) => out.push(rec),
+                Err(e @ Error::IncompatibleSchema { .. }) => return Err(e),
+                Err(_) => {}
             }
         }
         out.sort_by(|a, b| b.created.cmp(&a.created));
@@ -219,6 +227,30 @@ impl ContainerStore {
         }
     }
 }
+
+/// A record read from `path`, checked for a schema version this build knows.
+fn parse_record(path: &Path, data: &[u8]) -> Result<ContainerRecord> {
+    #[derive(Deserialize)]
+    struct Version {
+        #[serde(default = "schema_v1")]
+        schema: u32,
+    }
+    let corrupt = |e: serde_json::Error| Error::Corrupt {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    // The version first: a newer record may not parse as this one at all.
+    let version: Version = serde_json::from_slice(data).map_err(corrupt)?;
+    if version.schema > SCHEMA {
+        return Err(Error::IncompatibleSchema {
+            path: path.to_path_buf(),
+            found: version.schema,
+            supported: SCHEMA,
+        });
+    }
+    serde_json::from_slice(data).map_err(corrupt)
+}
+
 impl ContainerRecord {
     /// Docker's STATUS column (`Up 3 minutes`, `Exited (0) 2 seconds ago`).
     pub fn status_text(&self) -> String {
@@ -246,5 +278,112 @@ impl ContainerRecord {
             ),
             Status::Dead => "Dead".to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> ContainerRecord {
+        ContainerRecord {
+            schema: SCHEMA,
+            id: id.to_string(),
+            name: format!("name-{id}"),
+            created: "2024-01-01T00:00:00Z".into(),
+            image: "busybox".into(),
+            image_id: "sha256:00".into(),
+            options: ContainerOptions::new("busybox"),
+            args: vec!["sh".into()],
+            state: State::new(),
+            mounts: Vec::new(),
+        }
+    }
+
+    /// `rec` as JSON with `edit` applied, written as the record of its ID.
+    fn write_edited(
+        store: &ContainerStore,
+        rec: &ContainerRecord,
+        edit: impl FnOnce(&mut serde_json::Value),
+    ) -> PathBuf {
+        let mut v = serde_json::to_value(rec).unwrap();
+        edit(&mut v);
+        let dir = store.dir(&rec.id);
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("container.json");
+        fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+        path
+    }
+
+    #[test]
+    fn records_round_trip_with_their_version() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = ContainerStore::open(tmp.path()).unwrap();
+        let rec = record("a");
+        fs::create_dir_all(store.dir("a")).unwrap();
+        store.save(&rec).unwrap();
+        let text = fs::read_to_string(store.dir("a").join("container.json")).unwrap();
+        assert!(text.contains("\"schema\": 1"), "{text}");
+        assert_eq!(store.load("a").unwrap().schema, SCHEMA);
+    }
+
+    #[test]
+    fn a_record_without_a_version_is_version_1() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = ContainerStore::open(tmp.path()).unwrap();
+        write_edited(&store, &record("old"), |v| {
+            v.as_object_mut().unwrap().remove("schema");
+        });
+        let rec = store.load("old").unwrap();
+        assert_eq!(rec.schema, 1);
+        assert_eq!(rec.name, "name-old");
+    }
+
+    #[test]
+    fn a_newer_record_is_refused_naming_the_file_and_both_versions() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = ContainerStore::open(tmp.path()).unwrap();
+        // A later schema may change fields this build relies on.
+        let path = write_edited(&store, &record("new"), |v| {
+            v["schema"] = serde_json::json!(SCHEMA + 1);
+            v["state"] = serde_json::json!("a shape this build does not know");
+        });
+        let e = store.load("new").unwrap_err();
+        assert!(
+            matches!(&e, Error::IncompatibleSchema { path: p, found, supported }
+                if *p == path && *found == SCHEMA + 1 && *supported == SCHEMA),
+            "{e:?}"
+        );
+        let text = e.to_string();
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert!(text.contains(&format!("version {}", SCHEMA + 1)), "{text}");
+        assert!(text.contains(&format!("version {SCHEMA}")), "{text}");
+        // Listing does not skip it silently, nor does finding another by name.
+        store
+            .save(&{
+                let r = record("other");
+                fs::create_dir_all(store.dir("other")).unwrap();
+                r
+            })
+            .unwrap();
+        assert!(matches!(
+            store.list(),
+            Err(Error::IncompatibleSchema { .. })
+        ));
+        assert!(matches!(
+            store.find("name-other"),
+            Err(Error::IncompatibleSchema { .. })
+        ));
+    }
+
+    #[test]
+    fn an_unreadable_record_is_corrupt() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = ContainerStore::open(tmp.path()).unwrap();
+        fs::create_dir_all(store.dir("bad")).unwrap();
+        fs::write(store.dir("bad").join("container.json"), b"{\"schema\": 1").unwrap();
+        assert!(matches!(store.load("bad"), Err(Error::Corrupt { .. })));
+        // A create still writing its record is skipped by a listing.
+        assert!(store.list().unwrap().is_empty());
     }
 }

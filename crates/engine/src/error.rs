@@ -18,8 +18,11 @@ pub enum Error {
     NetworkNotFound(String),
     #[error("No such exec instance: {0}")]
     ExecNotFound(String),
-    #[error("{0}")]
-    Network(String),
+    #[error(transparent)]
+    Network(#[from] berth_network::Error),
+    /// A published port another container or program holds.
+    #[error("Bind for {ports} failed: port is already allocated")]
+    PortAllocated { ports: String },
     #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
     NameInUse { name: String, id: String },
     #[error("{0}")]
@@ -37,8 +40,28 @@ pub enum Error {
     StartFailed { message: String, code: i32 },
     #[error("corrupt container state in {path}: {message}")]
     Corrupt { path: PathBuf, message: String },
+    /// A record written by a newer Berth, in a schema this build does not know.
+    #[error("{path} has schema version {found}, but this build of Berth knows up to version {supported}: use a newer Berth for this state root")]
+    IncompatibleSchema {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
     #[error(transparent)]
     Registry(#[from] berth_registry::client::ClientError),
+}
+
+/// The network crate's kinds are containerd's, like the engine's.
+fn network_kind(kind: berth_network::ErrorKind) -> ErrorKind {
+    use berth_network::ErrorKind as N;
+    match kind {
+        N::NotFound => ErrorKind::NotFound,
+        N::AlreadyExists => ErrorKind::AlreadyExists,
+        N::InvalidArgument => ErrorKind::InvalidArgument,
+        N::Conflict => ErrorKind::Conflict,
+        N::Unavailable => ErrorKind::Unavailable,
+        N::Internal => ErrorKind::Internal,
+    }
 }
 
 impl Error {
@@ -51,11 +74,16 @@ impl Error {
             | Error::VolumeNotFound(_)
             | Error::NetworkNotFound(_)
             | Error::ExecNotFound(_) => ErrorKind::NotFound,
-            Error::NameInUse { .. } | Error::Conflict(_) => ErrorKind::Conflict,
+            Error::NameInUse { .. } | Error::Conflict(_) | Error::PortAllocated { .. } => {
+                ErrorKind::Conflict
+            }
+            Error::Network(e) => network_kind(e.kind()),
             Error::Registry(berth_registry::client::ClientError::NotFound { .. }) => {
                 ErrorKind::NotFound
             }
             Error::Registry(berth_registry::client::ClientError::Image(e)) => e.kind(),
+            // State this build cannot read: nothing the caller can change.
+            Error::Corrupt { .. } | Error::IncompatibleSchema { .. } => ErrorKind::Internal,
             _ => ErrorKind::Internal,
         }
     }

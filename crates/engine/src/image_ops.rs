@@ -4,8 +4,9 @@
 use std::io::Write;
 use std::path::Path;
 
-use berth_image::{Change, CommitOptions, Digest, Image, ImageRuntimeConfig, Reference};
+use berth_image::{Change, CommitOptions, Digest, Image, Reference, RuntimeConfigJson};
 use berth_runtime::RootfsMount;
+use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 use crate::{ContainerRecord, Engine};
@@ -16,8 +17,9 @@ pub struct CommitRequest {
     pub reference: Option<Reference>,
     pub comment: Option<String>,
     pub author: Option<String>,
-    /// `-c` instructions.
-    pub changes: Vec<String>,
+    /// The new image's runtime config: [`Engine::commit_config`] with the
+    /// caller's changes (`commit -c`) applied; `None` for that config as is.
+    pub config: Option<RuntimeConfigJson>,
 }
 
 /// What `rmi` did, in docker's words.
@@ -43,27 +45,46 @@ impl Engine {
         )?)
     }
 
-    /// The container's config as an image config: its command, entrypoint,
-    /// environment, working directory and user over the image's.
-    fn container_config(&self, rec: &ContainerRecord, image: &Image) -> ImageRuntimeConfig {
-        let mut cfg = image.config.config().clone().unwrap_or_default();
+    /// What `commit` makes the new image's runtime config of, before any
+    /// change: the container's command, entrypoint, environment, working
+    /// directory and user over its image's config (whose other fields,
+    /// Healthcheck and OnBuild among them, are kept).
+    pub fn commit_config(&self, key: &str) -> Result<RuntimeConfigJson> {
+        let rec = self.containers.find(key)?;
+        let image = self.container_image(&rec)?;
+        self.container_config(&rec, &image)
+    }
+
+    fn container_config(&self, rec: &ContainerRecord, image: &Image) -> Result<RuntimeConfigJson> {
+        let mut cfg = self.images.runtime_config_json(image)?;
         let o = &rec.options;
         if let Some(ep) = &o.entrypoint {
-            cfg.set_entrypoint((!ep.is_empty()).then(|| vec![ep.clone()]));
-            cfg.set_cmd(Some(o.cmd.clone()));
+            if ep.is_empty() {
+                cfg.remove("Entrypoint");
+            } else {
+                cfg.insert("Entrypoint".into(), json!([ep]));
+            }
+            cfg.insert("Cmd".into(), json!(o.cmd));
         } else if !o.cmd.is_empty() {
-            cfg.set_cmd(Some(o.cmd.clone()));
+            cfg.insert("Cmd".into(), json!(o.cmd));
         }
+        let image_env: Vec<String> = match cfg.get("Env") {
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        };
         let set: Vec<String> = o.env.iter().filter(|e| e.contains('=')).cloned().collect();
-        let env = crate::spec::environment(cfg.env().as_deref().unwrap_or_default(), &set, &[]);
-        cfg.set_env(Some(env));
+        let env = crate::spec::environment(&image_env, &set, &[]);
+        cfg.insert("Env".into(), json!(env));
         if let Some(w) = &o.workdir {
-            cfg.set_working_dir(Some(w.clone()));
+            cfg.insert("WorkingDir".into(), json!(w));
         }
         if let Some(u) = &o.user {
-            cfg.set_user(Some(u.clone()));
+            cfg.insert("User".into(), json!(u));
         }
-        cfg
+        Ok(cfg)
     }
 
     /// Turns the container's writable layer (never its init layer or mounts)
@@ -71,8 +92,10 @@ impl Engine {
     pub fn commit(&self, key: &str, req: &CommitRequest) -> Result<Image> {
         let rec = self.containers.find(key)?;
         let image = self.container_image(&rec)?;
-        let mut config = self.container_config(&rec, &image);
-        berth_image::changes::apply(&mut config, &req.changes)?;
+        let config = match &req.config {
+            Some(c) => c.clone(),
+            None => self.container_config(&rec, &image)?,
+        };
         let opts = CommitOptions {
             config,
             created_by: rec.args.join(" "),

@@ -133,7 +133,7 @@ pub struct NetworkRequest {
 }
 
 fn net_err(e: berth_network::Error) -> Error {
-    Error::Network(e.to_string())
+    Error::Network(e)
 }
 
 fn host_lock() -> Result<Flock<fs::File>> {
@@ -295,18 +295,18 @@ fn adopted_bridge(nl: &Netlink, bridge: &str) -> Result<Option<(Ipv4Net, Ipv4Add
 }
 
 /// Removes a network's kernel side, going on past failures.
-fn remove_kernel(n: &Network) -> Vec<String> {
+fn remove_kernel(n: &Network) -> Vec<berth_network::Error> {
     let mut errors = Vec::new();
     if let Err(e) = nft::remove_network(&n.bridge, &n.subnet) {
-        errors.push(e.to_string());
+        errors.push(e);
     }
     match Netlink::new() {
         Ok(nl) => {
             if let Err(e) = nl.delete(&n.bridge) {
-                errors.push(e.to_string());
+                errors.push(e);
             }
         }
-        Err(e) => errors.push(e.to_string()),
+        Err(e) => errors.push(e),
     }
     errors
 }
@@ -337,16 +337,17 @@ fn setup(
     if !dnats.is_empty() {
         let _lock = host_lock().map_err(|e| e.to_string())?;
         nft::ensure_table().map_err(|e| e.to_string())?;
-        nft::add_ports(&dnats).map_err(|e| match e.to_string() {
-            m if m.contains("File exists") => format!(
-                "Bind for {} failed: port is already allocated",
-                ports
+        nft::add_ports(&dnats).map_err(|e| match e.kind() {
+            // A port of the batch is published already (by another state root).
+            berth_network::ErrorKind::AlreadyExists => Error::PortAllocated {
+                ports: ports
                     .iter()
                     .map(PublishedPort::host)
                     .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            m => m,
+                    .join(", "),
+            }
+            .to_string(),
+            _ => e.to_string(),
         })?;
     }
     Ok(())
@@ -356,12 +357,16 @@ fn setup(
 /// With `veths` false the veths are left to the kernel, which destroys them
 /// with the container's network namespace (deleting one here waits for an
 /// RCU grace period, 15-20 ms on the exit path).
-fn teardown(endpoints: &[Endpoint], ports: &[PublishedPort], veths: bool) -> Vec<String> {
+fn teardown(
+    endpoints: &[Endpoint],
+    ports: &[PublishedPort],
+    veths: bool,
+) -> Vec<berth_network::Error> {
     let mut errors = Vec::new();
     let dnats: Vec<Dnat> = ports.iter().map(PublishedPort::dnat).collect();
     if !dnats.is_empty() {
         if let Err(e) = nft::remove_ports(&dnats) {
-            errors.push(e.to_string());
+            errors.push(e);
         }
     }
     if veths && !endpoints.is_empty() {
@@ -370,11 +375,11 @@ fn teardown(endpoints: &[Endpoint], ports: &[PublishedPort], veths: bool) -> Vec
                 for ep in endpoints {
                     // Usually gone with the container's namespace already.
                     if let Err(e) = nl.delete(&ep.veth) {
-                        errors.push(e.to_string());
+                        errors.push(e);
                     }
                 }
             }
-            Err(e) => errors.push(e.to_string()),
+            Err(e) => errors.push(e),
         }
     }
     errors
@@ -560,11 +565,9 @@ impl Engine {
                     .join(", ")
             )));
         }
-        let errors = remove_kernel(&n);
+        let removed = berth_network::Error::all(remove_kernel(&n));
         self.networks.remove(&n)?;
-        if !errors.is_empty() {
-            return Err(Error::Network(errors.join("; ")));
-        }
+        removed?;
         Ok(n.name)
     }
 
@@ -672,11 +675,13 @@ impl Engine {
                         })
                         .ok_or_else(|| Error::Conflict("no free host port".into()))?;
                 } else if taken.iter().chain(ports.iter()).any(|t| clash(t, &w)) {
-                    return Err(Error::Conflict(format!(
-                        "Bind for {}:{} failed: port is already allocated",
-                        w.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
-                        w.host_port
-                    )));
+                    return Err(Error::PortAllocated {
+                        ports: format!(
+                            "{}:{}",
+                            w.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
+                            w.host_port
+                        ),
+                    });
                 }
                 ports.push(PublishedPort {
                     host_ip: w.host_ip,

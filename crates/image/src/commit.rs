@@ -3,18 +3,19 @@
 
 use std::path::Path;
 
-use oci_spec::image::{Config, HistoryBuilder};
+use oci_spec::image::HistoryBuilder;
 
 use crate::digest::Digest;
 use crate::error::Result;
-use crate::import::{layer_descriptor, now};
+use crate::import::{json_with_runtime_config, layer_descriptor, now};
 use crate::reference::Reference;
 use crate::store::{Image, Store};
+use crate::RuntimeConfigJson;
 
 #[derive(Debug, Clone, Default)]
 pub struct CommitOptions {
     /// The new image's runtime config (the container's, with `-c` applied).
-    pub config: Config,
+    pub config: RuntimeConfigJson,
     /// The history entry's "created by" (the container's command).
     pub created_by: String,
     /// `commit -m`
@@ -35,7 +36,6 @@ impl Store {
         let created = now();
         let mut config = parent.config.clone();
         config.set_created(Some(created.clone()));
-        config.set_config(Some(opts.config.clone()));
         if let Some(a) = &opts.author {
             config.set_author(Some(a.clone()));
         }
@@ -57,7 +57,24 @@ impl Store {
 
         let mut layers = self.manifest(parent)?.layers().clone();
         layers.push(layer_descriptor(&diff_id, size)?);
-        self.put_image(&config, layers, opts.reference.as_ref())
+        let bytes = json_with_runtime_config(&config, &opts.config)?;
+        let refs: Vec<Reference> = opts.reference.iter().cloned().collect();
+        self.put_image_with_config(&config, &bytes, layers, &refs)
+    }
+
+    /// An image's runtime config as stored, with the fields the OCI config
+    /// does not know (Healthcheck, OnBuild, Shell); empty if it has none.
+    pub fn runtime_config_json(&self, image: &Image) -> Result<RuntimeConfigJson> {
+        let bytes = self.content.get(&image.id)?;
+        let doc: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| crate::error::Error::Corrupt {
+                path: self.content.path(&image.id),
+                message: format!("image config: {e}"),
+            })?;
+        Ok(match doc.get("config") {
+            Some(serde_json::Value::Object(m)) => m.clone(),
+            _ => RuntimeConfigJson::new(),
+        })
     }
 
     /// The diff ID of every layer of an image, bottom first.

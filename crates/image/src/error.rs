@@ -8,6 +8,8 @@ pub enum ErrorKind {
     InvalidArgument,
     AlreadyExists,
     Conflict,
+    /// The host cannot do it now or at all (a missing tool, no memory).
+    Unavailable,
     Internal,
 }
 
@@ -33,8 +35,6 @@ pub enum Error {
     DigestMismatch { expected: String, actual: String },
     #[error("corrupt metadata in {path}: {message}")]
     Corrupt { path: PathBuf, message: String },
-    #[error("invalid --change {change:?}: {reason}")]
-    InvalidChange { change: String, reason: String },
     #[error("reading archive: {0}")]
     Archive(#[source] std::io::Error),
     #[error("{0}")]
@@ -45,10 +45,9 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::ImageNotFound(_) => ErrorKind::NotFound,
-            Error::InvalidReference { .. }
-            | Error::InvalidDigest(_)
-            | Error::Archive(_)
-            | Error::InvalidChange { .. } => ErrorKind::InvalidArgument,
+            Error::InvalidReference { .. } | Error::InvalidDigest(_) | Error::Archive(_) => {
+                ErrorKind::InvalidArgument
+            }
             _ => ErrorKind::Internal,
         }
     }

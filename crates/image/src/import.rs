@@ -3,7 +3,7 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 
 use oci_spec::image::{
-    Arch, Config, Descriptor, DescriptorBuilder, HistoryBuilder, ImageConfiguration,
+    Arch, Descriptor, DescriptorBuilder, HistoryBuilder, ImageConfiguration,
     ImageConfigurationBuilder, ImageManifestBuilder, MediaType, Os, RootFsBuilder,
 };
 
@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::metadata::ImageRecord;
 use crate::reference::Reference;
 use crate::store::{Image, Store};
+use crate::RuntimeConfigJson;
 
 #[derive(Debug, Default, Clone)]
 pub struct ImportOptions {
@@ -24,7 +25,7 @@ pub struct ImportOptions {
     /// Where the tarball came from, for the default comment.
     pub source: String,
     /// The image's runtime config (`docker import --change` results).
-    pub config: Option<Config>,
+    pub config: Option<RuntimeConfigJson>,
 }
 
 /// Reads from `inner` and copies everything read into `sink`.
@@ -86,6 +87,19 @@ pub(crate) fn json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(v).map_err(|e| Error::Archive(io::Error::other(e)))
 }
 
+/// `config` as JSON with `runtime` as its runtime config (in place of any
+/// the typed config holds), so that fields the OCI config lacks are kept.
+pub(crate) fn json_with_runtime_config(
+    config: &ImageConfiguration,
+    runtime: &RuntimeConfigJson,
+) -> Result<Vec<u8>> {
+    let mut doc = serde_json::to_value(config).map_err(|e| Error::Archive(io::Error::other(e)))?;
+    if let serde_json::Value::Object(m) = &mut doc {
+        m.insert("config".into(), serde_json::Value::Object(runtime.clone()));
+    }
+    json(&doc)
+}
+
 impl Store {
     /// Imports a root filesystem tarball as a new one-layer image.
     pub fn import(&self, input: impl Read, opts: &ImportOptions) -> Result<Image> {
@@ -98,7 +112,7 @@ impl Store {
             .message
             .clone()
             .unwrap_or_else(|| format!("Imported from {}", opts.source));
-        let mut config = ImageConfigurationBuilder::default()
+        let config = ImageConfigurationBuilder::default()
             .created(created.clone())
             .architecture(host_arch())
             .os(Os::Linux)
@@ -113,11 +127,13 @@ impl Store {
                 .comment(comment)
                 .build()?])
             .build()?;
-        if let Some(c) = &opts.config {
-            config.set_config(Some(c.clone()));
-        }
         let layer = layer_descriptor(&diff_id, tar_size)?;
-        self.put_image(&config, vec![layer], opts.reference.as_ref())
+        let bytes = match &opts.config {
+            Some(c) => json_with_runtime_config(&config, c)?,
+            None => json(&config)?,
+        };
+        let refs: Vec<Reference> = opts.reference.iter().cloned().collect();
+        self.put_image_with_config(&config, &bytes, vec![layer], &refs)
     }
 
     /// Unpacks a layer stream (plain, gzip or zstd) on top of `parent`: the
@@ -148,24 +164,10 @@ impl Store {
         Ok((diff_id, size))
     }
 
-    /// Stores an image: its config and an OCI manifest over `layers` (which
-    /// must already be in the content store), then records it and points
-    /// `reference` at it.
-    pub(crate) fn put_image(
-        &self,
-        config: &ImageConfiguration,
-        layers: Vec<Descriptor>,
-        reference: Option<&Reference>,
-    ) -> Result<Image> {
-        self.put_image_with_config(
-            config,
-            &json(config)?,
-            layers,
-            &reference.into_iter().cloned().collect::<Vec<_>>(),
-        )
-    }
-
-    /// [`Store::put_image`] with the config's exact bytes (which make the image ID).
+    /// Stores an image: its config (`config_bytes`, the exact bytes that
+    /// make the image ID) and an OCI manifest over `layers` (which must
+    /// already be in the content store), then records it and points
+    /// `references` at it.
     pub(crate) fn put_image_with_config(
         &self,
         config: &ImageConfiguration,

@@ -16,7 +16,6 @@
 //! ```
 
 mod archive;
-pub mod changes;
 mod commit;
 mod content;
 mod diff;
@@ -51,3 +50,8 @@ pub use reference::Reference;
 pub use snapshot::OverlayMount;
 pub use split::Reassembler;
 pub use store::{Image, Store};
+
+/// An image's runtime config as its JSON object (the image config's
+/// `config`: Cmd, Env, Labels...), every field kept, docker's that the OCI
+/// config lacks (Healthcheck, OnBuild, Shell) among them.
+pub type RuntimeConfigJson = serde_json::Map<String, serde_json::Value>;

@@ -11,5 +11,5 @@ pub mod netlink;
 pub mod nft;
 pub mod ports;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use ipnet::Ipv4Net;

@@ -51,11 +51,13 @@ impl Netlink {
         let there = open_ns(&format!("/proc/{pid}/ns/net"))?;
         setns(there.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| Error::Netlink {
             op: format!("enter the network namespace of {pid}"),
+            errno: Some(e),
             message: e.desc().into(),
         })?;
         let made = Netlink::new();
         setns(here.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| Error::Netlink {
             op: "return to the host network namespace".into(),
+            errno: Some(e),
             message: e.desc().into(),
         })?;
         made
@@ -92,8 +94,13 @@ impl Netlink {
             while let Some(msg) = msgs.try_next().await.map_err(Error::netlink(op.clone()))? {
                 for attr in &msg.attributes {
                     if let AddressAttribute::Address(IpAddr::V4(a)) = attr {
-                        let net = Ipv4Net::new(*a, msg.header.prefix_len)
-                            .map_err(|e| Error::Invalid(format!("{name} has address {a}: {e}")))?;
+                        let net = Ipv4Net::new(*a, msg.header.prefix_len).map_err(|e| {
+                            Error::BadAddress {
+                                link: name.to_string(),
+                                address: a.to_string(),
+                                reason: e.to_string(),
+                            }
+                        })?;
                         if !out.contains(&net) {
                             out.push(net);
                         }
@@ -125,9 +132,10 @@ impl Netlink {
         self.rt
             .block_on(h.link().add(LinkBridge::new(name).build()).execute())
             .map_err(Error::netlink(format!("create bridge {name}")))?;
-        let idx = self
-            .index(name)?
-            .ok_or_else(|| Error::Invalid(format!("bridge {name} vanished")))?;
+        let idx = self.index(name)?.ok_or_else(|| Error::LinkNotFound {
+            what: "bridge",
+            name: name.to_string(),
+        })?;
         self.rt
             .block_on(
                 h.address()
@@ -163,9 +171,10 @@ impl Netlink {
     /// period, ~15 ms.) A stale `host` of the same name (a namespace the
     /// kernel has not finished destroying) is removed first.
     pub fn add_veth(&self, bridge: &str, host: &str, peer: &str, pid: i32) -> Result<()> {
-        let br = self
-            .index(bridge)?
-            .ok_or_else(|| Error::Invalid(format!("bridge {bridge} does not exist")))?;
+        let br = self.index(bridge)?.ok_or_else(|| Error::LinkNotFound {
+            what: "bridge",
+            name: bridge.to_string(),
+        })?;
         let mut msg = LinkVeth::new(host, peer).controller(br).up().build();
         for attr in msg.attributes.iter_mut() {
             if let LinkAttribute::LinkInfo(infos) = attr {
@@ -203,9 +212,10 @@ impl Netlink {
         gateway: Option<Ipv4Addr>,
     ) -> Result<()> {
         let h = self.handle.clone();
-        let idx = self
-            .index(peer)?
-            .ok_or_else(|| Error::Invalid(format!("{peer} is not in the container")))?;
+        let idx = self.index(peer)?.ok_or_else(|| Error::LinkNotFound {
+            what: "the container's link",
+            name: peer.to_string(),
+        })?;
         self.rt
             .block_on(
                 h.link()
@@ -243,9 +253,10 @@ impl Netlink {
 
     /// Brings link `name` up.
     pub fn up(&self, name: &str) -> Result<()> {
-        let idx = self
-            .index(name)?
-            .ok_or_else(|| Error::Invalid(format!("no link {name}")))?;
+        let idx = self.index(name)?.ok_or_else(|| Error::LinkNotFound {
+            what: "link",
+            name: name.to_string(),
+        })?;
         let h = self.handle.clone();
         self.rt
             .block_on(

@@ -12,6 +12,7 @@ use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 
 use ipnet::Ipv4Net;
+use nix::errno::Errno;
 
 use crate::error::{Error, Result};
 use crate::ports::Proto;
@@ -46,6 +47,8 @@ add chain ip berth forward { type filter hook forward priority filter; policy ac
 fn nft(args: &[&str], script: Option<&str>) -> Result<String> {
     let mut child = Command::new("nft")
         .args(args)
+        // The kernel's errors in the C locale's words (see `errno_of`).
+        .env("LC_ALL", "C")
         .stdin(if script.is_some() {
             Stdio::piped()
         } else {
@@ -55,9 +58,7 @@ fn nft(args: &[&str], script: Option<&str>) -> Result<String> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                Error::Nft("the nft command is missing (apt-get install nftables)".into())
-            }
+            std::io::ErrorKind::NotFound => Error::NftMissing,
             _ => Error::io("run nft")(e),
         })?;
     if let (Some(s), Some(mut stdin)) = (script, child.stdin.take()) {
@@ -68,13 +69,40 @@ fn nft(args: &[&str], script: Option<&str>) -> Result<String> {
     let out = child.wait_with_output().map_err(Error::io("run nft"))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
+        // "/dev/stdin:1:25-26: Error: Could not process rule: File exists",
+        // then the offending line: the message from "Error" on.
         let first = err
             .lines()
-            .find(|l| l.starts_with("Error"))
+            .find_map(|l| l.find("Error").map(|at| &l[at..]))
             .unwrap_or(err.trim());
-        return Err(Error::Nft(first.to_string()));
+        return Err(Error::Nft {
+            errno: errno_of(first),
+            message: first.to_string(),
+        });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The errno nft reports for a rule the kernel refused: its message ends
+/// with the errno's description ("Error: Could not process rule: File
+/// exists"). nft speaks only text; this reads it back once, here, so that
+/// callers match a kind and never the words.
+fn errno_of(message: &str) -> Option<Errno> {
+    const KNOWN: [Errno; 11] = [
+        Errno::EEXIST,
+        Errno::ENOENT,
+        Errno::EBUSY,
+        Errno::EINVAL,
+        Errno::EPERM,
+        Errno::ENOSPC,
+        Errno::ENOMEM,
+        Errno::ENOBUFS,
+        Errno::EOPNOTSUPP,
+        Errno::ERANGE,
+        Errno::EAFNOSUPPORT,
+    ];
+    let (_, said) = message.rsplit_once(": ")?;
+    KNOWN.into_iter().find(|e| e.desc() == said.trim())
 }
 
 fn apply(script: &str) -> Result<()> {
@@ -109,7 +137,7 @@ pub fn remove_network(bridge: &str, subnet: &Ipv4Net) -> Result<()> {
             if let Some(handle) = line.rsplit("# handle ").next() {
                 let cmd = format!("delete rule ip berth forward handle {}\n", handle.trim());
                 if let Err(e) = apply(&cmd) {
-                    errors.push(e.to_string());
+                    errors.push(e);
                 }
             }
         }
@@ -125,19 +153,15 @@ pub fn remove_network(bridge: &str, subnet: &Ipv4Net) -> Result<()> {
 
 /// Applies each deletion on its own, so one already gone does not stop
 /// the others; reports what failed for another reason.
-fn delete_each(cmds: impl IntoIterator<Item = String>, mut errors: Vec<String>) -> Result<()> {
+fn delete_each(cmds: impl IntoIterator<Item = String>, mut errors: Vec<Error>) -> Result<()> {
     for cmd in cmds {
-        if let Err(e) = apply(&cmd) {
-            if !e.to_string().contains("No such file") {
-                errors.push(e.to_string());
-            }
+        match apply(&cmd) {
+            Err(e) if e.errno() == Some(Errno::ENOENT) => {}
+            Err(e) => errors.push(e),
+            Ok(()) => {}
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Nft(errors.join("; ")))
-    }
+    Error::all(errors)
 }
 
 /// A published port as nft sees it.
@@ -193,4 +217,28 @@ pub fn remove_ports(ports: &[Dnat]) -> Result<()> {
             .map(|p| format!("delete element ip berth {} {{ {} }}\n", p.map(), p.key())),
         Vec::new(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kernels_answer_is_read_back_from_nfts_words() {
+        // What nft 1.0 prints (C locale) for an element that exists and one
+        // that does not.
+        assert_eq!(
+            errno_of("Error: Could not process rule: File exists"),
+            Some(Errno::EEXIST)
+        );
+        assert_eq!(
+            errno_of("Error: Could not process rule: No such file or directory"),
+            Some(Errno::ENOENT)
+        );
+        assert_eq!(errno_of("Error: syntax error, unexpected newline"), None);
+        assert_eq!(
+            errno_of("Error: No such file or directory; did you mean table ‘x’?"),
+            None
+        );
+    }
 }

@@ -1,6 +1,9 @@
 //! `berth build`: the Dockerfile parser (pure, with a corpus of its own) and
-//! the executor that turns each instruction into an image step on the engine.
+//! the executor that turns each instruction into an image step on the engine;
+//! and the config-only instructions that `commit -c` and `import -c` apply
+//! ([`apply_changes`]).
 
+mod changes;
 mod config;
 mod context;
 mod copy;
@@ -11,6 +14,7 @@ pub mod instructions;
 pub mod parser;
 pub mod shell;
 
+pub use changes::{apply_changes, ChangeError};
 pub use context::{is_archive, unpack_archive};
 pub use error::BuildError;
 pub use executor::{build, BuildOptions};

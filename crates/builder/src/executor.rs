@@ -11,6 +11,7 @@ use berth_engine::{ContainerOptions, Engine, NetworkMode, Stream};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
+use crate::changes::{self, quoted_list};
 use crate::config::ImageConfig;
 use crate::context::{self, Context, Source};
 use crate::copy::{copy_into, CopyPlan};
@@ -66,15 +67,6 @@ fn key_of(parts: &[&str]) -> String {
         h.update([0]);
     }
     format!("sha256:{}", hex::encode(h.finalize()))
-}
-
-/// Go's `%q` of a string list, as docker prints commands in history.
-fn quoted_list(v: &[String]) -> String {
-    let items: Vec<String> = v
-        .iter()
-        .map(|s| serde_json::to_string(s).unwrap_or_default())
-        .collect();
-    format!("[{}]", items.join(" "))
 }
 
 /// Parses a Go duration (`30s`, `1m30s`, `500ms`) into nanoseconds.
@@ -393,32 +385,6 @@ impl Builder<'_> {
         shell::expand_word(word, &st.vars(), self.escape).map_err(|e| BuildError::step(what, e))
     }
 
-    fn expand_words(&self, st: &StageState, text: &str, what: &str) -> Result<Vec<String>> {
-        shell::expand_words(text, &st.vars(), self.escape).map_err(|e| BuildError::step(what, e))
-    }
-
-    /// Expands ENV/LABEL pairs, hands each to `set` and returns them as
-    /// `k=v k2=v2` for the history line.
-    fn pairs(
-        &self,
-        st: &mut StageState,
-        pairs: &[(String, String)],
-        what: &str,
-        mut set: impl FnMut(&mut StageState, &str, &str),
-    ) -> Result<String> {
-        let mut text = Vec::new();
-        for (k, v) in pairs {
-            let k = self.expand(st, k, what)?;
-            let v = self.expand(st, v, what)?;
-            if k.is_empty() {
-                return Err(BuildError::step(what, "names can not be blank"));
-            }
-            set(st, &k, &v);
-            text.push(format!("{k}={v}"));
-        }
-        Ok(text.join(" "))
-    }
-
     fn raw_config(&self, image: &Image) -> Result<ImageConfig> {
         let bytes = self.engine.images().content().get(&image.id)?;
         ImageConfig::parse(&bytes).map_err(|e| BuildError::Invalid(format!("image config: {e}")))
@@ -564,12 +530,6 @@ impl Builder<'_> {
     ) -> Result<(String, String, Action)> {
         let mut config = st.config.clone();
         let shell = config.shell();
-        let cmd_of = |c: &Command| -> Vec<String> {
-            match c {
-                Command::Exec(v) => v.clone(),
-                Command::Shell(s) => shell.iter().cloned().chain([s.clone()]).collect(),
-            }
-        };
         let nop = |text: String| format!("{NOP} {text}");
         let created_by = match &step.instruction {
             Instruction::Run {
@@ -602,27 +562,29 @@ impl Builder<'_> {
             Instruction::Add(spec) | Instruction::Copy(spec) => {
                 return self.plan_copy(st, step, spec);
             }
-            Instruction::Cmd(c) => {
-                let v = cmd_of(c);
-                config.set("Cmd", json!(v));
-                st.cmd_set = true;
-                nop(format!(" CMD {}", quoted_list(&v)))
-            }
-            Instruction::Entrypoint(c) => {
-                let v = cmd_of(c);
-                config.set("Entrypoint", json!(v));
-                if !st.cmd_set {
-                    config.set("Cmd", Value::Null);
+            Instruction::Cmd(_)
+            | Instruction::Entrypoint(_)
+            | Instruction::Env(_)
+            | Instruction::Label(_)
+            | Instruction::Workdir(_)
+            | Instruction::Expose(_)
+            | Instruction::User(_)
+            | Instruction::Volume(_)
+            | Instruction::Stopsignal(_)
+            | Instruction::Onbuild(_) => {
+                let text = changes::apply(
+                    &mut config,
+                    &step.instruction,
+                    &st.vars(),
+                    self.escape,
+                    &mut st.cmd_set,
+                )
+                .map_err(|e| BuildError::step(changes::keyword(&step.instruction), e))?;
+                // Docker's history spaces WORKDIR apart from the others.
+                match step.instruction {
+                    Instruction::Workdir(_) => nop(text),
+                    _ => nop(format!(" {text}")),
                 }
-                nop(format!(" ENTRYPOINT {}", quoted_list(&v)))
-            }
-            Instruction::Env(pairs) => {
-                let text = self.pairs(st, pairs, "ENV", |st, k, v| {
-                    config.set_env(k, v);
-                    // Later pairs of the same ENV see earlier ones.
-                    st.config.set_env(k, v);
-                })?;
-                nop(format!(" ENV {text}"))
             }
             Instruction::Arg(args) => {
                 let mut text = Vec::new();
@@ -651,74 +613,13 @@ impl Builder<'_> {
                 }
                 nop(format!(" ARG {}", text.join(" ")))
             }
-            Instruction::Workdir(w) => {
-                let w = self.expand(st, w, "WORKDIR")?;
-                let joined = Path::new(&config.workdir()).join(&w);
-                let clean = context::clean(&joined.to_string_lossy()).unwrap_or_default();
-                let dir = format!("/{}", clean.display());
-                config.set("WorkingDir", json!(dir));
-                nop(format!("WORKDIR {dir}"))
-            }
-            Instruction::Expose(ports) => {
-                let mut text = Vec::new();
-                for p in ports {
-                    for word in self.expand_words(st, p, "EXPOSE")? {
-                        for key in
-                            exposed_ports(&word).map_err(|e| BuildError::step("EXPOSE", e))?
-                        {
-                            config.insert("ExposedPorts", &key, json!({}));
-                            text.push(key);
-                        }
-                    }
-                }
-                nop(format!(" EXPOSE {}", text.join(" ")))
-            }
-            Instruction::User(u) => {
-                let u = self.expand(st, u, "USER")?;
-                config.set("User", json!(u));
-                nop(format!(" USER {u}"))
-            }
-            Instruction::Volume(vols) => {
-                let mut text = Vec::new();
-                for v in vols {
-                    for p in self.expand_words(st, v, "VOLUME")? {
-                        if p.is_empty() {
-                            return Err(BuildError::step(
-                                "VOLUME",
-                                "VOLUME specified can not be an empty string",
-                            ));
-                        }
-                        config.insert("Volumes", &p, json!({}));
-                        text.push(p);
-                    }
-                }
-                nop(format!(" VOLUME {}", quoted_list(&text)))
-            }
-            Instruction::Label(pairs) => {
-                let text = self.pairs(st, pairs, "LABEL", |_, k, v| {
-                    config.insert("Labels", k, json!(v))
-                })?;
-                nop(format!(" LABEL {text}"))
-            }
             Instruction::Maintainer(m) => {
                 config.set_author(m);
                 nop(format!(" MAINTAINER {m}"))
             }
-            Instruction::Onbuild(t) => {
-                let mut triggers = config.on_build();
-                triggers.push(t.clone());
-                config.set("OnBuild", json!(triggers));
-                nop(format!(" ONBUILD {t}"))
-            }
             Instruction::Shell(s) => {
                 config.set("Shell", json!(s));
                 nop(format!(" SHELL {}", quoted_list(s)))
-            }
-            Instruction::Stopsignal(s) => {
-                let s = self.expand(st, s, "STOPSIGNAL")?;
-                berth_engine::parse_signal(&s).map_err(|e| BuildError::step("STOPSIGNAL", e))?;
-                config.set("StopSignal", json!(s));
-                nop(format!(" STOPSIGNAL {s}"))
             }
             Instruction::Healthcheck(h) => {
                 let v = healthcheck_value(h, &shell);
@@ -1083,29 +984,6 @@ fn keyword(i: &Instruction) -> &'static str {
 }
 
 /// EXPOSE's `80`, `80/udp`, `8000-8002/tcp` as config keys.
-fn exposed_ports(word: &str) -> std::result::Result<Vec<String>, String> {
-    let (ports, proto) = word.split_once('/').unwrap_or((word, "tcp"));
-    let proto = proto.to_lowercase();
-    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
-        return Err(format!("invalid proto: {proto}"));
-    }
-    let bad = || format!("invalid containerPort: {ports}");
-    let (lo, hi) = match ports.split_once('-') {
-        Some((a, b)) => (
-            a.parse::<u16>().map_err(|_| bad())?,
-            b.parse::<u16>().map_err(|_| bad())?,
-        ),
-        None => {
-            let p = ports.parse::<u16>().map_err(|_| bad())?;
-            (p, p)
-        }
-    };
-    if lo == 0 || hi < lo {
-        return Err(bad());
-    }
-    Ok((lo..=hi).map(|p| format!("{p}/{proto}")).collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1134,24 +1012,6 @@ mod tests {
         assert_eq!(
             run_script("cat <<EOF > /f", &[h]),
             "cat <<EOF > /f\necho a\necho b\nEOF"
-        );
-    }
-
-    #[test]
-    fn exposed_port_forms() {
-        assert_eq!(exposed_ports("80").unwrap(), vec!["80/tcp"]);
-        assert_eq!(exposed_ports("53/UDP").unwrap(), vec!["53/udp"]);
-        assert_eq!(exposed_ports("8000-8002").unwrap().len(), 3);
-        assert!(exposed_ports("http").is_err());
-        assert!(exposed_ports("80/icmp").is_err());
-        assert!(exposed_ports("0").is_err());
-    }
-
-    #[test]
-    fn history_lists_quote_like_go() {
-        assert_eq!(
-            quoted_list(&["python".into(), "app.py".into()]),
-            r#"["python" "app.py"]"#
         );
     }
 
