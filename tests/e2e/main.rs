@@ -6,6 +6,7 @@ mod common;
 mod as_typed;
 mod build;
 mod cleanup;
+mod daemon;
 mod distribution;
 mod exec_attack;
 mod images;

@@ -12,15 +12,15 @@ use crate::common::{eventually, wait_timeout, Env};
 
 /// `berth args...` on a new terminal of `rows` x 111: the child, the
 /// terminal's master side, and everything it has shown so far.
-struct Terminal {
-    child: std::process::Child,
-    master: std::fs::File,
-    screen: Arc<Mutex<String>>,
-    reader: std::thread::JoinHandle<()>,
+pub(crate) struct Terminal {
+    pub(crate) child: std::process::Child,
+    pub(crate) master: std::fs::File,
+    pub(crate) screen: Arc<Mutex<String>>,
+    pub(crate) reader: std::thread::JoinHandle<()>,
 }
 
 impl Terminal {
-    fn wait_for(&self, what: &str) {
+    pub(crate) fn wait_for(&self, what: &str) {
         eventually(
             Duration::from_secs(20),
             &format!("{what:?} on the terminal"),
@@ -30,6 +30,11 @@ impl Terminal {
 }
 
 fn on_terminal(env: &Env, args: &[&str]) -> Terminal {
+    on_terminal_cmd(env.command(args))
+}
+
+/// Runs `cmd` with a new terminal as its controlling terminal and stdio.
+pub(crate) fn on_terminal_cmd(mut cmd: std::process::Command) -> Terminal {
     let ws = Winsize {
         ws_row: 33,
         ws_col: 111,
@@ -38,7 +43,6 @@ fn on_terminal(env: &Env, args: &[&str]) -> Terminal {
     };
     let pty = openpty(&ws, None).unwrap();
     let slave: OwnedFd = pty.slave;
-    let mut cmd = env.command(args);
     cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
         .stdout(Stdio::from(slave.try_clone().unwrap()))
         .stderr(Stdio::from(slave));

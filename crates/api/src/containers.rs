@@ -267,46 +267,72 @@ pub struct WaitQuery {
 
 /// `wait`: `not-running` (default) answers at once for a stopped
 /// container; `next-exit` and `removed` wait for the next exit of one that
-/// may not have started yet (docker's CLI asks before it starts it).
+/// may not have started yet (docker's CLI asks before it starts it, and
+/// starts it only once the answer's headers came: they go out at once, the
+/// body when the container has exited).
 pub async fn wait(
     State(app): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<WaitQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let rec = {
         let (app, id) = (app.clone(), id.clone());
         blocking(move || Ok(app.engine.container(&id)?)).await?
     };
     let next = matches!(q.condition.as_deref(), Some("next-exit" | "removed"));
     let removed = q.condition.as_deref() == Some("removed");
-    let id = rec.id.clone();
-    let code = blocking(move || {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
+    tokio::task::spawn_blocking(move || {
+        let id = rec.id.clone();
         if next && !rec.state.status.is_active() {
             // Wait for it to start (or go).
             let first = rec.state.started_at.clone();
             loop {
                 match app.engine.container(&id) {
                     Ok(r) if r.state.status.is_active() || r.state.started_at != first => break,
+                    Ok(_) if tx.is_closed() => return,
                     Ok(_) => std::thread::sleep(Duration::from_millis(10)),
-                    Err(_) => return Ok(rec.state.exit_code),
+                    Err(_) => break,
                 }
             }
         }
-        let code = match app.engine.wait(&id) {
-            Ok(code) => code,
-            // Removed as it exited (--rm): its monitor said how.
-            Err(e) if e.kind() == berth_engine::ErrorKind::NotFound => 0,
-            Err(e) => return Err(e.into()),
+        let doc = match app.engine.wait(&id) {
+            Ok(code) => json!({"StatusCode": code, "Error": null}),
+            // Removed as it exited (--rm): the record held its exit code
+            // until its monitor removed it; a removed container exited 0
+            // unless its waiter saw otherwise.
+            Err(e) if e.kind() == berth_engine::ErrorKind::NotFound => {
+                let code = seen_exit(&app, &id).unwrap_or(rec.state.exit_code);
+                json!({"StatusCode": code, "Error": null})
+            }
+            Err(e) => json!({"StatusCode": -1, "Error": {"Message": e.to_string()}}),
         };
         if removed {
-            while app.engine.container(&id).is_ok() {
+            while app.engine.container(&id).is_ok() && !tx.is_closed() {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
-        Ok(code)
-    })
-    .await?;
-    Ok(Json(json!({"StatusCode": code, "Error": null})))
+        let mut body = doc.to_string();
+        body.push('\n');
+        let _ = tx.blocking_send(Ok(Bytes::from(body)));
+    });
+    Ok((
+        [("Content-Type", "application/json")],
+        Body::from_stream(tokio_stream(rx)),
+    )
+        .into_response())
+}
+
+/// The exit code an attached session of a removed container saw (it may
+/// land a moment after the removal).
+fn seen_exit(app: &AppState, id: &str) -> Option<i32> {
+    for _ in 0..100 {
+        if let Some(code) = app.exit_codes.lock().ok()?.remove(id) {
+            return Some(code);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
 }
 
 #[derive(Deserialize, Default)]
@@ -325,7 +351,8 @@ pub async fn attach(
 ) -> ApiResult<Response> {
     let upgrade = streams::take_upgrade(&mut req)?;
     let stdin = truthy(&q.stdin);
-    let (sock, tty) = blocking(move || {
+    let codes = app.clone();
+    let (sock, tty, cid) = blocking(move || {
         let rec = app.engine.container(&id)?;
         let tty = rec.options.tty;
         if rec.state.status.is_active() {
@@ -335,7 +362,7 @@ pub async fn attach(
                 .ok_or_else(|| {
                     ApiError::Conflict(format!("container {} is not running", rec.id))
                 })?;
-            return Ok((sock, tty));
+            return Ok((sock, tty, rec.id));
         }
         let (mine, theirs) =
             UnixStream::pair().map_err(|e| ApiError::Internal(format!("a socket pair: {e}")))?;
@@ -343,10 +370,15 @@ pub async fn attach(
             .lock()
             .map_err(|_| ApiError::Internal("the attach table is poisoned".into()))?
             .insert(rec.id.clone(), theirs);
-        Ok((mine, tty))
+        Ok((mine, tty, rec.id))
     })
     .await?;
-    Ok(streams::hijack(upgrade, sock, tty))
+    let on_exit: streams::OnExit = Box::new(move |code| {
+        if let Ok(mut m) = codes.exit_codes.lock() {
+            m.insert(cid, code);
+        }
+    });
+    Ok(streams::hijack(upgrade, sock, tty, Some(on_exit)))
 }
 
 #[derive(Deserialize, Default)]
@@ -468,13 +500,17 @@ pub async fn top(State(app): State<AppState>, Path(id): Path<String>) -> ApiResu
             .split_whitespace()
             .collect();
         let n = titles.len();
+        // Every column but the last is one word; the command is the rest.
         let processes: Vec<Vec<String>> = lines
             .map(|l| {
-                let mut cols: Vec<String> = l
-                    .splitn(n, char::is_whitespace)
-                    .map(str::to_string)
-                    .collect();
-                cols.retain(|c| !c.is_empty());
+                let mut cols = Vec::with_capacity(n);
+                let mut rest = l.trim_start();
+                for _ in 1..n {
+                    let (word, tail) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+                    cols.push(word.to_string());
+                    rest = tail.trim_start();
+                }
+                cols.push(rest.to_string());
                 cols
             })
             .collect();

@@ -77,7 +77,7 @@ pub async fn start(
     if let (Ok(copy), Ok(mut table)) = (session.sock.try_clone(), sessions().lock()) {
         table.insert(exec_id, copy);
     }
-    Ok(streams::hijack(upgrade, session.sock, tty))
+    Ok(streams::hijack(upgrade, session.sock, tty, None))
 }
 
 #[derive(Deserialize, Default)]

@@ -31,6 +31,9 @@ pub struct App {
     /// Attached clients of containers not started yet: the monitor's end of
     /// their socket pair, handed to the monitor at start.
     pub pending_attach: Mutex<HashMap<String, std::os::unix::net::UnixStream>>,
+    /// Exit codes attached sessions saw, for waiters of containers removed
+    /// as they exited (`--rm`).
+    pub exit_codes: Mutex<HashMap<String, i32>>,
 }
 
 pub type State = Arc<App>;
@@ -92,6 +95,7 @@ pub fn serve(opts: DaemonOptions) -> Result<(), ServeError> {
     let state = Arc::new(App {
         engine,
         pending_attach: Mutex::new(HashMap::new()),
+        exit_codes: Mutex::new(HashMap::new()),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -101,7 +105,11 @@ pub fn serve(opts: DaemonOptions) -> Result<(), ServeError> {
             path: opts.socket.clone(),
             source,
         })?;
-    runtime.block_on(run(state, opts.socket, opts.group))
+    let served = runtime.block_on(run(state, opts.socket, opts.group));
+    // Requests still in flight (a followed log, a waiter) end with the
+    // daemon; the containers they watch go on under their monitors.
+    runtime.shutdown_background();
+    served
 }
 
 async fn run(state: State, socket: PathBuf, group: Option<u32>) -> Result<(), ServeError> {
@@ -136,6 +144,7 @@ async fn run(state: State, socket: PathBuf, group: Option<u32>) -> Result<(), Se
         let app = app.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+                tracing::debug!("{} {}", req.method(), req.uri());
                 if let Some(rest) = strip_version(req.uri().path()) {
                     let query = req
                         .uri()

@@ -27,13 +27,27 @@ pub fn take_upgrade(req: &mut Request<Body>) -> ApiResult<hyper::upgrade::OnUpgr
         })
 }
 
+/// What to do with the exit code a session ends with.
+pub type OnExit = Box<dyn FnOnce(i32) + Send>;
+
 /// Answers 101 and, once the client has switched, relays between it and
-/// the monitor session `sock`.
-pub fn hijack(upgrade: hyper::upgrade::OnUpgrade, sock: StdUnixStream, tty: bool) -> Response {
+/// the monitor session `sock`; `on_exit` gets the exit code it ends with.
+pub fn hijack(
+    upgrade: hyper::upgrade::OnUpgrade,
+    sock: StdUnixStream,
+    tty: bool,
+    on_exit: Option<OnExit>,
+) -> Response {
     tokio::spawn(async move {
         if let Ok(upgraded) = upgrade.await {
-            if let Err(e) = relay(TokioIo::new(upgraded), sock, tty).await {
-                tracing::debug!("an attached stream ended: {e}");
+            match relay(TokioIo::new(upgraded), sock, tty).await {
+                Ok(Some(code)) => {
+                    if let Some(f) = on_exit {
+                        f(code)
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::debug!("an attached stream ended: {e}"),
             }
         }
     });
@@ -51,17 +65,19 @@ pub fn hijack(upgrade: hyper::upgrade::OnUpgrade, sock: StdUnixStream, tty: bool
         .unwrap_or_default()
 }
 
+/// Relays until the process ends (its exit code) or either side goes.
 async fn relay(
     conn: impl AsyncRead + AsyncWrite + Unpin,
     sock: StdUnixStream,
     tty: bool,
-) -> std::io::Result<()> {
+) -> std::io::Result<Option<i32>> {
     sock.set_nonblocking(true)?;
     let sock = tokio::net::UnixStream::from_std(sock)?;
     let (mut from_monitor, mut to_monitor) = sock.into_split();
     let (mut from_client, mut to_client) = tokio::io::split(conn);
     let output = async {
         let mut head = [0u8; proto::HEADER];
+        let mut code = None;
         loop {
             if from_monitor.read_exact(&mut head).await.is_err() {
                 break;
@@ -80,11 +96,15 @@ async fn relay(
                     to_client.write_all(&payload).await?;
                     to_client.flush().await?;
                 }
-                proto::EXIT => break,
+                proto::EXIT => {
+                    code = proto::exit_code(&payload);
+                    break;
+                }
                 _ => {}
             }
         }
-        to_client.shutdown().await
+        to_client.shutdown().await?;
+        Ok(code)
     };
     let input = async {
         let mut buf = vec![0u8; 32 * 1024];
@@ -104,7 +124,7 @@ async fn relay(
             }
         }
         // Output goes on until the process ends.
-        std::future::pending::<std::io::Result<()>>().await
+        std::future::pending::<std::io::Result<Option<i32>>>().await
     };
     tokio::select! {
         r = output => r,

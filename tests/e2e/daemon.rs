@@ -1,0 +1,259 @@
+//! `berth daemon` driven by the docker CLI (28, at /usr/local/bin/docker or
+//! Debian's), as a docker user drives dockerd.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::common::{eventually, wait_timeout, Env, Run};
+
+/// A daemon on its own socket, stopped (SIGTERM) when dropped.
+struct Daemon {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Daemon {
+    fn start(env: &Env) -> Daemon {
+        let socket = env.runroot.join("api.sock");
+        let host = format!("unix://{}", socket.display());
+        let child = env
+            .command(&["daemon", "-H", &host])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let d = Daemon { child, socket };
+        eventually(Duration::from_secs(10), "the daemon's socket", || {
+            (d.docker(&["version", "--format", "{{.Server.Version}}"])
+                .code
+                == 0)
+                .then_some(())
+        });
+        d
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(docker_cli());
+        c.args(args)
+            .env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
+            .env("DOCKER_CONFIG", self.socket.with_extension("docker-config"));
+        c
+    }
+
+    /// `docker args...`, with a deadline.
+    fn docker(&self, args: &[&str]) -> Run {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_timeout(&mut child, Duration::from_secs(30))
+    }
+
+    fn stop(mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let r = wait_timeout(&mut self.child, Duration::from_secs(10));
+        assert_eq!(r.code, 0, "the daemon's exit: {r:?}");
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn docker_cli() -> &'static str {
+    if std::path::Path::new("/usr/local/bin/docker").exists() {
+        "/usr/local/bin/docker"
+    } else {
+        "docker"
+    }
+}
+
+fn ok(r: Run) -> String {
+    assert_eq!(r.code, 0, "{r:?}");
+    r.stdout
+}
+
+#[test]
+fn the_docker_cli_drives_berth_daemon() {
+    let env = Env::new();
+    let d = Daemon::start(&env);
+    // The socket is root's, 0660.
+    let mode = std::fs::metadata(&d.socket).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o660);
+    let version = ok(d.docker(&["version"]));
+    assert!(version.contains("Server: Berth Engine"), "{version}");
+    assert!(version.contains("API version:       1.47"), "{version}");
+    let info = ok(d.docker(&["info", "--format", "{{.Driver}} {{.Images}}"]));
+    assert_eq!(info.trim(), "overlay2 1");
+    // run, attached: output, exit codes, --rm.
+    assert_eq!(
+        ok(d.docker(&["run", "--rm", "--network", "none", "busybox", "echo", "hi"])),
+        "hi\n"
+    );
+    let r = d.docker(&[
+        "run",
+        "--network",
+        "none",
+        "--name",
+        "fail",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (3, "out\n", "err\n")
+    );
+    assert!(ok(d.docker(&["ps", "-a"])).contains("Exited (3)"));
+    ok(d.docker(&["rm", "fail"]));
+    // run -d, ps, exec, logs, top, stop, rm.
+    let id = ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "echo started; sleep 100",
+    ]));
+    let ps = ok(d.docker(&["ps", "--format", "{{.Names}} {{.Status}}"]));
+    assert!(ps.starts_with("web Up"), "{ps}");
+    // The daemonless CLI sees the same container.
+    let here = ok(env.berth(&["ps", "-q", "--no-trunc"]));
+    assert_eq!(here.trim(), id.trim());
+    let r = d.docker(&["exec", "web", "sh", "-c", "echo in exec; exit 4"]);
+    assert_eq!((r.code, r.stdout.as_str()), (4, "in exec\n"));
+    let mut cat = d
+        .command(&["exec", "-i", "web", "cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    cat.stdin.take().unwrap().write_all(b"piped\n").unwrap();
+    assert_eq!(
+        wait_timeout(&mut cat, Duration::from_secs(20)).stdout,
+        "piped\n"
+    );
+    eventually(Duration::from_secs(10), "the log line", || {
+        (d.docker(&["logs", "web"]).stdout == "started\n").then_some(())
+    });
+    let top = ok(d.docker(&["top", "web"]));
+    assert!(top.contains("sleep 100"), "{top}");
+    ok(d.docker(&["stop", "-t", "1", "web"]));
+    assert!(ok(d.docker(&["inspect", "-f", "{{.State.Status}}", "web"])).contains("exited"));
+    ok(d.docker(&["rm", "web"]));
+    // Errors come back as docker's.
+    let r = d.docker(&["rm", "nosuch"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("No such container: nosuch"), "{r:?}");
+    d.stop();
+    assert!(!PathBuf::from(&env.runroot.join("api.sock")).exists());
+    env.assert_clean();
+}
+
+#[test]
+fn containers_outlive_the_daemon() {
+    let env = Env::new();
+    let d = Daemon::start(&env);
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "keep",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "100",
+    ]));
+    d.stop();
+    // No daemon: the container runs on, and berth sees it.
+    assert_eq!(env.inspect("keep", "{{.State.Status}}"), "running");
+    let d = Daemon::start(&env);
+    let ps = ok(d.docker(&["ps", "--format", "{{.Names}}"]));
+    assert_eq!(ps.trim(), "keep");
+    let r = d.docker(&["exec", "keep", "echo", "still here"]);
+    assert_eq!(r.stdout, "still here\n", "{r:?}");
+    ok(d.docker(&["rm", "-f", "keep"]));
+    d.stop();
+    env.assert_clean();
+}
+
+#[test]
+fn docker_run_it_on_a_terminal() {
+    let env = Env::new();
+    let d = Daemon::start(&env);
+    let mut t = crate::tty::on_terminal_cmd(d.command(&[
+        "run",
+        "-it",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+    ]));
+    t.wait_for("/ # ");
+    t.master.write_all(b"echo $((6*7)); tty; exit 5\n").unwrap();
+    t.wait_for("42");
+    let r = wait_timeout(&mut t.child, Duration::from_secs(20));
+    assert_eq!(r.code, 5);
+    assert!(t.screen.lock().unwrap().contains("/dev/pts/0"));
+    drop(t.master);
+    let _ = t.reader.join();
+    d.stop();
+    env.assert_clean();
+}
+
+#[test]
+fn many_clients_at_once() {
+    let env = Env::new();
+    let d = Daemon::start(&env);
+    let runs: Vec<Child> = (0..12)
+        .map(|i| {
+            d.command(&[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "busybox",
+                "echo",
+                &format!("n{i}"),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for (i, mut c) in runs.into_iter().enumerate() {
+        let r = wait_timeout(&mut c, Duration::from_secs(60));
+        assert_eq!((r.code, r.stdout), (0, format!("n{i}\n")));
+    }
+    assert_eq!(ok(d.docker(&["ps", "-aq"])), "");
+    d.stop();
+    env.assert_clean();
+}
+
+#[test]
+fn tcp_without_tls_is_refused() {
+    let env = Env::new();
+    let r = env.berth(&["daemon", "-H", "tcp://127.0.0.1:2375"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("tcp:// needs TLS"), "{r:?}");
+}
