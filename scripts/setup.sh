@@ -11,6 +11,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q
   apt-get install -y -q "${missing[@]}"
 fi
+# The docker CLI drives `berth daemon` in the tests: the one these machines
+# have in /usr/local/bin, else Debian's.
+if ! command -v docker >/dev/null && [ ! -x /usr/local/bin/docker ]; then
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends docker.io
+fi
 if ! command -v cargo >/dev/null; then
   [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
 fi
