@@ -62,7 +62,8 @@ fn digest_at(v: &Value) -> Option<Digest> {
 
 /// Collects garbage in the registry at `root` (see the module's header).
 pub fn garbage_collect(root: &Path, opts: &GcOptions) -> Result<GcReport, StorageError> {
-    let storage = Storage::open(root)?;
+    // Not `open`: that clears tmp/, where a running server writes.
+    let storage = Storage::attach(root)?;
     let _exclusive = storage.lock(true)?;
     let mut report = GcReport::default();
     let mut marked: HashSet<Digest> = HashSet::new();

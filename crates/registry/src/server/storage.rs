@@ -127,6 +127,19 @@ pub struct Storage {
 impl Storage {
     /// Opens (or creates) a registry root, clearing leftover temporary files.
     pub fn open(root: &Path) -> Result<Storage> {
+        let s = Storage::attach(root)?;
+        for name in list_dir(&s.tmp_dir())?.unwrap_or_default() {
+            let path = s.tmp_dir().join(name);
+            if let Err(e) = fs::remove_file(&path) {
+                tracing::warn!("registry: removing {}: {e}", path.display());
+            }
+        }
+        Ok(s)
+    }
+
+    /// Opens (or creates) a registry root that a server may be using: its
+    /// temporary files are left alone.
+    pub fn attach(root: &Path) -> Result<Storage> {
         let s = Storage {
             root: Arc::from(root),
         };
@@ -151,12 +164,6 @@ impl Storage {
                 }
             }
             None => s.write_atomic(&layout, format!("{LAYOUT}\n").as_bytes())?,
-        }
-        for name in list_dir(&s.tmp_dir())?.unwrap_or_default() {
-            let path = s.tmp_dir().join(name);
-            if let Err(e) = fs::remove_file(&path) {
-                tracing::warn!("registry: removing {}: {e}", path.display());
-            }
         }
         Ok(s)
     }
