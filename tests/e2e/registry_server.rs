@@ -1379,3 +1379,409 @@ fn berth_client_with_token_auth_over_tls() {
     .unwrap();
     assert_eq!(inspect["Digest"], digest.as_str());
 }
+
+/// Pushes a blob with curl in one request (`POST ?digest=`).
+fn push_blob(srv: &Server, repo: &str, data: &[u8], d: &Digest) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "blob", data);
+    let r = srv.curl(
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/octet-stream",
+            "--data-binary",
+            &format!("@{file}"),
+        ],
+        &format!("/v2/{repo}/blobs/uploads/?digest={d}"),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(
+        r.header("docker-content-digest"),
+        Some(d.to_string().as_str())
+    );
+}
+
+/// Puts a manifest with curl under `reference` (a tag or a digest).
+fn push_manifest(srv: &Server, repo: &str, reference: &str, bytes: &[u8]) -> Resp {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "manifest", bytes);
+    srv.curl(
+        &[
+            "-X",
+            "PUT",
+            "-H",
+            &format!("Content-Type: {OCI_MANIFEST}"),
+            "--data-binary",
+            &format!("@{file}"),
+        ],
+        &format!("/v2/{repo}/manifests/{reference}"),
+    )
+}
+
+/// An image manifest over `layers` (gzipped tars) with the config's
+/// diff_ids hashed the same way as the blobs.
+fn image_manifest(alg: berth_image::Algorithm, config: &[u8], layers: &[Vec<u8>]) -> Vec<u8> {
+    let layers: Vec<Value> = layers
+        .iter()
+        .map(|l| {
+            json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": Digest::of_as(alg, l).to_string(), "size": l.len()})
+        })
+        .collect();
+    serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": Digest::of_as(alg, config).to_string(), "size": config.len()},
+        "layers": layers,
+    }))
+    .unwrap()
+}
+
+#[test]
+fn sha512_images_through_curl_berth_and_skopeo() {
+    use crate::common::{busybox_tar, Env};
+    use berth_image::Algorithm::Sha512;
+    let srv = Server::start(&[]);
+    // busybox as a sha512 image: the layer, its diff_id, the config and the
+    // manifest all under sha512 digests, pushed with curl.
+    let tarball = std::fs::read(busybox_tar()).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tarball).unwrap();
+    let layer = gz.finish().unwrap();
+    let config = serde_json::to_vec(&json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Cmd": ["sh"], "Env": ["PATH=/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": [Digest::of_as(Sha512, &tarball).to_string()]},
+    }))
+    .unwrap();
+    let (layer_d, config_d) = (
+        Digest::of_as(Sha512, &layer),
+        Digest::of_as(Sha512, &config),
+    );
+    // The layer through a session (POST, PATCH, PUT ?digest=sha512:...).
+    let start = srv.curl(&["-X", "POST"], "/v2/sha/app/blobs/uploads/");
+    assert_eq!(start.status, 202, "{start:?}");
+    let location = start.header("location").unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "layer", &layer);
+    let patch = srv.curl(
+        &["-X", "PATCH", "--data-binary", &format!("@{file}")],
+        &location,
+    );
+    assert_eq!(patch.status, 202, "{patch:?}");
+    let put = srv.curl(&["-X", "PUT"], &format!("{location}?digest={layer_d}"));
+    assert_eq!(put.status, 201, "{put:?}");
+    push_blob(&srv, "sha/app", &config, &config_d);
+    let manifest = image_manifest(Sha512, &config, &[layer]);
+    let manifest_d = Digest::of_as(Sha512, &manifest);
+    let put = push_manifest(&srv, "sha/app", &manifest_d.to_string(), &manifest);
+    assert_eq!(put.status, 201, "{put:?}");
+    assert_eq!(
+        put.header("docker-content-digest"),
+        Some(manifest_d.to_string().as_str())
+    );
+    // Tagged too (a tag names the manifest's sha256 digest): skopeo 1.9
+    // checks a manifest it fetches by digest with sha256 only, so it reads
+    // the sha512 blobs through the tag.
+    assert_eq!(push_manifest(&srv, "sha/app", "v1", &manifest).status, 201);
+    assert!(srv.root().join("blobs/sha512").join(layer_d.hex()).exists());
+    let got = srv.curl(&["-I"], &format!("/v2/sha/app/manifests/{manifest_d}"));
+    assert_eq!(got.status, 200);
+    let blob = srv.curl(&["-I"], &format!("/v2/sha/app/blobs/{config_d}"));
+    assert_eq!(blob.status, 200);
+
+    // Berth pulls it by its sha512 digest and runs it.
+    let env = Env::empty();
+    let name = format!("{}/sha/app@{manifest_d}", srv.host());
+    let pull = env.berth(&["pull", &name]);
+    assert_eq!(pull.code, 0, "{pull:?}");
+    let run = env.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &name,
+        "echo",
+        "sha512 ran",
+    ]);
+    assert_eq!(run.stdout, "sha512 ran\n", "{run:?}");
+    // And pushes it on: its layer goes up under its sha512 digest.
+    let again = format!("{}/berth/app:v1", srv.host());
+    assert_eq!(env.berth(&["tag", &name, &again]).code, 0);
+    let push = env.berth(&["push", &again]);
+    assert_eq!(push.code, 0, "{push:?}");
+    let head = srv.curl(&["-I"], &format!("/v2/berth/app/blobs/{layer_d}"));
+    assert_eq!(head.status, 200, "{head:?}");
+
+    // skopeo reads the manifest. (skopeo 1.9 goes no further with sha512:
+    // it checks the config, and every blob a copy writes, with sha256 only,
+    // "Download config.json digest sha256:... does not match expected
+    // sha512:...".)
+    let src = format!("docker://{}/sha/app:v1", srv.host());
+    let raw = skopeo_ok(&["inspect", "--raw", "--tls-verify=false", &src]);
+    assert_eq!(raw.as_bytes(), manifest.as_slice());
+
+    // Berth pushes it to Debian's docker-registry (the reference
+    // implementation), and another machine pulls it from there and runs it.
+    let reference = crate::distribution::DockerRegistry::start(None);
+    let there = format!("{}/sha/app:v1", reference.addr);
+    assert_eq!(env.berth(&["tag", &name, &there]).code, 0);
+    let push = env.berth(&["push", &there]);
+    assert_eq!(push.code, 0, "{push:?}");
+    let env2 = Env::empty();
+    let pull = env2.berth(&["pull", &there]);
+    assert_eq!(pull.code, 0, "{pull:?}");
+    let run = env2.berth(&["run", "--rm", "--network", "none", &there, "echo", "again"]);
+    assert_eq!(run.stdout, "again\n", "{run:?}");
+
+    // A well-formed digest of an algorithm not stored: 404 where looked
+    // up, 400 where pushed.
+    let blake = format!("blake3:{}", "a".repeat(64));
+    for (args, path, status, code) in [
+        (vec!["-I"], format!("/v2/sha/app/blobs/{blake}"), 404, ""),
+        (
+            vec![],
+            format!("/v2/sha/app/blobs/{blake}"),
+            404,
+            "BLOB_UNKNOWN",
+        ),
+        (
+            vec!["-X", "DELETE"],
+            format!("/v2/sha/app/blobs/{blake}"),
+            404,
+            "BLOB_UNKNOWN",
+        ),
+        (
+            vec![],
+            format!("/v2/sha/app/manifests/{blake}"),
+            404,
+            "MANIFEST_UNKNOWN",
+        ),
+        (
+            vec!["-X", "DELETE"],
+            format!("/v2/sha/app/manifests/{blake}"),
+            404,
+            "MANIFEST_UNKNOWN",
+        ),
+        (
+            vec!["-X", "POST"],
+            format!("/v2/sha/app/blobs/uploads/?digest={blake}"),
+            400,
+            "DIGEST_INVALID",
+        ),
+    ] {
+        let r = srv.curl(&args, &path);
+        assert_eq!(r.status, status, "{args:?} {path}: {r:?}");
+        if !code.is_empty() {
+            assert_eq!(r.error_code(), code, "{path}");
+        }
+    }
+    let referrers = srv.curl(&[], &format!("/v2/sha/app/referrers/{blake}"));
+    assert_eq!(referrers.status, 200);
+    assert_eq!(referrers.json()["manifests"], json!([]));
+    let put = push_manifest(&srv, "sha/app", &blake, &manifest);
+    assert_eq!(
+        (put.status, put.error_code().as_str()),
+        (400, "DIGEST_INVALID")
+    );
+}
+
+/// The upload directories under the root.
+fn uploads(srv: &Server) -> Vec<String> {
+    std::fs::read_dir(srv.root().join("uploads"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn uploads_end_when_refused_and_expire_when_abandoned() {
+    let srv = Server::start(&["--upload-expiry", "2s"]);
+    let open = |srv: &Server| {
+        let r = srv.curl(&["-X", "POST"], "/v2/me/app/blobs/uploads/");
+        assert_eq!(r.status, 202, "{r:?}");
+        r.header("location").unwrap().to_string()
+    };
+    // Refused closing PUTs end their upload at once: a wrong digest, a
+    // digest of an algorithm not stored, no digest.
+    for query in [
+        format!("?digest={}", Digest::of(b"other")),
+        format!("?digest=blake3:{}", "a".repeat(64)),
+        String::new(),
+    ] {
+        let location = open(&srv);
+        let put = srv.curl(
+            &["-X", "PUT", "--data-binary", "data"],
+            &format!("{location}{query}"),
+        );
+        assert_eq!(put.status, 400, "{put:?}");
+        assert_eq!(srv.curl(&[], &location).status, 404, "{query}");
+    }
+    assert!(uploads(&srv).is_empty(), "{:?}", uploads(&srv));
+    // Cancelled with DELETE.
+    let location = open(&srv);
+    assert_eq!(srv.curl(&["-X", "DELETE"], &location).status, 204);
+    assert_eq!(srv.curl(&[], &location).status, 404);
+
+    // Abandoned after a chunk; another kept busy with a chunk a second.
+    let abandoned = open(&srv);
+    let patch = |location: &str| {
+        let r = srv.curl(&["-X", "PATCH", "--data-binary", "chunk"], location);
+        assert_eq!(r.status, 202, "{r:?}");
+    };
+    patch(&abandoned);
+    let busy = open(&srv);
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_millis(900));
+        patch(&busy);
+    }
+    let r = srv.curl(&[], &abandoned);
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (404, "BLOB_UPLOAD_UNKNOWN")
+    );
+    assert_eq!(uploads(&srv).len(), 1, "only the busy upload is left");
+    let put = srv.curl(
+        &["-X", "PUT"],
+        &format!("{busy}?digest={}", Digest::of(b"chunkchunkchunkchunk")),
+    );
+    assert_eq!(put.status, 201, "{put:?}");
+    assert!(uploads(&srv).is_empty());
+    assert!(srv.log().contains("expired"), "{}", srv.log());
+}
+
+fn gc(root: &Path, args: &[&str]) -> String {
+    let out = Command::new(BERTH)
+        .args(["registry", "garbage-collect", "--root"])
+        .arg(root)
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "garbage-collect {args:?}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// Every blob in the root, as digests.
+fn blobs(srv: &Server) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for alg in ["sha256", "sha512"] {
+        for e in std::fs::read_dir(srv.root().join("blobs").join(alg)).unwrap() {
+            out.insert(format!(
+                "{alg}:{}",
+                e.unwrap().file_name().to_string_lossy()
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn garbage_collect_keeps_what_images_use_and_what_is_being_pushed() {
+    use berth_image::Algorithm::{Sha256, Sha512};
+    let srv = Server::start(&[]);
+    // Image a: a shared layer and its own; image b (its manifest pushed
+    // under its sha512 digest and a tag): the shared layer only. Then a is
+    // deleted.
+    let shared = pseudo_random("gc shared", 4096);
+    let own = pseudo_random("gc a only", 4096);
+    let (config_a, config_b) = (b"{\"a\":1}".to_vec(), b"{\"b\":1}".to_vec());
+    for l in [&shared, &own, &config_a] {
+        push_blob(&srv, "a", l, &Digest::of(l));
+    }
+    let manifest_a = image_manifest(Sha256, &config_a, &[shared.clone(), own.clone()]);
+    assert_eq!(push_manifest(&srv, "a", "v1", &manifest_a).status, 201);
+    for l in [&shared, &config_b] {
+        push_blob(&srv, "b", l, &Digest::of(l));
+    }
+    let manifest_b = image_manifest(Sha256, &config_b, std::slice::from_ref(&shared));
+    let b_digest = Digest::of_as(Sha512, &manifest_b);
+    assert_eq!(
+        push_manifest(&srv, "b", &b_digest.to_string(), &manifest_b).status,
+        201
+    );
+    assert_eq!(push_manifest(&srv, "b", "v1", &manifest_b).status, 201);
+    let a_digest = Digest::of(&manifest_a);
+    let del = srv.curl(&["-X", "DELETE"], &format!("/v2/a/manifests/{a_digest}"));
+    assert_eq!(del.status, 202);
+    let before = blobs(&srv);
+    assert_eq!(before.len(), 7, "{before:?}");
+
+    // Just pushed: the default grace period keeps everything.
+    let kept = gc(&srv.root(), &[]);
+    assert!(kept.contains("0 blobs removed"), "{kept}");
+    let dry = gc(&srv.root(), &["--dry-run", "--grace", "0s"]);
+    assert_eq!(dry.matches("would remove blob").count(), 3, "{dry}");
+    assert_eq!(blobs(&srv), before);
+    let swept = gc(&srv.root(), &["--grace", "0s"]);
+    assert!(swept.contains("3 blobs removed"), "{swept}");
+    let expected: std::collections::BTreeSet<String> = [
+        Digest::of(&shared),
+        Digest::of(&config_b),
+        b_digest.clone(),
+        Digest::of(&manifest_b),
+    ]
+    .iter()
+    .map(|d| d.to_string())
+    .collect();
+    assert_eq!(blobs(&srv), expected);
+    // b is whole; a's layer is gone, also from a's links.
+    let out = tempfile::tempdir().unwrap();
+    skopeo_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{}/b:v1", srv.host()),
+        &format!("dir:{}", out.path().join("b").display()),
+    ]);
+    let gone = srv.curl(&["-I"], &format!("/v2/a/blobs/{}", Digest::of(&own)));
+    assert_eq!(gone.status, 404);
+
+    // A push that runs while collections (with no grace at all for old
+    // blobs, the default for new ones) run again and again keeps its blobs.
+    let img = Layout::new("gc during push");
+    let dest = format!("docker://{}/p/app:v1", srv.host());
+    let root = srv.root();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let collector = {
+        let stop = std::sync::Arc::clone(&stop);
+        let root = root.clone();
+        std::thread::spawn(move || {
+            let mut runs = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) || runs == 0 {
+                gc(&root, &[]);
+                runs += 1;
+            }
+            runs
+        })
+    };
+    skopeo_ok(&["copy", "--dest-tls-verify=false", &img.src(), &dest]);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(collector.join().unwrap() >= 1);
+    gc(&root, &[]);
+    skopeo_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        &dest,
+        &format!("dir:{}", out.path().join("p").display()),
+    ]);
+    assert_eq!(
+        std::fs::read(out.path().join("p/manifest.json")).unwrap(),
+        img.manifest
+    );
+    // A blob uploaded with no manifest yet is kept by the grace period, and
+    // only by it.
+    let pending = pseudo_random("pending", 1000);
+    push_blob(&srv, "p/app", &pending, &Digest::of(&pending));
+    gc(&root, &[]);
+    assert!(blobs(&srv).contains(&Digest::of(&pending).to_string()));
+    let late = gc(&root, &["--grace", "0s"]);
+    assert!(late.contains("1 blobs removed"), "{late}");
+    assert!(!blobs(&srv).contains(&Digest::of(&pending).to_string()));
+    assert_eq!(srv.curl(&["-I"], "/v2/p/app/manifests/v1").status, 200);
+}

@@ -239,6 +239,57 @@ pub struct LogoutArgs {
 pub enum RegistryCommand {
     /// Serve the distribution API (v2) from a directory
     Serve(RegistryServeArgs),
+    /// Remove the blobs no manifest of a registry directory uses
+    GarbageCollect(RegistryGcArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RegistryGcArgs {
+    /// Directory holding the registry's content
+    #[arg(long, default_value = "/var/lib/berth-registry")]
+    pub root: PathBuf,
+    /// Show what would be removed, remove nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also remove manifests that no tag reaches
+    #[arg(long)]
+    pub delete_untagged: bool,
+    /// Keep blobs written or used more recently than this (a push in progress)
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub grace: std::time::Duration,
+}
+
+/// `90s`, `24h`, `1h30m`, `500ms`, `2d`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("invalid duration {s:?} (e.g. 90s, 30m, 24h, 1h30m)");
+    let mut total = std::time::Duration::ZERO;
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let secs = match &rest[..unit_len] {
+            "ms" => {
+                total += std::time::Duration::from_millis(n);
+                rest = &rest[unit_len..];
+                continue;
+            }
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86400,
+            _ => return Err(bad()),
+        };
+        total += std::time::Duration::from_secs(n.checked_mul(secs).ok_or_else(bad)?);
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
 }
 
 #[derive(Args, Debug)]
@@ -261,6 +312,9 @@ pub struct RegistryServeArgs {
     /// PEM private key for --tls-cert
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Remove an upload nobody has written to for this long (e.g. 24h, 90s)
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    pub upload_expiry: std::time::Duration,
 }
 
 #[derive(Subcommand, Debug)]
@@ -1047,4 +1101,22 @@ pub struct RmArgs {
     pub volumes: bool,
     #[arg(required = true)]
     pub containers: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86400)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        for bad in ["", "h", "10", "5x", "-1s", "1.5h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
 }

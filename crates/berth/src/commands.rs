@@ -152,6 +152,7 @@ pub fn dispatch(cli: Cli) -> i32 {
             engine(g).and_then(|e| build_cmds::prune(&e, a))
         }
         Command::Registry(RegistryCommand::Serve(a)) => registry_cmds::serve(a),
+        Command::Registry(RegistryCommand::GarbageCollect(a)) => registry_cmds::garbage_collect(a),
         Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => {
             engine(g).and_then(|e| registry_cmds::pull(&e, a))
         }

@@ -69,6 +69,9 @@ pub fn resolve(cli: &mut Cli) -> Result<()> {
         {
             a.file = absolute(Path::new(&a.file))?.to_string_lossy().into_owned();
         }
+        Command::Registry(RegistryCommand::GarbageCollect(a)) => {
+            absolute_in_place(&mut a.root)?;
+        }
         Command::Registry(RegistryCommand::Serve(a)) => {
             absolute_in_place(&mut a.root)?;
             for p in [&mut a.htpasswd, &mut a.tls_cert, &mut a.tls_key]

@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 use anyhow::{bail, Context, Result};
 use berth_engine::registry::client::{Credentials, Progress, PullPolicy, Pulled, Quiet, Status};
 use berth_engine::Engine;
-use berth_registry::server::{self, ServerConfig};
+use berth_registry::server::{self, GcOptions, ServerConfig};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::{LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryServeArgs};
+use crate::cli::{LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryGcArgs, RegistryServeArgs};
 
 /// Docker Hub, when `login`/`logout` name no server.
 const DEFAULT_REGISTRY: &str = "docker.io";
@@ -347,6 +347,37 @@ pub fn serve(a: RegistryServeArgs) -> Result<i32> {
         htpasswd: a.htpasswd,
         token_auth: a.token_auth,
         tls,
+        upload_expiry: a.upload_expiry,
     })?;
+    Ok(0)
+}
+
+pub fn garbage_collect(a: RegistryGcArgs) -> Result<i32> {
+    if !a.root.join("layout").exists() {
+        anyhow::bail!("{} is not a registry directory", a.root.display());
+    }
+    let report = server::garbage_collect(
+        &a.root,
+        &GcOptions {
+            dry_run: a.dry_run,
+            delete_untagged: a.delete_untagged,
+            grace: a.grace,
+        },
+    )?;
+    let verb = if a.dry_run { "would remove" } else { "removed" };
+    for (repo, d) in &report.untagged {
+        println!("{verb} untagged manifest {repo}@{d}");
+    }
+    for (d, _) in &report.removed {
+        println!("{verb} blob {d}");
+    }
+    println!(
+        "{} blobs in use, {} unused but younger than {}s kept, {} blobs {verb} ({} bytes)",
+        report.marked,
+        report.young,
+        a.grace.as_secs(),
+        report.removed.len(),
+        report.freed()
+    );
     Ok(0)
 }

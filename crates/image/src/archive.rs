@@ -75,7 +75,7 @@ fn append_file(b: &mut tar::Builder<impl Write>, name: &str, path: &Path) -> io:
 }
 
 fn blob_name(d: &Digest) -> String {
-    format!("blobs/sha256/{}", d.hex())
+    format!("blobs/{}/{}", d.algorithm(), d.hex())
 }
 
 #[derive(Deserialize)]
@@ -295,7 +295,9 @@ impl Store {
                     message: e.to_string(),
                 })?;
             for m in index.manifests() {
-                let blob = |d: &oci_spec::image::Digest| format!("blobs/sha256/{}", d.digest());
+                let blob = |d: &oci_spec::image::Digest| {
+                    format!("blobs/{}/{}", d.algorithm().as_ref(), d.digest())
+                };
                 let manifest: ImageManifest = serde_json::from_slice(&read(&blob(m.digest()))?)
                     .map_err(|e| Error::Corrupt {
                         path: root.join(blob(m.digest())),

@@ -1,15 +1,16 @@
-//! The content store: immutable blobs addressed by their sha256 digest.
+//! The content store: immutable blobs addressed by their digest.
 //!
 //! A blob is written to a temporary file in the store's `ingest/` directory,
 //! hashed on the way, fsynced, checked against the expected digest (when one is
-//! given) and renamed into `blobs/sha256/<hex>`: a crash leaves at worst a stray
-//! file in `ingest/`, never a partial blob under its digest.
+//! given) and renamed into `blobs/<algorithm>/<hex>`: a crash leaves at worst a
+//! stray file in `ingest/`, never a partial blob under its digest. Berth hashes
+//! what it makes with sha256; blobs pulled under sha512 digests keep them.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::digest::{Digest, DigestWriter};
+use crate::digest::{Algorithm, Digest, DigestWriter};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone)]
@@ -48,7 +49,9 @@ impl Ingest {
         }
         file.sync_all()
             .map_err(Error::io("sync", self.tmp.to_path_buf()))?;
-        let dest = self.blobs.join(digest.hex());
+        let dir = self.blobs.join(digest.algorithm().as_str());
+        fs::create_dir_all(&dir).map_err(Error::io("create", &dir))?;
+        let dest = dir.join(digest.hex());
         self.tmp
             .persist(&dest)
             .map_err(|e| Error::io("store blob", &dest)(e.error))?;
@@ -143,23 +146,31 @@ impl ContentStore {
     }
 
     pub fn path(&self, digest: &Digest) -> PathBuf {
-        self.root.join("blobs/sha256").join(digest.hex())
+        self.root
+            .join("blobs")
+            .join(digest.algorithm().as_str())
+            .join(digest.hex())
     }
 
     pub fn exists(&self, digest: &Digest) -> bool {
         self.path(digest).exists()
     }
 
-    /// Starts writing a new blob.
+    /// Starts writing a new blob, hashed with sha256.
     pub fn ingest(&self) -> Result<Ingest> {
+        self.ingest_as(Algorithm::Sha256)
+    }
+
+    /// Starts writing a new blob hashed with `alg`.
+    pub fn ingest_as(&self, alg: Algorithm) -> Result<Ingest> {
         let dir = self.root.join("ingest");
         let tmp = tempfile::NamedTempFile::new_in(&dir)
             .map_err(Error::io("create temporary blob in", &dir))?;
         let (file, tmp) = tmp.into_parts();
         Ok(Ingest {
-            writer: DigestWriter::new(file),
+            writer: DigestWriter::with_algorithm(file, alg),
             tmp,
-            blobs: self.root.join("blobs/sha256"),
+            blobs: self.root.join("blobs"),
         })
     }
 
@@ -183,7 +194,7 @@ impl ContentStore {
         File::open(&path)
             .and_then(|mut f| f.read_to_end(&mut data))
             .map_err(Error::io("read blob", &path))?;
-        let actual = Digest::of(&data);
+        let actual = Digest::of_as(digest.algorithm(), &data);
         if actual != *digest {
             return Err(Error::DigestMismatch {
                 expected: digest.to_string(),

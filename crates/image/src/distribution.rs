@@ -20,9 +20,8 @@ use oci_spec::image::{
     MediaType,
 };
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
-use crate::digest::Digest;
+use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Result};
 use crate::gc::WriteGuard;
 use crate::import::{json, Tee};
@@ -70,7 +69,7 @@ impl Compression {
 /// A reader that hashes and counts what passes through it.
 struct Hashing<R> {
     inner: R,
-    hasher: Sha256,
+    hasher: Hasher,
 }
 
 impl<R: Read> Read for Hashing<R> {
@@ -143,7 +142,7 @@ impl Store {
         diff_id: &Digest,
         parent: Option<&Digest>,
     ) -> Result<()> {
-        let mut ingest = self.content.ingest()?;
+        let mut ingest = self.content.ingest_as(digest.algorithm())?;
         let pending = {
             let tee = Tee {
                 inner: blob,
@@ -171,13 +170,13 @@ impl Store {
                 };
                 let mut hashing = Hashing {
                     inner: decoded,
-                    hasher: Sha256::new(),
+                    hasher: diff_id.algorithm().hasher(),
                 };
                 let pending = self.layers.unpack(&mut hashing)?;
                 // The tar reader stops at the end-of-archive marker: hash the
                 // padding too.
                 io::copy(&mut hashing, &mut io::sink()).map_err(Error::Archive)?;
-                let actual = Digest::from_hex(&hex::encode(hashing.hasher.finalize()))?;
+                let actual = hashing.hasher.finish();
                 (pending, actual)
             };
             // Take in whatever the blob holds past the compressed stream.

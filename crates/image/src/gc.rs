@@ -76,25 +76,29 @@ impl Store {
         let mut blobs: HashSet<String> = HashSet::new();
         let mut chains: HashSet<String> = HashSet::new();
         for img in self.list()? {
-            blobs.insert(img.id.hex().to_string());
-            blobs.insert(img.manifest.hex().to_string());
+            blobs.insert(img.id.to_string());
+            blobs.insert(img.manifest.to_string());
             for l in self.manifest(&img)?.layers() {
-                blobs.insert(l.digest().digest().to_string());
+                blobs.insert(l.digest().to_string());
             }
             for c in &img.chain_ids {
                 chains.insert(c.hex().to_string());
             }
         }
         let mut freed = 0;
-        let blob_dir = self.root().join("blobs/sha256");
-        for e in fs::read_dir(&blob_dir)
-            .map_err(Error::io("read", &blob_dir))?
-            .flatten()
-        {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if !blobs.contains(&name) {
-                freed += e.metadata().map(|m| m.len()).unwrap_or(0);
-                fs::remove_file(e.path()).map_err(Error::io("remove", e.path()))?;
+        for alg in crate::digest::Algorithm::ALL {
+            let blob_dir = self.root().join("blobs").join(alg.as_str());
+            let entries = match fs::read_dir(&blob_dir) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("read", &blob_dir)(e)),
+            };
+            for e in entries.flatten() {
+                let name = format!("{alg}:{}", e.file_name().to_string_lossy());
+                if !blobs.contains(&name) {
+                    freed += e.metadata().map(|m| m.len()).unwrap_or(0);
+                    fs::remove_file(e.path()).map_err(Error::io("remove", e.path()))?;
+                }
             }
         }
         let layers = self.layers().root().to_path_buf();

@@ -36,7 +36,7 @@ pub use archive::ArchiveFormat;
 pub use commit::CommitOptions;
 pub use content::ContentStore;
 pub use diff::{changes as diff_changes, write_layer, Change, ChangeKind};
-pub use digest::{Digest, DigestWriter};
+pub use digest::{Algorithm, Digest, DigestWriter, Hasher};
 pub use distribution::{
     media, Compression, PushImage, PushLayer, RemoteDescriptor, RemoteManifest,
 };

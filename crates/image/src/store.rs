@@ -137,6 +137,17 @@ impl Store {
             }
         }
         let reference = Reference::parse(name)?;
+        if let Some(d) = reference.digest() {
+            // `name@digest`: the image pulled as that (its repo digest).
+            let want = format!("{}@{d}", reference.familiar_repository());
+            if let Some((id, _)) = doc
+                .images
+                .iter()
+                .find(|(_, rec)| rec.repo_digests.contains(&want))
+            {
+                return by_id(id);
+            }
+        }
         match doc.refs.get(&reference.to_string()) {
             Some(id) => by_id(id),
             None => Err(Error::ImageNotFound(name.to_string())),

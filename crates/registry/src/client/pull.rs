@@ -123,7 +123,13 @@ impl Session<'_> {
             .pull_manifest_raw(r, &RegistryAuth::Anonymous, &media::MANIFESTS)
             .await
             .map_err(|e| self.err(e))?;
-        let actual = Digest::of(&bytes);
+        // Hashed with the algorithm asked for (sha256 for a tag).
+        let alg = r
+            .digest()
+            .and_then(|w| w.parse::<Digest>().ok())
+            .map(|w| w.algorithm())
+            .unwrap_or_default();
+        let actual = Digest::of_as(alg, &bytes);
         if let Some(want) = r.digest() {
             if want != actual.to_string() {
                 return Err(ClientError::DigestMismatch {
@@ -149,7 +155,11 @@ impl Session<'_> {
             .pull_blob(&self.oref, &desc, &mut out)
             .await
             .map_err(|e| self.err(e))?;
-        let actual = Digest::of(&out);
+        let alg = digest
+            .parse::<Digest>()
+            .map(|d| d.algorithm())
+            .unwrap_or_default();
+        let actual = Digest::of_as(alg, &out);
         if actual.to_string() != digest {
             return Err(ClientError::DigestMismatch {
                 registry: self.registry.to_string(),

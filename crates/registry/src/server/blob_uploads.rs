@@ -18,7 +18,7 @@ use super::http::{
 };
 use super::names::valid_name;
 use super::route::Query;
-use super::service::{digest_arg, App};
+use super::service::{digest_arg, lookup_digest, App};
 use super::uploads::{AppendError, FinishError, Session};
 
 fn location(name: &str, id: &str) -> String {
@@ -116,14 +116,17 @@ pub async fn start(
     body: Incoming,
 ) -> Result<Response<Body>, ApiError> {
     if let Some(mount) = query.get("mount") {
-        let d = digest_arg(mount)?;
-        if let Some(from) = query.get("from").filter(|f| valid_name(f)) {
+        // A digest of an algorithm not stored cannot be mounted: the client
+        // gets a session (and is refused when it closes it).
+        let d = lookup_digest(mount)?;
+        if let (Some(d), Some(from)) = (d, query.get("from").filter(|f| valid_name(f))) {
             if grant.may_pull(from) {
                 let (f, n, d2) = (from.to_string(), name.to_string(), d.clone());
                 let mounted = app
                     .blocking(move |s| {
                         if s.has_blob(&f, &d2)? {
                             s.link_blob(&n, &d2)?;
+                            s.touch_blob(&d2)?;
                             Ok(true)
                         } else {
                             Ok(false)
@@ -187,6 +190,7 @@ pub async fn patch(
 }
 
 /// `PUT ?digest=`: the last chunk (optional), verified against the digest.
+/// The upload ends here either way: stored, or refused and removed.
 pub async fn put(
     app: &App,
     name: &str,
@@ -195,22 +199,37 @@ pub async fn put(
     headers: &HeaderMap,
     body: Incoming,
 ) -> Result<Response<Body>, ApiError> {
-    let raw = query
-        .get("digest")
-        .ok_or_else(|| ApiError::new(Code::DigestInvalid, "the digest parameter is required"))?;
-    let d = digest_arg(raw)?;
     let session = session(app, name, id).await?;
     let mut s = session.lock().await;
     if s.done {
         return Err(unknown_upload(id));
     }
-    check_chunk(name, &s, headers)?;
-    s.append(body).await.map_err(append_error)?;
-    let result = s.finish(&app.storage, &d).await.map_err(finish_error);
-    if result.is_ok() || s.done {
-        app.uploads.forget(id);
+    let result = close(app, name, &mut s, query, headers, body).await;
+    if !s.done {
+        if let Err(e) = s.cancel().await {
+            tracing::warn!("registry: removing refused upload {id}: {e}");
+        }
     }
-    result.map(|()| created(name, &d))
+    app.uploads.forget(id);
+    result
+}
+
+async fn close(
+    app: &App,
+    name: &str,
+    s: &mut Session,
+    query: &Query,
+    headers: &HeaderMap,
+    body: Incoming,
+) -> Result<Response<Body>, ApiError> {
+    let raw = query
+        .get("digest")
+        .ok_or_else(|| ApiError::new(Code::DigestInvalid, "the digest parameter is required"))?;
+    let d = digest_arg(raw)?;
+    check_chunk(name, s, headers)?;
+    s.append(body).await.map_err(append_error)?;
+    s.finish(&app.storage, &d).await.map_err(finish_error)?;
+    Ok(created(name, &d))
 }
 
 /// `DELETE`: drop the upload.

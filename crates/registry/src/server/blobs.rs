@@ -12,7 +12,7 @@ use super::error::{ApiError, Code};
 use super::http::{
     empty, file_body, parse_range, Body, ByteRange, Reply, DOCKER_CONTENT_DIGEST, RANGE,
 };
-use super::service::{digest_arg, App};
+use super::service::{lookup_digest, App};
 
 fn unknown(digest: &str) -> ApiError {
     ApiError::new(Code::BlobUnknown, "blob unknown to registry").detail(json!({ "digest": digest }))
@@ -25,10 +25,18 @@ pub async fn get(
     headers: &HeaderMap,
     head: bool,
 ) -> Result<Response<Body>, ApiError> {
-    let d = digest_arg(digest)?;
+    let d = lookup_digest(digest)?.ok_or_else(|| unknown(digest))?;
     let (n, d2) = (name.to_string(), d.clone());
+    // A blob a client has just looked at is about to be used (a push that
+    // skips it, a pull): its time is refreshed so a collection spares it.
     let size = app
-        .blocking(move |s| s.blob_size(&n, &d2))
+        .blocking(move |s| {
+            let size = s.blob_size(&n, &d2)?;
+            if size.is_some() {
+                s.touch_blob(&d2)?;
+            }
+            Ok(size)
+        })
         .await?
         .ok_or_else(|| unknown(digest))?;
     let range = headers
@@ -74,7 +82,7 @@ pub async fn get(
 
 /// Unlinks the blob from this repository (other repositories keep it).
 pub async fn delete(app: &App, name: &str, digest: &str) -> Result<Response<Body>, ApiError> {
-    let d = digest_arg(digest)?;
+    let d = lookup_digest(digest)?.ok_or_else(|| unknown(digest))?;
     let n = name.to_string();
     if app.blocking(move |s| s.unlink_blob(&n, &d)).await? {
         Ok(Reply::new(StatusCode::ACCEPTED).empty())

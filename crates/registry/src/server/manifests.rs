@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::{ApiError, Code};
 use super::http::{empty, full, read_small, Body, Reply, DOCKER_CONTENT_DIGEST, OCI_SUBJECT};
-use super::names::{parse_digest, parse_reference, Reference, ReferenceError};
+use super::names::{parse_digest, parse_reference, DigestError, Reference, ReferenceError};
 use super::service::App;
 use super::storage::NewManifest;
 
@@ -126,6 +126,15 @@ fn reference(raw: &str) -> Result<Reference, ApiError> {
     })
 }
 
+/// A reference something is looked up by: None for a digest of an algorithm
+/// the registry does not store (nothing can exist under it: 404).
+fn lookup_reference(raw: &str) -> Result<Option<Reference>, ApiError> {
+    match parse_reference(raw) {
+        Err(ReferenceError::Digest(DigestError::Unsupported(_))) => Ok(None),
+        _ => reference(raw).map(Some),
+    }
+}
+
 fn unknown(name: &str, reference: &str) -> ApiError {
     ApiError::new(Code::ManifestUnknown, "manifest unknown to registry")
         .detail(json!({"name": name, "reference": reference}))
@@ -142,7 +151,12 @@ pub async fn put(
     let bytes = read_small(body, MAX_MANIFEST).await?;
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let checked = check(content_type, &bytes)?;
-    let digest = Digest::of(&bytes);
+    // Pushed by digest: hashed with that digest's algorithm; by tag: sha256.
+    let alg = match &reference {
+        Reference::Digest(d) => d.algorithm(),
+        Reference::Tag(_) => Default::default(),
+    };
+    let digest = Digest::of_as(alg, &bytes);
     if let Reference::Digest(d) = &reference {
         if d != &digest {
             return Err(ApiError::new(
@@ -151,24 +165,6 @@ pub async fn put(
             )
             .detail(json!({"reference": d.to_string(), "actual": digest.to_string()})));
         }
-    }
-    let (n, wanted) = (name.to_string(), checked.blobs.clone());
-    let missing = app
-        .blocking(move |s| {
-            for d in wanted {
-                if !s.has_blob(&n, &d)? {
-                    return Ok(Some(d));
-                }
-            }
-            Ok(None)
-        })
-        .await?;
-    if let Some(d) = missing {
-        return Err(ApiError::new(
-            Code::ManifestBlobUnknown,
-            "manifest references an unknown blob",
-        )
-        .detail(json!({"digest": d.to_string()})));
     }
     let referrer = checked.subject.clone().map(|subject| {
         let mut desc = json!({
@@ -194,8 +190,27 @@ pub async fn put(
         },
         referrer,
     };
-    let n = name.to_string();
-    app.blocking(move |s| s.put_manifest(&n, &manifest)).await?;
+    // The check and the write in one step under the storage lock, so a
+    // collection cannot remove a blob between them.
+    let (n, wanted) = (name.to_string(), checked.blobs);
+    let missing = app
+        .blocking(move |s| {
+            for d in wanted {
+                if !s.has_blob(&n, &d)? {
+                    return Ok(Some(d));
+                }
+            }
+            s.put_manifest(&n, &manifest)?;
+            Ok(None)
+        })
+        .await?;
+    if let Some(d) = missing {
+        return Err(ApiError::new(
+            Code::ManifestBlobUnknown,
+            "manifest references an unknown blob",
+        )
+        .detail(json!({"digest": d.to_string()})));
+    }
     let mut reply = Reply::new(StatusCode::CREATED)
         .header(LOCATION, format!("/v2/{name}/manifests/{digest}"))
         .header(DOCKER_CONTENT_DIGEST, digest.to_string());
@@ -207,7 +222,7 @@ pub async fn put(
 
 /// The digest a reference names in the repository.
 async fn resolve(app: &App, name: &str, raw_ref: &str) -> Result<Digest, ApiError> {
-    match reference(raw_ref)? {
+    match lookup_reference(raw_ref)?.ok_or_else(|| unknown(name, raw_ref))? {
         Reference::Digest(d) => Ok(d),
         Reference::Tag(t) => {
             let n = name.to_string();
@@ -254,7 +269,7 @@ pub async fn get(
 /// By digest: unlinks the manifest and its tags. By tag: removes the tag.
 pub async fn delete(app: &App, name: &str, raw_ref: &str) -> Result<Response<Body>, ApiError> {
     let n = name.to_string();
-    let deleted = match reference(raw_ref)? {
+    let deleted = match lookup_reference(raw_ref)?.ok_or_else(|| unknown(name, raw_ref))? {
         Reference::Digest(d) => app.blocking(move |s| s.delete_manifest(&n, &d)).await?,
         Reference::Tag(t) => app.blocking(move |s| s.delete_tag(&n, &t)).await?,
     };

@@ -10,6 +10,7 @@ mod blob_uploads;
 mod blobs;
 mod error;
 mod gate;
+mod gc;
 mod http;
 mod listing;
 mod manifests;
@@ -34,6 +35,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+pub use gc::{garbage_collect, GcOptions, GcReport};
 pub use storage::StorageError;
 
 /// What `berth registry serve` was asked for.
@@ -49,7 +51,12 @@ pub struct ServerConfig {
     pub token_auth: bool,
     /// PEM certificate chain and private key: serve https.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// An upload nobody has written to for this long is removed.
+    pub upload_expiry: Duration,
 }
+
+/// The default of [`ServerConfig::upload_expiry`]: a day.
+pub const DEFAULT_UPLOAD_EXPIRY: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -150,9 +157,24 @@ pub fn serve(config: ServerConfig) -> Result<(), ServerError> {
         .build()
         .map_err(ServerError::Runtime)?;
     let app = Arc::new(service::App::new(storage, gate));
+    runtime.spawn(expire_uploads(Arc::clone(&app), config.upload_expiry));
     let result = runtime.block_on(accept_loop(listener, app, tls, &config));
     runtime.shutdown_timeout(Duration::from_secs(5));
     result
+}
+
+/// Removes abandoned uploads while the server runs: once at the start
+/// (leftovers of an earlier run), then every half expiry (at most hourly).
+async fn expire_uploads(app: Arc<service::App>, expiry: Duration) {
+    let every = (expiry / 2).clamp(Duration::from_millis(200), Duration::from_secs(3600));
+    loop {
+        match app.uploads.expire(expiry).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("registry: {n} abandoned upload(s) removed"),
+            Err(e) => tracing::warn!("registry: expiring uploads: {e}"),
+        }
+        tokio::time::sleep(every).await;
+    }
 }
 
 async fn accept_loop(

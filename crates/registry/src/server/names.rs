@@ -2,7 +2,7 @@
 //! (no regex engine): each validated value is also safe as a path under the
 //! storage root (no `..`, no leading `/` or `.`).
 
-use berth_image::Digest;
+use berth_image::{Algorithm, Digest};
 
 /// The longest repository name we take (the spec: name and host under 256).
 const MAX_NAME: usize = 255;
@@ -59,11 +59,12 @@ pub fn valid_tag(tag: &str) -> bool {
 pub enum DigestError {
     #[error("invalid digest {0:?}")]
     Malformed(String),
-    #[error("unsupported digest algorithm {0:?} (only sha256)")]
+    #[error("unsupported digest algorithm {0:?} (sha256 and sha512 are supported)")]
     Unsupported(String),
 }
 
-/// `algorithm:encoded` per the spec's grammar; only sha256 is stored.
+/// `algorithm:encoded` per the spec's grammar; sha256 and sha512 are stored,
+/// any other well-formed algorithm is `Unsupported`.
 pub fn parse_digest(s: &str) -> Result<Digest, DigestError> {
     let malformed = || DigestError::Malformed(s.to_string());
     let (alg, enc) = s.split_once(':').ok_or_else(malformed)?;
@@ -80,10 +81,8 @@ pub fn parse_digest(s: &str) -> Result<Digest, DigestError> {
     if !alg_ok || !enc_ok {
         return Err(malformed());
     }
-    if alg != "sha256" {
-        return Err(DigestError::Unsupported(alg.to_string()));
-    }
-    Digest::from_hex(enc).map_err(|_| malformed())
+    let alg = Algorithm::from_name(alg).ok_or_else(|| DigestError::Unsupported(alg.to_string()))?;
+    Digest::from_parts(alg, enc).map_err(|_| malformed())
 }
 
 /// A manifest reference: a tag or a digest.
@@ -171,9 +170,19 @@ mod tests {
     fn digests() {
         let d = parse_digest(&format!("sha256:{HEX}")).unwrap();
         assert_eq!(d.hex(), HEX);
-        assert_eq!(
+        let long = format!("sha512:{HEX}{HEX}");
+        assert_eq!(parse_digest(&long).unwrap().to_string(), long);
+        assert!(matches!(
             parse_digest("sha512:abcd"),
-            Err(DigestError::Unsupported("sha512".into()))
+            Err(DigestError::Malformed(_))
+        ));
+        assert_eq!(
+            parse_digest(&format!("blake3:{HEX}")),
+            Err(DigestError::Unsupported("blake3".into()))
+        );
+        assert_eq!(
+            parse_digest("sha384+x.y:abcd"),
+            Err(DigestError::Unsupported("sha384+x.y".into()))
         );
         assert!(matches!(
             parse_digest("sha256:abcd"),

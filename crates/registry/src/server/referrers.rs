@@ -8,7 +8,7 @@ use super::error::ApiError;
 use super::http::{Body, Reply, OCI_FILTERS_APPLIED};
 use super::manifests::OCI_INDEX;
 use super::route::Query;
-use super::service::{digest_arg, App};
+use super::service::{lookup_digest, App};
 
 pub async fn list(
     app: &App,
@@ -16,9 +16,15 @@ pub async fn list(
     digest: &str,
     query: &Query,
 ) -> Result<Response<Body>, ApiError> {
-    let subject = digest_arg(digest)?;
-    let n = name.to_string();
-    let mut manifests = app.blocking(move |s| s.referrers(&n, &subject)).await?;
+    // A subject of an algorithm not stored has no referrers (the spec
+    // forbids a 404 here).
+    let mut manifests = match lookup_digest(digest)? {
+        Some(subject) => {
+            let n = name.to_string();
+            app.blocking(move |s| s.referrers(&n, &subject)).await?
+        }
+        None => Vec::new(),
+    };
     let filter = query.get("artifactType").filter(|t| !t.is_empty());
     let mut reply = Reply::new(StatusCode::OK);
     if let Some(t) = filter {

@@ -14,7 +14,7 @@ use serde_json::json;
 use super::error::{ApiError, Code};
 use super::gate::{Gate, Grant, Need};
 use super::http::{Body, Reply};
-use super::names::{parse_digest, valid_name};
+use super::names::{parse_digest, valid_name, DigestError};
 use super::route::{parse_path, Query, Route};
 use super::storage::{Storage, StorageError};
 use super::uploads::Uploads;
@@ -37,17 +37,22 @@ impl App {
         }
     }
 
-    /// Runs blocking storage work on tokio's blocking pool.
+    /// Runs blocking storage work on tokio's blocking pool, under the shared
+    /// storage lock (a collection, which takes it exclusively, never sees
+    /// half a step).
     pub async fn blocking<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce(&Storage) -> Result<T, StorageError> + Send + 'static,
     {
         let storage = self.storage.clone();
-        tokio::task::spawn_blocking(move || f(&storage))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::from)
+        tokio::task::spawn_blocking(move || {
+            let _shared = storage.lock(false)?;
+            f(&storage)
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::from)
     }
 
     /// Answers one request; never fails (errors become spec error bodies).
@@ -169,11 +174,25 @@ fn need(method: &Method, route: &Route) -> Need {
     }
 }
 
-/// A digest in a path or query, or 400 DIGEST_INVALID.
+fn invalid_digest(s: &str, e: DigestError) -> ApiError {
+    ApiError::new(Code::DigestInvalid, e.to_string()).detail(json!({ "digest": s }))
+}
+
+/// A digest something is pushed under, or 400 DIGEST_INVALID (malformed or
+/// of an algorithm the registry does not compute).
 pub fn digest_arg(s: &str) -> Result<Digest, ApiError> {
-    parse_digest(s).map_err(|e| {
-        ApiError::new(Code::DigestInvalid, e.to_string()).detail(json!({ "digest": s }))
-    })
+    parse_digest(s).map_err(|e| invalid_digest(s, e))
+}
+
+/// A digest something is looked up by: None when its algorithm is not one
+/// the registry stores, so nothing can exist under it (the caller answers
+/// 404); 400 DIGEST_INVALID only when it is malformed.
+pub fn lookup_digest(s: &str) -> Result<Option<Digest>, ApiError> {
+    match parse_digest(s) {
+        Ok(d) => Ok(Some(d)),
+        Err(DigestError::Unsupported(_)) => Ok(None),
+        Err(e) => Err(invalid_digest(s, e)),
+    }
 }
 
 #[cfg(test)]

@@ -2,17 +2,26 @@
 //!
 //! ```text
 //! layout                                     "berth-registry 1"
-//! blobs/sha256/<hex>                         content (layers, configs, manifests),
+//! gc.lock                                    flock: shared by each storage step of
+//!                                            the server, exclusive for a collection
+//! blobs/<alg>/<hex>                          content (layers, configs, manifests),
 //!                                            shared by every repository
-//! repositories/<name>/_blobs/sha256/<hex>    empty: <name> links this blob
-//! repositories/<name>/_manifests/sha256/<hex>  the manifest's media type
+//! repositories/<name>/_blobs/<alg>/<hex>     empty: <name> links this blob
+//! repositories/<name>/_manifests/<alg>/<hex> the manifest's media type
 //! repositories/<name>/_tags/<tag>            the digest the tag points at
-//! repositories/<name>/_referrers/sha256/<subject-hex>/<hex>
-//!                                            descriptor (JSON) of a manifest whose
-//!                                            `subject` is <subject-hex>
-//! uploads/<id>/data, uploads/<id>/repository an upload in progress
+//! repositories/<name>/_referrers/<alg>/<subject-hex>/<hex>
+//!                                            descriptor (JSON, with the digest) of a
+//!                                            manifest whose `subject` is the subject
+//! uploads/<id>/data, uploads/<id>/repository an upload in progress; its data file's
+//!                                            mtime is its last activity
 //! tmp/                                       files being written, before their rename
 //! ```
+//!
+//! `<alg>` is `sha256` or `sha512` (the algorithms the OCI image spec
+//! registers that Berth computes); a root written before sha512 is the same
+//! layout with only `sha256` directories. A blob's mtime is the last time it
+//! was written, mounted or looked at: a collection spares blobs younger than
+//! its grace period, which covers a push between its blobs and its manifest.
 //!
 //! Repository directories are named after the repository (`me/app` nests);
 //! their own entries start with `_`, which no name component can. Every file
@@ -24,7 +33,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use berth_image::Digest;
+use berth_image::{Algorithm, Digest};
 use serde_json::Value;
 
 const LAYOUT: &str = "berth-registry 1";
@@ -118,11 +127,25 @@ pub struct Storage {
 impl Storage {
     /// Opens (or creates) a registry root, clearing leftover temporary files.
     pub fn open(root: &Path) -> Result<Storage> {
+        let s = Storage::attach(root)?;
+        for name in list_dir(&s.tmp_dir())?.unwrap_or_default() {
+            let path = s.tmp_dir().join(name);
+            if let Err(e) = fs::remove_file(&path) {
+                tracing::warn!("registry: removing {}: {e}", path.display());
+            }
+        }
+        Ok(s)
+    }
+
+    /// Opens (or creates) a registry root that a server may be using: its
+    /// temporary files are left alone.
+    pub fn attach(root: &Path) -> Result<Storage> {
         let s = Storage {
             root: Arc::from(root),
         };
         for dir in [
             s.root.join("blobs/sha256"),
+            s.root.join("blobs/sha512"),
             s.root.join("repositories"),
             s.uploads_dir(),
             s.tmp_dir(),
@@ -142,12 +165,6 @@ impl Storage {
             }
             None => s.write_atomic(&layout, format!("{LAYOUT}\n").as_bytes())?,
         }
-        for name in list_dir(&s.tmp_dir())?.unwrap_or_default() {
-            let path = s.tmp_dir().join(name);
-            if let Err(e) = fs::remove_file(&path) {
-                tracing::warn!("registry: removing {}: {e}", path.display());
-            }
-        }
         Ok(s)
     }
 
@@ -159,8 +176,17 @@ impl Storage {
         self.root.join("tmp")
     }
 
+    #[cfg(test)]
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn blobs_dir(&self, alg: Algorithm) -> PathBuf {
+        self.root.join("blobs").join(alg.as_str())
+    }
+
     pub fn blob_path(&self, d: &Digest) -> PathBuf {
-        self.root.join("blobs/sha256").join(d.hex())
+        self.blobs_dir(d.algorithm()).join(d.hex())
     }
 
     fn repo_dir(&self, name: &str) -> PathBuf {
@@ -168,11 +194,87 @@ impl Storage {
     }
 
     fn blob_link(&self, name: &str, d: &Digest) -> PathBuf {
-        self.repo_dir(name).join("_blobs/sha256").join(d.hex())
+        self.repo_dir(name)
+            .join("_blobs")
+            .join(d.algorithm().as_str())
+            .join(d.hex())
     }
 
     fn manifest_link(&self, name: &str, d: &Digest) -> PathBuf {
-        self.repo_dir(name).join("_manifests/sha256").join(d.hex())
+        self.repo_dir(name)
+            .join("_manifests")
+            .join(d.algorithm().as_str())
+            .join(d.hex())
+    }
+
+    /// The lock a collection takes exclusively and every storage step of
+    /// the server shared: held until the returned file is dropped.
+    pub fn lock(&self, exclusive: bool) -> Result<fs::File> {
+        let path = self.root.join("gc.lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err("open", &path))?;
+        if exclusive {
+            file.lock().map_err(io_err("lock", &path))?;
+        } else {
+            file.lock_shared().map_err(io_err("lock", &path))?;
+        }
+        Ok(file)
+    }
+
+    /// Sets a blob's mtime to now (it is in use: a collection spares it
+    /// for its grace period).
+    pub fn touch_blob(&self, d: &Digest) -> Result<()> {
+        let path = self.blob_path(d);
+        match fs::File::options().write(true).open(&path) {
+            Ok(f) => f
+                .set_modified(std::time::SystemTime::now())
+                .map_err(io_err("touch", &path)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err("open", &path)(e)),
+        }
+    }
+
+    /// The digests under `dir/<alg>/<hex>` (a repository's `_blobs` or
+    /// `_manifests`, or the blob store), skipping names that are not digests.
+    pub fn digests_in(dir: &Path) -> Result<Vec<Digest>> {
+        let mut out = Vec::new();
+        for alg in Algorithm::ALL {
+            for hex in list_dir(&dir.join(alg.as_str()))?.unwrap_or_default() {
+                if let Ok(d) = Digest::from_parts(alg, &hex) {
+                    out.push(d);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The manifests a repository links.
+    pub fn manifests(&self, name: &str) -> Result<Vec<Digest>> {
+        Storage::digests_in(&self.repo_dir(name).join("_manifests"))
+    }
+
+    /// The blobs a repository links.
+    pub fn linked_blobs(&self, name: &str) -> Result<Vec<Digest>> {
+        Storage::digests_in(&self.repo_dir(name).join("_blobs"))
+    }
+
+    /// Every blob in the store.
+    pub fn all_blobs(&self) -> Result<Vec<Digest>> {
+        Storage::digests_in(&self.root.join("blobs"))
+    }
+
+    /// A blob's content, or None.
+    pub fn read_blob(&self, d: &Digest) -> Result<Option<Vec<u8>>> {
+        read_opt(&self.blob_path(d))
+    }
+
+    /// Removes a blob's content (a collection's sweep).
+    pub fn remove_blob(&self, d: &Digest) -> Result<bool> {
+        remove_opt(&self.blob_path(d))
     }
 
     fn tag_path(&self, name: &str, tag: &str) -> PathBuf {
@@ -181,7 +283,8 @@ impl Storage {
 
     fn referrers_dir(&self, name: &str, subject: &Digest) -> PathBuf {
         self.repo_dir(name)
-            .join("_referrers/sha256")
+            .join("_referrers")
+            .join(subject.algorithm().as_str())
             .join(subject.hex())
     }
 
@@ -249,10 +352,11 @@ impl Storage {
         let dest = self.blob_path(d);
         if dest.exists() {
             remove_opt(src)?;
-            return Ok(());
+            return self.touch_blob(d);
         }
         fs::rename(src, &dest).map_err(io_err("rename into", &dest))?;
-        sync_dir(dest.parent().unwrap_or(&self.root))
+        sync_dir(dest.parent().unwrap_or(&self.root))?;
+        self.touch_blob(d)
     }
 
     /// Stores a manifest: its bytes as a blob, the referrers entry, the
@@ -367,16 +471,18 @@ impl Storage {
         let dir = self.referrers_dir(name, subject);
         let mut out = Vec::new();
         for entry in list_dir(&dir)?.unwrap_or_default() {
-            let Ok(d) = Digest::from_hex(&entry) else {
+            let Some(data) = read_opt(&dir.join(&entry))? else {
                 continue;
             };
-            if !self.manifest_link(name, &d).exists() {
+            let Ok(v) = serde_json::from_slice::<Value>(&data) else {
                 continue;
-            }
-            if let Some(data) = read_opt(&dir.join(&entry))? {
-                if let Ok(v) = serde_json::from_slice::<Value>(&data) {
-                    out.push(v);
-                }
+            };
+            let linked = v["digest"]
+                .as_str()
+                .and_then(|d| d.parse::<Digest>().ok())
+                .is_some_and(|d| self.manifest_link(name, &d).exists());
+            if linked {
+                out.push(v);
             }
         }
         Ok(out)

@@ -1,16 +1,18 @@
 //! Blob uploads in progress: each an `uploads/<id>/data` file that request
-//! bodies are streamed onto, hashed as they are written, never held in
-//! memory. Sessions survive a restart of the server (the hash is then
-//! recomputed from the file on the next use).
+//! bodies are streamed onto, hashed (sha256) as they are written, never held
+//! in memory. Sessions survive a restart of the server (the hash is then
+//! recomputed from the file on the next use). A session ends when it is
+//! finished, refused or cancelled; one left alone longer than the expiry
+//! (the data file's mtime is its last activity) is removed by [`Uploads::expire`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
-use berth_image::Digest;
+use berth_image::{Algorithm, Digest, Hasher};
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Mutex;
 
@@ -73,9 +75,9 @@ pub struct Session {
     pub repo: String,
     dir: PathBuf,
     size: u64,
-    /// The hash of the `size` bytes written; None after a restart or an
-    /// interrupted write, until recomputed from the file.
-    hasher: Option<Sha256>,
+    /// The sha256 hash of the `size` bytes written; None after a restart or
+    /// an interrupted write, until recomputed from the file.
+    hasher: Option<Hasher>,
     /// Completed or cancelled: requests still waiting on the lock see this.
     pub done: bool,
 }
@@ -138,11 +140,19 @@ impl Session {
         if self.hasher.is_some() {
             return Ok(());
         }
+        let (h, size) = self.hash_file(Algorithm::Sha256).await?;
+        self.hasher = Some(h);
+        self.size = size;
+        Ok(())
+    }
+
+    /// Hashes the data file from the start.
+    async fn hash_file(&self, alg: Algorithm) -> Result<(Hasher, u64), StorageError> {
         let path = self.data();
         let mut file = tokio::fs::File::open(&path)
             .await
             .map_err(io_err("open", &path))?;
-        let mut h = Sha256::new();
+        let mut h = alg.hasher();
         let mut buf = vec![0u8; 256 * 1024];
         let mut size = 0u64;
         loop {
@@ -153,9 +163,7 @@ impl Session {
             h.update(&buf[..n]);
             size += n as u64;
         }
-        self.hasher = Some(h);
-        self.size = size;
-        Ok(())
+        Ok((h, size))
     }
 
     /// Checks the upload against `expected` and moves it into the blob store,
@@ -167,12 +175,11 @@ impl Session {
         expected: &Digest,
     ) -> Result<(), FinishError> {
         self.ensure_hasher().await?;
-        let hex = self
-            .hasher
-            .as_ref()
-            .map(|h| hex::encode(h.clone().finalize()))
-            .unwrap_or_default();
-        let actual = Digest::from_hex(&hex).unwrap_or_else(|_| Digest::of(b""));
+        // The running hash is sha256; another algorithm reads the file again.
+        let actual = match &self.hasher {
+            Some(h) if h.algorithm() == expected.algorithm() => h.clone().finish(),
+            _ => self.hash_file(expected.algorithm()).await?.0.finish(),
+        };
         if &actual != expected {
             self.cancel().await?;
             return Err(FinishError::Mismatch {
@@ -191,6 +198,7 @@ impl Session {
             std::fs::File::open(&data)
                 .and_then(|f| f.sync_all())
                 .map_err(io_err("sync", &data))?;
+            let _shared = storage.lock(false)?;
             storage.commit_blob(&data, &digest)?;
             storage.link_blob(&repo, &digest)?;
             std::fs::remove_dir_all(&dir).map_err(io_err("remove", &dir))
@@ -263,7 +271,7 @@ impl Uploads {
             repo: repo.to_string(),
             dir,
             size: 0,
-            hasher: Some(Sha256::new()),
+            hasher: Some(Hasher::default()),
             done: false,
         }));
         self.map()
@@ -308,6 +316,78 @@ impl Uploads {
     pub fn forget(&self, id: &str) {
         self.map().remove(id);
     }
+
+    /// The uploads in memory (finished ones are forgotten at once).
+    #[cfg(test)]
+    pub fn in_memory(&self) -> usize {
+        self.map().len()
+    }
+
+    /// Removes the uploads nobody has written to for `max_idle`, on disk and
+    /// in memory, skipping those a request is using. Returns how many.
+    pub async fn expire(&self, max_idle: Duration) -> Result<usize, StorageError> {
+        let mut removed = 0;
+        let mut rd = tokio::fs::read_dir(&self.dir)
+            .await
+            .map_err(io_err("list", &self.dir))?;
+        let mut ids = Vec::new();
+        while let Some(entry) = rd.next_entry().await.map_err(io_err("list", &self.dir))? {
+            if let Some(id) = entry.file_name().to_str() {
+                ids.push(id.to_string());
+            }
+        }
+        for id in ids {
+            let dir = self.dir.join(&id);
+            // The data file's mtime, else the directory's (a crash between
+            // creating the two).
+            let mut modified = None;
+            for p in [dir.join("data"), dir.clone()] {
+                if let Ok(m) = tokio::fs::metadata(&p).await {
+                    modified = m.modified().ok();
+                    break;
+                }
+            }
+            let idle = modified
+                .and_then(|m| SystemTime::now().duration_since(m).ok())
+                .unwrap_or_default();
+            if idle < max_idle {
+                continue;
+            }
+            let session = self.map().get(&id).map(|(_, s)| Arc::clone(s));
+            let mut guard = match &session {
+                Some(s) => match s.try_lock() {
+                    Ok(g) => Some(g),
+                    Err(_) => continue, // a request is streaming into it
+                },
+                None => None,
+            };
+            if let Some(g) = guard.as_mut() {
+                g.done = true;
+            }
+            match tokio::fs::remove_dir_all(&dir).await {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("remove", &dir)(e)),
+            }
+            drop(guard);
+            self.forget(&id);
+            tracing::info!(
+                "registry: upload {id} expired after {}s idle",
+                idle.as_secs()
+            );
+        }
+        // Sessions whose directory went away some other way.
+        let gone: Vec<String> = self
+            .map()
+            .keys()
+            .filter(|id| !self.dir.join(id).exists())
+            .cloned()
+            .collect();
+        for id in gone {
+            self.forget(&id);
+        }
+        Ok(removed)
+    }
 }
 
 #[cfg(test)]
@@ -350,6 +430,41 @@ mod tests {
         s.finish(&storage, &d).await.unwrap();
         assert_eq!(storage.blob_size("me/app", &d).unwrap(), Some(11));
         assert!(!dir.path().join("uploads").join(&id).exists());
+    }
+
+    #[tokio::test]
+    async fn sha512_uploads() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path()).unwrap();
+        let uploads = Uploads::new(&storage);
+        let s = uploads.create("a").await.unwrap();
+        let mut s = s.lock().await;
+        s.append(Full::new(Bytes::from_static(b"data")))
+            .await
+            .unwrap();
+        let d = Digest::of_as(Algorithm::Sha512, b"data");
+        s.finish(&storage, &d).await.unwrap();
+        assert_eq!(storage.blob_size("a", &d).unwrap(), Some(4));
+        assert!(dir.path().join("blobs/sha512").join(d.hex()).exists());
+    }
+
+    #[tokio::test]
+    async fn idle_uploads_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path()).unwrap();
+        let uploads = Uploads::new(&storage);
+        let old = uploads.create("a").await.unwrap();
+        let old_id = old.lock().await.id.clone();
+        let busy = uploads.create("a").await.unwrap();
+        let busy_id = busy.lock().await.id.clone();
+        assert_eq!(uploads.expire(Duration::from_secs(60)).await.unwrap(), 0);
+        let _held = busy.lock().await;
+        assert_eq!(uploads.expire(Duration::ZERO).await.unwrap(), 1);
+        assert!(old.lock().await.done);
+        assert!(!dir.path().join("uploads").join(&old_id).exists());
+        assert!(uploads.get("a", &old_id).await.unwrap().is_none());
+        assert!(dir.path().join("uploads").join(&busy_id).exists());
+        assert_eq!(uploads.in_memory(), 1);
     }
 
     #[tokio::test]
