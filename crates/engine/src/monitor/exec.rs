@@ -234,6 +234,9 @@ impl Monitor {
             tracing::warn!("record the end of exec {}: {e}", exec.record.id);
         }
         self.send_to(exec.client, proto::EXIT, &proto::exit_payload(code));
+        // Starting it brought code and buffers in: give them back again.
+        self.trimmed = false;
+        self.trim_at = std::time::Instant::now() + std::time::Duration::from_secs(1);
     }
 }
 

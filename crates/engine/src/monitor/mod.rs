@@ -527,6 +527,7 @@ impl Engine {
         let sock_path = dir.path(id);
         let mut m = Monitor {
             trimmed: false,
+            trim_at: Instant::now(),
             listener,
             clients: Vec::new(),
             buf: vec![0u8; 32 * 1024],
@@ -624,6 +625,9 @@ impl Engine {
 
 struct Monitor {
     trimmed: bool,
+    /// When to give memory back next (a second into the container's run,
+    /// and a second after each exec ends).
+    trim_at: Instant,
     listener: UnixListener,
     clients: Vec<Client>,
     buf: Vec<u8>,
@@ -647,9 +651,9 @@ impl Monitor {
         let c = &running.container;
         // Memory is trimmed once the container has run for a second, off the
         // path of short-lived containers.
-        let trim_at = Instant::now() + Duration::from_secs(1);
+        self.trim_at = Instant::now() + Duration::from_secs(1);
         loop {
-            if !self.trimmed && Instant::now() >= trim_at {
+            if !self.trimmed && Instant::now() >= self.trim_at {
                 self.trimmed = true;
                 trim_memory();
             }
