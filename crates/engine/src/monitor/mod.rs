@@ -442,13 +442,18 @@ impl Engine {
                 Ok(())
             })
         };
-        let status = cmd
-            .status()
+        let mut first = cmd
+            .spawn()
             .map_err(Error::io("start the monitor", program))?;
         drop(report_w);
         drop(attach);
+        // The report first: the first process's exit (it forks the monitor
+        // and leaves) overlaps the container's start instead of delaying it.
         let mut buf = Vec::new();
         let _ = File::from(report_r).read_to_end(&mut buf);
+        let status = first
+            .wait()
+            .map_err(Error::io("wait for the monitor's start", program))?;
         match serde_json::from_slice::<Report>(&buf) {
             Ok(Report::Started { pid }) => Ok(Started { pid }),
             Ok(Report::Failed { message, code }) => Err(Error::StartFailed { message, code }),
