@@ -16,6 +16,7 @@ mod library;
 mod lifecycle;
 mod limits;
 mod network;
+mod private_state;
 mod registry_server;
 mod run;
 mod tty;

@@ -146,6 +146,18 @@ impl Engine {
         }
         for d in [&config.root, &config.runroot] {
             fs::create_dir_all(d).map_err(Error::io("create", d))?;
+            // Root's alone: records and logs hold environment values, and
+            // layers and writable layers hold setuid and capability-bearing
+            // files no host user may reach. Tightened on every open, so a
+            // store made by an older Berth is too.
+            use std::os::unix::fs::PermissionsExt;
+            let private = fs::Permissions::from_mode(0o700);
+            if fs::metadata(d)
+                .map(|m| m.permissions().mode() & 0o777 != 0o700)
+                .unwrap_or(true)
+            {
+                fs::set_permissions(d, private).map_err(Error::io("make private", d))?;
+            }
         }
         Ok(Engine {
             images: Store::open(&config.root)?,
