@@ -2,7 +2,7 @@
 # Installs what Berth needs to build, run and be tested on Debian 12 (as root).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(busybox-static zstd gzip util-linux iproute2 nftables curl procps ca-certificates pkg-config gcc skopeo hyperfine docker-registry apache2-utils openssl attr)
+pkgs=(busybox-static zstd gzip util-linux iproute2 nftables curl procps ca-certificates pkg-config gcc skopeo hyperfine docker-registry apache2-utils openssl attr python3-venv)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -17,6 +17,13 @@ if ! command -v docker >/dev/null && [ ! -x /usr/local/bin/docker ]; then
   apt-get update -q
   apt-get install -y -q --no-install-recommends docker.io
 fi
+# docker-py (PyPI) in a virtual environment of the tests' own.
+venv="$(pwd)/target/test-venv"
+if ! "$venv/bin/python" -c 'import docker' 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q 'docker>=7,<8'
+fi
+export BERTH_TEST_PYTHON="$venv/bin/python"
 if ! command -v cargo >/dev/null; then
   [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
 fi

@@ -251,6 +251,33 @@ fn many_clients_at_once() {
     env.assert_clean();
 }
 
+/// docker-py from scripts/setup.sh's virtual environment.
+fn test_python() -> String {
+    std::env::var("BERTH_TEST_PYTHON").unwrap_or_else(|_| {
+        panic!("BERTH_TEST_PYTHON is not set: run the tests with scripts/test.sh (its setup makes a venv with docker-py)")
+    })
+}
+
+#[test]
+fn docker_py_drives_berth_daemon() {
+    let env = Env::new();
+    let d = Daemon::start(&env);
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/e2e/data/docker_py.py");
+    let mut child = Command::new(test_python())
+        .arg(&script)
+        .arg(format!("unix://{}", d.socket.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let r = wait_timeout(&mut child, Duration::from_secs(60));
+    assert_eq!((r.code, r.stdout.as_str()), (0, "docker-py ok\n"), "{r:?}");
+    d.stop();
+    env.assert_clean();
+}
+
 #[test]
 fn tcp_without_tls_is_refused() {
     let env = Env::new();

@@ -58,26 +58,38 @@ pub async fn start(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::BadRequest(format!("invalid exec start: {e}")))?
     };
-    let detach = start.detach;
-    let exec_id = id.clone();
-    let (session, tty) = blocking(move || {
-        let exec = app.engine.exec_inspect(&id)?;
-        let session = app.engine.exec_start(&exec.id, detach)?;
-        Ok((session, exec.tty))
-    })
-    .await?;
-    let Some(session) = session else {
-        return Ok(StatusCode::OK.into_response());
+    let exec = {
+        let (app, id) = (app.clone(), id.clone());
+        blocking(move || Ok(app.engine.exec_inspect(&id)?)).await?
     };
+    if exec.running || exec.exit_code.is_some() {
+        return Err(ApiError::Conflict(format!(
+            "exec {} has already been started",
+            exec.id
+        )));
+    }
+    if start.detach {
+        blocking(move || Ok(app.engine.exec_start(&exec.id, true)?)).await?;
+        return Ok(StatusCode::OK.into_response());
+    }
     let upgrade = upgrade.ok_or_else(|| {
         ApiError::BadRequest(
             "exec start takes the connection over: send Connection: Upgrade, Upgrade: tcp".into(),
         )
     })?;
-    if let (Ok(copy), Ok(mut table)) = (session.sock.try_clone(), sessions().lock()) {
-        table.insert(exec_id, copy);
-    }
-    Ok(streams::hijack(upgrade, session.sock, tty, None))
+    let tty = exec.tty;
+    // Started once the client reads its stream, as docker does.
+    let session = move || {
+        let session = app
+            .engine
+            .exec_start(&exec.id, false)?
+            .ok_or_else(|| ApiError::Internal("the exec started detached".into()))?;
+        if let (Ok(copy), Ok(mut table)) = (session.sock.try_clone(), sessions().lock()) {
+            table.insert(exec.id.clone(), copy);
+        }
+        Ok(session.sock)
+    };
+    Ok(streams::hijack_then(upgrade, tty, None, session))
 }
 
 #[derive(Deserialize, Default)]

@@ -38,9 +38,32 @@ pub fn hijack(
     tty: bool,
     on_exit: Option<OnExit>,
 ) -> Response {
+    hijack_then(upgrade, tty, on_exit, move || Ok(sock))
+}
+
+/// Like [`hijack`], with the session made only once the client has
+/// switched (as docker starts an exec only then: output that came before the
+/// client reads its stream could be lost in the client's buffers). An error
+/// then is written to the stream.
+pub fn hijack_then(
+    upgrade: hyper::upgrade::OnUpgrade,
+    tty: bool,
+    on_exit: Option<OnExit>,
+    session: impl FnOnce() -> ApiResult<StdUnixStream> + Send + 'static,
+) -> Response {
     tokio::spawn(async move {
         if let Ok(upgraded) = upgrade.await {
-            match relay(TokioIo::new(upgraded), sock, tty).await {
+            let mut conn = TokioIo::new(upgraded);
+            let sock = match tokio::task::spawn_blocking(session).await {
+                Ok(Ok(sock)) => sock,
+                Ok(Err(e)) => {
+                    let _ = conn.write_all(format!("{e}\n").as_bytes()).await;
+                    let _ = conn.shutdown().await;
+                    return;
+                }
+                Err(_) => return,
+            };
+            match relay(conn, sock, tty).await {
                 Ok(Some(code)) => {
                     if let Some(f) = on_exit {
                         f(code)
