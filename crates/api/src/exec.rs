@@ -1,9 +1,6 @@
 //! `/containers/{id}/exec` and `/exec/{id}/...`: an exec is recorded, then
 //! started by the container's monitor; its session is relayed as attach is.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
-
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{Request, StatusCode};
@@ -17,13 +14,6 @@ use crate::error::{blocking, ApiError, ApiResult};
 use crate::models::ExecBody;
 use crate::server::State as AppState;
 use crate::streams;
-
-/// Each running exec session's socket to its monitor, for resizes.
-fn sessions() -> &'static Mutex<HashMap<String, std::os::unix::net::UnixStream>> {
-    static SESSIONS: OnceLock<Mutex<HashMap<String, std::os::unix::net::UnixStream>>> =
-        OnceLock::new();
-    SESSIONS.get_or_init(|| Mutex::new(HashMap::new()))
-}
 
 pub async fn create(
     State(app): State<AppState>,
@@ -84,7 +74,7 @@ pub async fn start(
             .engine
             .exec_start(&exec.id, false)?
             .ok_or_else(|| ApiError::Internal("the exec started detached".into()))?;
-        if let (Ok(copy), Ok(mut table)) = (session.sock.try_clone(), sessions().lock()) {
+        if let (Ok(copy), Ok(mut table)) = (session.sock.try_clone(), app.exec_sessions.lock()) {
             table.insert(exec.id.clone(), copy);
         }
         Ok(session.sock)
@@ -99,12 +89,17 @@ pub struct ResizeQuery {
     w: Option<u16>,
 }
 
-pub async fn resize(Path(id): Path<String>, Query(q): Query<ResizeQuery>) -> ApiResult<StatusCode> {
+pub async fn resize(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ResizeQuery>,
+) -> ApiResult<StatusCode> {
     let frame = proto::encode(
         proto::RESIZE,
         &proto::resize_payload(q.h.unwrap_or(0), q.w.unwrap_or(0)),
     );
-    let table = sessions()
+    let table = app
+        .exec_sessions
         .lock()
         .map_err(|_| ApiError::Internal("the exec table is poisoned".into()))?;
     if let Some(sock) = table
@@ -122,9 +117,12 @@ pub async fn inspect(
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let e = blocking(move || Ok(app.engine.exec_inspect(&id)?)).await?;
+    let e = {
+        let app = app.clone();
+        blocking(move || Ok(app.engine.exec_inspect(&id)?)).await?
+    };
     if !e.running {
-        if let Ok(mut table) = sessions().lock() {
+        if let Ok(mut table) = app.exec_sessions.lock() {
             table.remove(&e.id);
         }
     }

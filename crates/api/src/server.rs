@@ -34,6 +34,8 @@ pub struct App {
     /// Exit codes attached sessions saw, for waiters of containers removed
     /// as they exited (`--rm`).
     pub exit_codes: Mutex<HashMap<String, i32>>,
+    /// Each running exec session's socket to its monitor, for resizes.
+    pub exec_sessions: Mutex<HashMap<String, std::os::unix::net::UnixStream>>,
 }
 
 pub type State = Arc<App>;
@@ -96,6 +98,7 @@ pub fn serve(opts: DaemonOptions) -> Result<(), ServeError> {
         engine,
         pending_attach: Mutex::new(HashMap::new()),
         exit_codes: Mutex::new(HashMap::new()),
+        exec_sessions: Mutex::new(HashMap::new()),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

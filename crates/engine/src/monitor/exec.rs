@@ -3,14 +3,13 @@
 //! streamed to the client that asked, and recorded (pid, exit code) in the
 //! exec's record when they start and end.
 
-use std::fs::File;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 
-use berth_runtime::{ExecOptions, ExecProcess, Stdio};
+use berth_runtime::{ExecOptions, ExecProcess};
 use nix::poll::{PollFd, PollFlags};
 use nix::sys::signal::Signal;
 
-use super::{pipe, proto, read_some, set_nonblocking, Io, Monitor};
+use super::{proto, read_some, set_nonblocking, Io, Monitor};
 use crate::error::{Error, Result};
 use crate::exec::{ExecRecord, ExecReply};
 use crate::{Engine, Running};
@@ -249,30 +248,7 @@ fn spawn(engine: &Engine, running: &Running, exec_id: &str) -> Result<Exec> {
             "exec {exec_id} has already been started"
         )));
     }
-    let tty = record.tty;
-    let (stdio, mut io) = if tty {
-        (Stdio::default(), Io::empty(true))
-    } else {
-        let (out_r, out_w) = pipe()?;
-        let (err_r, err_w) = pipe()?;
-        let (stdin_r, stdin_w) = if record.open_stdin {
-            let (r, w) = pipe()?;
-            (r, Some(w))
-        } else {
-            let null = File::open("/dev/null").map_err(Error::io("open", "/dev/null"))?;
-            (OwnedFd::from(null), None)
-        };
-        let mut io = Io::empty(false);
-        io.out = Some(out_r);
-        io.err = Some(err_r);
-        io.stdin = stdin_w;
-        let stdio = Stdio {
-            stdin: Some(stdin_r),
-            stdout: Some(out_w),
-            stderr: Some(err_w),
-        };
-        (stdio, io)
-    };
+    let (stdio, mut io) = Io::new(record.tty, record.open_stdin)?;
     let mut process = berth_runtime::exec(ExecOptions {
         pid: running.container.pid(),
         process: record.process.clone(),

@@ -944,6 +944,35 @@ impl Io {
         }
     }
 
+    /// The stdio a process of the container gets from the monitor, and the
+    /// monitor's ends of it: pipes (stdin a pipe with `stdin`, else
+    /// /dev/null), or nothing yet with a terminal (the runtime opens it in
+    /// the container and hands back its master).
+    fn new(tty: bool, stdin: bool) -> Result<(Stdio, Io)> {
+        if tty {
+            return Ok((Stdio::default(), Io::empty(true)));
+        }
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        let (stdin_r, stdin_w) = if stdin {
+            let (r, w) = pipe()?;
+            (r, Some(w))
+        } else {
+            let null = File::open("/dev/null").map_err(Error::io("open", "/dev/null"))?;
+            (OwnedFd::from(null), None)
+        };
+        let mut io = Io::empty(false);
+        io.out = Some(out_r);
+        io.err = Some(err_r);
+        io.stdin = stdin_w;
+        let stdio = Stdio {
+            stdin: Some(stdin_r),
+            stdout: Some(out_w),
+            stderr: Some(err_w),
+        };
+        Ok((stdio, io))
+    }
+
     fn write_stdin(&mut self) {
         if let Some(fd) = &self.stdin {
             while !self.stdin_buf.is_empty() {
@@ -979,41 +1008,7 @@ impl Engine {
         let rec = self.containers.load(id)?;
         let o = &rec.options;
         let log = LogWriter::open(&self.containers.log_path(id), o.log.clone())?;
-        let (stdio, mut io) = if o.tty {
-            let io = Io {
-                out: None,
-                err: None,
-                stdin: None,
-                stdin_buf: Vec::new(),
-                stdin_eof: false,
-                tty: true,
-            };
-            (Stdio::default(), io)
-        } else {
-            let (out_r, out_w) = pipe()?;
-            let (err_r, err_w) = pipe()?;
-            let (stdin_r, stdin_w) = if o.interactive {
-                let (r, w) = pipe()?;
-                (r, Some(w))
-            } else {
-                let null = File::open("/dev/null").map_err(Error::io("open", "/dev/null"))?;
-                (OwnedFd::from(null), None)
-            };
-            let io = Io {
-                out: Some(out_r),
-                err: Some(err_r),
-                stdin: stdin_w,
-                stdin_buf: Vec::new(),
-                stdin_eof: false,
-                tty: false,
-            };
-            let stdio = Stdio {
-                stdin: Some(stdin_r),
-                stdout: Some(out_w),
-                stderr: Some(err_w),
-            };
-            (stdio, io)
-        };
+        let (stdio, mut io) = Io::new(o.tty, o.interactive)?;
         let mut running = self.start(id, stdio, console_size, restarting)?;
         if let Some(master) = running.container.take_pty_master() {
             if o.interactive {
