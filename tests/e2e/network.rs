@@ -457,8 +457,14 @@ fn a_port_another_root_published_is_refused() {
         "{r:?}"
     );
     assert_eq!(ok(&b, &["ps", "-aq"]), "");
-    // Not checked yet: that a's mapping survives b's failed start (today the
-    // failed start's teardown deletes the element by its key, a's included).
+    // a's mapping survives b's refused start (whose batch added nothing).
+    let ip = a.inspect("web", "{{.NetworkSettings.IPAddress}}");
+    let map = std::process::Command::new("nft")
+        .args(["list", "map", "ip", "berth", "any_tcp"])
+        .output()
+        .unwrap();
+    let map = String::from_utf8_lossy(&map.stdout);
+    assert!(map.contains(&format!("{p} : {ip} . 80")), "{map}");
     ok(&a, &["rm", "-f", "web"]);
     b.assert_clean();
     a.assert_clean();

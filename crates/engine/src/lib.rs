@@ -449,6 +449,7 @@ impl Engine {
         let exposed: Vec<String> = cfg.exposed_ports().clone().unwrap_or_default();
         let lease = self.lease(rec, &exposed)?;
         let (endpoints, ports) = (lease.endpoints.clone(), lease.ports.clone());
+        let published = lease.published.clone();
         let wired = self.start_wired(
             rec,
             image,
@@ -469,6 +470,12 @@ impl Engine {
                 r.state.ports.clear();
                 Ok(())
             });
+            // Ports a refused publish never added may be another root's.
+            let ports = if published.load(std::sync::atomic::Ordering::SeqCst) {
+                ports
+            } else {
+                Vec::new()
+            };
             self.release(&endpoints, &ports);
         } else {
             let nets: Vec<String> = endpoints.iter().map(|e| e.network_id.clone()).collect();

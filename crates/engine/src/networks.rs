@@ -120,6 +120,9 @@ pub(crate) struct Lease {
     pub netlink: Option<Netlink>,
     pub endpoints: Vec<Endpoint>,
     pub ports: Vec<PublishedPort>,
+    /// Set once the ports are published: a start that failed before must
+    /// not withdraw them (the map's keys may be another state root's).
+    pub published: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What `network create` asks for.
@@ -700,6 +703,7 @@ impl Engine {
             netlink: Some(netlink),
             endpoints: out.0,
             ports: out.1,
+            published: Default::default(),
         })
     }
 
@@ -710,7 +714,11 @@ impl Engine {
             return None;
         }
         Some(Box::new(move |pid| {
-            setup(&nl, pid.as_raw(), &lease.endpoints, &lease.ports)
+            setup(&nl, pid.as_raw(), &lease.endpoints, &lease.ports)?;
+            lease
+                .published
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
         }))
     }
 
