@@ -168,6 +168,52 @@ fn the_docker_cli_drives_berth_daemon() {
 }
 
 #[test]
+fn docker_volumes_and_networks() {
+    let env = Env::new();
+    let d = Daemon::start(&env);
+    ok(d.docker(&["volume", "create", "data"]));
+    assert!(ok(d.docker(&["volume", "ls", "-q"]))
+        .lines()
+        .any(|l| l == "data"));
+    let mp = ok(d.docker(&["volume", "inspect", "-f", "{{.Mountpoint}}", "data"]));
+    assert!(mp.trim().ends_with("/volumes/data/_data"), "{mp}");
+    assert_eq!(
+        ok(d.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            "data:/d",
+            "busybox",
+            "sh",
+            "-c",
+            "echo kept > /d/f; cat /d/f",
+        ])),
+        "kept\n"
+    );
+    // The daemonless CLI sees the volume and its content.
+    assert!(ok(env.berth(&["volume", "ls", "-q"])).contains("data"));
+    ok(d.docker(&["volume", "rm", "data"]));
+    let r = d.docker(&["volume", "inspect", "data"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    ok(d.docker(&["network", "create", "--subnet", "10.231.7.0/24", "appnet"]));
+    let subnet = ok(d.docker(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{(index .IPAM.Config 0).Subnet}}",
+        "appnet",
+    ]));
+    assert_eq!(subnet.trim(), "10.231.7.0/24");
+    assert!(ok(d.docker(&["network", "ls", "--format", "{{.Name}}"])).contains("appnet"));
+    ok(d.docker(&["network", "rm", "appnet"]));
+    assert!(!ok(d.docker(&["network", "ls", "--format", "{{.Name}}"])).contains("appnet"));
+    d.stop();
+    env.assert_clean();
+}
+
+#[test]
 fn containers_outlive_the_daemon() {
     let env = Env::new();
     let d = Daemon::start(&env);

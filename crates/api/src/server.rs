@@ -77,7 +77,17 @@ fn router(state: State) -> Router {
         .route("/images/json", get(images::list))
         .route("/images/{*name}", get(images::inspect_or_history))
         .route("/networks", get(networks::list_networks))
+        .route("/networks/create", post(networks::create_network))
+        .route(
+            "/networks/{id}",
+            get(networks::inspect_network).delete(networks::remove_network),
+        )
         .route("/volumes", get(networks::list_volumes))
+        .route("/volumes/create", post(networks::create_volume))
+        .route(
+            "/volumes/{name}",
+            get(networks::inspect_volume).delete(networks::remove_volume),
+        )
         .route("/_berth/alive", head(system::ping))
         .with_state(state)
 }

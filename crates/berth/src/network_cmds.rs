@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{anyhow, Result};
-use berth_engine::{Engine, Network, NetworkRequest};
+use berth_engine::{Engine, NetworkRequest};
 use serde_json::json;
 
 use crate::cli::{NetworkCommand, NetworkCreateArgs, NetworkLsArgs};
@@ -21,7 +21,7 @@ pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<i32> {
             let mut code = 0;
             for key in &a.networks {
                 match engine.network(key) {
-                    Ok(n) => docs.push(doc(engine, &n)?),
+                    Ok(n) => docs.push(engine.inspect_network(&n)?),
                     Err(e) => {
                         report(&e.into());
                         code = 1;
@@ -93,42 +93,6 @@ fn create(engine: &Engine, a: NetworkCreateArgs) -> Result<i32> {
     })?;
     println!("{}", n.id);
     Ok(0)
-}
-
-/// docker's `network inspect` document.
-fn doc(engine: &Engine, n: &Network) -> Result<serde_json::Value> {
-    let mut containers = serde_json::Map::new();
-    for c in engine.containers()? {
-        for e in c.state.endpoints.iter().filter(|e| e.network_id == n.id) {
-            containers.insert(
-                c.id.clone(),
-                json!({
-                    "Name": c.name,
-                    "MacAddress": e.mac,
-                    "IPv4Address": format!("{}/{}", e.ip, e.prefix),
-                    "IPv6Address": "",
-                }),
-            );
-        }
-    }
-    Ok(json!({
-        "Name": n.name,
-        "Id": n.id,
-        "Created": n.created,
-        "Scope": "local",
-        "Driver": n.driver,
-        "EnableIPv6": false,
-        "IPAM": {
-            "Driver": "default",
-            "Options": {},
-            "Config": [{"Subnet": n.subnet.to_string(), "Gateway": n.gateway.to_string()}],
-        },
-        "Internal": false,
-        "Attachable": false,
-        "Containers": containers,
-        "Options": {"com.docker.network.bridge.name": n.bridge},
-        "Labels": n.labels,
-    }))
 }
 
 fn ls(engine: &Engine, a: NetworkLsArgs) -> Result<i32> {

@@ -72,6 +72,42 @@ fn ports_doc(rec: &ContainerRecord) -> Value {
 }
 
 impl Engine {
+    /// docker's `network inspect` document.
+    pub fn inspect_network(&self, n: &crate::Network) -> Result<Value> {
+        let mut containers = serde_json::Map::new();
+        for c in self.containers()? {
+            for e in c.state.endpoints.iter().filter(|e| e.network_id == n.id) {
+                containers.insert(
+                    c.id.clone(),
+                    json!({
+                        "Name": c.name,
+                        "MacAddress": e.mac,
+                        "IPv4Address": format!("{}/{}", e.ip, e.prefix),
+                        "IPv6Address": "",
+                    }),
+                );
+            }
+        }
+        Ok(json!({
+            "Name": n.name,
+            "Id": n.id,
+            "Created": n.created,
+            "Scope": "local",
+            "Driver": n.driver,
+            "EnableIPv6": false,
+            "IPAM": {
+                "Driver": "default",
+                "Options": {},
+                "Config": [{"Subnet": n.subnet.to_string(), "Gateway": n.gateway.to_string()}],
+            },
+            "Internal": false,
+            "Attachable": false,
+            "Containers": containers,
+            "Options": {"com.docker.network.bridge.name": n.bridge},
+            "Labels": n.labels,
+        }))
+    }
+
     /// docker's `volume inspect` document.
     pub fn inspect_volume(&self, v: &crate::Volume) -> Value {
         json!({
