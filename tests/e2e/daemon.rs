@@ -155,6 +155,17 @@ fn the_docker_cli_drives_berth_daemon() {
     });
     let top = ok(d.docker(&["top", "web"]));
     assert!(top.contains("sleep 100"), "{top}");
+    let stats = ok(d.docker(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.PIDs}} {{.MemUsage}}",
+        "web",
+    ]));
+    let fields: Vec<&str> = stats.split_whitespace().collect();
+    // sh runs its last command in its own place: one process.
+    assert_eq!(&fields[..2], ["web", "1"], "{stats}");
+    assert!(stats.contains(" / "), "{stats}");
     ok(d.docker(&["stop", "-t", "1", "web"]));
     assert!(ok(d.docker(&["inspect", "-f", "{{.State.Status}}", "web"])).contains("exited"));
     ok(d.docker(&["rm", "web"]));
@@ -297,11 +308,19 @@ fn many_clients_at_once() {
     env.assert_clean();
 }
 
-/// docker-py from scripts/setup.sh's virtual environment.
+/// docker-py from scripts/setup.sh's virtual environment
+/// (`BERTH_TEST_PYTHON`, or the one it makes in `target/test-venv`).
 fn test_python() -> String {
-    std::env::var("BERTH_TEST_PYTHON").unwrap_or_else(|_| {
-        panic!("BERTH_TEST_PYTHON is not set: run the tests with scripts/test.sh (its setup makes a venv with docker-py)")
-    })
+    if let Ok(p) = std::env::var("BERTH_TEST_PYTHON") {
+        return p;
+    }
+    let venv =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-venv/bin/python");
+    assert!(
+        venv.exists(),
+        "no docker-py: run the tests with scripts/test.sh (its setup makes a venv with docker-py)"
+    );
+    venv.to_string_lossy().into_owned()
 }
 
 #[test]

@@ -538,3 +538,114 @@ pub async fn remove(
     })
     .await
 }
+
+/// The host's CPU time in nanoseconds, from /proc/stat (docker's
+/// `system_cpu_usage`, against which a container's CPU share is measured).
+fn system_cpu_ns() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: u64 = stat
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("cpu "))
+        .map(|rest| {
+            rest.split_whitespace()
+                .filter_map(|v| v.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0);
+    // USER_HZ is 100 on Linux.
+    ticks * 10_000_000
+}
+
+/// One sample of docker's stats document.
+fn stats_sample(app: &AppState, id: &str) -> ApiResult<(Value, Value)> {
+    let (rec, s) = app.engine.stats(id)?;
+    let online = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    let cpu = json!({
+        "cpu_usage": {"total_usage": s.cgroup.cpu_usage_ns, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+        "system_cpu_usage": system_cpu_ns(),
+        "online_cpus": online,
+        "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
+    });
+    let limit = s
+        .cgroup
+        .memory_limit
+        .unwrap_or_else(berth_engine::system::host_memory)
+        .min(berth_engine::system::host_memory().max(1));
+    let doc = json!({
+        "read": now,
+        "name": format!("/{}", rec.name),
+        "id": rec.id,
+        "pids_stats": {"current": s.cgroup.pids},
+        "memory_stats": {
+            "usage": s.cgroup.memory_usage,
+            "limit": limit,
+            "stats": {"inactive_file": s.cgroup.memory_cache, "total_inactive_file": s.cgroup.memory_cache},
+        },
+        "blkio_stats": {"io_service_bytes_recursive": [
+            {"major": 0, "minor": 0, "op": "read", "value": s.cgroup.io_read_bytes},
+            {"major": 0, "minor": 0, "op": "write", "value": s.cgroup.io_write_bytes},
+        ]},
+        "networks": {"eth0": {"rx_bytes": s.net_rx_bytes, "tx_bytes": s.net_tx_bytes}},
+    });
+    Ok((doc, cpu))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct StatsQuery {
+    stream: Option<String>,
+    #[serde(rename = "one-shot")]
+    one_shot: Option<String>,
+}
+
+/// `stats`: docker's document, a line a second while `stream` (the
+/// default); without it, one document with two samples half a second apart
+/// (so the client can compute the CPU share), or one with `one-shot`.
+pub async fn stats(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<StatsQuery>,
+) -> ApiResult<Response> {
+    let stream = q
+        .stream
+        .as_deref()
+        .is_none_or(|s| matches!(s, "1" | "true" | "True"));
+    let one_shot = truthy(&q.one_shot);
+    {
+        let (app, id) = (app.clone(), id.clone());
+        blocking(move || Ok(app.engine.container(&id)?)).await?;
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
+    tokio::task::spawn_blocking(move || {
+        let mut pre = json!({"cpu_usage": {"total_usage": 0}, "system_cpu_usage": 0});
+        let mut first = true;
+        loop {
+            let Ok((mut doc, cpu)) = stats_sample(&app, &id) else {
+                return;
+            };
+            if first && !one_shot {
+                // The first line already carries a CPU share.
+                first = false;
+                pre = cpu;
+                std::thread::sleep(Duration::from_millis(500));
+                continue;
+            }
+            doc["precpu_stats"] = pre;
+            doc["cpu_stats"] = cpu.clone();
+            pre = cpu;
+            let mut line = doc.to_string();
+            line.push('\n');
+            if tx.blocking_send(Ok(Bytes::from(line))).is_err() || !stream {
+                return;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    Ok((
+        [("Content-Type", "application/json")],
+        Body::from_stream(tokio_stream(rx)),
+    )
+        .into_response())
+}
