@@ -155,6 +155,29 @@ fn the_docker_cli_drives_berth_daemon() {
     });
     let top = ok(d.docker(&["top", "web"]));
     assert!(top.contains("sleep 100"), "{top}");
+    // docker cp, both ways, typed in a working directory.
+    let work = env.workdir();
+    let cp = |args: &[&str]| {
+        let mut c = d.command(args);
+        c.current_dir(&work).stdin(Stdio::null());
+        let out = c.output().unwrap();
+        Run::from(out)
+    };
+    ok(cp(&["cp", "web:/etc/hostname", "."]));
+    assert_eq!(
+        std::fs::read_to_string(work.join("hostname"))
+            .unwrap()
+            .trim(),
+        &id.trim()[..12]
+    );
+    std::fs::write(work.join("local.txt"), "from the host\n").unwrap();
+    ok(cp(&["cp", "./local.txt", "web:/tmp/"]));
+    assert_eq!(
+        ok(d.docker(&["exec", "web", "cat", "/tmp/local.txt"])),
+        "from the host\n"
+    );
+    let r = cp(&["cp", "web:/nonexistent", "."]);
+    assert_ne!(r.code, 0, "{r:?}");
     let stats = ok(d.docker(&[
         "stats",
         "--no-stream",

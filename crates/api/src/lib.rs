@@ -11,6 +11,7 @@
 //! the daemon never stops one, and `berth` without the daemon works on the
 //! same state.
 
+mod archive;
 mod containers;
 mod error;
 mod exec;

@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tower::ServiceExt;
 
-use crate::{containers, exec, images, networks, system};
+use crate::{archive, containers, exec, images, networks, system};
 
 /// What `berth daemon` is told.
 pub struct DaemonOptions {
@@ -70,6 +70,10 @@ fn router(state: State) -> Router {
         .route("/containers/{id}/logs", get(containers::logs))
         .route("/containers/{id}/top", get(containers::top))
         .route("/containers/{id}/stats", get(containers::stats))
+        .route(
+            "/containers/{id}/archive",
+            get(archive::get).head(archive::stat).put(archive::put),
+        )
         .route("/containers/{id}", delete(containers::remove))
         .route("/containers/{id}/exec", post(exec::create))
         .route("/exec/{id}/start", post(exec::start))
