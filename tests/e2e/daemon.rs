@@ -248,6 +248,36 @@ fn docker_volumes_and_networks() {
 }
 
 #[test]
+fn docker_pulls_tags_and_removes_images() {
+    let reg = crate::distribution::DockerRegistry::start(None);
+    let env = Env::new();
+    let d = Daemon::start(&env);
+    let v1 = format!("{}/me/bb:v1", reg.addr);
+    let v2 = format!("{}/me/bb:v2", reg.addr);
+    ok(d.docker(&["tag", "busybox", &v1]));
+    ok(d.docker(&["tag", "busybox", &v2]));
+    assert_eq!(env.berth(&["push", &v1]).code, 0);
+    assert_eq!(env.berth(&["push", &v2]).code, 0);
+    let rmi = ok(d.docker(&["rmi", &v1, &v2]));
+    assert!(rmi.contains(&format!("Untagged: {v1}")), "{rmi}");
+    d.stop();
+    // Another root, empty: docker pull, and docker run pulling what is missing.
+    let other = Env::empty();
+    let d = Daemon::start(&other);
+    let pull = d.docker(&["pull", &v1]);
+    assert_eq!(pull.code, 0, "{pull:?}");
+    let all = format!("{}{}", pull.stdout, pull.stderr);
+    assert!(all.contains(&v1), "{pull:?}");
+    let r = d.docker(&["run", "--rm", "--network", "none", &v2, "echo", "pulled"]);
+    assert_eq!(r.stdout, "pulled\n", "{r:?}");
+    assert!(r.stderr.contains("Unable to find image"), "{r:?}");
+    let images = ok(d.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]));
+    assert!(images.contains(&v1) && images.contains(&v2), "{images}");
+    d.stop();
+    other.assert_clean();
+}
+
+#[test]
 fn containers_outlive_the_daemon() {
     let env = Env::new();
     let d = Daemon::start(&env);

@@ -1,7 +1,16 @@
 //! `/images/...`: the image store, in docker's shapes.
 
-use axum::extract::{Path, State};
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
+use berth_engine::image::Reference;
+use berth_engine::registry::client::{Progress, Status};
+use berth_engine::Removed;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::{blocking, ApiError, ApiResult};
@@ -58,4 +67,155 @@ pub async fn inspect_or_history(
     })
     .await?;
     Ok(Json(doc))
+}
+
+/// Pull progress as docker's JSON lines. Unbounded: the registry client
+/// reports from its own runtime's tasks, where nothing may block.
+struct JsonProgress(tokio::sync::mpsc::UnboundedSender<Result<Bytes, std::io::Error>>);
+
+impl JsonProgress {
+    fn send(&self, v: Value) {
+        let mut line = v.to_string();
+        line.push('\n');
+        let _ = self.0.send(Ok(Bytes::from(line)));
+    }
+}
+
+impl Progress for JsonProgress {
+    fn layer(&self, id: &str, status: Status) {
+        let (text, detail) = match status {
+            Status::Waiting => ("Waiting".to_string(), Value::Null),
+            Status::Downloading { done, total } => (
+                "Downloading".to_string(),
+                json!({"current": done, "total": total}),
+            ),
+            Status::Retrying { attempt } => {
+                (format!("Retrying in 1 second ({attempt})"), Value::Null)
+            }
+            Status::DownloadComplete => ("Download complete".to_string(), Value::Null),
+            Status::PullComplete => ("Pull complete".to_string(), Value::Null),
+            Status::AlreadyExists => ("Already exists".to_string(), Value::Null),
+            other => (format!("{other:?}"), Value::Null),
+        };
+        self.send(json!({"status": text, "id": id, "progressDetail": detail}));
+    }
+
+    fn message(&self, line: &str) {
+        self.send(json!({"status": line}));
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct CreateQuery {
+    #[serde(rename = "fromImage")]
+    from_image: Option<String>,
+    tag: Option<String>,
+}
+
+/// `POST /images/create?fromImage=NAME&tag=TAG`: a pull, its progress as
+/// docker's JSON lines (an error after the first line is a line too).
+pub async fn create(
+    State(app): State<AppState>,
+    Query(q): Query<CreateQuery>,
+) -> ApiResult<Response> {
+    let Some(image) = q.from_image.filter(|i| !i.is_empty()) else {
+        return Err(ApiError::BadRequest(
+            "only pulls are served: give fromImage (import from a source is not)".into(),
+        ));
+    };
+    let name = match q.tag.filter(|t| !t.is_empty()) {
+        Some(t) if t.starts_with("sha256:") || t.starts_with("sha512:") => format!("{image}@{t}"),
+        Some(t) => format!("{image}:{t}"),
+        None => image,
+    };
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Result<Bytes, std::io::Error>>();
+    let progress = Arc::new(JsonProgress(tx));
+    // A thread of its own, outside the server's runtime: the registry
+    // client runs a runtime of its own, which cannot start inside another.
+    std::thread::spawn(move || {
+        let out = progress.clone();
+        match app.engine.pull(&name, progress) {
+            Ok(p) => {
+                out.send(json!({"status": format!("Digest: {}", p.digest)}));
+                let what = if p.downloaded {
+                    "Downloaded newer image for"
+                } else {
+                    "Image is up to date for"
+                };
+                out.send(json!({"status": format!("Status: {what} {name}")}));
+            }
+            Err(e) => {
+                out.send(json!({"errorDetail": {"message": e.to_string()}, "error": e.to_string()}))
+            }
+        }
+    });
+    let body = Body::from_stream(futures_util::stream::poll_fn({
+        let mut rx = rx;
+        move |cx| rx.poll_recv(cx)
+    }));
+    Ok(([("Content-Type", "application/json")], body).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct TagQuery {
+    repo: String,
+    tag: Option<String>,
+}
+
+/// `POST /images/{name}/tag` and `DELETE /images/{name}` (names have
+/// slashes: the route takes the rest of the path).
+pub async fn tag(
+    State(app): State<AppState>,
+    Path(path): Path<String>,
+    Query(q): Query<TagQuery>,
+) -> ApiResult<StatusCode> {
+    let Some(name) = path.strip_suffix("/tag").map(str::to_string) else {
+        return Err(ApiError::NotFound(format!(
+            "page not found: /images/{path}"
+        )));
+    };
+    let target = match q.tag.filter(|t| !t.is_empty()) {
+        Some(t) => format!("{}:{t}", q.repo),
+        None => q.repo,
+    };
+    blocking(move || {
+        let img = app
+            .engine
+            .images()
+            .resolve(&name)
+            .map_err(|_| ApiError::NotFound(format!("No such image: {name}")))?;
+        let reference = Reference::parse(&target)
+            .map_err(|e| ApiError::BadRequest(format!("invalid reference {target}: {e}")))?;
+        app.engine
+            .images()
+            .tag(&img.id, &reference)
+            .map_err(berth_engine::Error::from)?;
+        Ok(StatusCode::CREATED)
+    })
+    .await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct RemoveQuery {
+    force: Option<String>,
+}
+
+pub async fn remove(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<RemoveQuery>,
+) -> ApiResult<Json<Value>> {
+    let force = matches!(q.force.as_deref(), Some("1" | "true" | "True"));
+    let removed = blocking(move || Ok(app.engine.remove_image(&name, force)?)).await?;
+    let rows: Vec<Value> = removed
+        .into_iter()
+        .map(|r| match r {
+            Removed::Untagged(t) => json!({"Untagged": t}),
+            Removed::Deleted(d) => json!({"Deleted": d.to_string()}),
+        })
+        .collect();
+    Ok(Json(Value::Array(rows)))
 }

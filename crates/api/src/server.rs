@@ -80,7 +80,13 @@ fn router(state: State) -> Router {
         .route("/exec/{id}/resize", post(exec::resize))
         .route("/exec/{id}/json", get(exec::inspect))
         .route("/images/json", get(images::list))
-        .route("/images/{*name}", get(images::inspect_or_history))
+        .route("/images/create", post(images::create))
+        .route(
+            "/images/{*name}",
+            get(images::inspect_or_history)
+                .post(images::tag)
+                .delete(images::remove),
+        )
         .route("/networks", get(networks::list_networks))
         .route("/networks/create", post(networks::create_network))
         .route(
