@@ -402,4 +402,9 @@ fn tcp_without_tls_is_refused() {
     let r = env.berth(&["daemon", "-H", "tcp://127.0.0.1:2375"]);
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("tcp:// needs TLS"), "{r:?}");
+    // A group cannot reach a socket in the private state directories.
+    let private = format!("unix://{}/group.sock", env.runroot.display());
+    let r = env.berth(&["daemon", "-H", &private, "-G", "0"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("is private"), "{r:?}");
 }

@@ -114,6 +114,24 @@ pub fn daemon(g: &Global, a: DaemonArgs) -> Result<i32> {
                 .ok_or_else(|| anyhow::anyhow!("group {name:?} not found"))?,
         }),
     };
+    if group.is_some() {
+        // The group reaches the socket only through directories it may
+        // search; the state directories are root's alone.
+        use std::os::unix::fs::PermissionsExt;
+        let mut dir = socket.parent();
+        while let Some(d) = dir {
+            if let Ok(m) = std::fs::metadata(d) {
+                if m.permissions().mode() & 0o011 == 0 {
+                    anyhow::bail!(
+                        "-G: the socket's directory {} is private (mode {:o}): serve the group on a socket elsewhere, e.g. -H unix:///run/berth.sock",
+                        d.display(),
+                        m.permissions().mode() & 0o777
+                    );
+                }
+            }
+            dir = d.parent();
+        }
+    }
     eprintln!(
         "berth daemon: serving the Docker Engine API on unix://{}",
         socket.display()
