@@ -13,9 +13,18 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # The docker CLI drives `berth daemon` in the tests: the one these machines
 # have in /usr/local/bin, else Debian's.
+# Its daemon is not started: dockerd's firewall rules would change the
+# host's forwarding under the tests.
 if ! command -v docker >/dev/null && [ ! -x /usr/local/bin/docker ]; then
   apt-get update -q
+  made_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
   apt-get install -y -q --no-install-recommends docker.io
+  [ -n "$made_policy" ] && rm -f /usr/sbin/policy-rc.d
 fi
 # docker-py (PyPI) in a virtual environment of the tests' own.
 venv="$(pwd)/target/test-venv"
