@@ -24,7 +24,7 @@ if ! command -v docker >/dev/null && [ ! -x /usr/local/bin/docker ]; then
     made_policy=1
   fi
   apt-get install -y -q --no-install-recommends docker.io
-  [ -n "$made_policy" ] && rm -f /usr/sbin/policy-rc.d
+  if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 # docker-py (PyPI) in a virtual environment of the tests' own.
 venv="$(pwd)/target/test-venv"
