@@ -10,16 +10,18 @@ use std::time::Duration;
 
 use crate::common::{eventually, Env};
 
-/// Builds the watcher (tests/e2e/data/proc_watch.c) as a static program.
-fn build_watcher(dir: &Path) {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/e2e/data/proc_watch.c");
+/// Builds tests/e2e/data/NAME.c as a static program `dir/out`.
+pub(crate) fn build_static(name: &str, dir: &Path, out: &str) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/e2e/data")
+        .join(format!("{name}.c"));
     let st = Command::new("gcc")
         .args(["-static", "-O2", "-o"])
-        .arg(dir.join("watch"))
+        .arg(dir.join(out))
         .arg(&src)
         .status()
         .expect("gcc (scripts/setup.sh installs it)");
-    assert!(st.success(), "building the watcher failed");
+    assert!(st.success(), "building {name} failed");
 }
 
 fn sha256(path: &Path) -> String {
@@ -33,7 +35,7 @@ fn a_hostile_container_cannot_reach_the_host_through_exec() {
     let work = env.workdir();
     let bin = work.join("bin");
     std::fs::create_dir(&bin).unwrap();
-    build_watcher(&bin);
+    build_static("proc_watch", &bin, "watch");
     let secret = work.join("host-secret-dir");
     std::fs::create_dir(&secret).unwrap();
     std::fs::write(secret.join("data"), "host only").unwrap();

@@ -11,6 +11,7 @@ mod distribution;
 mod exec_attack;
 mod images;
 mod isolation;
+mod keyring;
 mod layers;
 mod library;
 mod lifecycle;

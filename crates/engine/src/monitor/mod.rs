@@ -230,6 +230,26 @@ fn trim_memory() {
     }
 }
 
+/// A session keyring of the container's own (as runc gives each container
+/// one): the monitor's, so the init and every exec start in it and never in
+/// the keyring of the session that started them (a user's keys stay theirs).
+fn join_session_keyring(id: &str) {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    let short = id.get(..12).unwrap_or(id);
+    let Ok(name) = std::ffi::CString::new(format!("_ses.{short}")) else {
+        return;
+    };
+    // SAFETY: keyctl with a constant operation and a NUL-terminated name
+    // that outlives the call.
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if r < 0 {
+        tracing::warn!(
+            "a session keyring of the container's own: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
 /// Closes every descriptor from `first` on. Async-signal-safe: it runs
 /// between fork and exec.
 fn close_from(first: i32) {
@@ -484,6 +504,7 @@ impl Engine {
         // nothing in the container can open its /proc entries (descriptors,
         // memory, exe: this program) in between.
         unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+        join_session_keyring(id);
         let mut set = SigSet::empty();
         for s in [
             Signal::SIGHUP,
