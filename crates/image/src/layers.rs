@@ -377,17 +377,38 @@ fn make_special<R: Read>(entry: &tar::Entry<'_, R>, path: &Path, dest: &Path) ->
     Ok(())
 }
 
-/// Creates `dir` (inside `dest`) and checks that it really is inside: no
-/// symlink planted by an earlier entry may lead out of the layer.
+/// Creates `dir` (inside `dest`) one directory at a time, each only after
+/// the path so far is checked to resolve inside the layer: no symlink
+/// planted by an earlier entry may lead out of it, nor get directories made
+/// outside before the check.
 fn ensure_inside(dest: &Path, dir: &Path, entry: &Path) -> Result<()> {
-    fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
-    let canon = fs::canonicalize(dir).map_err(Error::io("resolve", dir))?;
-    let root = fs::canonicalize(dest).map_err(Error::io("resolve", dest))?;
-    if !canon.starts_with(&root) {
-        return Err(Error::Archive(std::io::Error::new(
+    let leaves = || {
+        Error::Archive(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!("archive path {} leaves the layer", entry.display()),
-        )));
+        ))
+    };
+    let root = fs::canonicalize(dest).map_err(Error::io("resolve", dest))?;
+    let rel = dir.strip_prefix(dest).map_err(|_| leaves())?;
+    let mut cur = dest.to_path_buf();
+    for c in rel.components() {
+        cur.push(c);
+        match fs::symlink_metadata(&cur) {
+            Ok(_) => {
+                // There (a directory, or a link an earlier entry made):
+                // wherever it leads must be inside. A dangling link is
+                // refused: making its target would make it outside.
+                let canon = fs::canonicalize(&cur).map_err(|_| leaves())?;
+                if !canon.starts_with(&root) {
+                    return Err(leaves());
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Its parent resolved inside a moment ago.
+                fs::create_dir(&cur).map_err(Error::io("create", &cur))?;
+            }
+            Err(e) => return Err(Error::io("inspect", &cur)(e)),
+        }
     }
     Ok(())
 }
@@ -658,6 +679,31 @@ mod hostile {
         raw(&mut b, "passwd", tar::EntryType::Link, "/etc/passwd", b"");
         contained(finish(b));
         assert_eq!(fs::metadata("/etc/passwd").unwrap().nlink(), 1);
+    }
+
+    #[test]
+    fn directories_under_a_symlink_are_not_made_outside() {
+        // A whiteout and a device deep under a link to a host directory (by
+        // its absolute path, and through a dangling link): refused before
+        // any missing directory is made out there.
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("host-dir");
+        fs::create_dir(&outside).unwrap();
+        let target = outside.to_str().unwrap();
+        let dangling = format!("{target}/nothere");
+        for (link, last, kind) in [
+            (target, "esc/newdir/a/b/.wh.x", tar::EntryType::Regular),
+            (target, "esc/newdir/a/b/fifo", tar::EntryType::Fifo),
+            (dangling.as_str(), "esc/x/.wh.y", tar::EntryType::Regular),
+        ] {
+            let mut b = Vec::new();
+            raw(&mut b, "esc", tar::EntryType::Symlink, link, b"");
+            raw(&mut b, last, kind, "", b"");
+            let store = LayerStore::open(&tmp.path().join("store")).unwrap();
+            let _ = store.unpack(&finish(b)[..]);
+            let made: Vec<_> = walk(&outside);
+            assert!(made.is_empty(), "{last}: made on the host: {made:?}");
+        }
     }
 
     #[test]
