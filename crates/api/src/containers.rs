@@ -18,18 +18,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::{blocking, ApiError, ApiResult};
-use crate::models::CreateBody;
+use crate::models::{truthy, unix_time, CreateBody, ResizeQuery};
 use crate::server::State as AppState;
 use crate::streams;
-
-/// Docker's booleans in queries: `1`, `true`, `True`.
-fn truthy(v: &Option<String>) -> bool {
-    matches!(v.as_deref(), Some("1" | "true" | "True" | "TRUE"))
-}
-
-fn unix_time(rfc3339: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(rfc3339).map_or(0, |t| t.timestamp())
-}
 
 /// One row of `GET /containers/json`.
 fn summary(c: &ContainerRecord) -> Value {
@@ -381,24 +372,15 @@ pub async fn attach(
     Ok(streams::hijack(upgrade, sock, tty, Some(on_exit)))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub struct ResizeQuery {
-    h: Option<u16>,
-    w: Option<u16>,
-}
-
 pub async fn resize(
     State(app): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<ResizeQuery>,
 ) -> ApiResult<StatusCode> {
-    let (rows, cols) = (q.h.unwrap_or(0), q.w.unwrap_or(0));
     blocking(move || {
         let rec = app.engine.container(&id)?;
         if let Some(mut sock) = app.engine.connect_monitor(&rec.id)? {
-            let _ =
-                proto::write_frame(&mut sock, proto::RESIZE, &proto::resize_payload(rows, cols));
+            let _ = proto::write_frame(&mut sock, proto::RESIZE, &q.payload());
         }
         Ok(StatusCode::OK)
     })

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::{blocking, ApiError, ApiResult};
-use crate::models::ExecBody;
+use crate::models::{ExecBody, ResizeQuery};
 use crate::server::State as AppState;
 use crate::streams;
 
@@ -82,22 +82,12 @@ pub async fn start(
     Ok(streams::hijack_then(upgrade, tty, None, session))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub struct ResizeQuery {
-    h: Option<u16>,
-    w: Option<u16>,
-}
-
 pub async fn resize(
     State(app): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<ResizeQuery>,
 ) -> ApiResult<StatusCode> {
-    let frame = proto::encode(
-        proto::RESIZE,
-        &proto::resize_payload(q.h.unwrap_or(0), q.w.unwrap_or(0)),
-    );
+    let frame = proto::encode(proto::RESIZE, &q.payload());
     let table = app
         .exec_sessions
         .lock()

@@ -14,11 +14,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::{blocking, ApiError, ApiResult};
+use crate::models::{truthy, unix_time};
 use crate::server::State as AppState;
-
-fn unix_time(rfc3339: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(rfc3339).map_or(0, |t| t.timestamp())
-}
 
 pub async fn list(State(app): State<AppState>) -> ApiResult<Json<Value>> {
     let rows = blocking(move || {
@@ -208,7 +205,7 @@ pub async fn remove(
     Path(name): Path<String>,
     Query(q): Query<RemoveQuery>,
 ) -> ApiResult<Json<Value>> {
-    let force = matches!(q.force.as_deref(), Some("1" | "true" | "True"));
+    let force = truthy(&q.force);
     let removed = blocking(move || Ok(app.engine.remove_image(&name, force)?)).await?;
     let rows: Vec<Value> = removed
         .into_iter()

@@ -95,6 +95,31 @@ pub struct CreateBody {
     pub host_config: Option<HostConfig>,
 }
 
+/// Docker's booleans in queries: `1`, `true`, `True`.
+pub fn truthy(v: &Option<String>) -> bool {
+    matches!(v.as_deref(), Some("1" | "true" | "True" | "TRUE"))
+}
+
+/// An RFC 3339 time as the Unix seconds docker's lists carry.
+pub fn unix_time(rfc3339: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339).map_or(0, |t| t.timestamp())
+}
+
+/// `?h=ROWS&w=COLS` of the resize routes.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ResizeQuery {
+    h: Option<u16>,
+    w: Option<u16>,
+}
+
+impl ResizeQuery {
+    /// A RESIZE frame's payload for the monitor.
+    pub fn payload(&self) -> [u8; 4] {
+        berth_engine::monitor::proto::resize_payload(self.h.unwrap_or(0), self.w.unwrap_or(0))
+    }
+}
+
 fn positive(v: i64) -> Option<i64> {
     (v > 0).then_some(v)
 }
