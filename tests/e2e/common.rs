@@ -244,20 +244,29 @@ impl Env {
     /// Asserts that nothing of this env's containers is left on the host: no
     /// container directory, cgroup or mount.
     pub fn assert_clean(&self) {
+        // A removed container's directories are renamed away at once and
+        // deleted just after its client learned the exit: give that a moment.
+        let entries = |dir: PathBuf| -> Vec<std::ffi::OsString> {
+            std::fs::read_dir(dir)
+                .map(|rd| {
+                    rd.flatten()
+                        .map(|e| e.file_name())
+                        .filter(|n| n != ".lock")
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
         let containers = self.root.join("containers");
-        let left: Vec<_> = std::fs::read_dir(&containers)
-            .map(|rd| {
-                rd.flatten()
-                    .map(|e| e.file_name())
-                    .filter(|n| !n.to_string_lossy().starts_with('.'))
-                    .collect()
-            })
-            .unwrap_or_default();
-        assert!(left.is_empty(), "container directories left: {left:?}");
         let running = self.runroot.join("containers");
-        let left: Vec<_> = std::fs::read_dir(&running)
-            .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
-            .unwrap_or_default();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while (!entries(containers.clone()).is_empty() || !entries(running.clone()).is_empty())
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let left = entries(containers);
+        assert!(left.is_empty(), "container directories left: {left:?}");
+        let left = entries(running);
         assert!(left.is_empty(), "runtime state left: {left:?}");
         let monitors: Vec<_> = std::fs::read_dir(self.runroot.join("monitors"))
             .map(|rd| rd.flatten().map(|e| e.file_name()).collect())

@@ -70,6 +70,7 @@ pub struct Global {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum Command {
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
@@ -236,6 +237,7 @@ pub struct LogoutArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum RegistryCommand {
     /// Serve the distribution API (v2) from a directory
     Serve(RegistryServeArgs),
@@ -318,6 +320,7 @@ pub struct RegistryServeArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum BuilderCommand {
     /// Build an image from a Dockerfile
     Build(BuildArgs),
@@ -378,6 +381,7 @@ pub struct BuildArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum NetworkCommand {
     /// Create a network
     Create(NetworkCreateArgs),
@@ -461,6 +465,7 @@ pub struct NetworkDisconnectArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum VolumeCommand {
     /// Create a volume
     Create(VolumeCreateArgs),
@@ -538,6 +543,7 @@ pub struct VolumePruneArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum ContainerCommand {
     /// List containers
     #[command(alias = "list", alias = "ps")]
@@ -749,6 +755,7 @@ pub struct RenameArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum ImageCommand {
     /// List images
     #[command(alias = "list")]
@@ -798,6 +805,7 @@ pub struct LoadArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum SystemCommand {
     /// Show disk usage
     Df,

@@ -7,6 +7,7 @@
 //! into the one form clap reads (`--long=value`, `--switch`), using the flags
 //! the clap command declares, and reports pflag's errors in docker's words.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ffi::OsString;
 
@@ -53,16 +54,74 @@ fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
-fn find_long<'a>(cmd: &'a Command, name: &str) -> Option<&'a Arg> {
-    cmd.get_arguments().find(|a| {
-        a.get_long() == Some(name) || a.get_all_aliases().is_some_and(|al| al.contains(&name))
-    })
+/// The command whose flags are being read, and the global flags of the
+/// commands above it. Subcommands are built one at a time as the words reach
+/// them (clap builds the rest only if they are used), so a command line
+/// costs the flags of its own command, not the whole tree's.
+struct Scope<'r> {
+    cmd: Cow<'r, Command>,
+    globals: Vec<Arg>,
 }
 
-fn find_short(cmd: &Command, c: char) -> Option<&Arg> {
-    cmd.get_arguments().find(|a| {
-        a.get_short() == Some(c) || a.get_all_short_aliases().is_some_and(|al| al.contains(&c))
-    })
+impl Scope<'_> {
+    fn args(&self) -> impl Iterator<Item = &Arg> {
+        self.cmd.get_arguments().chain(self.globals.iter())
+    }
+
+    fn find_long(&self, name: &str) -> Option<Found<'_>> {
+        self.args()
+            .find(|a| {
+                a.get_long() == Some(name)
+                    || a.get_all_aliases().is_some_and(|al| al.contains(&name))
+            })
+            .map(Found::Flag)
+            .or_else(|| (name == "help" && self.auto_help()).then_some(Found::Help))
+    }
+
+    fn find_short(&self, c: char) -> Option<Found<'_>> {
+        self.args()
+            .find(|a| {
+                a.get_short() == Some(c)
+                    || a.get_all_short_aliases().is_some_and(|al| al.contains(&c))
+            })
+            .map(Found::Flag)
+            .or_else(|| (c == 'h' && self.auto_help()).then_some(Found::Help))
+    }
+
+    /// clap adds `-h, --help` when it builds a command that has none.
+    fn auto_help(&self) -> bool {
+        !self.cmd.is_disable_help_flag_set()
+    }
+
+    /// Descends into `sub`, built on its own; this command's global flags
+    /// stay in reach.
+    fn enter(&mut self, sub: &Command) {
+        let mut next = sub.clone();
+        next.build();
+        self.globals.extend(
+            self.cmd
+                .get_arguments()
+                .filter(|a| a.is_global_set())
+                .cloned(),
+        );
+        self.cmd = Cow::Owned(next);
+    }
+}
+
+/// A flag the command line names.
+enum Found<'a> {
+    Flag(&'a Arg),
+    /// The help flag clap adds itself.
+    Help,
+}
+
+impl Found<'_> {
+    fn kind(&self) -> Kind {
+        match self {
+            Found::Flag(a) => kind(a),
+            Found::Help => Kind::Help,
+        }
+    }
 }
 
 /// `-d, --detach` or `--name`, as pflag names a flag in its errors.
@@ -76,13 +135,13 @@ fn flag_title(arg: &Arg) -> String {
 }
 
 /// The words clap reads, built as flags are taken.
-struct Out<'a> {
+struct Out {
     words: Vec<Option<OsString>>,
     /// Where each boolean flag was last written: a later one replaces it.
-    bools: HashMap<&'a str, usize>,
+    bools: HashMap<String, usize>,
 }
 
-impl<'a> Out<'a> {
+impl Out {
     fn push(&mut self, w: impl Into<OsString>) {
         self.words.push(Some(w.into()));
     }
@@ -95,7 +154,7 @@ impl<'a> Out<'a> {
         }
     }
 
-    fn set_bool(&mut self, arg: &'a Arg, value: bool) {
+    fn set_bool(&mut self, arg: &Arg, value: bool) {
         if let Some(i) = self.bools.remove(arg.get_id().as_str()) {
             self.words[i] = None;
         }
@@ -104,7 +163,8 @@ impl<'a> Out<'a> {
             Kind::Switch => return,
             _ => format!("{}={value}", Self::flag_name(arg)),
         };
-        self.bools.insert(arg.get_id().as_str(), self.words.len());
+        self.bools
+            .insert(arg.get_id().as_str().to_string(), self.words.len());
         self.push(word);
     }
 
@@ -113,8 +173,8 @@ impl<'a> Out<'a> {
     }
 }
 
-/// Rewrites `args` (with the program name first) for clap. `root` must be
-/// built (`Command::build`), so that global flags are on every subcommand.
+/// Rewrites `args` (with the program name first) for clap. `root` need not
+/// be built: each subcommand the words name is built as they reach it.
 pub fn normalize(root: &Command, args: Vec<OsString>) -> Result<Vec<OsString>, FlagError> {
     let mut out = Out {
         words: Vec::with_capacity(args.len()),
@@ -124,7 +184,10 @@ pub fn normalize(root: &Command, args: Vec<OsString>) -> Result<Vec<OsString>, F
     if let Some(program) = words.next() {
         out.push(program);
     }
-    let mut cmd = root;
+    let mut scope = Scope {
+        cmd: Cow::Borrowed(root),
+        globals: Vec::new(),
+    };
     let mut path = vec![root.get_name().to_string()];
     let mut flags_done = false;
     let err = |path: &[String], message: String| FlagError {
@@ -148,8 +211,15 @@ pub fn normalize(root: &Command, args: Vec<OsString>) -> Result<Vec<OsString>, F
                 Some((n, v)) => (n, Some(v)),
                 None => (long, None),
             };
-            let Some(arg) = find_long(cmd, name) else {
+            let Some(found) = scope.find_long(name) else {
                 return Err(err(&path, format!("unknown flag: --{name}")));
+            };
+            let arg = match found {
+                Found::Help => {
+                    out.push(word);
+                    continue;
+                }
+                Found::Flag(arg) => arg,
             };
             match kind(arg) {
                 Kind::Help => out.push(word),
@@ -175,16 +245,16 @@ pub fn normalize(root: &Command, args: Vec<OsString>) -> Result<Vec<OsString>, F
             let mut i = 0;
             while i < shorts.len() {
                 let c = shorts[i];
-                let Some(arg) = find_short(cmd, c) else {
+                let Some(found) = scope.find_short(c) else {
                     return Err(err(&path, format!("unknown shorthand flag: '{c}' in {w}")));
                 };
                 let rest: String = shorts[i + 1..].iter().collect();
-                match kind(arg) {
-                    Kind::Help => {
+                match (found.kind(), found) {
+                    (_, Found::Help) | (Kind::Help, _) => {
                         out.push("--help");
                         i += 1;
                     }
-                    Kind::Switch | Kind::Bool => {
+                    (Kind::Switch | Kind::Bool, Found::Flag(arg)) => {
                         if let Some(v) = rest.strip_prefix('=') {
                             let value =
                                 parse_bool(v).ok_or_else(|| err(&path, bad_bool(arg, v)))?;
@@ -194,7 +264,7 @@ pub fn normalize(root: &Command, args: Vec<OsString>) -> Result<Vec<OsString>, F
                         out.set_bool(arg, true);
                         i += 1;
                     }
-                    Kind::Value => {
+                    (Kind::Value, Found::Flag(arg)) => {
                         let attached = rest.strip_prefix('=').unwrap_or(&rest);
                         let value = if attached.is_empty() && !rest.starts_with('=') {
                             next_value(&mut words).ok_or_else(|| {
@@ -208,11 +278,11 @@ pub fn normalize(root: &Command, args: Vec<OsString>) -> Result<Vec<OsString>, F
                     }
                 }
             }
-        } else if cmd.has_subcommands() {
-            match cmd.find_subcommand(&w) {
+        } else if scope.cmd.has_subcommands() {
+            match scope.cmd.find_subcommand(&w).cloned() {
                 Some(sub) => {
-                    cmd = sub;
                     path.push(sub.get_name().to_string());
+                    scope.enter(&sub);
                 }
                 // clap says the command is unknown.
                 None => flags_done = true,
@@ -221,7 +291,11 @@ pub fn normalize(root: &Command, args: Vec<OsString>) -> Result<Vec<OsString>, F
         } else {
             // An argument. Commands that run a program stop reading flags at
             // their first argument: the rest is the program's.
-            if cmd.get_positionals().any(Arg::is_trailing_var_arg_set) {
+            if scope
+                .cmd
+                .get_positionals()
+                .any(Arg::is_trailing_var_arg_set)
+            {
                 flags_done = true;
             }
             out.push(word);
@@ -248,8 +322,7 @@ mod tests {
     use clap::CommandFactory;
 
     fn norm(args: &str) -> Result<String, String> {
-        let mut root = crate::cli::Cli::command();
-        root.build();
+        let root = crate::cli::Cli::command();
         let words = std::iter::once("berth")
             .chain(args.split(' '))
             .map(OsString::from)

@@ -48,8 +48,9 @@ fn main() -> ExitCode {
 /// The command line as docker's CLI reads it (see `flags`), or the exit code
 /// of a line that cannot be taken, its error printed.
 fn parse(args: Vec<OsString>) -> Result<cli::Cli, i32> {
+    // Not built whole: subcommands are deferred (see cli.rs), and only the
+    // one the words name is ever built.
     let mut cmd = cli::Cli::command();
-    cmd.build();
     let words = flags::normalize(&cmd, args).map_err(|e| {
         eprintln!("{}\nSee '{} --help'.", e.message, e.command);
         USAGE_FAILED

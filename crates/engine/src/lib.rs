@@ -636,23 +636,34 @@ impl Engine {
 
     /// Removes a container that is not running, and with `volumes` its
     /// anonymous volumes no other container uses.
-    pub(crate) fn remove_stopped(&self, id: &str, volumes: bool) -> Result<()> {
+    /// Removes a stopped container from the store: under the records lock
+    /// its directories are renamed out of sight (one step each, so no
+    /// listing sees half a container), and the returned [`RemovedDirs`] deletes
+    /// them. A monitor answers its client first and deletes after.
+    pub(crate) fn remove_stopped(&self, id: &str, volumes: bool) -> Result<RemovedDirs> {
         let _lock = self.lock_containers()?;
         let rec = match self.containers.find(id) {
             Ok(r) => r,
-            Err(Error::ContainerNotFound(_)) => return Ok(()),
+            Err(Error::ContainerNotFound(_)) => return Ok(RemovedDirs::default()),
             Err(e) => return Err(e),
         };
         if !rec.state.status.can_remove() {
             return Err(self.still_active(&rec));
         }
-        self.remove_run_dir(&rec.id);
-        let dir = self.containers.dir(&rec.id);
-        fs::remove_dir_all(&dir).map_err(Error::io("remove", &dir))?;
+        let mut removed = RemovedDirs::default();
+        for dir in [self.containers.dir(&rec.id), self.run_dir(&rec.id)] {
+            let Some(parent) = dir.parent() else { continue };
+            let trash = parent.join(format!("{REMOVED_PREFIX}{}", rec.id));
+            match fs::rename(&dir, &trash) {
+                Ok(()) => removed.dirs.push(trash),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("remove", &dir)(e)),
+            }
+        }
         if volumes {
             self.remove_anonymous_volumes(&rec)?;
         }
-        Ok(())
+        Ok(removed)
     }
 
     /// Removes a container and its writable layer; a running one only with
@@ -665,7 +676,31 @@ impl Engine {
             }
             self.kill_all(&rec.id)?;
         }
-        self.remove_stopped(&rec.id, volumes)
+        self.remove_stopped(&rec.id, volumes)?.delete();
+        self.sweep_removed();
+        Ok(())
+    }
+
+    /// Deletes what removals renamed away and did not get to delete (their
+    /// process was killed). Deleting one another process is still deleting
+    /// is harmless: each ignores what the other took.
+    fn sweep_removed(&self) {
+        let dirs = [
+            self.config.root.join("containers"),
+            self.config.runroot.join("containers"),
+        ];
+        let mut left = RemovedDirs::default();
+        for parent in dirs {
+            let Ok(rd) = fs::read_dir(&parent) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                if e.file_name().to_string_lossy().starts_with(REMOVED_PREFIX) {
+                    left.dirs.push(e.path());
+                }
+            }
+        }
+        left.delete();
     }
 
     /// Where a running container's regenerated files live (the OCI bundle's
@@ -691,6 +726,29 @@ impl Engine {
     /// The root directory of the engine's state.
     pub fn root(&self) -> &Path {
         &self.config.root
+    }
+}
+
+/// A removed container's directories, renamed to `.removed-<id>` beside
+/// where they were: no listing shows them, and [`RemovedDirs::delete`] (or, after
+/// a crash, the next removal) deletes them.
+#[derive(Debug, Default)]
+#[must_use = "the renamed directories stay on disk until deleted"]
+pub(crate) struct RemovedDirs {
+    dirs: Vec<PathBuf>,
+}
+
+pub(crate) const REMOVED_PREFIX: &str = ".removed-";
+
+impl RemovedDirs {
+    pub(crate) fn delete(self) {
+        for dir in self.dirs {
+            if let Err(e) = fs::remove_dir_all(&dir) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!("remove {}: {e}", dir.display());
+                }
+            }
+        }
     }
 }
 

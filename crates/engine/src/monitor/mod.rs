@@ -601,7 +601,7 @@ impl Engine {
                 },
             );
             let status = m.serve(self, &running, &mut io, &mut log);
-            let oom = running.container.cgroup().stats().oom_kills > 0;
+            let oom = running.container.cgroup().oom_kills() > 0;
             if let Err(e) = running.container.destroy() {
                 tracing::warn!("remove cgroup: {e}");
             }
@@ -634,15 +634,22 @@ impl Engine {
                 restarting = true;
                 continue;
             }
+            let mut removed = None;
             if let Ok(Some(r)) = &rec {
                 if r.options.auto_remove {
-                    if let Err(e) = self.remove_stopped(id, true) {
-                        tracing::warn!("remove container {id}: {e}");
+                    match self.remove_stopped(id, true) {
+                        Ok(r) => removed = Some(r),
+                        Err(e) => tracing::warn!("remove container {id}: {e}"),
                     }
                 }
             }
             let _ = std::fs::remove_file(&sock_path);
+            // The container is gone from every listing: its clients learn
+            // the exit now, and its files are deleted after.
             m.finish_clients(Some(code));
+            if let Some(r) = removed {
+                r.delete();
+            }
             break;
         }
         0

@@ -153,6 +153,21 @@ impl Cgroup {
         &self.path
     }
 
+    /// How many times the kernel's OOM killer struck in the cgroup: one
+    /// file, not the whole accounting (a container's end reads only this).
+    pub fn oom_kills(&self) -> u64 {
+        self.backend
+            .dirs()
+            .iter()
+            .find_map(|dir| {
+                fs::read_to_string(dir.join("memory.oom_control"))
+                    .or_else(|_| fs::read_to_string(dir.join("memory.events")))
+                    .ok()
+                    .and_then(|t| stat_key(&t, "oom_kill"))
+            })
+            .unwrap_or(0)
+    }
+
     /// Resource accounting, from whichever hierarchy holds each figure (the
     /// v1 controllers' files or the v2 unified ones).
     pub fn stats(&self) -> Stats {
@@ -160,13 +175,7 @@ impl Cgroup {
         for dir in self.backend.dirs() {
             let read = |f: &str| fs::read_to_string(dir.join(f)).ok();
             let num = |f: &str| read(f).and_then(|s| s.trim().parse::<u64>().ok());
-            let key = |text: &str, k: &str| {
-                text.lines().find_map(|l| {
-                    l.strip_prefix(k)
-                        .and_then(|v| v.strip_prefix(' '))
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                })
-            };
+            let key = stat_key;
             if let Some(v) = num("cpuacct.usage") {
                 st.cpu_usage_ns = v;
             }
@@ -220,6 +229,15 @@ impl Cgroup {
         }
         st
     }
+}
+
+/// The number after `k ` on one line of a flat-keyed cgroup file.
+fn stat_key(text: &str, k: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(k)
+            .and_then(|v| v.strip_prefix(' '))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    })
 }
 
 /// A cgroup's accounting, as `stats` shows it.
