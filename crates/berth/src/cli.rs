@@ -237,7 +237,9 @@ pub struct LogoutArgs {
 }
 
 #[derive(Subcommand, Debug)]
-#[command(defer = true)]
+// Not deferred: `serve --root` shadows the global `--root`, and clap checks
+// the shadowing only when the subcommand's own arguments exist before the
+// global ones propagate.
 pub enum RegistryCommand {
     /// Serve the distribution API (v2) from a directory
     Serve(RegistryServeArgs),
@@ -1125,6 +1127,43 @@ mod tests {
         assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
         for bad in ["", "h", "10", "5x", "-1s", "1.5h"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// Subcommands are built only when named (deferred), so clap's checks
+    /// of a subcommand's arguments against the global ones run only then:
+    /// build every command the way a line naming it would.
+    #[test]
+    fn every_subcommand_builds_beside_the_globals() {
+        use clap::{CommandFactory, FromArgMatches};
+        fn walk(cmd: &mut clap::Command, path: &mut Vec<String>, seen: &mut usize) {
+            cmd.build();
+            *seen += 1;
+            let names: Vec<String> = cmd
+                .get_subcommands()
+                .map(|s| s.get_name().to_string())
+                .filter(|n| n != "help")
+                .collect();
+            for name in names {
+                path.push(name.clone());
+                if let Some(sub) = cmd.find_subcommand_mut(&name) {
+                    walk(sub, path, seen);
+                }
+                path.pop();
+            }
+        }
+        let mut seen = 0;
+        walk(&mut super::Cli::command(), &mut Vec::new(), &mut seen);
+        assert!(seen > 50, "{seen} commands");
+        // A subcommand's own --root beside the global one.
+        for line in [
+            "berth --root /a registry serve --root /b",
+            "berth registry garbage-collect --root /b --dry-run",
+        ] {
+            let m = super::Cli::command()
+                .try_get_matches_from(line.split(' '))
+                .unwrap_or_else(|e| panic!("{line}: {e}"));
+            super::Cli::from_arg_matches(&m).unwrap_or_else(|e| panic!("{line}: {e}"));
         }
     }
 }
