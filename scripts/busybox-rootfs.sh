@@ -15,4 +15,8 @@ done
 chmod 1777 "$dir/tmp"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$dir/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$dir/etc/group"
+# As in docker's busybox:glibc image: without it, glibc asks DNS before
+# /etc/hosts, so container names on user networks would depend on the
+# host's nameserver answering (or failing) fast.
+printf 'hosts: files dns\n' >"$dir/etc/nsswitch.conf"
 tar --numeric-owner -C "$dir" -cf "$out" .
