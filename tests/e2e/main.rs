@@ -16,6 +16,7 @@ mod layers;
 mod library;
 mod lifecycle;
 mod limits;
+mod localnet;
 mod network;
 mod private_state;
 mod registry_server;

@@ -43,6 +43,16 @@ add rule ip berth postrouting oifname @bridges ct status dnat ip saddr @nets mas
 add chain ip berth forward { type filter hook forward priority filter; policy accept; }
 "#;
 
+/// Bridges have route_localnet (so a port published on 127.0.0.1 reaches a
+/// container), which would also let a container send to the host's
+/// loopback-only services (CVE-2020-8558): what arrives on a bridge for
+/// 127.0.0.0/8 is dropped unless it belongs to a published port's
+/// connection. Last in the table, so its presence says the table is whole.
+const INPUT: &str = r#"
+add chain ip berth input { type filter hook input priority filter; policy accept; }
+add rule ip berth input iifname @bridges ip daddr 127.0.0.0/8 ct status & dnat == 0 drop
+"#;
+
 /// Runs `nft` with `args`, feeding it `script` on stdin.
 fn nft(args: &[&str], script: Option<&str>) -> Result<String> {
     let mut child = Command::new("nft")
@@ -112,10 +122,15 @@ fn apply(script: &str) -> Result<()> {
 /// Creates the table, its sets, maps and rules unless it exists. Callers
 /// serialise this (the engine's network lock).
 pub fn ensure_table() -> Result<()> {
-    if nft(&["list", "table", "ip", TABLE], None).is_ok() {
+    if nft(&["list", "chain", "ip", TABLE, "input"], None).is_ok() {
         return Ok(());
     }
-    apply(BASE)
+    // A table an older Berth made lacks only the input chain (re-adding
+    // BASE would repeat its rules).
+    if nft(&["list", "table", "ip", TABLE], None).is_ok() {
+        return apply(INPUT);
+    }
+    apply(&format!("{BASE}{INPUT}"))
 }
 
 /// Registers a network: its subnet is masqueraded, its bridge is isolated
