@@ -278,13 +278,14 @@ impl Env {
         self.assert_clean_mounts();
     }
 
-    /// Asserts the host has no mount under this env's state root.
+    /// Asserts the host has no mount under this env's state roots.
     pub fn assert_clean_mounts(&self) {
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         let root = self.root.to_string_lossy();
+        let runroot = self.runroot.to_string_lossy();
         let ours: Vec<&str> = mounts
             .lines()
-            .filter(|l| l.contains(root.as_ref()))
+            .filter(|l| l.contains(root.as_ref()) || l.contains(runroot.as_ref()))
             .collect();
         assert!(ours.is_empty(), "mounts left on the host: {ours:?}");
     }

@@ -18,6 +18,7 @@ mod lifecycle;
 mod limits;
 mod localnet;
 mod network;
+mod parity;
 mod private_state;
 mod registry_server;
 mod run;

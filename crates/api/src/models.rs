@@ -4,7 +4,10 @@
 
 use std::collections::HashMap;
 
-use berth_engine::{mounts, ContainerOptions, ExecRequest, NetworkMode, Resources, RestartPolicy};
+use berth_engine::{
+    mounts, ContainerOptions, ExecRequest, NamespaceMode, NetworkMode, Resources, RestartPolicy,
+    Ulimit,
+};
 use serde::Deserialize;
 
 use crate::error::{ApiError, ApiResult};
@@ -75,6 +78,28 @@ pub struct HostConfig {
     pub tmpfs: Option<HashMap<String, String>>,
     pub volumes_from: Option<Vec<String>>,
     pub log_config: Option<LogConfig>,
+    pub memory_reservation: i64,
+    pub oom_kill_disable: Option<bool>,
+    pub oom_score_adj: Option<i32>,
+    pub shm_size: i64,
+    pub ulimits: Option<Vec<UlimitBody>>,
+    pub sysctls: Option<HashMap<String, String>>,
+    pub group_add: Option<Vec<String>>,
+    pub dns_search: Option<Vec<String>>,
+    pub dns_options: Option<Vec<String>>,
+    pub ipc_mode: Option<String>,
+    pub pid_mode: Option<String>,
+    #[serde(rename = "UTSMode")]
+    pub uts_mode: Option<String>,
+    pub init: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct UlimitBody {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
 }
 
 /// `POST /containers/create`.
@@ -92,6 +117,7 @@ pub struct CreateBody {
     pub working_dir: Option<String>,
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<i64>,
+    pub exposed_ports: Option<HashMap<String, serde_json::Value>>,
     pub host_config: Option<HostConfig>,
 }
 
@@ -222,7 +248,29 @@ impl CreateBody {
                 o.log.set(&format!("{k}={v}"))?;
             }
         }
+        o.expose = self
+            .exposed_ports
+            .map(|m| m.into_keys().collect())
+            .unwrap_or_default();
+        o.ulimits = h
+            .ulimits
+            .unwrap_or_default()
+            .into_iter()
+            .map(|u| Ulimit::parse(&format!("{}={}:{}", u.name, u.soft, u.hard)))
+            .collect::<Result<_, _>>()?;
+        o.sysctls = h.sysctls.unwrap_or_default().into_iter().collect();
+        o.oom_score_adj = h.oom_score_adj.filter(|v| *v != 0);
+        o.shm_size = positive(h.shm_size);
+        o.group_add = h.group_add.unwrap_or_default();
+        o.dns_search = h.dns_search.unwrap_or_default();
+        o.dns_options = h.dns_options.unwrap_or_default();
+        o.ipc = NamespaceMode::parse("ipc", h.ipc_mode.as_deref().unwrap_or(""))?;
+        o.pid = NamespaceMode::parse("pid", h.pid_mode.as_deref().unwrap_or(""))?;
+        o.uts = NamespaceMode::parse("uts", h.uts_mode.as_deref().unwrap_or(""))?;
+        o.init = h.init.unwrap_or(false);
         o.resources = Resources {
+            memory_reservation: positive(h.memory_reservation),
+            oom_kill_disable: h.oom_kill_disable.unwrap_or(false),
             memory: positive(h.memory),
             memory_swap: match h.memory_swap {
                 0 => None,

@@ -6,8 +6,8 @@ use std::io::{BufRead, BufReader, IsTerminal, Read};
 use anyhow::{bail, Context, Result};
 use berth_engine::image::{ImportOptions, Reference, RuntimeConfigJson};
 use berth_engine::{
-    mounts, units, ContainerOptions, Engine, EngineConfig, NetworkMode, Resources, RestartPolicy,
-    Status,
+    mounts, units, ContainerOptions, Engine, EngineConfig, NamespaceMode, NetworkMode, Resources,
+    RestartPolicy, Status,
 };
 
 use crate::attach;
@@ -402,6 +402,27 @@ fn container_options(a: &RunArgs) -> Result<ContainerOptions> {
         }
     }
     o.stop_timeout = a.stop_timeout;
+    for u in &a.ulimit {
+        o.ulimits.push(berth_engine::Ulimit::parse(u)?);
+    }
+    for kv in &a.sysctl {
+        let (k, v) = kv.split_once('=').ok_or_else(|| {
+            anyhow::anyhow!(
+                "invalid argument \"{kv}\" for \"--sysctl\" flag: sysctl '{kv}' is not whitelisted"
+            )
+        })?;
+        o.sysctls.insert(k.to_string(), v.to_string());
+    }
+    o.oom_score_adj = a.oom_score_adj;
+    o.shm_size = a.shm_size.as_deref().map(units::parse_bytes).transpose()?;
+    o.group_add = a.group_add.clone();
+    o.dns_search = a.dns_search.clone();
+    o.dns_options = a.dns_option.clone();
+    o.ipc = NamespaceMode::parse("ipc", a.ipc.as_deref().unwrap_or(""))?;
+    o.pid = NamespaceMode::parse("pid", a.pid.as_deref().unwrap_or(""))?;
+    o.uts = NamespaceMode::parse("uts", a.uts.as_deref().unwrap_or(""))?;
+    o.init = a.init;
+    o.expose = a.expose.clone();
     o.resources = Resources {
         memory: a.memory.as_deref().map(units::parse_bytes).transpose()?,
         memory_swap: match a.memory_swap.as_deref() {
@@ -416,11 +437,56 @@ fn container_options(a: &RunArgs) -> Result<ContainerOptions> {
         cpuset_cpus: a.cpuset_cpus.clone(),
         cpuset_mems: a.cpuset_mems.clone(),
         pids_limit: a.pids_limit,
+        memory_reservation: a
+            .memory_reservation
+            .as_deref()
+            .map(units::parse_bytes)
+            .transpose()?,
+        oom_kill_disable: a.oom_kill_disable,
     };
     if o.resources.nano_cpus.is_some() && (a.cpu_period.is_some() || a.cpu_quota.is_some()) {
         eprintln!("WARNING: --cpu-period/--cpu-quota given: --cpus is ignored");
     }
     Ok(o)
+}
+
+/// `--cidfile`: made before the container (docker refuses a file that
+/// exists), given its id once it exists, removed if it never does.
+struct CidFile(Option<(std::path::PathBuf, std::fs::File)>);
+
+impl CidFile {
+    fn create(path: Option<&std::path::Path>) -> Result<CidFile> {
+        let Some(path) = path else {
+            return Ok(CidFile(None));
+        };
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => anyhow::anyhow!(
+                    "Container ID file found, make sure the other container isn't running or delete {}",
+                    path.display()
+                ),
+                _ => anyhow::anyhow!("failed to create the container ID file {}: {e}", path.display()),
+            })?;
+        Ok(CidFile(Some((path.to_path_buf(), file))))
+    }
+
+    fn write(&mut self, id: &str) -> Result<()> {
+        if let Some((path, file)) = &mut self.0 {
+            use std::io::Write;
+            file.write_all(id.as_bytes())
+                .with_context(|| format!("write the container ID file {}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    fn abandon(self) {
+        if let Some((path, _)) = self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 fn run(g: &Global, a: RunArgs) -> i32 {
@@ -451,7 +517,15 @@ fn run_inner(g: &Global, a: RunArgs) -> RunResult {
     // sent in between is lost.
     let mut sigfd = attach::block_signals().map_err(fail)?;
     engine.reap_orphans();
-    let rec = engine.create(opts).map_err(fail)?;
+    let mut cidfile = CidFile::create(a.cidfile.as_deref()).map_err(fail)?;
+    let rec = match engine.create(opts) {
+        Ok(rec) => rec,
+        Err(e) => {
+            cidfile.abandon();
+            return Err(fail(e));
+        }
+    };
+    cidfile.write(&rec.id).map_err(fail)?;
     let remove = |engine: &Engine| {
         if a.rm {
             if let Err(e) = engine.remove(&rec.id, true, true) {
@@ -509,7 +583,15 @@ fn create(g: &Global, a: RunArgs) -> Result<i32> {
     let opts = container_options(&a)?;
     let engine = engine(g)?;
     registry_cmds::ensure_image(&engine, &opts.image, &a.pull)?;
-    let rec = engine.create(opts)?;
+    let mut cidfile = CidFile::create(a.cidfile.as_deref())?;
+    let rec = match engine.create(opts) {
+        Ok(rec) => rec,
+        Err(e) => {
+            cidfile.abandon();
+            return Err(e.into());
+        }
+    };
+    cidfile.write(&rec.id)?;
     println!("{}", rec.id);
     Ok(0)
 }

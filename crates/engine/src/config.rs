@@ -20,6 +20,12 @@ pub struct Resources {
     pub cpuset_cpus: Option<String>,
     pub cpuset_mems: Option<String>,
     pub pids_limit: Option<i64>,
+    /// `--memory-reservation`: a soft limit in bytes.
+    #[serde(default)]
+    pub memory_reservation: Option<i64>,
+    /// `--oom-kill-disable`.
+    #[serde(default)]
+    pub oom_kill_disable: bool,
 }
 
 /// How the container is networked.
@@ -74,6 +80,42 @@ pub struct ContainerOptions {
     pub restart: RestartPolicy,
     #[serde(default)]
     pub log: LogOptions,
+    /// `--ulimit NAME=SOFT[:HARD]`.
+    #[serde(default)]
+    pub ulimits: Vec<Ulimit>,
+    /// `--sysctl KEY=VALUE` (namespaced ones only).
+    #[serde(default)]
+    pub sysctls: std::collections::BTreeMap<String, String>,
+    /// `--oom-score-adj`.
+    #[serde(default)]
+    pub oom_score_adj: Option<i32>,
+    /// `--shm-size` in bytes (else 64 MiB).
+    #[serde(default)]
+    pub shm_size: Option<i64>,
+    /// `--group-add`: group names or ids, resolved in the container's /etc/group.
+    #[serde(default)]
+    pub group_add: Vec<String>,
+    /// `--dns-search`.
+    #[serde(default)]
+    pub dns_search: Vec<String>,
+    /// `--dns-option`.
+    #[serde(default)]
+    pub dns_options: Vec<String>,
+    /// `--ipc`, `--pid`, `--uts`: the namespaces shared with the host or
+    /// another container.
+    #[serde(default)]
+    pub ipc: NamespaceMode,
+    #[serde(default)]
+    pub pid: NamespaceMode,
+    #[serde(default)]
+    pub uts: NamespaceMode,
+    /// `--init`: a small init as the container's PID 1 reaps zombies and
+    /// forwards signals.
+    #[serde(default)]
+    pub init: bool,
+    /// `--expose PORT[/PROTO]` (ranges allowed), besides the image's.
+    #[serde(default)]
+    pub expose: Vec<String>,
     /// `--stop-signal` (else the image's StopSignal, else SIGTERM).
     #[serde(default)]
     pub stop_signal: Option<String>,
@@ -104,6 +146,140 @@ pub struct ContainerOptions {
     /// User networks joined with `network connect`, besides `network`.
     #[serde(default)]
     pub extra_networks: Vec<String>,
+}
+
+/// Whether a container gets a namespace of its own (`--ipc`, `--pid`,
+/// `--uts`), shares the host's, or shares another container's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NamespaceMode {
+    #[default]
+    Private,
+    /// `--ipc shareable`: its own, which other containers may join.
+    Shareable,
+    Host,
+    Container(String),
+}
+
+impl NamespaceMode {
+    /// Parses a `--ipc`/`--pid`/`--uts` value; `flag` names it in errors.
+    pub fn parse(flag: &str, s: &str) -> Result<NamespaceMode> {
+        let bad = || Error::InvalidArgument(format!("--{flag}: invalid {flag} mode: {s}"));
+        match s {
+            "" | "private" => Ok(NamespaceMode::Private),
+            "shareable" if flag == "ipc" => Ok(NamespaceMode::Shareable),
+            "host" => Ok(NamespaceMode::Host),
+            _ => match s.strip_prefix("container:") {
+                Some(c) if !c.is_empty() && flag != "uts" => {
+                    Ok(NamespaceMode::Container(c.to_string()))
+                }
+                _ => Err(bad()),
+            },
+        }
+    }
+
+    /// docker's spelling (`HostConfig.IpcMode`, `PidMode`, `UTSMode`).
+    pub fn as_docker(&self, flag: &str) -> String {
+        match self {
+            NamespaceMode::Private if flag == "ipc" => "private".into(),
+            NamespaceMode::Private => String::new(),
+            NamespaceMode::Shareable => "shareable".into(),
+            NamespaceMode::Host => "host".into(),
+            NamespaceMode::Container(c) => format!("container:{c}"),
+        }
+    }
+}
+
+/// One `--ulimit`: docker's name (`nofile`), soft and hard limits (-1:
+/// unlimited).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
+}
+
+impl Ulimit {
+    /// Parses docker's `NAME=SOFT[:HARD]`.
+    pub fn parse(s: &str) -> Result<Ulimit> {
+        let bad = |m: String| Error::InvalidArgument(m);
+        let (name, values) = s
+            .split_once('=')
+            .ok_or_else(|| bad(format!("invalid ulimit argument: {s}")))?;
+        if berth_runtime::rlimit_type(name).is_none() {
+            return Err(bad(format!("invalid ulimit type: {name}")));
+        }
+        let parts: Vec<&str> = values.split(':').collect();
+        if parts.len() > 2 {
+            return Err(bad(format!(
+                "too many limit value arguments - {values}, can only have up to two, `soft[:hard]`"
+            )));
+        }
+        let num = |v: &str| {
+            v.parse::<i64>()
+                .ok()
+                .filter(|n| *n >= -1)
+                .ok_or_else(|| bad(format!("invalid ulimit value {v:?} in {s}: a number or -1")))
+        };
+        let soft = num(parts[0])?;
+        let hard = match parts.get(1) {
+            Some(h) => num(h)?,
+            None => soft,
+        };
+        let unl = |v: i64| if v < 0 { u64::MAX } else { v as u64 };
+        if unl(soft) > unl(hard) {
+            return Err(bad(format!(
+                "ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+            )));
+        }
+        Ok(Ulimit {
+            name: name.to_string(),
+            soft,
+            hard,
+        })
+    }
+}
+
+/// Sysctls a container may set: those of the namespaces it owns (docker's
+/// list); not those of a namespace it shares with the host.
+pub fn validate_sysctl(key: &str, host_net: bool, host_ipc: bool, host_uts: bool) -> Result<()> {
+    const IPC: [&str; 8] = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let bad = |m: String| Err(Error::InvalidArgument(m));
+    if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
+        if host_ipc {
+            return bad(format!(
+                "sysctl {key:?} is not allowed in host IPC namespace"
+            ));
+        }
+        return Ok(());
+    }
+    if key.starts_with("net.") {
+        if host_net {
+            return bad(format!(
+                "sysctl {key:?} not allowed in host network namespace"
+            ));
+        }
+        return Ok(());
+    }
+    if key == "kernel.domainname" {
+        if host_uts {
+            return bad(format!(
+                "sysctl {key:?} is not allowed in host UTS namespace"
+            ));
+        }
+        return Ok(());
+    }
+    bad(format!(
+        "sysctl '{key}' is not allowed: only namespaced sysctls (net.*, fs.mqueue.*, kernel.msg*, kernel.sem, kernel.shm*, kernel.domainname) can be set"
+    ))
 }
 
 /// When the monitor starts a container again after it exits (`--restart`).
@@ -255,6 +431,18 @@ impl ContainerOptions {
             auto_remove: false,
             restart: RestartPolicy::No,
             log: LogOptions::default(),
+            ulimits: Vec::new(),
+            sysctls: Default::default(),
+            oom_score_adj: None,
+            shm_size: None,
+            group_add: Vec::new(),
+            dns_search: Vec::new(),
+            dns_options: Vec::new(),
+            ipc: NamespaceMode::Private,
+            pid: NamespaceMode::Private,
+            uts: NamespaceMode::Private,
+            init: false,
+            expose: Vec::new(),
             stop_signal: None,
             stop_timeout: None,
             mounts: Vec::new(),
@@ -267,6 +455,90 @@ impl ContainerOptions {
             extra_networks: Vec::new(),
         }
     }
+}
+
+impl ContainerOptions {
+    /// Checks the options beyond resources, in docker's words.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::InvalidArgument(m));
+        for u in &self.ulimits {
+            Ulimit::parse(&format!("{}={}:{}", u.name, u.soft, u.hard))?;
+        }
+        let host_net = self.network == NetworkMode::Host;
+        for key in self.sysctls.keys() {
+            validate_sysctl(
+                key,
+                host_net,
+                self.ipc == NamespaceMode::Host,
+                self.uts == NamespaceMode::Host,
+            )?;
+        }
+        if let Some(adj) = self.oom_score_adj {
+            if !(-1000..=1000).contains(&adj) {
+                return bad(format!(
+                    "Invalid value {adj}, range for oom score adj is [-1000, 1000]"
+                ));
+            }
+        }
+        if self.shm_size.is_some_and(|s| s < 0) {
+            return bad("SHM size can not be less than 0".into());
+        }
+        if self.uts == NamespaceMode::Host && self.hostname.is_some() {
+            return bad("Conflicting options: hostname and the UTS mode".into());
+        }
+        for o in &self.dns_options {
+            if o.is_empty() || o.contains(char::is_whitespace) {
+                return bad(format!("invalid DNS option {o:?}"));
+            }
+        }
+        for d in &self.dns_search {
+            let ok = d == "."
+                || (!d.is_empty()
+                    && d.len() <= 255
+                    && !d.starts_with('.')
+                    && !d.starts_with('-')
+                    && d.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'));
+            if !ok {
+                return bad(format!("{d} is not a valid domain"));
+            }
+        }
+        for e in &self.expose {
+            parse_expose(e)?;
+        }
+        for g in &self.group_add {
+            if g.is_empty() || g.contains(':') || g.contains(char::is_whitespace) {
+                return bad(format!("invalid group {g:?} for --group-add"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `--expose 80`, `--expose 8000-8002/udp`: the ports as `80/tcp` keys.
+pub fn parse_expose(s: &str) -> Result<Vec<String>> {
+    let bad = || Error::InvalidArgument(format!("invalid range format for --expose: {s}"));
+    let (ports, proto) = match s.split_once('/') {
+        Some((p, proto)) => (p, proto),
+        None => (s, "tcp"),
+    };
+    if !matches!(proto, "tcp" | "udp" | "sctp") {
+        return Err(Error::InvalidArgument(format!(
+            "invalid proto {proto:?} for --expose: {s}"
+        )));
+    }
+    let num = |p: &str| p.parse::<u16>().ok().filter(|n| *n > 0).ok_or_else(bad);
+    let (lo, hi) = match ports.split_once('-') {
+        Some((a, b)) => (num(a)?, num(b)?),
+        None => {
+            let n = num(ports)?;
+            (n, n)
+        }
+    };
+    if lo > hi {
+        return Err(bad());
+    }
+    Ok((lo..=hi).map(|p| format!("{p}/{proto}")).collect())
 }
 
 /// Minimum memory limit docker accepts.
@@ -293,6 +565,17 @@ impl Resources {
                 "You should always set the Memory limit when using Memoryswap limit, see usage"
                     .into(),
             );
+        }
+        if let Some(r) = self.memory_reservation.filter(|r| *r != 0) {
+            if r < MIN_MEMORY {
+                return bad("Minimum memory reservation allowed is 6MB".into());
+            }
+            if self.memory.is_some_and(|m| m > 0 && m < r) {
+                return bad(
+                    "Minimum memory limit can not be less than memory reservation limit, see usage"
+                        .into(),
+                );
+            }
         }
         if let Some(n) = self.nano_cpus {
             let max = online_cpus.len() as i64 * 1_000_000_000;

@@ -68,7 +68,9 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Image(e) => e.kind(),
-            Error::Runtime(berth_runtime::Error::InvalidSpec(_)) => ErrorKind::InvalidArgument,
+            Error::Runtime(
+                berth_runtime::Error::InvalidSpec(_) | berth_runtime::Error::Refused(_),
+            ) => ErrorKind::InvalidArgument,
             Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
             Error::ContainerNotFound(_)
             | Error::VolumeNotFound(_)

@@ -5,7 +5,7 @@ use std::fs;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
-use crate::config::NetworkMode;
+use crate::config::{ContainerOptions, NetworkMode};
 use crate::error::Result;
 
 const HOSTS_BASE: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
@@ -15,35 +15,18 @@ const HOSTS_BASE: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6
 pub(crate) fn write_files(
     dir: &Path,
     hostname: &str,
-    network: &NetworkMode,
+    opts: &ContainerOptions,
     hosts_entries: &str,
-    dns: &[String],
 ) -> Result<Vec<(String, PathBuf)>> {
-    let hosts = match network {
+    let hosts = match opts.network {
         NetworkMode::Host => {
             fs::read_to_string("/etc/hosts").unwrap_or_else(|_| HOSTS_BASE.to_string())
                 + hosts_entries
         }
         _ => hosts_text(hosts_entries),
     };
-    // Nameservers on the host's loopback are unreachable from a network namespace.
-    let resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let resolv = match network {
-        _ if !dns.is_empty() => resolv
-            .lines()
-            .filter(|l| !l.starts_with("nameserver"))
-            .map(|l| format!("{l}\n"))
-            .chain(dns.iter().map(|d| format!("nameserver {d}\n")))
-            .collect(),
-        NetworkMode::Host => resolv,
-        _ => resolv
-            .lines()
-            .filter(|l| {
-                !(l.starts_with("nameserver") && (l.contains(" 127.") || l.contains(" ::1")))
-            })
-            .map(|l| format!("{l}\n"))
-            .collect(),
-    };
+    let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let resolv = resolv_conf(&host_resolv, opts);
     let files = [
         ("/etc/hostname", "hostname", format!("{hostname}\n")),
         ("/etc/hosts", "hosts", hosts),
@@ -56,6 +39,38 @@ pub(crate) fn write_files(
         out.push((dest.to_string(), path));
     }
     Ok(out)
+}
+
+/// The container's resolv.conf from the host's: `--dns`, `--dns-search` and
+/// `--dns-option` replace the host's nameserver, search and options lines.
+/// Nameservers on the host's loopback are unreachable from a network
+/// namespace and are left out.
+fn resolv_conf(host: &str, opts: &ContainerOptions) -> String {
+    let replaced = |l: &str| {
+        (!opts.dns.is_empty() && l.starts_with("nameserver"))
+            || (!opts.dns_search.is_empty() && (l.starts_with("search") || l.starts_with("domain")))
+            || (!opts.dns_options.is_empty() && l.starts_with("options"))
+    };
+    let loopback = |l: &str| {
+        opts.network != NetworkMode::Host
+            && l.starts_with("nameserver")
+            && (l.contains(" 127.") || l.contains(" ::1"))
+    };
+    let mut out: String = host
+        .lines()
+        .filter(|l| !replaced(l) && !loopback(l))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    for d in &opts.dns {
+        out.push_str(&format!("nameserver {d}\n"));
+    }
+    if !opts.dns_search.is_empty() && opts.dns_search != ["."] {
+        out.push_str(&format!("search {}\n", opts.dns_search.join(" ")));
+    }
+    if !opts.dns_options.is_empty() {
+        out.push_str(&format!("options {}\n", opts.dns_options.join(" ")));
+    }
+    out
 }
 
 /// A container's /etc/hosts: the standard entries, then `entries`.
@@ -91,4 +106,28 @@ pub(crate) fn read_from_layers(layers_top_first: &[PathBuf], rel: &str) -> Strin
         }
     }
     String::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolv_conf_overrides() {
+        let host =
+            "domain corp\nsearch corp\nnameserver 127.0.0.53\nnameserver 10.0.0.1\noptions edns0\n";
+        let mut o = ContainerOptions::new("img");
+        o.network = NetworkMode::Bridge;
+        assert_eq!(
+            resolv_conf(host, &o),
+            "domain corp\nsearch corp\nnameserver 10.0.0.1\noptions edns0\n"
+        );
+        o.dns = vec!["10.9.9.9".into()];
+        o.dns_search = vec!["a.example".into(), "b.example".into()];
+        o.dns_options = vec!["ndots:2".into()];
+        assert_eq!(
+            resolv_conf(host, &o),
+            "nameserver 10.9.9.9\nsearch a.example b.example\noptions ndots:2\n"
+        );
+    }
 }

@@ -109,7 +109,7 @@ impl Engine {
         }
         if let Some(u) = &req.user {
             let image = self.images.resolve(&rec.image_id)?;
-            let user = self.resolve_user(&rec.id, &image, u)?;
+            let user = self.resolve_user(&rec.id, &image, u, &rec.options.group_add)?;
             let built = UserBuilder::default()
                 .uid(user.uid)
                 .gid(user.gid)

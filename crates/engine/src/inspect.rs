@@ -57,6 +57,73 @@ fn tmpfs(rec: &ContainerRecord) -> Value {
     }
 }
 
+/// `HostConfig`: what the user asked of the host for the container.
+fn host_config(rec: &ContainerRecord, network: String) -> Value {
+    let o = &rec.options;
+    let r = &o.resources;
+    json!({
+        "LogConfig": {
+            "Type": "json-file",
+            "Config": {
+                "max-size": o.log.max_size.to_string(),
+                "max-file": o.log.max_file.to_string(),
+            },
+        },
+        "RestartPolicy": {
+            "Name": o.restart.name(),
+            "MaximumRetryCount": o.restart.max_retries(),
+        },
+        "NetworkMode": network,
+        "AutoRemove": o.auto_remove,
+        "Privileged": o.privileged,
+        "ReadonlyRootfs": o.read_only,
+        "CapAdd": o.cap_add,
+        "CapDrop": o.cap_drop,
+        "Memory": r.memory.unwrap_or(0),
+        "MemorySwap": r.memory_swap.unwrap_or(0),
+        "NanoCpus": r.nano_cpus.unwrap_or(0),
+        "CpuPeriod": r.cpu_period.unwrap_or(0),
+        "CpuQuota": r.cpu_quota.unwrap_or(0),
+        "CpuShares": r.cpu_shares.unwrap_or(0),
+        "CpusetCpus": r.cpuset_cpus.clone().unwrap_or_default(),
+        "CpusetMems": r.cpuset_mems.clone().unwrap_or_default(),
+        "PidsLimit": r.pids_limit,
+        "Binds": binds(rec),
+        "Tmpfs": tmpfs(rec),
+        "VolumesFrom": (!o.volumes_from.is_empty()).then_some(&o.volumes_from),
+        "MemoryReservation": r.memory_reservation.unwrap_or(0),
+        "OomKillDisable": r.oom_kill_disable,
+        "OomScoreAdj": o.oom_score_adj.unwrap_or(0),
+        "ShmSize": o.shm_size.filter(|s| *s > 0).unwrap_or(64 << 20),
+        "Ulimits": o.ulimits.iter().map(|u| json!({"Name": u.name, "Soft": u.soft, "Hard": u.hard})).collect::<Vec<_>>(),
+        "Sysctls": (!o.sysctls.is_empty()).then_some(&o.sysctls),
+        "GroupAdd": (!o.group_add.is_empty()).then_some(&o.group_add),
+        "Dns": o.dns,
+        "DnsSearch": o.dns_search,
+        "DnsOptions": o.dns_options,
+        "ExtraHosts": (!o.add_hosts.is_empty()).then_some(&o.add_hosts),
+        "IpcMode": o.ipc.as_docker("ipc"),
+        "PidMode": o.pid.as_docker("pid"),
+        "UTSMode": o.uts.as_docker("uts"),
+        "Init": o.init.then_some(true),
+    })
+}
+
+/// `Config.ExposedPorts` as `--expose` gave them (`{"80/tcp": {}}`).
+fn exposed_ports(o: &crate::ContainerOptions) -> Value {
+    let m: BTreeMap<String, Value> = o
+        .expose
+        .iter()
+        .flat_map(|e| crate::config::parse_expose(e).unwrap_or_default())
+        .map(|p| (p, json!({})))
+        .collect();
+    if m.is_empty() {
+        Value::Null
+    } else {
+        json!(m)
+    }
+}
+
 /// `NetworkSettings.Ports`: `{"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "4000"}]}`.
 fn ports_doc(rec: &ContainerRecord) -> Value {
     let mut m: BTreeMap<String, Vec<Value>> = BTreeMap::new();
@@ -191,7 +258,6 @@ impl Engine {
             NetworkMode::Container(c) => format!("container:{c}"),
             NetworkMode::Named(n) => n.clone(),
         };
-        let r = &o.resources;
         Ok(json!({
             "Id": rec.id,
             "Created": rec.created,
@@ -215,37 +281,7 @@ impl Engine {
             "Name": format!("/{}", rec.name),
             "RestartCount": s.restart_count,
             "Driver": "overlay",
-            "HostConfig": {
-                "LogConfig": {
-                    "Type": "json-file",
-                    "Config": {
-                        "max-size": o.log.max_size.to_string(),
-                        "max-file": o.log.max_file.to_string(),
-                    },
-                },
-                "RestartPolicy": {
-                    "Name": o.restart.name(),
-                    "MaximumRetryCount": o.restart.max_retries(),
-                },
-                "NetworkMode": network,
-                "AutoRemove": o.auto_remove,
-                "Privileged": o.privileged,
-                "ReadonlyRootfs": o.read_only,
-                "CapAdd": o.cap_add,
-                "CapDrop": o.cap_drop,
-                "Memory": r.memory.unwrap_or(0),
-                "MemorySwap": r.memory_swap.unwrap_or(0),
-                "NanoCpus": r.nano_cpus.unwrap_or(0),
-                "CpuPeriod": r.cpu_period.unwrap_or(0),
-                "CpuQuota": r.cpu_quota.unwrap_or(0),
-                "CpuShares": r.cpu_shares.unwrap_or(0),
-                "CpusetCpus": r.cpuset_cpus.clone().unwrap_or_default(),
-                "CpusetMems": r.cpuset_mems.clone().unwrap_or_default(),
-                "PidsLimit": r.pids_limit,
-                "Binds": binds(rec),
-                "Tmpfs": tmpfs(rec),
-                "VolumesFrom": (!o.volumes_from.is_empty()).then_some(&o.volumes_from),
-            },
+            "HostConfig": host_config(rec, network),
             "GraphDriver": {
                 "Name": "overlay",
                 "Data": {
@@ -265,6 +301,7 @@ impl Engine {
                 "Entrypoint": o.entrypoint.as_ref().map(|e| vec![e.clone()]),
                 "StopSignal": o.stop_signal,
                 "StopTimeout": o.stop_timeout,
+                "ExposedPorts": exposed_ports(o),
             },
             "Mounts": rec.mounts.iter().map(|m| json!({
                 "Type": m.typ.as_str(),

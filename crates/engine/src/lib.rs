@@ -28,6 +28,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use berth_image::{Image, Store};
+use berth_runtime::oci_spec::runtime::LinuxNamespaceType;
 use berth_runtime::{RootfsMount, Stdio};
 use nix::fcntl::{Flock, FlockArg};
 
@@ -37,7 +38,8 @@ pub use berth_registry as registry;
 pub use berth_runtime as runtime;
 pub use build_ops::Stream;
 pub use config::{
-    format_cpuset, ContainerOptions, LogOptions, NetworkMode, Resources, RestartPolicy,
+    format_cpuset, parse_expose, ContainerOptions, LogOptions, NamespaceMode, NetworkMode,
+    Resources, RestartPolicy, Ulimit,
 };
 pub use containers::{ContainerRecord, State, Status};
 pub use cp::CopyDirection;
@@ -76,6 +78,9 @@ pub struct EngineConfig {
     /// The executable each container's monitor runs: Berth's own program
     /// (`berth`), started as `berth-monitor` (see [`monitor`]).
     pub monitor_program: PathBuf,
+    /// The init `--init` runs as PID 1 (a static tini); `None` looks in the
+    /// places distributions install one.
+    pub init_program: Option<PathBuf>,
 }
 
 impl Default for EngineConfig {
@@ -89,6 +94,7 @@ impl Default for EngineConfig {
             client_config: PathBuf::from("/root/.docker"),
             insecure_registries: Vec::new(),
             monitor_program: PathBuf::from("/usr/local/bin/berth"),
+            init_program: None,
         }
     }
 }
@@ -184,6 +190,7 @@ impl Engine {
     /// writes the record and the container's directories. Nothing runs yet.
     pub fn create(&self, opts: ContainerOptions) -> Result<ContainerRecord> {
         opts.resources.validate(&online_cpus())?;
+        opts.validate()?;
         if let Some(w) = &opts.workdir {
             if !w.starts_with('/') {
                 return Err(Error::InvalidArgument(format!(
@@ -396,14 +403,29 @@ impl Engine {
 
     /// Resolves a user spec (`name`, `uid:gid`, ...) with the container's
     /// /etc/passwd and /etc/group, as its writable layer and image have them.
-    pub(crate) fn resolve_user(&self, id: &str, image: &Image, spec: &str) -> Result<ExecUser> {
+    /// `group_add` (`--group-add`) adds groups to every process of the
+    /// container, as docker does.
+    pub(crate) fn resolve_user(
+        &self,
+        id: &str,
+        image: &Image,
+        spec: &str,
+        group_add: &[String],
+    ) -> Result<ExecUser> {
         let mut lookup_dirs = vec![self.containers.dir(id).join("upper")];
         lookup_dirs.extend(self.images.layer_dirs(image));
-        user::resolve(
+        let group = etc::read_from_layers(&lookup_dirs, "etc/group");
+        let mut u = user::resolve(
             spec,
             &etc::read_from_layers(&lookup_dirs, "etc/passwd"),
-            &etc::read_from_layers(&lookup_dirs, "etc/group"),
-        )
+            &group,
+        )?;
+        for g in user::extra_groups(group_add, &group)? {
+            if !u.additional_gids.contains(&g) {
+                u.additional_gids.push(g);
+            }
+        }
+        Ok(u)
     }
 
     fn start_process(
@@ -421,7 +443,7 @@ impl Engine {
             .clone()
             .or_else(|| cfg.user().clone())
             .unwrap_or_default();
-        let user = self.resolve_user(&rec.id, image, &user_spec)?;
+        let user = self.resolve_user(&rec.id, image, &user_spec, &opts.group_add)?;
         let hostname = match (&opts.hostname, &opts.network) {
             (Some(h), _) => h.clone(),
             (None, NetworkMode::Host) => nix::unistd::gethostname()
@@ -446,7 +468,14 @@ impl Engine {
         // Files regenerated at every start live in the runtime state directory.
         let run_dir = self.run_dir(&rec.id);
         fs::create_dir_all(&run_dir).map_err(Error::io("create", &run_dir))?;
-        let exposed: Vec<String> = cfg.exposed_ports().clone().unwrap_or_default();
+        let mut exposed: Vec<String> = cfg.exposed_ports().clone().unwrap_or_default();
+        for e in &opts.expose {
+            for p in config::parse_expose(e)? {
+                if !exposed.contains(&p) {
+                    exposed.push(p);
+                }
+            }
+        }
         let lease = self.lease(rec, &exposed)?;
         let (endpoints, ports) = (lease.endpoints.clone(), lease.ports.clone());
         let published = lease.published.clone();
@@ -510,21 +539,43 @@ impl Engine {
         let etc_files = {
             let _lock = self.lock_containers()?;
             let hosts = self.hosts_entries(&view, &hostname);
-            etc::write_files(&run_dir, &hostname, &opts.network, &hosts, &opts.dns)?
+            etc::write_files(&run_dir, &hostname, opts, &hosts)?
         };
         let (mounts, copied) = self.runtime_mounts(rec)?;
         let net_ns = match &opts.network {
-            NetworkMode::Container(c) => {
-                let other = self.containers.find(c)?;
-                if other.state.status != Status::Running || self.container_pidfd(&other).is_none() {
-                    return Err(Error::Conflict(format!(
-                        "cannot join the network of container {}: it is not running",
-                        other.name
-                    )));
-                }
-                Some(PathBuf::from(format!("/proc/{}/ns/net", other.state.pid)))
-            }
+            NetworkMode::Container(c) => Some(PathBuf::from(format!(
+                "/proc/{}/ns/net",
+                self.running_pid(c, "network")?
+            ))),
             _ => None,
+        };
+        let mut join_ns = Vec::new();
+        let mut shm_source = None;
+        for (mode, typ, file, what) in [
+            (&opts.ipc, LinuxNamespaceType::Ipc, "ipc", "IPC namespace"),
+            (&opts.pid, LinuxNamespaceType::Pid, "pid", "PID namespace"),
+        ] {
+            match mode {
+                NamespaceMode::Container(c) => {
+                    let pid = self.running_pid(c, what)?;
+                    join_ns.push((typ, PathBuf::from(format!("/proc/{pid}/ns/{file}"))));
+                    if typ == LinuxNamespaceType::Ipc {
+                        shm_source = Some(self.donor_shm(c)?);
+                    }
+                }
+                NamespaceMode::Host if typ == LinuxNamespaceType::Ipc => {
+                    shm_source = Some(PathBuf::from("/dev/shm"));
+                }
+                NamespaceMode::Shareable => {
+                    shm_source = Some(self.mount_shareable_shm(&run_dir, opts.shm_size)?);
+                }
+                _ => {}
+            }
+        }
+        let init = if opts.init {
+            Some(self.init_program()?)
+        } else {
+            None
         };
         let spec = spec::build(
             opts,
@@ -540,6 +591,9 @@ impl Engine {
                 console_size,
                 mounts,
                 net_ns,
+                join_ns,
+                shm_source,
+                init,
             },
         )?;
         let spec_path = run_dir.join("config.json");
@@ -565,6 +619,78 @@ impl Engine {
             prestart: Engine::prestart(lease),
         })?;
         Ok((container, copied))
+    }
+
+    /// The pid of running container `key`'s init, whose namespace (`what`)
+    /// another container joins.
+    fn running_pid(&self, key: &str, what: &str) -> Result<i32> {
+        let other = self.containers.find(key)?;
+        if other.state.status != Status::Running || self.container_pidfd(&other).is_none() {
+            return Err(Error::Conflict(format!(
+                "cannot join the {what} of container {}: it is not running",
+                other.name
+            )));
+        }
+        Ok(other.state.pid)
+    }
+
+    /// A shareable container's /dev/shm lives on the host (under its run
+    /// directory), where containers that join its IPC namespace find it.
+    fn mount_shareable_shm(&self, run_dir: &Path, size: Option<i64>) -> Result<PathBuf> {
+        let dir = run_dir.join("shm");
+        fs::create_dir_all(&dir).map_err(Error::io("create", &dir))?;
+        let size = size.filter(|s| *s > 0).unwrap_or(64 << 20);
+        let data = format!("mode=1777,size={}k", size / 1024);
+        let mounted = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.split(' ').nth(4) == Some(&*dir.to_string_lossy()));
+        if !mounted {
+            nix::mount::mount(
+                Some("shm"),
+                &dir,
+                Some("tmpfs"),
+                nix::mount::MsFlags::MS_NOSUID
+                    | nix::mount::MsFlags::MS_NODEV
+                    | nix::mount::MsFlags::MS_NOEXEC,
+                Some(data.as_str()),
+            )
+            .map_err(|e| Error::io("mount shm on", &dir)(e.into()))?;
+        }
+        Ok(dir)
+    }
+
+    /// The /dev/shm of container `key`, which another joins with `--ipc
+    /// container:NAME`: the donor must be shareable (or share the host's).
+    fn donor_shm(&self, key: &str) -> Result<PathBuf> {
+        let other = self.containers.find(key)?;
+        match other.options.ipc {
+            NamespaceMode::Shareable => Ok(self.run_dir(&other.id).join("shm")),
+            NamespaceMode::Host => Ok(PathBuf::from("/dev/shm")),
+            _ => Err(Error::Conflict(format!(
+                "cannot join the IPC namespace of container {}: non-shareable IPC (hint: use --ipc shareable for the donor container)",
+                other.name
+            ))),
+        }
+    }
+
+    /// The init binary for `--init`.
+    fn init_program(&self) -> Result<PathBuf> {
+        const PLACES: [&str; 4] = [
+            "/usr/bin/tini-static",
+            "/usr/bin/docker-init",
+            "/usr/libexec/docker/docker-init",
+            "/usr/local/bin/docker-init",
+        ];
+        let found = match &self.config.init_program {
+            Some(p) => p.is_file().then(|| p.clone()),
+            None => PLACES.iter().map(PathBuf::from).find(|p| p.is_file()),
+        };
+        found.ok_or_else(|| {
+            Error::InvalidArgument(
+                "--init needs a static init program: install tini (apt-get install tini gives /usr/bin/tini-static)".into(),
+            )
+        })
     }
 
     /// Records how the container's process ended; `None` if the container
@@ -711,6 +837,12 @@ impl Engine {
 
     fn remove_run_dir(&self, id: &str) {
         let dir = self.run_dir(id);
+        // A shareable container's /dev/shm (see mount_shareable_shm).
+        if let Err(e) = nix::mount::umount2(&dir.join("shm"), nix::mount::MntFlags::MNT_DETACH) {
+            if !matches!(e, nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) {
+                tracing::warn!("unmount {}: {e}", dir.join("shm").display());
+            }
+        }
         if let Err(e) = fs::remove_dir_all(&dir) {
             if e.kind() != std::io::ErrorKind::NotFound {
                 tracing::warn!("remove {}: {e}", dir.display());

@@ -9,12 +9,12 @@ use berth_runtime::oci_spec::runtime::{
     Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDeviceCgroup,
     LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder, LinuxNamespace,
     LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResources,
-    LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
-    UserBuilder,
+    LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimit, PosixRlimitBuilder, ProcessBuilder,
+    RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 use berth_runtime::{DEFAULT_CAPABILITIES, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS};
 
-use crate::config::{ContainerOptions, NetworkMode, Resources};
+use crate::config::{ContainerOptions, NamespaceMode, NetworkMode, Resources};
 use crate::error::{Error, Result};
 use crate::user::ExecUser;
 
@@ -45,9 +45,36 @@ pub(crate) fn mount(
         .map_err(spec_err)
 }
 
-/// Docker's standard mounts, read-only /sys and /sys/fs/cgroup unless privileged.
-fn default_mounts(privileged: bool) -> Result<Vec<Mount>> {
+/// Docker's /dev/shm size when `--shm-size` is not given.
+const DEFAULT_SHM_SIZE: i64 = 64 << 20;
+
+/// Docker's standard mounts, read-only /sys and /sys/fs/cgroup unless
+/// privileged; /dev/shm of `shm_size` bytes, or bound from `shm_source` (the
+/// host's or another container's, with `--ipc`).
+fn default_mounts(
+    privileged: bool,
+    shm_size: Option<i64>,
+    shm_source: Option<&Path>,
+) -> Result<Vec<Mount>> {
     let sys_mode = if privileged { "rw" } else { "ro" };
+    let shm_size = format!(
+        "size={}k",
+        shm_size.filter(|s| *s > 0).unwrap_or(DEFAULT_SHM_SIZE) / 1024
+    );
+    let shm = match shm_source {
+        Some(src) => mount(
+            "/dev/shm",
+            "bind",
+            &src.to_string_lossy(),
+            &["rbind", "rprivate"],
+        )?,
+        None => mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", &shm_size],
+        )?,
+    };
     Ok(vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
         mount(
@@ -89,12 +116,7 @@ fn default_mounts(privileged: bool) -> Result<Vec<Mount>> {
             "mqueue",
             &["nosuid", "noexec", "nodev"],
         )?,
-        mount(
-            "/dev/shm",
-            "tmpfs",
-            "shm",
-            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
-        )?,
+        shm,
     ])
 }
 
@@ -194,8 +216,18 @@ fn device_rules(privileged: bool) -> Result<Vec<LinuxDeviceCgroup>> {
 
 fn resources(r: &Resources, privileged: bool) -> Result<LinuxResources> {
     let mut b = LinuxResourcesBuilder::default().devices(device_rules(privileged)?);
-    if r.memory.is_some() || r.memory_swap.is_some() {
+    if r.memory.is_some()
+        || r.memory_swap.is_some()
+        || r.memory_reservation.is_some()
+        || r.oom_kill_disable
+    {
         let mut m = LinuxMemoryBuilder::default();
+        if let Some(v) = r.memory_reservation.filter(|v| *v > 0) {
+            m = m.reservation(v);
+        }
+        if r.oom_kill_disable {
+            m = m.disable_oom_killer(true);
+        }
         if let Some(v) = r.memory.filter(|v| *v > 0) {
             m = m.limit(v);
         }
@@ -321,13 +353,49 @@ pub struct SpecInputs<'a> {
     pub mounts: Vec<Mount>,
     /// The network namespace to join (`--network container:NAME`).
     pub net_ns: Option<std::path::PathBuf>,
+    /// Other namespaces to join (`--ipc`/`--pid container:NAME`).
+    pub join_ns: Vec<(LinuxNamespaceType, std::path::PathBuf)>,
+    /// Where /dev/shm comes from with `--ipc host|container:NAME`.
+    pub shm_source: Option<std::path::PathBuf>,
+    /// The host's init binary, for `--init`.
+    pub init: Option<std::path::PathBuf>,
+}
+
+/// Where `--init` puts its init in the container, as docker does.
+pub const INIT_PATH: &str = "/sbin/docker-init";
+
+/// `--ulimit`s as the spec's rlimits (-1: unlimited).
+fn rlimits(ulimits: &[crate::config::Ulimit]) -> Result<Vec<PosixRlimit>> {
+    let v = |n: i64| if n < 0 { u64::MAX } else { n as u64 };
+    ulimits
+        .iter()
+        .map(|u| {
+            let typ = berth_runtime::rlimit_type(&u.name).ok_or_else(|| {
+                Error::InvalidArgument(format!("invalid ulimit type: {}", u.name))
+            })?;
+            PosixRlimitBuilder::default()
+                .typ(typ)
+                .soft(v(u.soft))
+                .hard(v(u.hard))
+                .build()
+                .map_err(spec_err)
+        })
+        .collect()
 }
 
 pub fn build(opts: &ContainerOptions, inputs: SpecInputs<'_>) -> Result<Spec> {
     let caps = capabilities(opts)?;
+    let args = match &inputs.init {
+        Some(_) => [INIT_PATH.to_string(), "--".to_string()]
+            .into_iter()
+            .chain(inputs.args)
+            .collect(),
+        None => inputs.args,
+    };
     let mut process = ProcessBuilder::default()
         .terminal(opts.tty)
-        .args(inputs.args)
+        .args(args)
+        .rlimits(rlimits(&opts.ulimits)?)
         .env(inputs.env)
         .cwd(inputs.cwd)
         .no_new_privileges(!opts.privileged)
@@ -351,6 +419,7 @@ pub fn build(opts: &ContainerOptions, inputs: SpecInputs<'_>) -> Result<Spec> {
         )
         .build()
         .map_err(spec_err)?;
+    process.set_oom_score_adj(opts.oom_score_adj);
     if let Some((rows, cols)) = inputs.console_size {
         process.set_console_size(Some(
             berth_runtime::oci_spec::runtime::BoxBuilder::default()
@@ -361,13 +430,16 @@ pub fn build(opts: &ContainerOptions, inputs: SpecInputs<'_>) -> Result<Spec> {
         ));
     }
 
-    let mut ns_types = vec![
-        LinuxNamespaceType::Pid,
-        LinuxNamespaceType::Ipc,
-        LinuxNamespaceType::Uts,
-        LinuxNamespaceType::Mount,
-        LinuxNamespaceType::Cgroup,
-    ];
+    let mut ns_types = vec![LinuxNamespaceType::Mount, LinuxNamespaceType::Cgroup];
+    for (mode, typ) in [
+        (&opts.pid, LinuxNamespaceType::Pid),
+        (&opts.ipc, LinuxNamespaceType::Ipc),
+        (&opts.uts, LinuxNamespaceType::Uts),
+    ] {
+        if matches!(mode, NamespaceMode::Private | NamespaceMode::Shareable) {
+            ns_types.push(typ);
+        }
+    }
     if !matches!(opts.network, NetworkMode::Host | NetworkMode::Container(_)) {
         ns_types.push(LinuxNamespaceType::Network);
     }
@@ -380,17 +452,30 @@ pub fn build(opts: &ContainerOptions, inputs: SpecInputs<'_>) -> Result<Spec> {
                 .map_err(spec_err)
         })
         .collect::<Result<_>>()?;
-    if let Some(path) = &inputs.net_ns {
+    let joined = inputs
+        .net_ns
+        .iter()
+        .map(|p| (LinuxNamespaceType::Network, p))
+        .chain(inputs.join_ns.iter().map(|(t, p)| (*t, p)));
+    for (typ, path) in joined {
         namespaces.push(
             LinuxNamespaceBuilder::default()
-                .typ(LinuxNamespaceType::Network)
+                .typ(typ)
                 .path(path)
                 .build()
                 .map_err(spec_err)?,
         );
     }
 
-    let mut mounts = default_mounts(opts.privileged)?;
+    let mut mounts = default_mounts(opts.privileged, opts.shm_size, inputs.shm_source.as_deref())?;
+    if let Some(init) = &inputs.init {
+        mounts.push(mount(
+            INIT_PATH,
+            "bind",
+            &init.to_string_lossy(),
+            &["bind", "ro", "nosuid", "nodev"],
+        )?);
+    }
     for (dest, src) in &inputs.etc_files {
         mounts.push(mount(
             dest,
@@ -426,6 +511,12 @@ pub fn build(opts: &ContainerOptions, inputs: SpecInputs<'_>) -> Result<Spec> {
         .cgroups_path(Path::new("/").join(&inputs.cgroup_path))
         .masked_paths(masked)
         .readonly_paths(readonly)
+        .sysctl(
+            opts.sysctls
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<std::collections::HashMap<_, _>>(),
+        )
         .build()
         .map_err(spec_err)?;
     SpecBuilder::default()

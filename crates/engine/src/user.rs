@@ -109,6 +109,25 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<ExecUser> {
     Ok(out)
 }
 
+/// The gids of `--group-add` values (names or numbers), as the container's
+/// /etc/group has them.
+pub fn extra_groups(names: &[String], group: &str) -> Result<Vec<u32>> {
+    names
+        .iter()
+        .map(|g| match g.parse::<u32>() {
+            Ok(n) => Ok(n),
+            Err(_) => group_entries(group)
+                .find(|(n, _, _)| n == g)
+                .map(|(_, gid, _)| gid)
+                .ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "Unable to find group {g}: no matching entries in group file"
+                    ))
+                }),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,5 +160,15 @@ mod tests {
             .to_string()
             .contains("unable to find user ghost"));
         assert!(resolve("web:ghosts", PASSWD, GROUP).is_err());
+    }
+
+    #[test]
+    fn group_add_by_name_and_number() {
+        let names = vec!["wheel".to_string(), "4242".to_string()];
+        assert_eq!(extra_groups(&names, GROUP).unwrap(), vec![10, 4242]);
+        assert!(extra_groups(&["ghosts".to_string()], GROUP)
+            .unwrap_err()
+            .to_string()
+            .contains("Unable to find group ghosts"));
     }
 }

@@ -51,6 +51,8 @@ pub(crate) struct ChildConfig {
     pub caps: capabilities::Plan,
     pub no_new_privs: bool,
     pub seccomp: bool,
+    /// `process.rlimits`: (resource, soft, hard), set before privileges drop.
+    pub rlimits: Vec<(libc::__rlimit_resource_t, u64, u64)>,
     pub stdio: [Option<RawFd>; 3],
     /// Open a terminal inside the container, with this size (rows, columns).
     pub terminal: Option<Option<(u16, u16)>>,
@@ -68,6 +70,32 @@ fn setup_err(message: String) -> StartFailure {
 
 fn sys(what: &str) -> impl FnOnce(Errno) -> StartFailure + '_ {
     move |e| setup_err(format!("{what}: {}", e.desc()))
+}
+
+/// Sets one resource limit; raising a hard limit needs CAP_SYS_RESOURCE,
+/// which the error says.
+fn set_rlimit(
+    resource: libc::__rlimit_resource_t,
+    soft: u64,
+    hard: u64,
+) -> Result<(), StartFailure> {
+    let lim = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: setrlimit reads one struct rlimit, which lives on our stack.
+    if unsafe { libc::setrlimit(resource, &lim) } == 0 {
+        return Ok(());
+    }
+    let e = Errno::last();
+    let name = crate::rlimits::name(resource);
+    Err(setup_err(match e {
+        Errno::EPERM => format!(
+            "set {name} limit to {soft}:{hard}: raising a hard limit needs CAP_SYS_RESOURCE, which this host's root lacks"
+        ),
+        Errno::EINVAL => format!("set {name} limit to {soft}:{hard}: the soft limit exceeds the hard one"),
+        e => format!("set {name} limit to {soft}:{hard}: {}", e.desc()),
+    }))
 }
 
 /// Runs in the cloned child; never returns.
@@ -250,6 +278,9 @@ fn setup_and_exec(cfg: &ChildConfig, chan: &Channel) -> Result<Infallible, Start
     // Only now do the cgroup filesystems have the container's cgroup as root.
     if let Some(pending) = cgroup_mounts {
         pending.finish().map_err(setup_err)?;
+    }
+    for &(resource, soft, hard) in &cfg.rlimits {
+        set_rlimit(resource, soft, hard)?;
     }
     if cfg.no_new_privs {
         // SAFETY: prctl with integer arguments only.

@@ -183,6 +183,13 @@ pub(crate) fn process_config(
         caps: capabilities::Plan::new(process.capabilities().as_ref()),
         no_new_privs: process.no_new_privileges().unwrap_or(false),
         seccomp: false,
+        rlimits: process
+            .rlimits()
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|r| (crate::rlimits::resource(r.typ()), r.soft(), r.hard()))
+            .collect(),
         stdio: [fd(&stdio.stdin), fd(&stdio.stdout), fd(&stdio.stderr)],
         terminal: terminal.then_some(console_size),
     })
@@ -218,15 +225,17 @@ pub fn create(mut opts: CreateOptions) -> Result<Container> {
     let mut clone_flags = CloneFlags::empty();
     let mut join = Vec::new();
     let mut new_cgroup_ns = false;
+    // A pid namespace to join is entered by the clone itself (setns on a pid
+    // namespace only places the caller's future children in it).
+    let mut pid_ns = None;
     for ns in linux.namespaces().as_deref().unwrap_or_default() {
         let flag = ns_flag(ns.typ());
         match ns.path() {
             Some(path) => {
-                if matches!(ns.typ(), LinuxNamespaceType::Pid | LinuxNamespaceType::User) {
-                    return Err(Error::InvalidSpec(format!(
-                        "joining an existing {:?} namespace is not supported",
-                        ns.typ()
-                    )));
+                if ns.typ() == LinuxNamespaceType::User {
+                    return Err(Error::InvalidSpec(
+                        "joining an existing user namespace is not supported".into(),
+                    ));
                 }
                 let fd = open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
                     .map(owned)
@@ -235,7 +244,11 @@ pub fn create(mut opts: CreateOptions) -> Result<Container> {
                         path: path.clone(),
                         source: e.into(),
                     })?;
-                join.push((fd, flag));
+                if ns.typ() == LinuxNamespaceType::Pid {
+                    pid_ns = Some(fd);
+                } else {
+                    join.push((fd, flag));
+                }
             }
             // The cgroup namespace is unshared by the child once it is in its
             // cgroup, so that the cgroup becomes the namespace's root.
@@ -274,6 +287,15 @@ pub fn create(mut opts: CreateOptions) -> Result<Container> {
         masked: paths(linux.masked_paths()),
         readonly_paths: paths(linux.readonly_paths()),
         userns,
+        sysctls: linux
+            .sysctl()
+            .as_ref()
+            .map(|m| {
+                let mut v: Vec<_> = m.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                v.sort();
+                v
+            })
+            .unwrap_or_default(),
         cgroup_root: opts.cgroup_root.clone(),
     };
     let mut config = process_config(process, &opts.stdio, join, Some(plan))?;
@@ -296,17 +318,40 @@ pub fn create(mut opts: CreateOptions) -> Result<Container> {
         .unwrap_or(cgroup_path);
 
     let (parent_chan, child_chan) = sync::pair()?;
-    let forked =
-        clone_into(clone_flags.bits(), None).map_err(Error::sys("clone container init"))?;
-    let (pid, pidfd) = match forked {
-        Forked::Child => {
-            drop(parent_chan);
-            child::run(&config, &child_chan)
+    let own_pid_ns = match &pid_ns {
+        Some(target) => {
+            let own = open(
+                "/proc/self/ns/pid",
+                OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map(owned)
+            .map_err(Error::sys("open own pid namespace"))?;
+            nix::sched::setns(target, CloneFlags::CLONE_NEWPID)
+                .map_err(Error::sys("join pid namespace"))?;
+            Some(own)
         }
-        Forked::Parent { pid, pidfd } => (pid, pidfd),
+        None => None,
+    };
+    let forked = clone_into(clone_flags.bits(), None);
+    if let Ok(Forked::Child) = forked {
+        drop(parent_chan);
+        child::run(&config, &child_chan)
+    }
+    // Our own future children belong to our namespace again.
+    let restored = match &own_pid_ns {
+        Some(own) => nix::sched::setns(own, CloneFlags::CLONE_NEWPID),
+        None => Ok(()),
+    };
+    let Forked::Parent { pid, pidfd } = forked.map_err(Error::sys("clone container init"))? else {
+        unreachable!("the child never returns here")
     };
     drop(child_chan);
     drop(config);
+    if let Err(e) = restored {
+        let _ = kill_and_reap(pid, pidfd.as_ref());
+        return Err(Error::sys("restore pid namespace")(e));
+    }
 
     // The child builds its root filesystem while we set up its cgroup: moving
     // a task into a v1 cgroup can wait for an RCU grace period, which this
@@ -330,6 +375,9 @@ pub fn create(mut opts: CreateOptions) -> Result<Container> {
         let cg = cgroup.insert(Cgroup::new(&opts.cgroup_root, &cgroup_path)?);
         cg.create(linux.resources().as_ref())?;
         cg.add(pid)?;
+        if let Some(adj) = process.oom_score_adj() {
+            set_oom_score_adj(pid, adj)?;
+        }
         if let Some(hook) = prestart {
             hook(pid).map_err(Error::Prestart)?;
         }
@@ -367,6 +415,30 @@ pub fn create(mut opts: CreateOptions) -> Result<Container> {
             Err(e)
         }
     }
+}
+
+/// Writes the process's oom_score_adj; lowering it below the current value
+/// needs CAP_SYS_RESOURCE, which the error names.
+pub(crate) fn set_oom_score_adj(pid: Pid, adj: i32) -> Result<()> {
+    if !(-1000..=1000).contains(&adj) {
+        return Err(Error::InvalidSpec(format!(
+            "oomScoreAdj {adj} is outside -1000..1000"
+        )));
+    }
+    let path = PathBuf::from(format!("/proc/{pid}/oom_score_adj"));
+    std::fs::write(&path, adj.to_string()).map_err(|source| {
+        if matches!(source.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM)) {
+            Error::Refused(format!(
+                "oom_score_adj {adj} refused by the kernel: lowering it needs CAP_SYS_RESOURCE, which this host's root lacks"
+            ))
+        } else {
+            Error::Io {
+                op: "write",
+                path,
+                source,
+            }
+        }
+    })
 }
 
 pub(crate) fn kill_and_reap(pid: Pid, pidfd: Option<&OwnedFd>) -> Result<ExitStatus> {

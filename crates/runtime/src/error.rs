@@ -45,6 +45,9 @@ pub enum Error {
     Start(#[from] StartFailure),
     #[error("{0}")]
     Prestart(String),
+    /// The kernel refused a setting this host does not permit.
+    #[error("{0}")]
+    Refused(String),
     #[error("{message}")]
     Helper { target: PathBuf, message: String },
 }

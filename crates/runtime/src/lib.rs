@@ -24,6 +24,7 @@ mod exec;
 mod mounts;
 mod paths;
 pub mod pidfd;
+mod rlimits;
 mod rootfs;
 mod scratch;
 mod sync;
@@ -36,6 +37,7 @@ pub use exec::{exec, ExecOptions, ExecProcess};
 pub use mounts::MountOptions;
 pub use oci_spec;
 pub use paths::{create_dir_in_root, open_in_root, reopen_dir};
+pub use rlimits::{rlimit_name, rlimit_type};
 pub use scratch::{in_dir, with_private_mount};
 
 /// Docker's default capability set, in the order Docker lists it.

@@ -32,6 +32,9 @@ pub(crate) struct RootfsPlan {
     pub masked: Vec<PathBuf>,
     pub readonly_paths: Vec<PathBuf>,
     pub userns: bool,
+    /// `linux.sysctl`, written through the container's /proc before it is
+    /// made read-only.
+    pub sysctls: Vec<(String, String)>,
     /// Where the host mounts its cgroup hierarchies (for a `cgroup` mount).
     pub cgroup_root: PathBuf,
 }
@@ -298,6 +301,9 @@ pub(crate) fn setup(plan: &RootfsPlan) -> Res<Option<cgroupfs::Pending>> {
     drop(root);
     enter(&plan.rootfs)?;
     let root = open_dir(Path::new("/"))?;
+    for (key, value) in &plan.sysctls {
+        write_sysctl(key, value)?;
+    }
     for p in &plan.masked {
         mask(&root, p)?;
     }
@@ -308,6 +314,20 @@ pub(crate) fn setup(plan: &RootfsPlan) -> Res<Option<cgroupfs::Pending>> {
         remount(&root, Path::new("/"), MsFlags::MS_RDONLY)?;
     }
     Ok(cgroups)
+}
+
+/// Writes `net.ipv4.ip_forward` to /proc/sys/net/ipv4/ip_forward of the
+/// container's own /proc (its namespaces' values).
+fn write_sysctl(key: &str, value: &str) -> Res {
+    let rel = key.replace('.', "/");
+    if rel.is_empty() || rel.split('/').any(|c| c.is_empty() || c == "..") {
+        return Err(format!("invalid sysctl name {key:?}"));
+    }
+    let path = Path::new("/proc/sys").join(rel);
+    std::fs::write(&path, value).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("sysctl {key} does not exist in this kernel"),
+        _ => format!("set sysctl {key}={value}: {e}"),
+    })
 }
 
 /// pivot_root into `rootfs` and detach the old root; chroot where pivot_root

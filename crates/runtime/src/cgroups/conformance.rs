@@ -14,7 +14,12 @@ use super::{Backend, DeviceRule, Limits};
 const V1_FILES: [(&str, &[&str]); 6] = [
     (
         "memory",
-        &["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"],
+        &[
+            "memory.limit_in_bytes",
+            "memory.memsw.limit_in_bytes",
+            "memory.soft_limit_in_bytes",
+            "memory.oom_control",
+        ],
     ),
     (
         "cpu",
@@ -26,8 +31,9 @@ const V1_FILES: [(&str, &[&str]); 6] = [
     ("devices", &["devices.allow", "devices.deny"]),
 ];
 
-const V2_FILES: [&str; 9] = [
+const V2_FILES: [&str; 10] = [
     "memory.max",
+    "memory.low",
     "memory.swap.max",
     "cpu.max",
     "cpu.weight",
@@ -71,6 +77,7 @@ fn fake_v1() -> Fake {
         let (ctrl, file) = match meaning {
             "memory" => ("memory", "memory.limit_in_bytes"),
             "swap" => ("memory", "memory.memsw.limit_in_bytes"),
+            "reservation" => ("memory", "memory.soft_limit_in_bytes"),
             "quota" => ("cpu", "cpu.cfs_quota_us"),
             "period" => ("cpu", "cpu.cfs_period_us"),
             "weight" => ("cpu", "cpu.shares"),
@@ -102,6 +109,7 @@ fn fake_v2() -> Fake {
         let file = match meaning {
             "memory" => "memory.max",
             "swap" => "memory.swap.max",
+            "reservation" => "memory.low",
             "quota" | "period" => "cpu.max",
             "weight" => "cpu.weight",
             "cpus" => "cpuset.cpus",
@@ -122,6 +130,8 @@ fn limits() -> Limits {
     Limits {
         memory: Some(64 << 20),
         memory_swap: Some(128 << 20),
+        memory_reservation: Some(32 << 20),
+        disable_oom_killer: false,
         cpu_shares: Some(512),
         cpu_quota: Some(20_000),
         cpu_period: Some(100_000),
@@ -147,6 +157,7 @@ fn both_backends_write_the_limits() {
             [
                 ("memory", "67108864"),
                 ("swap", "134217728"),
+                ("reservation", "33554432"),
                 ("quota", "20000"),
                 ("period", "100000"),
                 ("weight", "512"),
@@ -160,6 +171,7 @@ fn both_backends_write_the_limits() {
             [
                 ("memory", "67108864"),
                 ("swap", "67108864"),
+                ("reservation", "33554432"),
                 ("quota", "20000 100000"),
                 ("period", "20000 100000"),
                 ("weight", "59"),

@@ -33,6 +33,10 @@ pub struct Limits {
     pub memory: Option<i64>,
     /// Memory plus swap in bytes (v1 semantics); -1 unlimited.
     pub memory_swap: Option<i64>,
+    /// Soft limit in bytes (`--memory-reservation`).
+    pub memory_reservation: Option<i64>,
+    /// `--oom-kill-disable` (cgroup v1 only).
+    pub disable_oom_killer: bool,
     pub cpu_shares: Option<u64>,
     pub cpu_quota: Option<i64>,
     pub cpu_period: Option<u64>,
@@ -50,6 +54,8 @@ impl Limits {
         Limits {
             memory: mem.and_then(|m| m.limit()),
             memory_swap: mem.and_then(|m| m.swap()),
+            memory_reservation: mem.and_then(|m| m.reservation()),
+            disable_oom_killer: mem.and_then(|m| m.disable_oom_killer()).unwrap_or(false),
             cpu_shares: cpu.and_then(|c| c.shares()),
             cpu_quota: cpu.and_then(|c| c.quota()),
             cpu_period: cpu.and_then(|c| c.period()),

@@ -190,6 +190,16 @@ impl Backend for V1 {
                 write(dir, "memory.memsw.limit_in_bytes", &s.to_string())?;
             }
         }
+        if let Some(r) = l.memory_reservation {
+            write(
+                self.need("memory")?,
+                "memory.soft_limit_in_bytes",
+                &r.to_string(),
+            )?;
+        }
+        if l.disable_oom_killer {
+            write(self.need("memory")?, "memory.oom_control", "1")?;
+        }
         if l.cpu_shares.is_some() || l.cpu_quota.is_some() || l.cpu_period.is_some() {
             let dir = self.need("cpu")?;
             if let Some(s) = l.cpu_shares {

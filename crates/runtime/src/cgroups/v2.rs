@@ -83,6 +83,14 @@ impl Backend for V2 {
         if let Some(m) = l.memory {
             write(d, "memory.max", &max(m))?;
         }
+        if let Some(r) = l.memory_reservation {
+            write(d, "memory.low", &max(r))?;
+        }
+        if l.disable_oom_killer {
+            tracing::warn!(
+                "cgroup v2 cannot disable the OOM killer: --oom-kill-disable is ignored"
+            );
+        }
         if let Some(s) = l.memory_swap {
             // v2 limits swap alone; the spec's value counts memory plus swap.
             if d.join("memory.swap.max").exists() {

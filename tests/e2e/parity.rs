@@ -1,0 +1,403 @@
+//! Docker's container options beyond the basics, typed as a docker user
+//! types them (`--flag value`, `--flag=value`), each checked where it acts:
+//! inside the container, in the kernel's files, or in `inspect`.
+
+use crate::common::{cgroup_v2, eventually, Env};
+
+fn ok(r: &crate::common::Run) -> String {
+    assert_eq!(r.code, 0, "{r:?}");
+    r.stdout.clone()
+}
+
+#[test]
+fn ulimits_reach_the_process_and_inspect() {
+    let env = Env::new();
+    let out = ok(&env.berth(&[
+        "run",
+        "--rm",
+        "--ulimit",
+        "nofile=1024:2048",
+        "--ulimit=nproc=200",
+        "busybox",
+        "sh",
+        "-c",
+        "ulimit -n; ulimit -Hn; ulimit -u",
+    ]));
+    assert_eq!(out, "1024\n2048\n200\n");
+    // A process started later with exec gets the same limits.
+    ok(&env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "lim",
+        "--ulimit",
+        "nofile=512",
+        "busybox",
+        "sleep",
+        "60",
+    ]));
+    assert_eq!(
+        ok(&env.berth(&["exec", "lim", "sh", "-c", "ulimit -n; ulimit -Hn"])),
+        "512\n512\n"
+    );
+    assert_eq!(
+        env.inspect("lim", "{{json .HostConfig.Ulimits}}"),
+        r#"[{"Hard":512,"Name":"nofile","Soft":512}]"#
+    );
+    ok(&env.berth(&["rm", "-f", "lim"]));
+
+    for (arg, says) in [
+        ("nofiles=1", "invalid ulimit type: nofiles"),
+        (
+            "nofile=20:10",
+            "soft limit must be less than or equal to hard limit",
+        ),
+        ("nofile", "invalid ulimit argument"),
+    ] {
+        let r = env.berth(&["run", "--rm", "--ulimit", arg, "busybox", "true"]);
+        assert_eq!(r.code, 125, "{r:?}");
+        assert!(r.stderr.contains(says), "{arg}: {r:?}");
+    }
+    env.assert_clean();
+}
+
+#[test]
+fn sysctls_change_the_containers_namespace_and_never_the_hosts() {
+    let env = Env::new();
+    let host_shmmax = std::fs::read_to_string("/proc/sys/kernel/shmmax").unwrap();
+    let host_somaxconn = std::fs::read_to_string("/proc/sys/net/core/somaxconn").unwrap();
+    let out = ok(&env.berth(&[
+        "run",
+        "--rm",
+        "--sysctl",
+        "kernel.shmmax=12345678",
+        "--sysctl=net.core.somaxconn=77",
+        "busybox",
+        "cat",
+        "/proc/sys/kernel/shmmax",
+        "/proc/sys/net/core/somaxconn",
+    ]));
+    assert_eq!(out, "12345678\n77\n");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/shmmax").unwrap(),
+        host_shmmax
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/core/somaxconn").unwrap(),
+        host_somaxconn
+    );
+    // The container's root asks for the host's own settings: refused before
+    // anything runs.
+    for args in [
+        &["--sysctl", "kernel.hostname=owned"][..],
+        &["--sysctl", "vm.overcommit_memory=1"],
+        &["--network", "host", "--sysctl", "net.core.somaxconn=1"],
+        &["--ipc", "host", "--sysctl", "kernel.shmmax=1"],
+    ] {
+        let mut cmd = vec!["run", "--rm"];
+        cmd.extend(args);
+        cmd.extend(["busybox", "true"]);
+        let r = env.berth(&cmd);
+        assert_eq!(r.code, 125, "{args:?}: {r:?}");
+        assert!(r.stderr.contains("sysctl"), "{r:?}");
+    }
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/core/somaxconn").unwrap(),
+        host_somaxconn
+    );
+    env.assert_clean();
+}
+
+#[test]
+fn oom_score_adj_is_set_or_refused_clearly() {
+    let env = Env::new();
+    let out = ok(&env.berth(&[
+        "run",
+        "--rm",
+        "--oom-score-adj=500",
+        "busybox",
+        "cat",
+        "/proc/self/oom_score_adj",
+    ]));
+    assert_eq!(out, "500\n");
+    let r = env.berth(&["run", "--rm", "--oom-score-adj", "1001", "busybox", "true"]);
+    assert_eq!(r.code, 125, "{r:?}");
+    assert!(r.stderr.contains("range for oom score adj"), "{r:?}");
+    // Lowering it needs CAP_SYS_RESOURCE, which some hosts' root lacks: then
+    // the error says so, and nothing is left.
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "--oom-score-adj",
+        "-500",
+        "busybox",
+        "cat",
+        "/proc/self/oom_score_adj",
+    ]);
+    if r.code == 0 {
+        assert_eq!(r.stdout, "-500\n");
+    } else {
+        assert_eq!(r.code, 125, "{r:?}");
+        assert!(r.stderr.contains("CAP_SYS_RESOURCE"), "{r:?}");
+    }
+    env.assert_clean();
+}
+
+#[test]
+fn shm_size_groups_and_dns_settings() {
+    let env = Env::new();
+    let df = |args: &[&str]| {
+        let mut cmd = vec!["run", "--rm"];
+        cmd.extend(args);
+        cmd.extend(["busybox", "sh", "-c", "df -k /dev/shm | tail -1"]);
+        let out = ok(&env.berth(&cmd));
+        out.split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(df(&[]), "65536");
+    assert_eq!(df(&["--shm-size", "128m"]), "131072");
+    assert_eq!(df(&["--shm-size=1g"]), "1048576");
+
+    let out = ok(&env.berth(&[
+        "run",
+        "--rm",
+        "--user",
+        "nobody",
+        "--group-add",
+        "4242",
+        "--group-add=nogroup",
+        "--group-add",
+        "root",
+        "busybox",
+        "id",
+        "-G",
+    ]));
+    let mut groups: Vec<&str> = out.split_whitespace().collect();
+    groups.sort();
+    assert_eq!(groups, ["0", "4242", "65534"], "{out}");
+    let r = env.berth(&["run", "--rm", "--group-add", "ghosts", "busybox", "true"]);
+    assert_eq!(r.code, 125, "{r:?}");
+    assert!(r.stderr.contains("Unable to find group ghosts"), "{r:?}");
+
+    let out = ok(&env.berth(&[
+        "run",
+        "--rm",
+        "--dns",
+        "10.1.2.3",
+        "--dns-search",
+        "corp.example",
+        "--dns-search=lab.example",
+        "--dns-option",
+        "ndots:3",
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
+    ]));
+    assert!(out.contains("nameserver 10.1.2.3\n"), "{out}");
+    assert!(out.contains("search corp.example lab.example\n"), "{out}");
+    assert!(out.contains("options ndots:3\n"), "{out}");
+    assert_eq!(out.matches("nameserver").count(), 1, "{out}");
+    env.assert_clean();
+}
+
+#[test]
+fn ipc_pid_and_uts_namespaces_are_shared_on_request() {
+    let env = Env::new();
+    ok(&env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "donor",
+        "--ipc=shareable",
+        "busybox",
+        "sh",
+        "-c",
+        "echo secret > /dev/shm/note; exec sleep 60",
+    ]));
+    ok(&env.berth(&["run", "-d", "--name", "private", "busybox", "sleep", "60"]));
+    eventually(std::time::Duration::from_secs(5), "donor's note", || {
+        env.berth(&["exec", "donor", "cat", "/dev/shm/note"])
+            .stdout
+            .contains("secret")
+            .then_some(())
+    });
+    // Same IPC namespace (its id) and the same /dev/shm.
+    let donor_ipc = ok(&env.berth(&["exec", "donor", "readlink", "/proc/1/ns/ipc"]));
+    let out = ok(&env.berth(&[
+        "run",
+        "--rm",
+        "--ipc",
+        "container:donor",
+        "busybox",
+        "sh",
+        "-c",
+        "readlink /proc/self/ns/ipc; cat /dev/shm/note",
+    ]));
+    assert_eq!(out, format!("{donor_ipc}secret\n"));
+    // A container that did not agree to share is not joined.
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "--ipc",
+        "container:private",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(r.code, 125, "{r:?}");
+    assert!(r.stderr.contains("non-shareable IPC"), "{r:?}");
+
+    // --pid container: sees (and may signal) the other's processes.
+    let out = ok(&env.berth(&[
+        "run",
+        "--rm",
+        "--pid=container:private",
+        "busybox",
+        "ps",
+        "-o",
+        "pid,comm",
+    ]));
+    assert!(out.lines().any(|l| l.trim() == "1 sleep"), "{out}");
+    // --pid host sees this test's own process.
+    let me = std::process::id().to_string();
+    let out = ok(&env.berth(&["run", "--rm", "--pid", "host", "busybox", "ps", "-o", "pid"]));
+    assert!(out.lines().any(|l| l.trim() == me), "pid {me} not in {out}");
+    // --uts host has the host's name and refuses one of its own.
+    let host = nix::unistd::gethostname().unwrap();
+    let out = ok(&env.berth(&["run", "--rm", "--uts", "host", "busybox", "hostname"]));
+    assert_eq!(out.trim(), host.to_string_lossy());
+    let r = env.berth(&["run", "--rm", "--uts", "host", "-h", "x", "busybox", "true"]);
+    assert_eq!(r.code, 125, "{r:?}");
+    assert_eq!(env.inspect("donor", "{{.HostConfig.IpcMode}}"), "shareable");
+
+    ok(&env.berth(&["rm", "-f", "donor", "private"]));
+    env.assert_clean();
+}
+
+#[test]
+fn init_reaps_orphans_and_forwards_stop() {
+    let env = Env::new();
+    if !std::path::Path::new("/usr/bin/tini-static").exists() {
+        // scripts/setup.sh installs tini; without it --init must say so.
+        let r = env.berth(&["run", "--rm", "--init", "busybox", "true"]);
+        assert_eq!(r.code, 125, "{r:?}");
+        assert!(r.stderr.contains("tini"), "{r:?}");
+        return;
+    }
+    let out = ok(&env.berth(&["run", "--rm", "--init", "busybox", "ps", "-o", "pid,args"]));
+    assert!(
+        out.lines()
+            .any(|l| l.trim() == "1 /sbin/docker-init -- ps -o pid,args"),
+        "{out}"
+    );
+    // An orphan that exits is reaped by the init; without one, by nobody.
+    let script = "(sleep 0.2 &); exec sleep 60";
+    for (init, zombies) in [(true, false), (false, true)] {
+        let mut cmd = vec!["run", "-d", "--name", "orph"];
+        if init {
+            cmd.push("--init");
+        }
+        cmd.extend(["busybox", "sh", "-c", script]);
+        ok(&env.berth(&cmd));
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        let ps = ok(&env.berth(&["exec", "orph", "ps", "-o", "stat,comm"]));
+        assert_eq!(
+            ps.lines().any(|l| l.trim_start().starts_with('Z')),
+            zombies,
+            "init {init}: {ps}"
+        );
+        // The init passes stop's SIGTERM on: sleep dies of it (143), where
+        // a sleep as PID 1 ignores it and is killed (137).
+        ok(&env.berth(&["stop", "-t", if init { "20" } else { "1" }, "orph"]));
+        let code = env.inspect("orph", "{{.State.ExitCode}}");
+        assert_eq!(code, if init { "143" } else { "137" }, "init {init}");
+        assert_eq!(
+            env.inspect("orph", "{{.HostConfig.Init}}"),
+            if init { "true" } else { "<nil>" }
+        );
+        ok(&env.berth(&["rm", "orph"]));
+    }
+    env.assert_clean();
+}
+
+#[test]
+fn cidfile_expose_and_memory_options() {
+    let env = Env::new();
+    let work = env.workdir();
+    let r = env.berth_in(
+        &work,
+        &[
+            "run",
+            "-d",
+            "--cidfile",
+            "app.cid",
+            "--expose",
+            "7000-7001",
+            "--expose=7100/udp",
+            "-P",
+            "--memory-reservation",
+            "32m",
+            "--oom-kill-disable",
+            "busybox",
+            "sleep",
+            "60",
+        ],
+    );
+    let id = ok(&r).trim().to_string();
+    assert_eq!(
+        std::fs::read_to_string(work.join("app.cid")).unwrap(),
+        id,
+        "the cidfile holds the full id"
+    );
+    let ports = ok(&env.berth(&["port", &id]));
+    for p in ["7000/tcp", "7001/tcp", "7100/udp"] {
+        assert!(ports.contains(p), "{p} not published: {ports}");
+    }
+    assert_eq!(
+        env.inspect(&id, "{{json .Config.ExposedPorts}}"),
+        r#"{"7000/tcp":{},"7001/tcp":{},"7100/udp":{}}"#
+    );
+    assert_eq!(
+        env.inspect(&id, "{{.HostConfig.MemoryReservation}}"),
+        (32 << 20).to_string()
+    );
+    let cg = std::path::Path::new("/sys/fs/cgroup");
+    if cgroup_v2() {
+        let low = cg.join(&env.cgroup_parent).join(&id).join("memory.low");
+        assert_eq!(
+            std::fs::read_to_string(low).unwrap().trim(),
+            (32 << 20).to_string()
+        );
+    } else {
+        let dir = cg.join("memory").join(&env.cgroup_parent).join(&id);
+        let soft = std::fs::read_to_string(dir.join("memory.soft_limit_in_bytes")).unwrap();
+        assert_eq!(soft.trim(), (32 << 20).to_string());
+        let oom = std::fs::read_to_string(dir.join("memory.oom_control")).unwrap();
+        assert!(oom.contains("oom_kill_disable 1"), "{oom}");
+    }
+    // A second container with the same cidfile is refused before it exists.
+    let r = env.berth_in(
+        &work,
+        &["run", "--rm", "--cidfile", "app.cid", "busybox", "true"],
+    );
+    assert_eq!(r.code, 125, "{r:?}");
+    assert!(r.stderr.contains("Container ID file found"), "{r:?}");
+    assert_eq!(ok(&env.berth(&["ps", "-aq"])).lines().count(), 1);
+    // A refused container leaves no cidfile behind.
+    let r = env.berth_in(
+        &work,
+        &[
+            "create",
+            "--cidfile",
+            "bad.cid",
+            "--sysctl",
+            "kernel.hostname=x",
+            "busybox",
+        ],
+    );
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(!work.join("bad.cid").exists());
+    ok(&env.berth(&["rm", "-f", &id]));
+    env.assert_clean();
+}
