@@ -401,3 +401,132 @@ fn cidfile_expose_and_memory_options() {
     ok(&env.berth(&["rm", "-f", &id]));
     env.assert_clean();
 }
+
+#[test]
+fn update_changes_a_running_containers_limits_and_restart_policy() {
+    let env = Env::new();
+    let id = ok(&env.berth(&[
+        "run", "-d", "--name", "upd", "-m", "64m", "busybox", "sleep", "60",
+    ]))
+    .trim()
+    .to_string();
+    let out = ok(&env.berth(&[
+        "update",
+        "-m",
+        "128m",
+        "--pids-limit=40",
+        "--restart=on-failure:3",
+        "upd",
+    ]));
+    assert_eq!(out, "upd\n");
+    // The kernel enforces the new values now, inside the container too.
+    let inside = ok(&env.berth(&[
+        "exec",
+        "upd",
+        "cat",
+        if cgroup_v2() {
+            "/sys/fs/cgroup/memory.max"
+        } else {
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+        },
+        if cgroup_v2() {
+            "/sys/fs/cgroup/pids.max"
+        } else {
+            "/sys/fs/cgroup/pids/pids.max"
+        },
+    ]));
+    assert_eq!(inside, format!("{}\n40\n", 128 << 20));
+    assert_eq!(
+        env.inspect(
+            "upd",
+            "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}"
+        ),
+        format!("{} 40 on-failure:3", 128 << 20)
+    );
+    // Docker's checks hold, and a refused update changes nothing.
+    let r = env.berth(&["container", "update", "-m", "1m", &id]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("Minimum memory limit"), "{r:?}");
+    assert_eq!(
+        env.inspect("upd", "{{.HostConfig.Memory}}"),
+        (128 << 20).to_string()
+    );
+    // The new policy restarts the container when it fails.
+    ok(&env.berth(&["exec", "upd", "kill", "1"]));
+    ok(&env.berth(&["kill", "--signal", "KILL", "upd"]));
+    eventually(std::time::Duration::from_secs(10), "a restart", || {
+        (env.inspect("upd", "{{.RestartCount}}") != "0").then_some(())
+    });
+    ok(&env.berth(&["rm", "-f", "upd"]));
+    let r = env.berth(&[
+        "run", "-d", "--rm", "--name", "gone", "busybox", "sleep", "60",
+    ]);
+    ok(&r);
+    let r = env.berth(&["update", "--restart", "always", "gone"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("AutoRemove"), "{r:?}");
+    ok(&env.berth(&["rm", "-f", "gone"]));
+    env.assert_clean();
+}
+
+#[test]
+fn container_and_image_commands_take_docker_s_long_forms() {
+    let env = Env::new();
+    let work = env.workdir();
+    ok(&env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "long",
+        "-p",
+        "127.0.0.1::80",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hi > /greeting; sleep 60",
+    ]));
+    eventually(std::time::Duration::from_secs(5), "the greeting", || {
+        env.berth(&["exec", "long", "cat", "/greeting"])
+            .stdout
+            .contains("hi")
+            .then_some(())
+    });
+    assert!(ok(&env.berth(&["container", "diff", "long"])).contains("A /greeting"));
+    assert!(ok(&env.berth(&["container", "port", "long"])).contains("80/tcp -> 127.0.0.1:"));
+    assert!(ok(&env.berth(&["container", "top", "long"])).contains("sleep 60"));
+    assert!(ok(&env.berth(&["container", "stats", "--no-stream", "long"])).contains("long"));
+    ok(&env.berth_in(
+        &work,
+        &["container", "cp", "long:/greeting", "greeting.txt"],
+    ));
+    assert_eq!(
+        std::fs::read_to_string(work.join("greeting.txt")).unwrap(),
+        "hi\n"
+    );
+    ok(&env.berth_in(&work, &["container", "export", "-o", "fs.tar", "long"]));
+    assert!(std::fs::metadata(work.join("fs.tar")).unwrap().len() > 0);
+    ok(&env.berth(&["container", "commit", "long", "snap:1"]));
+    std::fs::write(work.join("Dockerfile"), "FROM snap:1\nRUN cat /greeting\n").unwrap();
+    ok(&env.berth_in(&work, &["image", "build", "-t", "snap:2", "."]));
+    let names = ok(&env.berth(&["images", "--format", "{{.Repository}}:{{.Tag}}"]));
+    assert!(
+        names.contains("snap:2\n") && names.contains("busybox:latest\n"),
+        "{names}"
+    );
+    let snaps = ok(&env.berth(&[
+        "image",
+        "ls",
+        "--filter",
+        "reference=snap:*",
+        "--format",
+        "{{.Tag}}",
+    ]));
+    assert_eq!(snaps, "2\n1\n");
+    let since = ok(&env.berth(&["images", "-f", "since=snap:1", "--format", "{{.Tag}}"]));
+    assert_eq!(since, "2\n");
+    let r = env.berth(&["images", "--filter", "colour=blue"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("invalid filter 'colour'"), "{r:?}");
+    ok(&env.berth(&["rm", "-f", "long"]));
+    env.assert_clean();
+}

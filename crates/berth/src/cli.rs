@@ -128,6 +128,8 @@ pub enum Command {
     Attach(AttachArgs),
     /// Rename a container
     Rename(RenameArgs),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
     /// Execute a command in a running container
     Exec(ExecArgs),
     /// Display the running processes of a container
@@ -578,10 +580,26 @@ pub enum ContainerCommand {
     Attach(AttachArgs),
     /// Rename a container
     Rename(RenameArgs),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
     /// Display detailed information on one or more containers
     Inspect(InspectArgs),
     /// Execute a command in a running container
     Exec(ExecArgs),
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(ContainerArg),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(PortArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
 }
 
 #[derive(Args, Debug)]
@@ -751,6 +769,45 @@ pub struct AttachArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct UpdateArgs {
+    /// Number of CPUs
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period
+    #[arg(long)]
+    pub cpu_period: Option<u64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long, allow_negative_numbers = true)]
+    pub cpu_quota: Option<i64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long)]
+    pub cpu_shares: Option<u64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long)]
+    pub cpuset_mems: Option<String>,
+    /// Memory limit
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Memory soft limit
+    #[arg(long)]
+    pub memory_reservation: Option<String>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
+    #[arg(long)]
+    pub memory_swap: Option<String>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long, allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+    /// Restart policy to apply when a container exits
+    #[arg(long)]
+    pub restart: Option<String>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
 pub struct RenameArgs {
     pub container: String,
     pub new_name: String,
@@ -782,6 +839,8 @@ pub enum ImageCommand {
     Pull(PullArgs),
     /// Upload an image to a registry
     Push(PushArgs),
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
 }
 
 #[derive(Args, Debug)]
@@ -927,6 +986,12 @@ pub struct ImagesArgs {
     /// Show digests
     #[arg(long)]
     pub digests: bool,
+    /// Filter output based on conditions provided
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// Format output using a custom template ('table', 'table TEMPLATE', 'json', 'TEMPLATE')
+    #[arg(long)]
+    pub format: Option<String>,
     /// Repository to list
     pub repository: Option<String>,
 }

@@ -76,8 +76,12 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Run(args) => return run(g, *args),
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => import(g, a),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images(g, a),
-        Command::Diff(a) => engine(g).and_then(|e| image_cmds::diff(&e, &a.container)),
-        Command::Commit(a) => engine(g).and_then(|e| image_cmds::commit(&e, a)),
+        Command::Diff(a) | Command::Container(ContainerCommand::Diff(a)) => {
+            engine(g).and_then(|e| image_cmds::diff(&e, &a.container))
+        }
+        Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {
+            engine(g).and_then(|e| image_cmds::commit(&e, a))
+        }
         Command::History(a) | Command::Image(ImageCommand::History(a)) => {
             engine(g).and_then(|e| image_cmds::history(&e, a))
         }
@@ -92,7 +96,9 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => {
             engine(g).and_then(|e| image_cmds::rmi(&e, a))
         }
-        Command::Export(a) => engine(g).and_then(|e| image_cmds::export(&e, a)),
+        Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => {
+            engine(g).and_then(|e| image_cmds::export(&e, a))
+        }
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => {
             engine(g).and_then(|e| image_cmds::save(&e, a))
         }
@@ -137,15 +143,28 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => {
             engine(g).and_then(|e| Ok(e.rename(&a.container, &a.new_name).map(|_| 0)?))
         }
+        Command::Update(a) | Command::Container(ContainerCommand::Update(a)) => {
+            engine(g).and_then(|e| cc::update(&e, a))
+        }
         Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => return exec(g, a),
-        Command::Top(a) => engine(g).and_then(|e| cc::top(&e, a)),
-        Command::Stats(a) => engine(g).and_then(|e| cc::stats(&e, a)),
-        Command::Cp(a) => engine(g).and_then(|e| cc::cp(&e, a)),
-        Command::Port(a) => engine(g).and_then(|e| cc::port(&e, a)),
+        Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => {
+            engine(g).and_then(|e| cc::top(&e, a))
+        }
+        Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => {
+            engine(g).and_then(|e| cc::stats(&e, a))
+        }
+        Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => {
+            engine(g).and_then(|e| cc::cp(&e, a))
+        }
+        Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => {
+            engine(g).and_then(|e| cc::port(&e, a))
+        }
         Command::Container(ContainerCommand::Prune(_)) => engine(g).and_then(|e| cc::prune(&e)),
         Command::Volume(c) => engine(g).and_then(|e| volume_cmds::dispatch(&e, c)),
         Command::Network(c) => engine(g).and_then(|e| network_cmds::dispatch(&e, c)),
-        Command::Build(a) | Command::Builder(BuilderCommand::Build(a)) => {
+        Command::Build(a)
+        | Command::Builder(BuilderCommand::Build(a))
+        | Command::Image(ImageCommand::Build(a)) => {
             engine(g).and_then(|e| build_cmds::build(&e, a))
         }
         Command::Builder(BuilderCommand::Prune(a)) => {
@@ -211,8 +230,123 @@ fn import(g: &Global, a: ImportArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// `images --filter`: docker's dangling, label, before, since and
+/// reference filters (values of one key are alternatives; keys all apply).
+struct ImageFilter {
+    dangling: Option<bool>,
+    labels: Vec<String>,
+    before: Option<String>,
+    since: Option<String>,
+    references: Vec<String>,
+}
+
+impl ImageFilter {
+    fn parse(engine: &Engine, items: &[String]) -> Result<ImageFilter> {
+        let mut f = ImageFilter {
+            dangling: None,
+            labels: Vec::new(),
+            before: None,
+            since: None,
+            references: Vec::new(),
+        };
+        let created = |key: &str| -> Result<String> { Ok(engine.images().resolve(key)?.created) };
+        for item in items {
+            let Some((k, v)) = item.split_once('=') else {
+                bail!("bad format of filter (expected name=value)");
+            };
+            match k {
+                "dangling" => {
+                    f.dangling = Some(match v {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => bail!("invalid filter 'dangling={v}'"),
+                    })
+                }
+                "label" => f.labels.push(v.to_string()),
+                "before" => f.before = Some(created(v)?),
+                "since" => f.since = Some(created(v)?),
+                "reference" => f.references.push(v.to_string()),
+                _ => bail!("invalid filter '{k}'"),
+            }
+        }
+        Ok(f)
+    }
+
+    fn matches_image(&self, img: &berth_engine::image::Image) -> bool {
+        if self.dangling.is_some_and(|d| d != img.refs.is_empty()) {
+            return false;
+        }
+        if self.before.as_ref().is_some_and(|t| img.created >= *t)
+            || self.since.as_ref().is_some_and(|t| img.created <= *t)
+        {
+            return false;
+        }
+        let labels = img
+            .config
+            .config()
+            .as_ref()
+            .and_then(|c| c.labels().clone())
+            .unwrap_or_default();
+        self.labels.iter().all(|l| match l.split_once('=') {
+            Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+            None => labels.contains_key(l.as_str()),
+        })
+    }
+
+    /// Whether a name (`repo`, `tag`) passes the reference filters.
+    fn matches_name(&self, repo: &str, tag: &str) -> bool {
+        self.references.is_empty()
+            || self
+                .references
+                .iter()
+                .any(|p| glob(p, repo) || glob(p, &format!("{repo}:{tag}")))
+    }
+}
+
+/// Go's `path.Match` for reference filters: `*` and `?` stay within one
+/// path segment.
+fn glob(pattern: &str, name: &str) -> bool {
+    fn go(p: &[u8], n: &[u8]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some((b'*', rest)) => (0..=n.len())
+                .take_while(|&i| i == 0 || n[i - 1] != b'/')
+                .any(|i| go(rest, &n[i..])),
+            Some((b'?', rest)) => n.first().is_some_and(|c| *c != b'/') && go(rest, &n[1..]),
+            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
+        }
+    }
+    go(pattern.as_bytes(), name.as_bytes())
+}
+
+/// An RFC 3339 time as docker's lists print `CreatedAt`.
+fn docker_time(rfc3339: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| {
+            t.with_timezone(&chrono::Utc)
+                .format("%Y-%m-%d %H:%M:%S +0000 UTC")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+/// Column titles for `images --format 'table ...'`.
+fn images_header(field: &str) -> &str {
+    match field {
+        "ID" => "IMAGE ID",
+        "Repository" => "REPOSITORY",
+        "Tag" => "TAG",
+        "Digest" => "DIGEST",
+        "CreatedSince" => "CREATED",
+        "CreatedAt" => "CREATED AT",
+        "Size" => "SIZE",
+        other => other,
+    }
+}
+
 fn images(g: &Global, a: ImagesArgs) -> Result<i32> {
     let engine = engine(g)?;
+    let filters = ImageFilter::parse(&engine, &a.filter)?;
     let mut list = engine.images().list()?;
     list.sort_by(|x, y| y.created.cmp(&x.created));
     let filter = a.repository.as_deref().map(Reference::parse).transpose()?;
@@ -221,15 +355,23 @@ fn images(g: &Global, a: ImagesArgs) -> Result<i32> {
         header.push("DIGEST");
     }
     header.extend(["IMAGE ID", "CREATED", "SIZE"]);
-    let mut rows = vec![header.into_iter().map(String::from).collect::<Vec<_>>()];
+    let mut rows: Vec<(Vec<String>, serde_json::Value)> = Vec::new();
     let mut ids = Vec::new();
-    for img in list.iter().filter(|i| a.all || !i.intermediate) {
+    // Build cache stays out of the list, unless -a or a filter asks for
+    // untagged images.
+    let show_all = a.all || filters.dangling == Some(true);
+    for img in list
+        .iter()
+        .filter(|i| show_all || !i.intermediate)
+        .filter(|i| filters.matches_image(i))
+    {
         let id = if a.no_trunc {
             img.id.to_string()
         } else {
             img.id.short().to_string()
         };
-        let size = format::human_size(engine.images().size(img));
+        let bytes = engine.images().size(img);
+        let size = format::human_size(bytes);
         let created = format::ago(&img.created);
         let mut names: Vec<(String, String)> = img
             .refs
@@ -247,8 +389,9 @@ fn images(g: &Global, a: ImagesArgs) -> Result<i32> {
                     r.tag().unwrap_or("<none>").to_string(),
                 )
             })
+            .filter(|(repo, tag)| filters.matches_name(repo, tag))
             .collect();
-        if img.refs.is_empty() && filter.is_none() {
+        if img.refs.is_empty() && filter.is_none() && filters.references.is_empty() {
             // Pulled by digest: named by its repository, with no tag.
             let mut repos: Vec<String> = img
                 .repo_digests
@@ -267,21 +410,34 @@ fn images(g: &Global, a: ImagesArgs) -> Result<i32> {
             ids.push(id.clone());
         }
         for (repo, tag) in names {
-            let mut row = vec![repo.clone(), tag];
+            // The digest this repository knows the image by (docker's
+            // RepoDigests), if it came from or went to a registry.
+            let digest = img
+                .repo_digests
+                .iter()
+                .filter_map(|d| d.split_once('@'))
+                .find(|(r, _)| *r == repo)
+                .map(|(_, d)| d.to_string())
+                .unwrap_or_else(|| "<none>".into());
+            let mut row = vec![repo.clone(), tag.clone()];
             if a.digests {
-                // The digest this repository knows the image by (docker's
-                // RepoDigests), if it came from or went to a registry.
-                let digest = img
-                    .repo_digests
-                    .iter()
-                    .filter_map(|d| d.split_once('@'))
-                    .find(|(r, _)| *r == repo)
-                    .map(|(_, d)| d.to_string())
-                    .unwrap_or_else(|| "<none>".into());
-                row.push(digest);
+                row.push(digest.clone());
             }
             row.extend([id.clone(), created.clone(), size.clone()]);
-            rows.push(row);
+            let doc = serde_json::json!({
+                "ID": id,
+                "Repository": repo,
+                "Tag": tag,
+                "Digest": digest,
+                "CreatedSince": created,
+                "CreatedAt": docker_time(&img.created),
+                "Size": size,
+                "VirtualSize": size,
+                "SharedSize": "N/A",
+                "UniqueSize": "N/A",
+                "Containers": "N/A",
+            });
+            rows.push((row, doc));
         }
     }
     if a.quiet {
@@ -290,7 +446,7 @@ fn images(g: &Global, a: ImagesArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    format::table(&rows)?;
+    format::print_list(a.format.as_deref(), &header, images_header, &rows)?;
     Ok(0)
 }
 
@@ -735,13 +891,7 @@ fn ps(g: &Global, a: PsArgs) -> Result<i32> {
         let size = || format::human_size(engine.container_size(&c.id));
         match &fmt {
             Some(f) => {
-                let created = chrono::DateTime::parse_from_rfc3339(&c.created)
-                    .map(|t| {
-                        t.with_timezone(&chrono::Utc)
-                            .format("%Y-%m-%d %H:%M:%S +0000 UTC")
-                            .to_string()
-                    })
-                    .unwrap_or_default();
+                let created = docker_time(&c.created);
                 let data = serde_json::json!({
                     "ID": id,
                     "Image": c.image,
@@ -815,4 +965,20 @@ fn rm(g: &Global, a: RmArgs) -> Result<i32> {
         }
     }
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob;
+
+    #[test]
+    fn reference_patterns_match_as_docker_s() {
+        assert!(glob("busybox", "busybox"));
+        assert!(glob("my*/app:*", "myrepo/app:1"));
+        assert!(glob("*", "busybox"));
+        assert!(!glob("*", "myrepo/app"), "* stays within a path segment");
+        assert!(glob("*/*", "myrepo/app"));
+        assert!(glob("app:?", "app:1") && !glob("app:?", "app:10"));
+        assert!(!glob("busy", "busybox"));
+    }
 }

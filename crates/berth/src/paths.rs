@@ -6,7 +6,7 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::cli::{Cli, Command, ImageCommand, RegistryCommand};
+use crate::cli::{Cli, Command, ContainerCommand, ImageCommand, RegistryCommand};
 
 /// `p` against this process's working directory, with `.` and `..`
 /// removed lexically (Go's `filepath.Abs`, which docker uses).
@@ -54,7 +54,7 @@ pub fn resolve(cli: &mut Cli) -> Result<()> {
                 absolute_in_place(o)?;
             }
         }
-        Command::Export(a) => {
+        Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => {
             if let Some(o) = &mut a.output {
                 absolute_in_place(o)?;
             }

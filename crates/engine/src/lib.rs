@@ -20,6 +20,7 @@ mod networks;
 mod spec;
 pub mod system;
 pub mod units;
+mod update;
 mod user;
 mod volumes;
 
@@ -48,6 +49,7 @@ pub use exec::ExecRequest;
 pub use image_ops::{CommitRequest, DiskUsage, Removed};
 pub use lifecycle::{parse_signal, ContainerStats};
 pub use networks::{Endpoint, Network, NetworkRequest, PublishedPort, DEFAULT_NETWORK};
+pub use update::UpdateRequest;
 pub use user::{resolve as resolve_user, ExecUser};
 pub use volumes::{Volume, VolumeRequest, ANONYMOUS_LABEL};
 

@@ -215,7 +215,19 @@ fn device_rules(privileged: bool) -> Result<Vec<LinuxDeviceCgroup>> {
 }
 
 fn resources(r: &Resources, privileged: bool) -> Result<LinuxResources> {
-    let mut b = LinuxResourcesBuilder::default().devices(device_rules(privileged)?);
+    limits(
+        r,
+        LinuxResourcesBuilder::default().devices(device_rules(privileged)?),
+    )
+}
+
+/// The limits of `r` alone, without device rules: what `update` writes
+/// into a running container's cgroup.
+pub(crate) fn update_limits(r: &Resources) -> Result<LinuxResources> {
+    limits(r, LinuxResourcesBuilder::default())
+}
+
+fn limits(r: &Resources, mut b: LinuxResourcesBuilder) -> Result<LinuxResources> {
     if r.memory.is_some()
         || r.memory_swap.is_some()
         || r.memory_reservation.is_some()

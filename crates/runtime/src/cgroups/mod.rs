@@ -117,6 +117,14 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Writes new limits into a live cgroup (`update`); device rules are
+    /// the caller's to leave out, so running processes keep their devices.
+    pub fn update(&self, resources: &LinuxResources) -> Result<()> {
+        self.backend
+            .apply(&Limits::from_spec(resources))
+            .map_err(|e| self.err("update limits", e))
+    }
+
     /// Moves `pid` into the (created) cgroup.
     pub fn add(&self, pid: Pid) -> Result<()> {
         self.backend
