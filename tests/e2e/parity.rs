@@ -530,3 +530,139 @@ fn container_and_image_commands_take_docker_s_long_forms() {
     ok(&env.berth(&["rm", "-f", "long"]));
     env.assert_clean();
 }
+
+#[test]
+fn devices_block_io_and_uts_options() {
+    let env = Env::new();
+    // The container's root makes a node for a device it was not given: the
+    // device cgroup refuses to open it. Given with --device (or allowed by a
+    // rule), the same open works.
+    let open_fuse = "exec 3<>/dev/fuse && echo opened";
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        &format!("mknod /dev/fuse c 10 229; {open_fuse}"),
+    ]);
+    assert!(!r.stdout.contains("opened"), "{r:?}");
+    assert!(r.stderr.contains("Operation not permitted"), "{r:?}");
+    let out = ok(&env.berth(&[
+        "run",
+        "--rm",
+        "--device",
+        "/dev/fuse",
+        "busybox",
+        "sh",
+        "-c",
+        &format!("ls -l /dev/fuse; {open_fuse}"),
+    ]));
+    assert!(out.starts_with("c") && out.contains("10, 229"), "{out}");
+    assert!(out.contains("opened"), "{out}");
+    let out = ok(&env.berth(&[
+        "run",
+        "--rm",
+        "--device-cgroup-rule=c 10:229 rwm",
+        "busybox",
+        "sh",
+        "-c",
+        &format!("mknod /dev/fuse c 10 229; {open_fuse}"),
+    ]));
+    assert!(out.contains("opened"), "{out}");
+    let r = env.berth(&["run", "--rm", "--device", "/etc/passwd", "busybox", "true"]);
+    assert_eq!(r.code, 125, "{r:?}");
+    assert!(r.stderr.contains("not a device"), "{r:?}");
+
+    // Block IO throttles land in the cgroup, for the device named.
+    let disk = std::fs::read_dir("/sys/block")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| std::path::Path::new("/dev").join(n).exists())
+        .expect("a block device");
+    let numbers = std::fs::read_to_string(format!("/sys/block/{disk}/dev")).unwrap();
+    let dev = format!("/dev/{disk}");
+    let file = if cgroup_v2() {
+        "/sys/fs/cgroup/io.max".to_string()
+    } else {
+        "/sys/fs/cgroup/blkio/blkio.throttle.read_bps_device".to_string()
+    };
+    let out = ok(&env.berth(&[
+        "run",
+        "--rm",
+        "--device-read-bps",
+        &format!("{dev}:1mb"),
+        "busybox",
+        "cat",
+        &file,
+    ]));
+    assert!(out.contains(&format!("{} ", numbers.trim())), "{out}");
+    assert!(out.contains("1048576"), "{out}");
+
+    // The UTS namespace's domain name; annotations reach inspect.
+    let out = ok(&env.berth(&[
+        "run",
+        "--rm",
+        "--domainname",
+        "corp.example",
+        "busybox",
+        "cat",
+        "/proc/sys/kernel/domainname",
+    ]));
+    assert_eq!(out, "corp.example\n");
+    let id = ok(&env.berth(&[
+        "create",
+        "--annotation",
+        "org.example.team=infra",
+        "--memory-swappiness=10",
+        "busybox",
+        "true",
+    ]))
+    .trim()
+    .to_string();
+    assert_eq!(
+        env.inspect(
+            &id,
+            "{{json .HostConfig.Annotations}} {{.HostConfig.MemorySwappiness}}"
+        ),
+        r#"{"org.example.team":"infra"} 10"#
+    );
+    ok(&env.berth(&["rm", &id]));
+
+    // What Berth cannot honour is refused by name, never ignored.
+    for (args, says) in [
+        (&["--platform", "linux/s390x"][..], "not supported"),
+        (
+            &["--runtime", "kata"],
+            "unknown or invalid runtime name: kata",
+        ),
+        (&["--disable-content-trust=false"], "content trust"),
+        (&["--blkio-weight", "5"], "Range of blkio weight"),
+        (&["--memory-swappiness", "101"], "swappiness"),
+        (&["--cgroupns", "shared"], "cgroup namespace mode"),
+    ] {
+        let mut cmd = vec!["run", "--rm"];
+        cmd.extend(args);
+        cmd.extend(["busybox", "true"]);
+        let r = env.berth(&cmd);
+        assert_eq!(r.code, 125, "{args:?}: {r:?}");
+        assert!(r.stderr.contains(says), "{args:?}: {r:?}");
+    }
+    // What it can: this host's platform, the runtime by docker's name, a
+    // quiet run.
+    let out = ok(&env.berth(&[
+        "run",
+        "--rm",
+        "-q",
+        "--platform",
+        "linux",
+        "--runtime",
+        "runc",
+        "busybox",
+        "echo",
+        "hi",
+    ]));
+    assert_eq!(out, "hi\n");
+    env.assert_clean();
+}

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use berth_engine::{
-    mounts, ContainerOptions, ExecRequest, NamespaceMode, NetworkMode, Resources, RestartPolicy,
-    Ulimit,
+    mounts, ContainerOptions, DeviceMapping, DeviceRate, ExecRequest, NamespaceMode, NetworkMode,
+    Resources, RestartPolicy, Ulimit,
 };
 use serde::Deserialize;
 
@@ -92,6 +92,53 @@ pub struct HostConfig {
     #[serde(rename = "UTSMode")]
     pub uts_mode: Option<String>,
     pub init: Option<bool>,
+    pub devices: Option<Vec<DeviceBody>>,
+    pub device_cgroup_rules: Option<Vec<String>>,
+    pub cgroupns_mode: Option<String>,
+    pub annotations: Option<HashMap<String, String>>,
+    pub memory_swappiness: Option<i64>,
+    pub cpu_realtime_runtime: i64,
+    pub cpu_realtime_period: i64,
+    pub blkio_weight: u16,
+    pub blkio_weight_device: Option<Vec<WeightDeviceBody>>,
+    pub blkio_device_read_bps: Option<Vec<RateDeviceBody>>,
+    pub blkio_device_write_bps: Option<Vec<RateDeviceBody>>,
+    #[serde(rename = "BlkioDeviceReadIOps")]
+    pub blkio_device_read_iops: Option<Vec<RateDeviceBody>>,
+    #[serde(rename = "BlkioDeviceWriteIOps")]
+    pub blkio_device_write_iops: Option<Vec<RateDeviceBody>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DeviceBody {
+    pub path_on_host: String,
+    pub path_in_container: String,
+    pub cgroup_permissions: String,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct WeightDeviceBody {
+    pub path: String,
+    pub weight: u16,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RateDeviceBody {
+    pub path: String,
+    pub rate: u64,
+}
+
+fn rate_devices(v: Option<Vec<RateDeviceBody>>) -> Vec<DeviceRate> {
+    v.unwrap_or_default()
+        .into_iter()
+        .map(|d| DeviceRate {
+            path: d.path,
+            rate: d.rate,
+        })
+        .collect()
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -117,6 +164,7 @@ pub struct CreateBody {
     pub working_dir: Option<String>,
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<i64>,
+    pub domainname: Option<String>,
     pub exposed_ports: Option<HashMap<String, serde_json::Value>>,
     pub host_config: Option<HostConfig>,
 }
@@ -268,9 +316,47 @@ impl CreateBody {
         o.pid = NamespaceMode::parse("pid", h.pid_mode.as_deref().unwrap_or(""))?;
         o.uts = NamespaceMode::parse("uts", h.uts_mode.as_deref().unwrap_or(""))?;
         o.init = h.init.unwrap_or(false);
+        o.domainname = nonempty(self.domainname);
+        for d in h.devices.unwrap_or_default() {
+            let container = if d.path_in_container.is_empty() {
+                d.path_on_host.clone()
+            } else {
+                d.path_in_container
+            };
+            let perms = if d.cgroup_permissions.is_empty() {
+                "rwm".to_string()
+            } else {
+                d.cgroup_permissions
+            };
+            o.devices.push(DeviceMapping::parse(&format!(
+                "{}:{container}:{perms}",
+                d.path_on_host
+            ))?);
+        }
+        o.device_cgroup_rules = h.device_cgroup_rules.unwrap_or_default();
+        o.cgroupns_host = h.cgroupns_mode.as_deref() == Some("host");
+        o.annotations = h.annotations.unwrap_or_default().into_iter().collect();
         o.resources = Resources {
             memory_reservation: positive(h.memory_reservation),
             oom_kill_disable: h.oom_kill_disable.unwrap_or(false),
+            // -1 (docker's "unset") or absent: the kernel's default.
+            memory_swappiness: h.memory_swappiness.filter(|v| *v >= 0).map(|v| v as u64),
+            cpu_rt_runtime: positive(h.cpu_realtime_runtime),
+            cpu_rt_period: positive(h.cpu_realtime_period).map(|v| v as u64),
+            blkio_weight: (h.blkio_weight > 0).then_some(h.blkio_weight),
+            blkio_weight_device: h
+                .blkio_weight_device
+                .unwrap_or_default()
+                .into_iter()
+                .map(|d| DeviceRate {
+                    path: d.path,
+                    rate: u64::from(d.weight),
+                })
+                .collect(),
+            device_read_bps: rate_devices(h.blkio_device_read_bps),
+            device_write_bps: rate_devices(h.blkio_device_write_bps),
+            device_read_iops: rate_devices(h.blkio_device_read_iops),
+            device_write_iops: rate_devices(h.blkio_device_write_iops),
             memory: positive(h.memory),
             memory_swap: match h.memory_swap {
                 0 => None,

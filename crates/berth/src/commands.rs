@@ -478,6 +478,13 @@ fn caller_env(entries: impl Iterator<Item = String>) -> Vec<String> {
         .collect()
 }
 
+fn rates(flag: &str, values: &[String], bytes: bool) -> Result<Vec<berth_engine::DeviceRate>> {
+    values
+        .iter()
+        .map(|v| Ok(berth_engine::DeviceRate::parse(flag, v, bytes)?))
+        .collect()
+}
+
 fn container_options(a: &RunArgs) -> Result<ContainerOptions> {
     let mut o = ContainerOptions::new(a.args[0].clone());
     o.cmd = a.args[1..].to_vec();
@@ -579,6 +586,32 @@ fn container_options(a: &RunArgs) -> Result<ContainerOptions> {
     o.uts = NamespaceMode::parse("uts", a.uts.as_deref().unwrap_or(""))?;
     o.init = a.init;
     o.expose = a.expose.clone();
+    for d in &a.device {
+        o.devices.push(berth_engine::DeviceMapping::parse(d)?);
+    }
+    o.device_cgroup_rules = a.device_cgroup_rule.clone();
+    o.domainname = a.domainname.clone();
+    o.cgroupns_host = match a.cgroupns.as_deref() {
+        None | Some("private") => false,
+        Some("host") => true,
+        Some(other) => bail!("invalid cgroup namespace mode {other:?}: use host or private"),
+    };
+    for kv in &a.annotation {
+        let (k, v) = kv
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .ok_or_else(|| anyhow::anyhow!("invalid annotation {kv:?}: expected KEY=VALUE"))?;
+        o.annotations.insert(k.to_string(), v.to_string());
+    }
+    registry_cmds::check_platform(a.platform.as_deref())?;
+    if let Some(r) = &a.runtime {
+        if !matches!(r.as_str(), "berth" | "runc" | "io.containerd.runc.v2") {
+            bail!("unknown or invalid runtime name: {r}");
+        }
+    }
+    if !a.disable_content_trust {
+        bail!("content trust is not supported: it needs Docker Hub's notary service");
+    }
     o.resources = Resources {
         memory: a.memory.as_deref().map(units::parse_bytes).transpose()?,
         memory_swap: match a.memory_swap.as_deref() {
@@ -599,6 +632,15 @@ fn container_options(a: &RunArgs) -> Result<ContainerOptions> {
             .map(units::parse_bytes)
             .transpose()?,
         oom_kill_disable: a.oom_kill_disable,
+        memory_swappiness: a.memory_swappiness,
+        cpu_rt_runtime: a.cpu_rt_runtime,
+        cpu_rt_period: a.cpu_rt_period,
+        blkio_weight: a.blkio_weight,
+        blkio_weight_device: rates("--blkio-weight-device", &a.blkio_weight_device, false)?,
+        device_read_bps: rates("--device-read-bps", &a.device_read_bps, true)?,
+        device_write_bps: rates("--device-write-bps", &a.device_write_bps, true)?,
+        device_read_iops: rates("--device-read-iops", &a.device_read_iops, false)?,
+        device_write_iops: rates("--device-write-iops", &a.device_write_iops, false)?,
     };
     if o.resources.nano_cpus.is_some() && (a.cpu_period.is_some() || a.cpu_quota.is_some()) {
         eprintln!("WARNING: --cpu-period/--cpu-quota given: --cpus is ignored");
@@ -668,7 +710,7 @@ fn run_inner(g: &Global, a: RunArgs) -> RunResult {
     let opts = container_options(&a).map_err(fail)?;
     let engine = engine(g).map_err(fail)?;
     // A missing image is pulled first (^C still stops berth here).
-    registry_cmds::ensure_image(&engine, &opts.image, &a.pull).map_err(fail)?;
+    registry_cmds::ensure_image(&engine, &opts.image, &a.pull, a.quiet).map_err(fail)?;
     // Block the forwarded signals before the container exists, so that none
     // sent in between is lost.
     let mut sigfd = attach::block_signals().map_err(fail)?;
@@ -738,7 +780,7 @@ fn exec(g: &Global, a: crate::cli::ExecArgs) -> i32 {
 fn create(g: &Global, a: RunArgs) -> Result<i32> {
     let opts = container_options(&a)?;
     let engine = engine(g)?;
-    registry_cmds::ensure_image(&engine, &opts.image, &a.pull)?;
+    registry_cmds::ensure_image(&engine, &opts.image, &a.pull, a.quiet)?;
     let mut cidfile = CidFile::create(a.cidfile.as_deref())?;
     let rec = match engine.create(opts) {
         Ok(rec) => rec,

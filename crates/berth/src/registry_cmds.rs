@@ -190,10 +190,12 @@ fn pull_with(e: &Engine, name: &str, out: Out, quiet: bool) -> Result<()> {
     Ok(())
 }
 
-fn check_platform(p: Option<&str>) -> Result<()> {
+/// `--platform`: this host's (`linux/amd64`, or `linux` alone); Berth runs
+/// no other.
+pub fn check_platform(p: Option<&str>) -> Result<()> {
     if let Some(p) = p {
         let arch = berth_engine::image::host_arch();
-        if p != format!("linux/{arch}") {
+        if p != "linux" && p != format!("linux/{arch}") {
             bail!("platform {p:?} is not supported: this host runs linux/{arch}");
         }
     }
@@ -201,13 +203,16 @@ fn check_platform(p: Option<&str>) -> Result<()> {
 }
 
 /// `run`/`create`: the image is pulled first as `--pull` says.
-pub fn ensure_image(e: &Engine, image: &str, policy: &str) -> Result<()> {
+/// `quiet` (`-q`) keeps the pull's output to errors.
+pub fn ensure_image(e: &Engine, image: &str, policy: &str, quiet: bool) -> Result<()> {
     let policy: PullPolicy = policy.parse().map_err(anyhow::Error::msg)?;
-    let progress = progress_for(Out::Stderr, false);
+    let progress = progress_for(Out::Stderr, quiet);
     let pulled = e.ensure_image(image, policy, progress, |r| {
-        eprintln!("Unable to find image '{}' locally", r.familiar());
+        if !quiet {
+            eprintln!("Unable to find image '{}' locally", r.familiar());
+        }
     })?;
-    if let Some(p) = pulled {
+    if let Some(p) = pulled.filter(|_| !quiet) {
         summary(
             Out::Stderr,
             &p,

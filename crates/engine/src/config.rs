@@ -26,6 +26,129 @@ pub struct Resources {
     /// `--oom-kill-disable`.
     #[serde(default)]
     pub oom_kill_disable: bool,
+    /// `--memory-swappiness` (0..100).
+    #[serde(default)]
+    pub memory_swappiness: Option<u64>,
+    /// `--cpu-rt-runtime` and `--cpu-rt-period`, in microseconds.
+    #[serde(default)]
+    pub cpu_rt_runtime: Option<i64>,
+    #[serde(default)]
+    pub cpu_rt_period: Option<u64>,
+    /// `--blkio-weight` (10..1000).
+    #[serde(default)]
+    pub blkio_weight: Option<u16>,
+    /// `--blkio-weight-device DEVICE:WEIGHT`.
+    #[serde(default)]
+    pub blkio_weight_device: Vec<DeviceRate>,
+    /// `--device-read-bps` and friends: DEVICE:RATE.
+    #[serde(default)]
+    pub device_read_bps: Vec<DeviceRate>,
+    #[serde(default)]
+    pub device_write_bps: Vec<DeviceRate>,
+    #[serde(default)]
+    pub device_read_iops: Vec<DeviceRate>,
+    #[serde(default)]
+    pub device_write_iops: Vec<DeviceRate>,
+}
+
+/// A host device path and a rate or weight for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRate {
+    pub path: String,
+    pub rate: u64,
+}
+
+impl DeviceRate {
+    /// Parses `/dev/sda:1mb` (`bytes`: a size with units) or `/dev/sda:1000`.
+    pub fn parse(flag: &str, s: &str, bytes: bool) -> Result<DeviceRate> {
+        let bad = || {
+            Error::InvalidArgument(format!(
+                "invalid value {s:?} for {flag}: expected DEVICE:{}",
+                if bytes {
+                    "RATE (e.g. /dev/sda:1mb)"
+                } else {
+                    "NUMBER"
+                }
+            ))
+        };
+        let (path, v) = s.rsplit_once(':').ok_or_else(bad)?;
+        if !path.starts_with("/dev/") {
+            return Err(bad());
+        }
+        let rate = if bytes {
+            crate::units::parse_bytes(v)
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(bad)? as u64
+        } else {
+            v.parse::<u64>().map_err(|_| bad())?
+        };
+        Ok(DeviceRate {
+            path: path.to_string(),
+            rate,
+        })
+    }
+}
+
+/// `--device /dev/fuse`, `--device /dev/sdc:/dev/xvdc:r`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceMapping {
+    pub host: String,
+    pub container: String,
+    /// Any of `r`, `w`, `m`.
+    pub permissions: String,
+}
+
+impl DeviceMapping {
+    pub fn parse(s: &str) -> Result<DeviceMapping> {
+        let bad = |why: &str| Error::InvalidArgument(format!("invalid device {s:?}: {why}"));
+        let parts: Vec<&str> = s.split(':').collect();
+        let perms_ok = |p: &str| !p.is_empty() && p.chars().all(|c| "rwm".contains(c));
+        let (host, container, permissions) = match parts[..] {
+            [h] => (h, h, "rwm"),
+            [h, p] if perms_ok(p) => (h, h, p),
+            [h, c] => (h, c, "rwm"),
+            [h, c, p] if perms_ok(p) => (h, c, p),
+            [_, _, _] => return Err(bad("permissions are any of r, w and m")),
+            _ => return Err(bad("expected HOST[:CONTAINER[:PERMISSIONS]]")),
+        };
+        if !host.starts_with('/') || !container.starts_with('/') {
+            return Err(bad("device paths are absolute"));
+        }
+        Ok(DeviceMapping {
+            host: host.to_string(),
+            container: container.to_string(),
+            permissions: permissions.to_string(),
+        })
+    }
+}
+
+/// Parses a `--device-cgroup-rule` (`c 1:3 rwm`, `b *:* r`): (kind, major,
+/// minor, access).
+pub fn parse_device_rule(s: &str) -> Result<(char, Option<i64>, Option<i64>, String)> {
+    let bad = || {
+        Error::InvalidArgument(format!("invalid device cgroup rule {s:?}: expected 'TYPE MAJOR:MINOR ACCESS', e.g. 'c 1:3 rwm'"))
+    };
+    let f: Vec<&str> = s.split_whitespace().collect();
+    let [kind, numbers, access] = f[..] else {
+        return Err(bad());
+    };
+    let kind = match kind {
+        "a" | "b" | "c" => kind.chars().next().ok_or_else(bad)?,
+        _ => return Err(bad()),
+    };
+    let num = |n: &str| -> Result<Option<i64>> {
+        if n == "*" {
+            Ok(None)
+        } else {
+            n.parse().map(Some).map_err(|_| bad())
+        }
+    };
+    let (major, minor) = numbers.split_once(':').ok_or_else(bad)?;
+    if access.is_empty() || !access.chars().all(|c| "rwm".contains(c)) {
+        return Err(bad());
+    }
+    Ok((kind, num(major)?, num(minor)?, access.to_string()))
 }
 
 /// How the container is networked.
@@ -116,6 +239,21 @@ pub struct ContainerOptions {
     /// `--expose PORT[/PROTO]` (ranges allowed), besides the image's.
     #[serde(default)]
     pub expose: Vec<String>,
+    /// `--device HOST[:CONTAINER[:PERMS]]`.
+    #[serde(default)]
+    pub devices: Vec<DeviceMapping>,
+    /// `--device-cgroup-rule 'c 1:3 rwm'`.
+    #[serde(default)]
+    pub device_cgroup_rules: Vec<String>,
+    /// `--domainname`.
+    #[serde(default)]
+    pub domainname: Option<String>,
+    /// `--cgroupns host`: the host's cgroup namespace (else its own).
+    #[serde(default)]
+    pub cgroupns_host: bool,
+    /// `--annotation KEY=VALUE`: OCI annotations for the runtime.
+    #[serde(default)]
+    pub annotations: std::collections::BTreeMap<String, String>,
     /// `--stop-signal` (else the image's StopSignal, else SIGTERM).
     #[serde(default)]
     pub stop_signal: Option<String>,
@@ -443,6 +581,11 @@ impl ContainerOptions {
             uts: NamespaceMode::Private,
             init: false,
             expose: Vec::new(),
+            devices: Vec::new(),
+            device_cgroup_rules: Vec::new(),
+            domainname: None,
+            cgroupns_host: false,
+            annotations: Default::default(),
             stop_signal: None,
             stop_timeout: None,
             mounts: Vec::new(),
@@ -505,6 +648,34 @@ impl ContainerOptions {
         }
         for e in &self.expose {
             parse_expose(e)?;
+        }
+        for r in &self.device_cgroup_rules {
+            parse_device_rule(r)?;
+        }
+        if let Some(d) = &self.domainname {
+            if d.len() > 255 || d.contains(char::is_whitespace) {
+                return bad(format!("invalid domainname {d:?}"));
+            }
+            if self.uts == NamespaceMode::Host {
+                return bad("Conflicting options: domainname and the UTS mode".into());
+            }
+        }
+        let r = &self.resources;
+        if r.memory_swappiness.is_some_and(|v| v > 100) {
+            return bad(format!(
+                "Invalid value: {}, valid memory swappiness range is 0-100",
+                r.memory_swappiness.unwrap_or_default()
+            ));
+        }
+        let weights = r
+            .blkio_weight
+            .iter()
+            .map(|w| u64::from(*w))
+            .chain(r.blkio_weight_device.iter().map(|d| d.rate));
+        for w in weights {
+            if !(10..=1000).contains(&w) {
+                return bad(format!("Range of blkio weight is from 10 to 1000, got {w}"));
+            }
         }
         for g in &self.group_add {
             if g.is_empty() || g.contains(':') || g.contains(char::is_whitespace) {

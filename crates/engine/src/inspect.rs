@@ -61,7 +61,7 @@ fn tmpfs(rec: &ContainerRecord) -> Value {
 fn host_config(rec: &ContainerRecord, network: String) -> Value {
     let o = &rec.options;
     let r = &o.resources;
-    json!({
+    let mut v = json!({
         "LogConfig": {
             "Type": "json-file",
             "Config": {
@@ -106,7 +106,37 @@ fn host_config(rec: &ContainerRecord, network: String) -> Value {
         "PidMode": o.pid.as_docker("pid"),
         "UTSMode": o.uts.as_docker("uts"),
         "Init": o.init.then_some(true),
-    })
+    });
+    // Devices and block IO, in a second object: one json! of all the keys
+    // passes the macro recursion limit.
+    let devices = json!({
+        "Devices": o.devices.iter().map(|d| json!({"PathOnHost": d.host, "PathInContainer": d.container, "CgroupPermissions": d.permissions})).collect::<Vec<_>>(),
+        "DeviceCgroupRules": (!o.device_cgroup_rules.is_empty()).then_some(&o.device_cgroup_rules),
+        "CgroupnsMode": if o.cgroupns_host { "host" } else { "private" },
+        "Annotations": (!o.annotations.is_empty()).then_some(&o.annotations),
+        "MemorySwappiness": r.memory_swappiness,
+        "CpuRealtimeRuntime": r.cpu_rt_runtime.unwrap_or(0),
+        "CpuRealtimePeriod": r.cpu_rt_period.unwrap_or(0),
+        "BlkioWeight": r.blkio_weight.unwrap_or(0),
+        "BlkioWeightDevice": r.blkio_weight_device.iter().map(|d| json!({"Path": d.path, "Weight": d.rate})).collect::<Vec<_>>(),
+        "BlkioDeviceReadBps": rates(&r.device_read_bps),
+        "BlkioDeviceWriteBps": rates(&r.device_write_bps),
+        "BlkioDeviceReadIOps": rates(&r.device_read_iops),
+        "BlkioDeviceWriteIOps": rates(&r.device_write_iops),
+        "Runtime": "runc",
+    });
+    if let (Some(all), Value::Object(more)) = (v.as_object_mut(), devices) {
+        all.extend(more);
+    }
+    v
+}
+
+/// docker's `[{"Path": ..., "Rate": ...}]` lists.
+fn rates(list: &[crate::DeviceRate]) -> Value {
+    json!(list
+        .iter()
+        .map(|d| json!({"Path": d.path, "Rate": d.rate}))
+        .collect::<Vec<_>>())
 }
 
 /// `Config.ExposedPorts` as `--expose` gave them (`{"80/tcp": {}}`).
@@ -291,6 +321,7 @@ impl Engine {
             },
             "Config": {
                 "Hostname": o.hostname.clone().unwrap_or_else(|| rec.id[..12].to_string()),
+                "Domainname": o.domainname.clone().unwrap_or_default(),
                 "User": o.user.clone().unwrap_or_default(),
                 "Tty": o.tty,
                 "OpenStdin": o.interactive,

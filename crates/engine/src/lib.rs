@@ -39,8 +39,8 @@ pub use berth_registry as registry;
 pub use berth_runtime as runtime;
 pub use build_ops::Stream;
 pub use config::{
-    format_cpuset, parse_expose, ContainerOptions, LogOptions, NamespaceMode, NetworkMode,
-    Resources, RestartPolicy, Ulimit,
+    format_cpuset, parse_expose, ContainerOptions, DeviceMapping, DeviceRate, LogOptions,
+    NamespaceMode, NetworkMode, Resources, RestartPolicy, Ulimit,
 };
 pub use containers::{ContainerRecord, State, Status};
 pub use cp::CopyDirection;

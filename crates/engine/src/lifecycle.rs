@@ -68,8 +68,13 @@ impl Engine {
             let _ = pidfd::signal(&fd, Signal::SIGKILL);
         }
         let _ = cg.freeze(false);
+        let _ = cg.kill_all();
+        // The cgroup can go once the monitor has reaped the init: an
+        // unreaped process still counts as the cgroup's (so removing it
+        // first fails while a busy host delays the monitor).
+        self.wait_monitor(&rec.id, 137)?;
         cg.remove()?;
-        self.wait_monitor(&rec.id, 137)
+        Ok(())
     }
 
     /// Waits for the container's monitor to finish; if it is gone without

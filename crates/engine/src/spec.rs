@@ -6,11 +6,12 @@ use std::path::Path;
 use std::str::FromStr;
 
 use berth_runtime::oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDeviceCgroup,
-    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder, LinuxNamespace,
-    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResources,
-    LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimit, PosixRlimitBuilder, ProcessBuilder,
-    RootBuilder, Spec, SpecBuilder, UserBuilder,
+    Capability, LinuxBlockIo, LinuxBlockIoBuilder, LinuxBuilder, LinuxCapabilitiesBuilder,
+    LinuxCpuBuilder, LinuxDevice, LinuxDeviceBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder,
+    LinuxDeviceType, LinuxMemoryBuilder, LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType,
+    LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder, LinuxThrottleDevice,
+    LinuxThrottleDeviceBuilder, LinuxWeightDeviceBuilder, Mount, MountBuilder, PosixRlimit,
+    PosixRlimitBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 use berth_runtime::{DEFAULT_CAPABILITIES, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS};
 
@@ -214,11 +215,144 @@ fn device_rules(privileged: bool) -> Result<Vec<LinuxDeviceCgroup>> {
     Ok(rules)
 }
 
-fn resources(r: &Resources, privileged: bool) -> Result<LinuxResources> {
+fn resources(opts: &ContainerOptions, devices: &[HostDevice]) -> Result<LinuxResources> {
+    let mut rules = device_rules(opts.privileged)?;
+    for d in devices {
+        rules.push(d.rule.clone());
+    }
+    for r in &opts.device_cgroup_rules {
+        let (kind, major, minor, access) = crate::config::parse_device_rule(r)?;
+        let typ = match kind {
+            'b' => LinuxDeviceType::B,
+            'c' => LinuxDeviceType::C,
+            _ => LinuxDeviceType::A,
+        };
+        let mut b = LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .typ(typ)
+            .access(access);
+        if let Some(m) = major {
+            b = b.major(m);
+        }
+        if let Some(m) = minor {
+            b = b.minor(m);
+        }
+        rules.push(b.build().map_err(spec_err)?);
+    }
     limits(
-        r,
-        LinuxResourcesBuilder::default().devices(device_rules(privileged)?),
+        &opts.resources,
+        LinuxResourcesBuilder::default().devices(rules),
     )
+}
+
+/// A host device given to the container (`--device`): its node in the
+/// container and the cgroup rule that lets the container use it.
+struct HostDevice {
+    node: LinuxDevice,
+    rule: LinuxDeviceCgroup,
+}
+
+/// The type and numbers of a host device node.
+fn device_numbers(path: &str) -> Result<(LinuxDeviceType, i64, i64, u32)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let meta = std::fs::metadata(path).map_err(|e| {
+        Error::InvalidArgument(format!(
+            "error gathering device information while adding device {path:?}: {e}"
+        ))
+    })?;
+    let typ = if meta.file_type().is_char_device() {
+        LinuxDeviceType::C
+    } else if meta.file_type().is_block_device() {
+        LinuxDeviceType::B
+    } else {
+        return Err(Error::InvalidArgument(format!(
+            "{path} is not a device node"
+        )));
+    };
+    let rdev = meta.rdev();
+    Ok((
+        typ,
+        nix::sys::stat::major(rdev) as i64,
+        nix::sys::stat::minor(rdev) as i64,
+        meta.mode() & 0o7777,
+    ))
+}
+
+fn host_devices(opts: &ContainerOptions) -> Result<Vec<HostDevice>> {
+    opts.devices
+        .iter()
+        .map(|d| {
+            let (typ, major, minor, mode) = device_numbers(&d.host)?;
+            let node = LinuxDeviceBuilder::default()
+                .path(&d.container)
+                .typ(typ)
+                .major(major)
+                .minor(minor)
+                .file_mode(mode)
+                .uid(0u32)
+                .gid(0u32)
+                .build()
+                .map_err(spec_err)?;
+            let rule = LinuxDeviceCgroupBuilder::default()
+                .allow(true)
+                .typ(typ)
+                .major(major)
+                .minor(minor)
+                .access(d.permissions.clone())
+                .build()
+                .map_err(spec_err)?;
+            Ok(HostDevice { node, rule })
+        })
+        .collect()
+}
+
+/// The block IO settings of `r`, device paths resolved to their numbers.
+fn block_io(r: &Resources) -> Result<Option<LinuxBlockIo>> {
+    let throttle = |list: &[crate::config::DeviceRate]| -> Result<Vec<LinuxThrottleDevice>> {
+        list.iter()
+            .map(|d| {
+                let (_, major, minor, _) = device_numbers(&d.path)?;
+                LinuxThrottleDeviceBuilder::default()
+                    .major(major)
+                    .minor(minor)
+                    .rate(d.rate)
+                    .build()
+                    .map_err(spec_err)
+            })
+            .collect()
+    };
+    if r.blkio_weight.is_none()
+        && r.blkio_weight_device.is_empty()
+        && r.device_read_bps.is_empty()
+        && r.device_write_bps.is_empty()
+        && r.device_read_iops.is_empty()
+        && r.device_write_iops.is_empty()
+    {
+        return Ok(None);
+    }
+    let mut b = LinuxBlockIoBuilder::default()
+        .throttle_read_bps_device(throttle(&r.device_read_bps)?)
+        .throttle_write_bps_device(throttle(&r.device_write_bps)?)
+        .throttle_read_iops_device(throttle(&r.device_read_iops)?)
+        .throttle_write_iops_device(throttle(&r.device_write_iops)?)
+        .weight_device(
+            r.blkio_weight_device
+                .iter()
+                .map(|d| {
+                    let (_, major, minor, _) = device_numbers(&d.path)?;
+                    LinuxWeightDeviceBuilder::default()
+                        .major(major)
+                        .minor(minor)
+                        .weight(d.rate as u16)
+                        .build()
+                        .map_err(spec_err)
+                })
+                .collect::<Result<Vec<_>>>()?,
+        );
+    if let Some(w) = r.blkio_weight {
+        b = b.weight(w);
+    }
+    Ok(Some(b.build().map_err(spec_err)?))
 }
 
 /// The limits of `r` alone, without device rules: what `update` writes
@@ -228,12 +362,19 @@ pub(crate) fn update_limits(r: &Resources) -> Result<LinuxResources> {
 }
 
 fn limits(r: &Resources, mut b: LinuxResourcesBuilder) -> Result<LinuxResources> {
+    if let Some(io) = block_io(r)? {
+        b = b.block_io(io);
+    }
     if r.memory.is_some()
         || r.memory_swap.is_some()
         || r.memory_reservation.is_some()
         || r.oom_kill_disable
+        || r.memory_swappiness.is_some()
     {
         let mut m = LinuxMemoryBuilder::default();
+        if let Some(v) = r.memory_swappiness {
+            m = m.swappiness(v);
+        }
         if let Some(v) = r.memory_reservation.filter(|v| *v > 0) {
             m = m.reservation(v);
         }
@@ -258,8 +399,16 @@ fn limits(r: &Resources, mut b: LinuxResourcesBuilder) -> Result<LinuxResources>
         || r.cpu_shares.is_some()
         || r.cpuset_cpus.is_some()
         || r.cpuset_mems.is_some()
+        || r.cpu_rt_runtime.is_some()
+        || r.cpu_rt_period.is_some()
     {
         let mut c = LinuxCpuBuilder::default();
+        if let Some(v) = r.cpu_rt_runtime {
+            c = c.realtime_runtime(v);
+        }
+        if let Some(v) = r.cpu_rt_period {
+            c = c.realtime_period(v);
+        }
         if let Some(p) = period {
             c = c.period(p);
         }
@@ -442,7 +591,10 @@ pub fn build(opts: &ContainerOptions, inputs: SpecInputs<'_>) -> Result<Spec> {
         ));
     }
 
-    let mut ns_types = vec![LinuxNamespaceType::Mount, LinuxNamespaceType::Cgroup];
+    let mut ns_types = vec![LinuxNamespaceType::Mount];
+    if !opts.cgroupns_host {
+        ns_types.push(LinuxNamespaceType::Cgroup);
+    }
     for (mode, typ) in [
         (&opts.pid, LinuxNamespaceType::Pid),
         (&opts.ipc, LinuxNamespaceType::Ipc),
@@ -517,9 +669,11 @@ pub fn build(opts: &ContainerOptions, inputs: SpecInputs<'_>) -> Result<Spec> {
                 .collect(),
         )
     };
+    let devices = host_devices(opts)?;
     let linux = LinuxBuilder::default()
         .namespaces(namespaces)
-        .resources(resources(&opts.resources, opts.privileged)?)
+        .resources(resources(opts, &devices)?)
+        .devices(devices.into_iter().map(|d| d.node).collect::<Vec<_>>())
         .cgroups_path(Path::new("/").join(&inputs.cgroup_path))
         .masked_paths(masked)
         .readonly_paths(readonly)
@@ -531,7 +685,7 @@ pub fn build(opts: &ContainerOptions, inputs: SpecInputs<'_>) -> Result<Spec> {
         )
         .build()
         .map_err(spec_err)?;
-    SpecBuilder::default()
+    let mut spec = SpecBuilder::default()
         .version("1.2.0")
         .process(process)
         .root(
@@ -545,7 +699,15 @@ pub fn build(opts: &ContainerOptions, inputs: SpecInputs<'_>) -> Result<Spec> {
         .mounts(mounts)
         .linux(linux)
         .build()
-        .map_err(spec_err)
+        .map_err(spec_err)?;
+    spec.set_domainname(opts.domainname.clone());
+    spec.set_annotations(Some(
+        opts.annotations
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    ));
+    Ok(spec)
 }
 
 #[cfg(test)]
@@ -619,7 +781,9 @@ mod tests {
             pids_limit: Some(50),
             ..Default::default()
         };
-        let lr = resources(&r, false).unwrap();
+        let mut o = ContainerOptions::new("img");
+        o.resources = r;
+        let lr = resources(&o, &[]).unwrap();
         assert_eq!(lr.memory().as_ref().unwrap().limit(), Some(64 << 20));
         assert_eq!(lr.memory().as_ref().unwrap().swap(), Some(128 << 20));
         let devices = lr.devices().as_ref().unwrap();

@@ -41,6 +41,7 @@ pub(crate) struct ChildConfig {
     pub additional_gids: Vec<u32>,
     pub umask: u32,
     pub hostname: Option<String>,
+    pub domainname: Option<String>,
     pub new_net: bool,
     pub new_cgroup_ns: bool,
     pub userns: bool,
@@ -238,6 +239,12 @@ fn setup_and_exec(cfg: &ChildConfig, chan: &Channel) -> Result<Infallible, Start
     }
     if let Some(h) = &cfg.hostname {
         sethostname(h).map_err(sys("set hostname"))?;
+    }
+    if let Some(d) = &cfg.domainname {
+        // SAFETY: setdomainname reads `len` bytes from a live string.
+        if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
+            return Err(sys("set domainname")(Errno::last()));
+        }
     }
     if cfg.new_net {
         loopback_up()?;

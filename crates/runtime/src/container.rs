@@ -175,6 +175,7 @@ pub(crate) fn process_config(
         additional_gids: user.additional_gids().clone().unwrap_or_default(),
         umask: user.umask().unwrap_or(0o022),
         hostname: None,
+        domainname: None,
         new_net: false,
         new_cgroup_ns: false,
         userns: false,
@@ -303,6 +304,10 @@ pub fn create(mut opts: CreateOptions) -> Result<Container> {
         .hostname()
         .clone()
         .filter(|_| clone_flags.contains(CloneFlags::CLONE_NEWUTS));
+    config.domainname = spec
+        .domainname()
+        .clone()
+        .filter(|d| !d.is_empty() && clone_flags.contains(CloneFlags::CLONE_NEWUTS));
     config.new_net = clone_flags.contains(CloneFlags::CLONE_NEWNET);
     config.new_cgroup_ns = new_cgroup_ns;
     config.userns = userns;

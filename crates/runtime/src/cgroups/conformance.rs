@@ -145,6 +145,7 @@ fn limits() -> Limits {
             minor: None,
             access: "rwm".into(),
         }],
+        ..Default::default()
     }
 }
 

@@ -1,6 +1,6 @@
 //! Resource limits in the shape the cgroup files want them.
 
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources, LinuxThrottleDevice};
 
 /// One device cgroup rule (`c 1:3 rwm`, `a *:* rwm`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,12 +45,26 @@ pub struct Limits {
     /// Maximum processes; -1 or 0 unlimited.
     pub pids: Option<i64>,
     pub devices: Vec<DeviceRule>,
+    /// `memory.swappiness` (cgroup v1 only).
+    pub swappiness: Option<u64>,
+    /// Real-time scheduling budget and period, in microseconds (v1 only).
+    pub cpu_rt_runtime: Option<i64>,
+    pub cpu_rt_period: Option<u64>,
+    /// Block IO weight (10..1000), overall and per device (major, minor).
+    pub blkio_weight: Option<u16>,
+    pub blkio_weight_device: Vec<(i64, i64, u16)>,
+    /// Block IO throttles per device (major, minor, rate).
+    pub read_bps: Vec<(i64, i64, u64)>,
+    pub write_bps: Vec<(i64, i64, u64)>,
+    pub read_iops: Vec<(i64, i64, u64)>,
+    pub write_iops: Vec<(i64, i64, u64)>,
 }
 
 impl Limits {
     pub fn from_spec(r: &LinuxResources) -> Limits {
         let mem = r.memory().as_ref();
         let cpu = r.cpu().as_ref();
+        let blkio = r.block_io().as_ref();
         Limits {
             memory: mem.and_then(|m| m.limit()),
             memory_swap: mem.and_then(|m| m.swap()),
@@ -62,6 +76,20 @@ impl Limits {
             cpuset_cpus: cpu.and_then(|c| c.cpus().clone()),
             cpuset_mems: cpu.and_then(|c| c.mems().clone()),
             pids: r.pids().as_ref().map(|p| p.limit()),
+            swappiness: mem.and_then(|m| m.swappiness()),
+            cpu_rt_runtime: cpu.and_then(|c| c.realtime_runtime()),
+            cpu_rt_period: cpu.and_then(|c| c.realtime_period()),
+            blkio_weight: blkio.and_then(|b| b.weight()),
+            blkio_weight_device: blkio
+                .and_then(|b| b.weight_device().clone())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|d| Some((d.major(), d.minor(), d.weight()?)))
+                .collect(),
+            read_bps: throttle(blkio.and_then(|b| b.throttle_read_bps_device().clone())),
+            write_bps: throttle(blkio.and_then(|b| b.throttle_write_bps_device().clone())),
+            read_iops: throttle(blkio.and_then(|b| b.throttle_read_iops_device().clone())),
+            write_iops: throttle(blkio.and_then(|b| b.throttle_write_iops_device().clone())),
             devices: r
                 .devices()
                 .as_deref()
@@ -71,6 +99,13 @@ impl Limits {
                 .collect(),
         }
     }
+}
+
+fn throttle(v: Option<Vec<LinuxThrottleDevice>>) -> Vec<(i64, i64, u64)> {
+    v.unwrap_or_default()
+        .iter()
+        .map(|d| (d.major(), d.minor(), d.rate()))
+        .collect()
 }
 
 fn device_rule(d: &LinuxDeviceCgroup) -> DeviceRule {

@@ -146,6 +146,13 @@ impl Cgroup {
 
     /// Kills what is left in the cgroup and removes it from every hierarchy.
     /// Every directory is tried even when one fails.
+    /// SIGKILLs every process in the cgroup.
+    pub fn kill_all(&self) -> Result<()> {
+        self.backend
+            .kill_all()
+            .map_err(|e| self.err("kill processes", e))
+    }
+
     pub fn remove(&self) -> Result<()> {
         let _ = self.backend.kill_all();
         let mut first_err = None;

@@ -105,6 +105,51 @@ impl V1 {
             .map(|(_, d)| d.as_path())
     }
 
+    fn apply_blkio(&self, l: &Limits) -> std::io::Result<()> {
+        let throttles = [
+            ("blkio.throttle.read_bps_device", &l.read_bps),
+            ("blkio.throttle.write_bps_device", &l.write_bps),
+            ("blkio.throttle.read_iops_device", &l.read_iops),
+            ("blkio.throttle.write_iops_device", &l.write_iops),
+        ];
+        if l.blkio_weight.is_none()
+            && l.blkio_weight_device.is_empty()
+            && throttles.iter().all(|(_, v)| v.is_empty())
+        {
+            return Ok(());
+        }
+        let dir = self.need("blkio")?;
+        let weight_file = if dir.join("blkio.weight").exists() {
+            "blkio.weight"
+        } else {
+            "blkio.bfq.weight"
+        };
+        if (l.blkio_weight.is_some() || !l.blkio_weight_device.is_empty())
+            && !dir.join(weight_file).exists()
+        {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "this kernel's IO scheduler has no blkio weight (needs BFQ)",
+            ));
+        }
+        if let Some(w) = l.blkio_weight {
+            write(dir, weight_file, &w.to_string())?;
+        }
+        for (major, minor, w) in &l.blkio_weight_device {
+            write(
+                dir,
+                &format!("{weight_file}_device"),
+                &format!("{major}:{minor} {w}"),
+            )?;
+        }
+        for (file, list) in throttles {
+            for (major, minor, rate) in list {
+                write(dir, file, &format!("{major}:{minor} {rate}"))?;
+            }
+        }
+        Ok(())
+    }
+
     fn need(&self, controller: &str) -> std::io::Result<&Path> {
         self.dir(controller).ok_or_else(|| {
             std::io::Error::new(
@@ -200,6 +245,34 @@ impl Backend for V1 {
         if l.disable_oom_killer {
             write(self.need("memory")?, "memory.oom_control", "1")?;
         }
+        if let Some(v) = l.swappiness {
+            write(self.need("memory")?, "memory.swappiness", &v.to_string())?;
+        }
+        if l.cpu_rt_period.is_some() || l.cpu_rt_runtime.is_some() {
+            let dir = self.need("cpu")?;
+            if !dir.join("cpu.rt_runtime_us").exists() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::Unsupported,
+                    "this kernel does not support real-time group scheduling (cpu.rt_runtime_us)",
+                ));
+            }
+            if let Some(p) = l.cpu_rt_period {
+                write(dir, "cpu.rt_period_us", &p.to_string())?;
+            }
+            if let Some(r) = l.cpu_rt_runtime {
+                write(dir, "cpu.rt_runtime_us", &r.to_string()).map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::InvalidInput {
+                        std::io::Error::new(
+                            e.kind(),
+                            format!("{e}: the real-time runtime must fit in the parent cgroup's budget (its cpu.rt_runtime_us)"),
+                        )
+                    } else {
+                        e
+                    }
+                })?;
+            }
+        }
+        self.apply_blkio(l)?;
         if l.cpu_shares.is_some() || l.cpu_quota.is_some() || l.cpu_period.is_some() {
             let dir = self.need("cpu")?;
             if let Some(s) = l.cpu_shares {

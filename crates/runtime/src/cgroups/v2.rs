@@ -91,6 +91,35 @@ impl Backend for V2 {
                 "cgroup v2 cannot disable the OOM killer: --oom-kill-disable is ignored"
             );
         }
+        if l.swappiness.is_some() {
+            tracing::warn!("cgroup v2 has no memory.swappiness: --memory-swappiness is ignored");
+        }
+        if l.cpu_rt_period.is_some() || l.cpu_rt_runtime.is_some() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "cgroup v2 has no real-time group scheduling (--cpu-rt-runtime needs cgroup v1)",
+            ));
+        }
+        if let Some(w) = l.blkio_weight {
+            write(d, "io.weight", &format!("default {}", io_weight(w)))?;
+        }
+        for (major, minor, w) in &l.blkio_weight_device {
+            write(
+                d,
+                "io.weight",
+                &format!("{major}:{minor} {}", io_weight(*w)),
+            )?;
+        }
+        for (key, list) in [
+            ("rbps", &l.read_bps),
+            ("wbps", &l.write_bps),
+            ("riops", &l.read_iops),
+            ("wiops", &l.write_iops),
+        ] {
+            for (major, minor, rate) in list {
+                write(d, "io.max", &format!("{major}:{minor} {key}={rate}"))?;
+            }
+        }
         if let Some(s) = l.memory_swap {
             // v2 limits swap alone; the spec's value counts memory plus swap.
             if d.join("memory.swap.max").exists() {
@@ -165,4 +194,10 @@ impl Backend for V2 {
         kill_procs(&self.dir);
         Ok(())
     }
+}
+
+/// blkio weight (10..1000) on io.weight's scale (1..10000), as runc
+/// converts it.
+fn io_weight(w: u16) -> u64 {
+    1 + (u64::from(w).saturating_sub(10)) * 9999 / 990
 }
