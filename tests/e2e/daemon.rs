@@ -408,3 +408,65 @@ fn tcp_without_tls_is_refused() {
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("is private"), "{r:?}");
 }
+
+#[test]
+fn docker_run_options_reach_the_container_through_the_api() {
+    let env = Env::new();
+    let d = Daemon::start(&env);
+    let out = ok(d.docker(&[
+        "run",
+        "--rm",
+        "--ulimit",
+        "nofile=1024:2048",
+        "--sysctl",
+        "net.core.somaxconn=77",
+        "--shm-size",
+        "128m",
+        "--group-add",
+        "4242",
+        "--dns-search",
+        "corp.example",
+        "--domainname",
+        "corp.example",
+        "busybox",
+        "sh",
+        "-c",
+        "ulimit -n; cat /proc/sys/net/core/somaxconn; df -k /dev/shm | tail -1 | awk '{print $2}'; id -G; grep search /etc/resolv.conf; cat /proc/sys/kernel/domainname",
+    ]));
+    assert_eq!(
+        out,
+        "1024\n77\n131072\n0 4242\nsearch corp.example\ncorp.example\n"
+    );
+    ok(d.docker(&[
+        "run", "-d", "--name", "web", "-l", "tier=web", "--init", "--expose", "7000", "busybox",
+        "sleep", "60",
+    ]));
+    ok(d.docker(&[
+        "run", "-d", "--name", "db", "-l", "tier=db", "busybox", "sleep", "60",
+    ]));
+    assert_eq!(
+        ok(d.docker(&["ps", "--filter", "label=tier=web", "--format", "{{.Names}}"])),
+        "web\n"
+    );
+    assert_eq!(
+        ok(d.docker(&["ps", "--filter", "name=^d", "--format", "{{.Names}}"])),
+        "db\n"
+    );
+    assert_eq!(
+        ok(d.docker(&[
+            "inspect",
+            "-f",
+            "{{.Config.Labels.tier}} {{.HostConfig.Init}} {{json .Config.ExposedPorts}}",
+            "web"
+        ])),
+        "web true {\"7000/tcp\":{}}\n"
+    );
+    ok(d.docker(&["update", "--memory", "64m", "--memory-swap", "128m", "web"]));
+    assert_eq!(
+        ok(d.docker(&["inspect", "-f", "{{.HostConfig.Memory}}", "web"])),
+        format!("{}\n", 64 << 20)
+    );
+    ok(d.docker(&["rm", "-f", "web", "db"]));
+    d.stop();
+    env.assert_clean();
+}

@@ -666,3 +666,82 @@ fn devices_block_io_and_uts_options() {
     assert_eq!(out, "hi\n");
     env.assert_clean();
 }
+
+#[test]
+fn labels_and_ps_filters() {
+    let env = Env::new();
+    let work = env.workdir();
+    env.image_from("true", &["LABEL team=infra tier=base"], "labelled");
+    std::fs::write(
+        work.join("web.labels"),
+        "tier=web\n# a comment\nowner=ops\n",
+    )
+    .unwrap();
+    ok(&env.berth_in(
+        &work,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "--label-file",
+            "web.labels",
+            "-l",
+            "tier=front",
+            "--expose",
+            "7000",
+            "-v",
+            "webdata:/data",
+            "labelled",
+            "sleep",
+            "60",
+        ],
+    ));
+    ok(&env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--label=tier=db",
+        "-p",
+        "127.0.0.1:5433:5432",
+        "busybox",
+        "sleep",
+        "60",
+    ]));
+    // The image's labels are inherited, the command line's win.
+    assert_eq!(
+        env.inspect("web", "{{json .Config.Labels}}"),
+        r#"{"owner":"ops","team":"infra","tier":"front"}"#
+    );
+    let ps = |filters: &[&str]| {
+        let mut cmd = vec!["ps", "-a", "--format", "{{.Names}}"];
+        for f in filters {
+            cmd.extend(["--filter", f]);
+        }
+        let mut names: Vec<String> = ok(&env.berth(&cmd)).lines().map(String::from).collect();
+        names.sort();
+        names.join(" ")
+    };
+    assert_eq!(ps(&["label=tier=front"]), "web");
+    assert_eq!(ps(&["label=tier"]), "db web");
+    assert_eq!(ps(&["label=tier", "label=team=infra"]), "web");
+    assert_eq!(ps(&["name=^w.b$"]), "web");
+    assert_eq!(ps(&["name=e"]), "web");
+    assert_eq!(ps(&["since=web"]), "db");
+    assert_eq!(ps(&["before=db"]), "web");
+    assert_eq!(ps(&["volume=webdata"]), "web");
+    assert_eq!(ps(&["publish=5433"]), "db");
+    assert_eq!(ps(&["expose=5432/tcp"]), "db");
+    assert_eq!(ps(&["expose=7000"]), "web");
+    assert_eq!(ps(&["network=bridge"]), "db web");
+    assert_eq!(ps(&["ancestor=labelled"]), "web");
+    let labels = ok(&env.berth(&["ps", "--filter", "name=db", "--format", "{{.Labels}}"]));
+    assert_eq!(labels, "tier=db\n");
+    let r = env.berth(&["ps", "--filter", "colour=blue"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("invalid filter 'colour'"), "{r:?}");
+    ok(&env.berth(&["rm", "-f", "web", "db"]));
+    ok(&env.berth(&["volume", "rm", "webdata"]));
+    env.assert_clean();
+}

@@ -11,6 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use berth_engine::filters::ContainerFilter;
 use berth_engine::logs::{LogsOptions, Stream};
 use berth_engine::monitor::proto;
 use berth_engine::ContainerRecord;
@@ -18,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::{blocking, ApiError, ApiResult};
-use crate::models::{truthy, unix_time, CreateBody, ResizeQuery};
+use crate::models::{truthy, unix_time, CreateBody, ResizeQuery, UpdateBody};
 use crate::server::State as AppState;
 use crate::streams;
 
@@ -45,7 +46,7 @@ fn summary(c: &ContainerRecord) -> Value {
         "Command": c.args.join(" "),
         "Created": unix_time(&c.created),
         "Ports": ports,
-        "Labels": {},
+        "Labels": c.options.labels,
         "State": c.state.status.as_str(),
         "Status": c.status_text(),
         "HostConfig": {"NetworkMode": "bridge"},
@@ -87,26 +88,17 @@ fn parse_filters(raw: &Option<String>) -> ApiResult<HashMap<String, Vec<String>>
     Ok(out)
 }
 
-fn matches(c: &ContainerRecord, filters: &HashMap<String, Vec<String>>) -> bool {
-    filters.iter().all(|(k, vals)| {
-        vals.is_empty()
-            || vals.iter().any(|v| match k.as_str() {
-                "name" => c.name.contains(v.trim_start_matches('/')),
-                "id" => c.id.starts_with(v.as_str()),
-                "status" => c.state.status.as_str() == v,
-                "ancestor" => c.image == *v || c.image_id.contains(v.as_str()),
-                "exited" => v.parse() == Ok(c.state.exit_code),
-                _ => true,
-            })
-    })
-}
-
 pub async fn list(
     State(app): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     let filters = parse_filters(&q.filters)?;
-    let all = truthy(&q.all) || q.limit.is_some_and(|l| l > 0) || filters.contains_key("status");
+    let filter = ContainerFilter::parse(
+        filters
+            .iter()
+            .flat_map(|(k, vals)| vals.iter().map(move |v| (k.as_str(), v.as_str()))),
+    )?;
+    let all = truthy(&q.all) || q.limit.is_some_and(|l| l > 0) || filter.has("status");
     let rows = blocking(move || {
         app.engine.reap_orphans();
         let mut list: Vec<Value> = app
@@ -114,7 +106,7 @@ pub async fn list(
             .containers()?
             .iter()
             .filter(|c| all || c.state.status.is_active())
-            .filter(|c| matches(c, &filters))
+            .filter(|c| filter.matches(&app.engine, c))
             .map(summary)
             .collect();
         if let Some(l) = q.limit.filter(|l| *l > 0) {
@@ -214,6 +206,19 @@ pub async fn stop(
             .transpose()?;
         app.engine.stop(&id, sig, q.t)?;
         Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+pub async fn update(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<UpdateBody>,
+) -> ApiResult<Json<Value>> {
+    let req = body.into_request()?;
+    blocking(move || {
+        app.engine.update_container(&id, &req)?;
+        Ok(Json(json!({"Warnings": []})))
     })
     .await
 }

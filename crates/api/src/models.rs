@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use berth_engine::{
     mounts, ContainerOptions, DeviceMapping, DeviceRate, ExecRequest, NamespaceMode, NetworkMode,
-    Resources, RestartPolicy, Ulimit,
+    Resources, RestartPolicy, Ulimit, UpdateRequest,
 };
 use serde::Deserialize;
 
@@ -165,6 +165,7 @@ pub struct CreateBody {
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<i64>,
     pub domainname: Option<String>,
+    pub labels: Option<HashMap<String, String>>,
     pub exposed_ports: Option<HashMap<String, serde_json::Value>>,
     pub host_config: Option<HostConfig>,
 }
@@ -317,6 +318,7 @@ impl CreateBody {
         o.uts = NamespaceMode::parse("uts", h.uts_mode.as_deref().unwrap_or(""))?;
         o.init = h.init.unwrap_or(false);
         o.domainname = nonempty(self.domainname);
+        o.labels = self.labels.unwrap_or_default().into_iter().collect();
         for d in h.devices.unwrap_or_default() {
             let container = if d.path_in_container.is_empty() {
                 d.path_on_host.clone()
@@ -440,5 +442,52 @@ mod tests {
             .unwrap()
             .into_options(None)
             .is_err());
+    }
+}
+
+/// `POST /containers/{id}/update`: docker's UpdateConfig; zero means "keep".
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct UpdateBody {
+    pub memory: i64,
+    pub memory_swap: i64,
+    pub memory_reservation: i64,
+    pub nano_cpus: i64,
+    pub cpu_period: i64,
+    pub cpu_quota: i64,
+    pub cpu_shares: i64,
+    pub cpuset_cpus: Option<String>,
+    pub cpuset_mems: Option<String>,
+    pub pids_limit: Option<i64>,
+    pub restart_policy: Option<RestartPolicyBody>,
+}
+
+impl UpdateBody {
+    pub fn into_request(self) -> ApiResult<UpdateRequest> {
+        Ok(UpdateRequest {
+            memory: positive(self.memory),
+            memory_swap: match self.memory_swap {
+                0 => None,
+                v => Some(v),
+            },
+            memory_reservation: positive(self.memory_reservation),
+            nano_cpus: positive(self.nano_cpus),
+            cpu_period: positive(self.cpu_period).map(|v| v as u64),
+            cpu_quota: positive(self.cpu_quota),
+            cpu_shares: positive(self.cpu_shares).map(|v| v as u64),
+            cpuset_cpus: nonempty(self.cpuset_cpus),
+            cpuset_mems: nonempty(self.cpuset_mems),
+            pids_limit: self.pids_limit.filter(|p| *p != 0),
+            restart: match self.restart_policy {
+                Some(RestartPolicyBody {
+                    name: Some(n),
+                    maximum_retry_count,
+                }) if !n.is_empty() => Some(RestartPolicy::parse(&match maximum_retry_count {
+                    Some(c) if c > 0 && n == "on-failure" => format!("{n}:{c}"),
+                    _ => n,
+                })?),
+                _ => None,
+            },
+        })
     }
 }

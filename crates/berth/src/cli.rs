@@ -1128,6 +1128,12 @@ pub struct RunArgs {
     /// Write the container ID to the file
     #[arg(long)]
     pub cidfile: Option<PathBuf>,
+    /// Set meta data on a container
+    #[arg(short = 'l', long)]
+    pub label: Vec<String>,
+    /// Read in a line delimited file of labels
+    #[arg(long)]
+    pub label_file: Vec<PathBuf>,
     /// Add a host device to the container
     #[arg(long)]
     pub device: Vec<String>,

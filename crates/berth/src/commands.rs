@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use berth_engine::image::{ImportOptions, Reference, RuntimeConfigJson};
 use berth_engine::{
     mounts, units, ContainerOptions, Engine, EngineConfig, NamespaceMode, NetworkMode, Resources,
-    RestartPolicy, Status,
+    RestartPolicy,
 };
 
 use crate::attach;
@@ -586,6 +586,14 @@ fn container_options(a: &RunArgs) -> Result<ContainerOptions> {
     o.uts = NamespaceMode::parse("uts", a.uts.as_deref().unwrap_or(""))?;
     o.init = a.init;
     o.expose = a.expose.clone();
+    // Label files first: a -l given on the command line wins.
+    for kv in read_env_files(&a.label_file)?.iter().chain(&a.label) {
+        let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
+        if k.is_empty() {
+            bail!("invalid label {kv:?}: the key is empty");
+        }
+        o.labels.insert(k.to_string(), v.to_string());
+    }
     for d in &a.device {
         o.devices.push(berth_engine::DeviceMapping::parse(d)?);
     }
@@ -794,72 +802,6 @@ fn create(g: &Global, a: RunArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// `--filter key=value`: values of one key are alternatives, keys all apply.
-struct PsFilter(Vec<(String, String)>);
-
-impl PsFilter {
-    fn parse(items: &[String]) -> Result<PsFilter> {
-        let mut out = Vec::new();
-        for f in items {
-            let Some((k, v)) = f.split_once('=') else {
-                bail!("bad format of filter (expected name=value): {f}");
-            };
-            if !matches!(
-                k,
-                "status" | "name" | "id" | "exited" | "ancestor" | "label"
-            ) {
-                bail!("invalid filter '{k}'");
-            }
-            if k == "status"
-                && !matches!(
-                    v,
-                    "created"
-                        | "restarting"
-                        | "running"
-                        | "removing"
-                        | "paused"
-                        | "exited"
-                        | "dead"
-                )
-            {
-                bail!("invalid filter 'status={v}'");
-            }
-            out.push((k.to_string(), v.to_string()));
-        }
-        Ok(PsFilter(out))
-    }
-
-    fn has(&self, key: &str) -> bool {
-        self.0.iter().any(|(k, _)| k == key)
-    }
-
-    fn matches(&self, engine: &Engine, c: &berth_engine::ContainerRecord) -> bool {
-        let keys: std::collections::BTreeSet<&str> =
-            self.0.iter().map(|(k, _)| k.as_str()).collect();
-        keys.into_iter().all(|key| {
-            self.0
-                .iter()
-                .filter(|(k, _)| k == key)
-                .any(|(_, v)| match key {
-                    "status" => c.state.status.as_str() == v,
-                    "name" => c.name.contains(v.trim_start_matches('/')),
-                    "id" => c.id.starts_with(v.as_str()),
-                    "exited" => {
-                        c.state.status == Status::Exited && v.parse() == Ok(c.state.exit_code)
-                    }
-                    "ancestor" => {
-                        c.image == *v
-                            || engine
-                                .images()
-                                .resolve(v)
-                                .is_ok_and(|i| i.id.to_string() == c.image_id)
-                    }
-                    _ => false,
-                })
-        })
-    }
-}
-
 /// Column titles for `--format 'table ...'`, docker's names.
 fn ps_header(field: &str) -> &str {
     match field {
@@ -883,7 +825,7 @@ fn ps_header(field: &str) -> &str {
 fn ps(g: &Global, a: PsArgs) -> Result<i32> {
     let engine = engine(g)?;
     engine.reap_orphans();
-    let filter = PsFilter::parse(&a.filter)?;
+    let filter = berth_engine::filters::ContainerFilter::from_words(&a.filter)?;
     let all = a.all || a.latest || a.last >= 0 || filter.has("status") || filter.has("exited");
     let mut list: Vec<_> = engine
         .containers()?
@@ -945,7 +887,13 @@ fn ps(g: &Global, a: PsArgs) -> Result<i32> {
                     "Status": c.status_text(),
                     "Size": if a.size { size() } else { String::new() },
                     "Names": c.name,
-                    "Labels": "",
+                    "Labels": c
+                        .options
+                        .labels
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(","),
                     "Mounts": "",
                     "Networks": "",
                 });

@@ -254,6 +254,10 @@ pub struct ContainerOptions {
     /// `--annotation KEY=VALUE`: OCI annotations for the runtime.
     #[serde(default)]
     pub annotations: std::collections::BTreeMap<String, String>,
+    /// `-l/--label`, `--label-file`; the image's labels are merged in at
+    /// create (the container's win), as docker does.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
     /// `--stop-signal` (else the image's StopSignal, else SIGTERM).
     #[serde(default)]
     pub stop_signal: Option<String>,
@@ -586,6 +590,7 @@ impl ContainerOptions {
             domainname: None,
             cgroupns_host: false,
             annotations: Default::default(),
+            labels: Default::default(),
             stop_signal: None,
             stop_timeout: None,
             mounts: Vec::new(),

@@ -322,6 +322,7 @@ impl Engine {
             "Config": {
                 "Hostname": o.hostname.clone().unwrap_or_else(|| rec.id[..12].to_string()),
                 "Domainname": o.domainname.clone().unwrap_or_default(),
+                "Labels": o.labels,
                 "User": o.user.clone().unwrap_or_default(),
                 "Tty": o.tty,
                 "OpenStdin": o.interactive,

@@ -9,6 +9,7 @@ mod distribution;
 mod error;
 mod etc;
 mod exec;
+pub mod filters;
 mod image_ops;
 mod inspect;
 mod lifecycle;
@@ -217,6 +218,10 @@ impl Engine {
             cfg.cmd().as_deref().unwrap_or_default(),
         )?;
 
+        let mut opts = opts;
+        for (k, v) in cfg.labels().clone().unwrap_or_default() {
+            opts.labels.entry(k).or_insert(v);
+        }
         let _lock = self.lock_containers()?;
         let existing = self.containers.list()?;
         let name = match &opts.name {
