@@ -745,3 +745,90 @@ fn labels_and_ps_filters() {
     ok(&env.berth(&["volume", "rm", "webdata"]));
     env.assert_clean();
 }
+
+#[test]
+fn health_checks_run_and_show_in_ps_and_inspect() {
+    let env = Env::new();
+    let app = env.workdir().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(
+        app.join("Dockerfile"),
+        "FROM busybox\nHEALTHCHECK --interval=200ms --retries=2 CMD test -f /tmp/ready && echo ready\n",
+    )
+    .unwrap();
+    ok(&env.berth_in(&app, &["build", "-t", "hc", "."]));
+    let status = |name: &str| {
+        ok(&env.berth(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("name=^{name}$"),
+            "--format",
+            "{{.Status}}",
+        ]))
+    };
+    let wait_for = |name: &str, want: &str| {
+        eventually(std::time::Duration::from_secs(20), want, || {
+            status(name).contains(want).then_some(())
+        })
+    };
+    // The image's HEALTHCHECK runs: failing, then passing once the program
+    // inside is ready.
+    ok(&env.berth(&["run", "-d", "--name", "img", "hc", "sleep", "60"]));
+    wait_for("img", "(unhealthy)");
+    ok(&env.berth(&["exec", "img", "touch", "/tmp/ready"]));
+    wait_for("img", "(healthy)");
+    assert_eq!(env.inspect("img", "{{.State.Health.Status}}"), "healthy");
+    assert_eq!(env.inspect("img", "{{.State.Health.FailingStreak}}"), "0");
+    let log = env.inspect("img", "{{json .State.Health.Log}}");
+    assert!(log.contains(r#""Output":"ready\n""#), "{log}");
+
+    // The command line's options override the image's; a check that hangs
+    // is cut at its timeout.
+    ok(&env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "slow",
+        "--health-cmd=sleep 30",
+        "--health-timeout",
+        "300ms",
+        "--health-interval=100ms",
+        "--health-retries",
+        "1",
+        "hc",
+        "sleep",
+        "60",
+    ]));
+    wait_for("slow", "(unhealthy)");
+    let log = env.inspect("slow", "{{json .State.Health.Log}}");
+    assert!(log.contains("Health check exceeded timeout"), "{log}");
+
+    // --no-healthcheck turns the image's off.
+    ok(&env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "off",
+        "--no-healthcheck",
+        "hc",
+        "sleep",
+        "60",
+    ]));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(!status("off").contains("health"), "{}", status("off"));
+    assert_eq!(env.inspect("off", "{{json .State.Health}}"), "null");
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "--no-healthcheck",
+        "--health-cmd",
+        "true",
+        "hc",
+        "true",
+    ]);
+    assert_eq!(r.code, 125, "{r:?}");
+    assert!(r.stderr.contains("conflicts with --health-*"), "{r:?}");
+    ok(&env.berth(&["rm", "-f", "img", "slow", "off"]));
+    env.assert_clean();
+}

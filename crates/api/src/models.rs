@@ -166,6 +166,7 @@ pub struct CreateBody {
     pub stop_timeout: Option<i64>,
     pub domainname: Option<String>,
     pub labels: Option<HashMap<String, String>>,
+    pub healthcheck: Option<berth_engine::health::HealthConfig>,
     pub exposed_ports: Option<HashMap<String, serde_json::Value>>,
     pub host_config: Option<HostConfig>,
 }
@@ -319,6 +320,7 @@ impl CreateBody {
         o.init = h.init.unwrap_or(false);
         o.domainname = nonempty(self.domainname);
         o.labels = self.labels.unwrap_or_default().into_iter().collect();
+        o.healthcheck = self.healthcheck;
         for d in h.devices.unwrap_or_default() {
             let container = if d.path_in_container.is_empty() {
                 d.path_on_host.clone()

@@ -1131,6 +1131,27 @@ pub struct RunArgs {
     /// Set meta data on a container
     #[arg(short = 'l', long)]
     pub label: Vec<String>,
+    /// Command to run to check health
+    #[arg(long)]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h) (default 0s)
+    #[arg(long)]
+    pub health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h) (default 0s)
+    #[arg(long)]
+    pub health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(long)]
+    pub health_retries: Option<i64>,
+    /// Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)
+    #[arg(long)]
+    pub health_start_period: Option<String>,
+    /// Time between running the check during the start period (ms|s|m|h) (default 0s)
+    #[arg(long)]
+    pub health_start_interval: Option<String>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long)]
+    pub no_healthcheck: bool,
     /// Read in a line delimited file of labels
     #[arg(long)]
     pub label_file: Vec<PathBuf>,

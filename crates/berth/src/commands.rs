@@ -485,6 +485,57 @@ fn rates(flag: &str, values: &[String], bytes: bool) -> Result<Vec<berth_engine:
         .collect()
 }
 
+/// `--health-*` and `--no-healthcheck` as docker's HealthConfig.
+fn healthcheck(a: &RunArgs) -> Result<Option<berth_engine::health::HealthConfig>> {
+    let durations = [
+        ("interval", &a.health_interval),
+        ("timeout", &a.health_timeout),
+        ("start-period", &a.health_start_period),
+        ("start-interval", &a.health_start_interval),
+    ];
+    let any = a.health_cmd.is_some()
+        || a.health_retries.is_some()
+        || durations.iter().any(|(_, v)| v.is_some());
+    if a.no_healthcheck {
+        if any {
+            bail!("--no-healthcheck conflicts with --health-* options");
+        }
+        return Ok(Some(berth_engine::health::HealthConfig {
+            test: vec!["NONE".into()],
+            ..Default::default()
+        }));
+    }
+    if !any {
+        return Ok(None);
+    }
+    let mut nanos = [0i64; 4];
+    for (slot, (name, v)) in nanos.iter_mut().zip(durations) {
+        let Some(v) = v else { continue };
+        let d = berth_engine::units::parse_go_duration(v).map_err(|e| {
+            anyhow::anyhow!("invalid argument {v:?} for \"--health-{name}\" flag: {e}")
+        })?;
+        if d != std::time::Duration::ZERO && d < std::time::Duration::from_millis(1) {
+            bail!("--health-{name} cannot be less than 1ms");
+        }
+        *slot = d.as_nanos().min(i64::MAX as u128) as i64;
+    }
+    if a.health_retries.is_some_and(|r| r < 0) {
+        bail!("--health-retries cannot be negative");
+    }
+    Ok(Some(berth_engine::health::HealthConfig {
+        test: a
+            .health_cmd
+            .as_ref()
+            .map(|c| vec!["CMD-SHELL".to_string(), c.clone()])
+            .unwrap_or_default(),
+        interval: nanos[0],
+        timeout: nanos[1],
+        start_period: nanos[2],
+        start_interval: nanos[3],
+        retries: a.health_retries.unwrap_or(0),
+    }))
+}
+
 fn container_options(a: &RunArgs) -> Result<ContainerOptions> {
     let mut o = ContainerOptions::new(a.args[0].clone());
     o.cmd = a.args[1..].to_vec();
@@ -586,6 +637,7 @@ fn container_options(a: &RunArgs) -> Result<ContainerOptions> {
     o.uts = NamespaceMode::parse("uts", a.uts.as_deref().unwrap_or(""))?;
     o.init = a.init;
     o.expose = a.expose.clone();
+    o.healthcheck = healthcheck(a)?;
     // Label files first: a -l given on the command line wins.
     for kv in read_env_files(&a.label_file)?.iter().chain(&a.label) {
         let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));

@@ -591,72 +591,7 @@ fn healthcheck(node: &Node) -> Result<Instruction, ParseError> {
     })))
 }
 
-/// Go's `time.ParseDuration` for non-negative values: `300ms`, `1.5h`,
-/// `1m30s`, `0`. Units: ns, us (µs, μs), ms, s, m, h.
-fn parse_go_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("invalid duration {s:?}");
-    let body = s.strip_prefix('+').unwrap_or(s);
-    if let Some(magnitude) = body.strip_prefix('-') {
-        return match parse_go_duration(magnitude)? {
-            Duration::ZERO => Ok(Duration::ZERO),
-            _ => Err(format!("negative duration {s:?}")),
-        };
-    }
-    if body == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if body.is_empty() {
-        return Err(bad());
-    }
-    let mut nanos: u128 = 0;
-    let mut rest = body;
-    while !rest.is_empty() {
-        let int_len = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let int = &rest[..int_len];
-        rest = &rest[int_len..];
-        let mut frac = "";
-        if let Some(r) = rest.strip_prefix('.') {
-            let frac_len = r.find(|c: char| !c.is_ascii_digit()).unwrap_or(r.len());
-            frac = &r[..frac_len];
-            rest = &r[frac_len..];
-        }
-        if int.is_empty() && frac.is_empty() {
-            return Err(bad());
-        }
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit: u128 = match &rest[..unit_len] {
-            "ns" => 1,
-            "us" | "µs" | "μs" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            "" => return Err(format!("missing unit in duration {s:?}")),
-            u => return Err(format!("unknown unit {u:?} in duration {s:?}")),
-        };
-        rest = &rest[unit_len..];
-        let int: u128 = if int.is_empty() {
-            0
-        } else {
-            int.parse().map_err(|_| bad())?
-        };
-        let mut value = int.checked_mul(unit).ok_or_else(bad)?;
-        let mut scale = unit;
-        for digit in frac.chars().filter_map(|c| c.to_digit(10)) {
-            scale /= 10;
-            value += u128::from(digit) * scale;
-        }
-        nanos = nanos.checked_add(value).ok_or_else(bad)?;
-    }
-    let secs = u64::try_from(nanos / 1_000_000_000).map_err(|_| bad())?;
-    // The remainder is below 10^9, so it fits.
-    let sub = u32::try_from(nanos % 1_000_000_000).map_err(|_| bad())?;
-    Ok(Duration::new(secs, sub))
-}
+pub(crate) use berth_engine::units::parse_go_duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {

@@ -254,6 +254,10 @@ pub struct ContainerOptions {
     /// `--annotation KEY=VALUE`: OCI annotations for the runtime.
     #[serde(default)]
     pub annotations: std::collections::BTreeMap<String, String>,
+    /// `--health-*` / `--no-healthcheck`, merged with the image's
+    /// HEALTHCHECK at create.
+    #[serde(default)]
+    pub healthcheck: Option<crate::health::HealthConfig>,
     /// `-l/--label`, `--label-file`; the image's labels are merged in at
     /// create (the container's win), as docker does.
     #[serde(default)]
@@ -591,6 +595,7 @@ impl ContainerOptions {
             cgroupns_host: false,
             annotations: Default::default(),
             labels: Default::default(),
+            healthcheck: None,
             stop_signal: None,
             stop_timeout: None,
             mounts: Vec::new(),

@@ -84,6 +84,9 @@ pub struct State {
     /// Its published ports while it runs.
     #[serde(default)]
     pub ports: Vec<crate::networks::PublishedPort>,
+    /// Health check results, for a container that has checks.
+    #[serde(default)]
+    pub health: Option<crate::health::Health>,
 }
 
 impl State {
@@ -101,6 +104,7 @@ impl State {
             manually_stopped: false,
             endpoints: Vec::new(),
             ports: Vec::new(),
+            health: None,
         }
     }
 }
@@ -264,7 +268,15 @@ impl ContainerRecord {
         };
         match c.state.status {
             Status::Created => "Created".to_string(),
-            Status::Running => format!("Up {}", since(&c.state.started_at)),
+            Status::Running => {
+                let health = match c.state.health.as_ref().map(|h| h.status.as_str()) {
+                    Some("starting") => " (health: starting)",
+                    Some("healthy") => " (healthy)",
+                    Some("unhealthy") => " (unhealthy)",
+                    _ => "",
+                };
+                format!("Up {}{health}", since(&c.state.started_at))
+            }
             Status::Paused => format!("Up {} (Paused)", since(&c.state.started_at)),
             Status::Restarting => format!(
                 "Restarting ({}) {} ago",

@@ -67,6 +67,24 @@ pub(crate) enum ExecReply {
 }
 
 impl Engine {
+    /// The process the running container's init got: the template of each
+    /// process started in it later (execs, health checks).
+    pub(crate) fn process_template(&self, id: &str) -> Result<Process> {
+        let path = self.run_dir(id).join("config.json");
+        let data = std::fs::read(&path).map_err(Error::io("read", &path))?;
+        let container_spec: Spec = serde_json::from_slice(&data).map_err(|e| Error::Corrupt {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        container_spec
+            .process()
+            .clone()
+            .ok_or_else(|| Error::Corrupt {
+                path,
+                message: "no process".into(),
+            })
+    }
+
     /// Checks an exec request against a running container and records it;
     /// nothing runs yet (see [`Engine::exec_start`]).
     pub fn exec_create(&self, key: &str, req: &ExecRequest) -> Result<ExecRecord> {
@@ -82,21 +100,7 @@ impl Engine {
                 )));
             }
         }
-        // The process the container's init got, as the template.
-        let path = self.run_dir(&rec.id).join("config.json");
-        let data = std::fs::read(&path).map_err(Error::io("read", &path))?;
-        let container_spec: Spec = serde_json::from_slice(&data).map_err(|e| Error::Corrupt {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        let mut process: Process =
-            container_spec
-                .process()
-                .clone()
-                .ok_or_else(|| Error::Corrupt {
-                    path,
-                    message: "no process".into(),
-                })?;
+        let mut process = self.process_template(&rec.id)?;
         process.set_args(Some(req.cmd.clone()));
         let base = process.env().clone().unwrap_or_default();
         let mut extra: Vec<(&str, String)> = Vec::new();

@@ -10,6 +10,7 @@ mod error;
 mod etc;
 mod exec;
 pub mod filters;
+pub mod health;
 mod image_ops;
 mod inspect;
 mod lifecycle;
@@ -222,6 +223,10 @@ impl Engine {
         for (k, v) in cfg.labels().clone().unwrap_or_default() {
             opts.labels.entry(k).or_insert(v);
         }
+        opts.healthcheck = health::HealthConfig::merged(
+            opts.healthcheck.as_ref(),
+            self.image_healthcheck(&image).as_ref(),
+        );
         let _lock = self.lock_containers()?;
         let existing = self.containers.list()?;
         let name = match &opts.name {
@@ -349,6 +354,12 @@ impl Engine {
             rec.state.pid = 0;
             rec.state.monitor_pid = me;
             rec.state.error.clear();
+            rec.state.health = rec
+                .options
+                .healthcheck
+                .as_ref()
+                .and_then(|h| h.command())
+                .map(|_| health::Health::starting());
             if !restarting {
                 rec.state.restart_count = 0;
                 rec.state.manually_stopped = false;
@@ -679,6 +690,14 @@ impl Engine {
                 other.name
             ))),
         }
+    }
+
+    /// The image's HEALTHCHECK: a field of docker's config that the OCI
+    /// config type does not carry, read from the stored document.
+    fn image_healthcheck(&self, image: &Image) -> Option<health::HealthConfig> {
+        let raw: serde_json::Value =
+            serde_json::from_slice(&self.images.content().get(&image.id).ok()?).ok()?;
+        serde_json::from_value(raw.get("config")?.get("Healthcheck")?.clone()).ok()
     }
 
     /// The init binary for `--init`.

@@ -67,6 +67,7 @@
 //! It stays small: one poll loop, fixed buffers, no allocation per byte.
 
 mod exec;
+mod health;
 pub mod proto;
 
 use std::fs::File;
@@ -685,13 +686,20 @@ impl Monitor {
         // Memory is trimmed once the container has run for a second, off the
         // path of short-lived containers.
         self.trim_at = Instant::now() + Duration::from_secs(1);
+        let mut health = health::Checker::new(engine, &running.id);
         loop {
             if !self.trimmed && Instant::now() >= self.trim_at {
                 self.trimmed = true;
                 trim_memory();
             }
             if let Ok(Some(status)) = c.try_wait() {
+                if let Some(h) = &mut health {
+                    h.stop();
+                }
                 return status;
+            }
+            if let Some(h) = &mut health {
+                h.tick(engine, running);
             }
             self.start_pending_execs(engine, running);
             self.reap_execs(engine);
@@ -734,12 +742,22 @@ impl Monitor {
                 }
                 fds.push(PollFd::new(cl.sock.as_fd(), f));
             }
-            let timeout = if c.pidfd().is_none() || self.execs.iter().any(|e| !e.has_pidfd()) {
-                PollTimeout::from(100u8)
-            } else if !self.trimmed {
-                PollTimeout::from(250u16)
-            } else {
-                PollTimeout::NONE
+            let timeout_ms: Option<u16> =
+                if c.pidfd().is_none() || self.execs.iter().any(|e| !e.has_pidfd()) {
+                    Some(100)
+                } else if !self.trimmed {
+                    Some(250)
+                } else {
+                    None
+                };
+            // The next health check is due no later than this.
+            let health_ms = health
+                .as_ref()
+                .map(|h| (h.wait().as_millis().min(60_000) as u16).max(1));
+            let timeout = match (timeout_ms, health_ms) {
+                (Some(a), Some(b)) => PollTimeout::from(a.min(b)),
+                (Some(a), None) | (None, Some(a)) => PollTimeout::from(a),
+                (None, None) => PollTimeout::NONE,
             };
             match poll(&mut fds, timeout) {
                 Ok(_) | Err(Errno::EINTR) => {}
