@@ -467,6 +467,39 @@ fn docker_run_options_reach_the_container_through_the_api() {
         format!("{}\n", 64 << 20)
     );
     ok(d.docker(&["rm", "-f", "web", "db"]));
+    // Seccomp as docker's CLI sends it: the default, unconfined, and a
+    // profile file it reads (relative to its working directory).
+    let seccomp = |opts: &[&str]| {
+        let mut args = vec!["run", "--rm"];
+        args.extend(opts);
+        args.extend([
+            "busybox",
+            "sh",
+            "-c",
+            "grep Seccomp: /proc/self/status; mkdir /tmp/d",
+        ]);
+        let out = d
+            .command(&args)
+            .current_dir(env.workdir())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    assert!(
+        seccomp(&[]).starts_with("Seccomp:\t2\n"),
+        "{}",
+        seccomp(&[])
+    );
+    assert!(seccomp(&["--security-opt", "seccomp=unconfined"]).starts_with("Seccomp:\t0\n"));
+    std::fs::write(
+        env.workdir().join("no-mkdir.json"),
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}"#,
+    )
+    .unwrap();
+    let out = seccomp(&["--security-opt", "seccomp=no-mkdir.json"]);
+    assert!(out.contains("Operation not permitted"), "{out}");
+    assert!(ok(d.docker(&["info", "--format", "{{.SecurityOptions}}"]))
+        .contains("name=seccomp,profile=builtin"));
     d.stop();
     env.assert_clean();
 }

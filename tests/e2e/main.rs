@@ -22,5 +22,6 @@ mod parity;
 mod private_state;
 mod registry_server;
 mod run;
+mod seccomp;
 mod tty;
 mod volumes;

@@ -92,6 +92,7 @@ pub struct HostConfig {
     #[serde(rename = "UTSMode")]
     pub uts_mode: Option<String>,
     pub init: Option<bool>,
+    pub security_opt: Option<Vec<String>>,
     pub devices: Option<Vec<DeviceBody>>,
     pub device_cgroup_rules: Option<Vec<String>>,
     pub cgroupns_mode: Option<String>,
@@ -338,6 +339,7 @@ impl CreateBody {
             ))?);
         }
         o.device_cgroup_rules = h.device_cgroup_rules.unwrap_or_default();
+        o.security_opt = h.security_opt.unwrap_or_default();
         o.cgroupns_host = h.cgroupns_mode.as_deref() == Some("host");
         o.annotations = h.annotations.unwrap_or_default().into_iter().collect();
         o.resources = Resources {

@@ -1131,6 +1131,9 @@ pub struct RunArgs {
     /// Set meta data on a container
     #[arg(short = 'l', long)]
     pub label: Vec<String>,
+    /// Security Options (seccomp=unconfined|PROFILE.json, no-new-privileges, apparmor=..., label=...)
+    #[arg(long)]
+    pub security_opt: Vec<String>,
     /// Command to run to check health
     #[arg(long)]
     pub health_cmd: Option<String>,

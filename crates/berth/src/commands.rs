@@ -485,6 +485,27 @@ fn rates(flag: &str, values: &[String], bytes: bool) -> Result<Vec<berth_engine:
         .collect()
 }
 
+/// `--security-opt`: a seccomp profile's file (relative to the working
+/// directory) is read here and its text passed on, as docker's CLI does.
+fn security_opts(opts: &[String]) -> Result<Vec<String>> {
+    opts.iter()
+        .map(|o| match o.split_once('=') {
+            Some(("seccomp", v)) if !matches!(v, "unconfined" | "builtin" | "") => {
+                let text = std::fs::read_to_string(v)
+                    .with_context(|| format!("opening seccomp profile ({v}) failed"))?;
+                Ok(format!("seccomp={text}"))
+            }
+            Some(("apparmor", _)) | Some(("label", _)) => {
+                eprintln!(
+                    "WARNING: {o}: this host has no AppArmor or SELinux, the option has no effect"
+                );
+                Ok(o.clone())
+            }
+            _ => Ok(o.clone()),
+        })
+        .collect()
+}
+
 /// `--health-*` and `--no-healthcheck` as docker's HealthConfig.
 fn healthcheck(a: &RunArgs) -> Result<Option<berth_engine::health::HealthConfig>> {
     let durations = [
@@ -638,6 +659,7 @@ fn container_options(a: &RunArgs) -> Result<ContainerOptions> {
     o.init = a.init;
     o.expose = a.expose.clone();
     o.healthcheck = healthcheck(a)?;
+    o.security_opt = security_opts(&a.security_opt)?;
     // Label files first: a -l given on the command line wins.
     for kv in read_env_files(&a.label_file)?.iter().chain(&a.label) {
         let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));

@@ -254,6 +254,10 @@ pub struct ContainerOptions {
     /// `--annotation KEY=VALUE`: OCI annotations for the runtime.
     #[serde(default)]
     pub annotations: std::collections::BTreeMap<String, String>,
+    /// `--security-opt`, as docker keeps them (HostConfig.SecurityOpt; a
+    /// custom seccomp profile's text in place of its file name).
+    #[serde(default)]
+    pub security_opt: Vec<String>,
     /// `--health-*` / `--no-healthcheck`, merged with the image's
     /// HEALTHCHECK at create.
     #[serde(default)]
@@ -596,6 +600,7 @@ impl ContainerOptions {
             annotations: Default::default(),
             labels: Default::default(),
             healthcheck: None,
+            security_opt: Vec::new(),
             stop_signal: None,
             stop_timeout: None,
             mounts: Vec::new(),
@@ -686,6 +691,10 @@ impl ContainerOptions {
             if !(10..=1000).contains(&w) {
                 return bad(format!("Range of blkio weight is from 10 to 1000, got {w}"));
             }
+        }
+        let security = crate::security::SecurityOptions::parse(&self.security_opt)?;
+        if let crate::security::Seccomp::Profile(json) = &security.seccomp {
+            crate::seccomp::resolve(json, &crate::spec::capabilities(self)?)?;
         }
         for g in &self.group_add {
             if g.is_empty() || g.contains(':') || g.contains(char::is_whitespace) {

@@ -71,18 +71,29 @@ impl Engine {
     /// process started in it later (execs, health checks).
     pub(crate) fn process_template(&self, id: &str) -> Result<Process> {
         let path = self.run_dir(id).join("config.json");
-        let data = std::fs::read(&path).map_err(Error::io("read", &path))?;
-        let container_spec: Spec = serde_json::from_slice(&data).map_err(|e| Error::Corrupt {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        container_spec
+        self.container_spec(id)?
             .process()
             .clone()
             .ok_or_else(|| Error::Corrupt {
                 path,
                 message: "no process".into(),
             })
+    }
+
+    /// The running container's OCI spec, as its start wrote it.
+    pub(crate) fn container_spec(&self, id: &str) -> Result<Spec> {
+        let path = self.run_dir(id).join("config.json");
+        let data = std::fs::read(&path).map_err(Error::io("read", &path))?;
+        serde_json::from_slice(&data).map_err(|e| Error::Corrupt {
+            path: path.clone(),
+            message: e.to_string(),
+        })
+    }
+
+    /// The running container's seccomp filter, which every process started
+    /// in it gets too.
+    pub(crate) fn exec_seccomp(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        self.seccomp_program_of(&self.container_spec(id)?)
     }
 
     /// Checks an exec request against a running container and records it;

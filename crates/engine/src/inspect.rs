@@ -106,6 +106,7 @@ fn host_config(rec: &ContainerRecord, network: String) -> Value {
         "PidMode": o.pid.as_docker("pid"),
         "UTSMode": o.uts.as_docker("uts"),
         "Init": o.init.then_some(true),
+        "SecurityOpt": (!o.security_opt.is_empty()).then_some(&o.security_opt),
     });
     // Devices and block IO, in a second object: one json! of all the keys
     // passes the macro recursion limit.

@@ -19,6 +19,8 @@ pub mod monitor;
 pub mod mounts;
 pub mod names;
 mod networks;
+pub mod seccomp;
+pub mod security;
 mod spec;
 pub mod system;
 pub mod units;
@@ -623,7 +625,9 @@ impl Engine {
         let overlay = self
             .images
             .overlay(image, Some(&dir.join("init")), &upper, &work)?;
+        let seccomp_program = self.seccomp_program_of(&spec)?;
         let container = berth_runtime::create(berth_runtime::CreateOptions {
+            seccomp_program,
             spec,
             rootfs_mount: Some(RootfsMount {
                 fstype: "overlay".into(),
@@ -689,6 +693,18 @@ impl Engine {
                 "cannot join the IPC namespace of container {}: non-shareable IPC (hint: use --ipc shareable for the donor container)",
                 other.name
             ))),
+        }
+    }
+
+    /// The compiled seccomp filter of a container's spec, if it has one
+    /// (cached under the state root).
+    pub(crate) fn seccomp_program_of(
+        &self,
+        spec: &berth_runtime::oci_spec::runtime::Spec,
+    ) -> Result<Option<Vec<u8>>> {
+        match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+            Some(s) => Ok(Some(seccomp::program(&self.config.root, s)?)),
+            None => Ok(None),
         }
     }
 

@@ -17,6 +17,7 @@ use berth_runtime::{DEFAULT_CAPABILITIES, DEFAULT_MASKED_PATHS, DEFAULT_READONLY
 
 use crate::config::{ContainerOptions, NamespaceMode, NetworkMode, Resources};
 use crate::error::{Error, Result};
+use crate::security::{Seccomp, SecurityOptions};
 use crate::user::ExecUser;
 
 /// The PATH docker gives containers whose image sets none.
@@ -546,6 +547,16 @@ fn rlimits(ulimits: &[crate::config::Ulimit]) -> Result<Vec<PosixRlimit>> {
 
 pub fn build(opts: &ContainerOptions, inputs: SpecInputs<'_>) -> Result<Spec> {
     let caps = capabilities(opts)?;
+    let security = SecurityOptions::parse(&opts.security_opt)?;
+    // docker's rule: --privileged runs without a filter.
+    let seccomp = match (&security.seccomp, opts.privileged) {
+        (_, true) | (Seccomp::Unconfined, _) => None,
+        (Seccomp::Default, false) => Some(crate::seccomp::resolve(
+            crate::seccomp::DEFAULT_PROFILE,
+            &caps,
+        )?),
+        (Seccomp::Profile(json), false) => Some(crate::seccomp::resolve(json, &caps)?),
+    };
     let args = match &inputs.init {
         Some(_) => [INIT_PATH.to_string(), "--".to_string()]
             .into_iter()
@@ -559,7 +570,7 @@ pub fn build(opts: &ContainerOptions, inputs: SpecInputs<'_>) -> Result<Spec> {
         .rlimits(rlimits(&opts.ulimits)?)
         .env(inputs.env)
         .cwd(inputs.cwd)
-        .no_new_privileges(!opts.privileged)
+        .no_new_privileges(security.no_new_privileges)
         .user(
             UserBuilder::default()
                 .uid(inputs.user.uid)
@@ -658,19 +669,20 @@ pub fn build(opts: &ContainerOptions, inputs: SpecInputs<'_>) -> Result<Spec> {
     });
     mounts.extend(inputs.mounts);
     mounts.sort_by_key(|m| m.destination().components().count());
-    let (masked, readonly): (Vec<String>, Vec<String>) = if opts.privileged {
-        (Vec::new(), Vec::new())
-    } else {
-        (
-            DEFAULT_MASKED_PATHS.iter().map(|s| s.to_string()).collect(),
-            DEFAULT_READONLY_PATHS
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-        )
-    };
+    let (masked, readonly): (Vec<String>, Vec<String>) =
+        if opts.privileged || security.unconfined_paths {
+            (Vec::new(), Vec::new())
+        } else {
+            (
+                DEFAULT_MASKED_PATHS.iter().map(|s| s.to_string()).collect(),
+                DEFAULT_READONLY_PATHS
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+            )
+        };
     let devices = host_devices(opts)?;
-    let linux = LinuxBuilder::default()
+    let mut linux = LinuxBuilder::default()
         .namespaces(namespaces)
         .resources(resources(opts, &devices)?)
         .devices(devices.into_iter().map(|d| d.node).collect::<Vec<_>>())
@@ -685,6 +697,7 @@ pub fn build(opts: &ContainerOptions, inputs: SpecInputs<'_>) -> Result<Spec> {
         )
         .build()
         .map_err(spec_err)?;
+    linux.set_seccomp(seccomp);
     let mut spec = SpecBuilder::default()
         .version("1.2.0")
         .process(process)

@@ -100,7 +100,7 @@ impl Engine {
             "ServerVersion": server_version,
             "IndexServerAddress": "https://index.docker.io/v1/",
             "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": []},
-            "SecurityOptions": [],
+            "SecurityOptions": ["name=seccomp,profile=builtin", "name=cgroupns"],
             "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Log": ["json-file"]},
             "Swarm": {"LocalNodeState": "inactive"},
             "Labels": [],

@@ -51,7 +51,8 @@ pub(crate) struct ChildConfig {
     pub plan: Option<RootfsPlan>,
     pub caps: capabilities::Plan,
     pub no_new_privs: bool,
-    pub seccomp: bool,
+    /// The compiled seccomp filter to install before the program runs.
+    pub seccomp: Option<Vec<u8>>,
     /// `process.rlimits`: (resource, soft, hard), set before privileges drop.
     pub rlimits: Vec<(libc::__rlimit_resource_t, u64, u64)>,
     pub stdio: [Option<RawFd>; 3],
@@ -295,6 +296,13 @@ fn setup_and_exec(cfg: &ChildConfig, chan: &Channel) -> Result<Infallible, Start
             return Err(sys("set no_new_privs")(Errno::last()));
         }
     }
+    // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: it goes
+    // in now, while the process has it (every later step's system calls are
+    // ones a container's filter allows). With no_new_privs, just before the
+    // program runs.
+    if let (Some(prog), false) = (&cfg.seccomp, cfg.no_new_privs) {
+        crate::seccomp::load(prog).map_err(sys("install the seccomp filter"))?;
+    }
     cfg.caps.drop_bounding().map_err(setup_err)?;
     // SAFETY: prctl with integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) } != 0 {
@@ -312,11 +320,6 @@ fn setup_and_exec(cfg: &ChildConfig, chan: &Channel) -> Result<Infallible, Start
     setresuid(uid, uid, uid)
         .map_err(|e| setup_err(format!("set uid {}: {}", cfg.uid, e.desc())))?;
     cfg.caps.apply().map_err(setup_err)?;
-    if cfg.seccomp {
-        return Err(setup_err(
-            "seccomp profiles are not supported by this runtime yet".into(),
-        ));
-    }
 
     chdir(&cfg.cwd)
         .map_err(|e| setup_err(format!("chdir to {}: {}", cfg.cwd.display(), e.desc())))?;
@@ -341,6 +344,9 @@ fn setup_and_exec(cfg: &ChildConfig, chan: &Channel) -> Result<Infallible, Start
     }
     let cprog = CString::new(program.as_os_str().as_bytes())
         .map_err(|_| setup_err("program path has a NUL byte".into()))?;
+    if let (Some(prog), true) = (&cfg.seccomp, cfg.no_new_privs) {
+        crate::seccomp::load(prog).map_err(sys("install the seccomp filter"))?;
+    }
     let err = match execve(&cprog, &cfg.args, &cfg.env) {
         Ok(never) => match never {},
         Err(e) => e,

@@ -54,6 +54,9 @@ pub struct CreateOptions {
     pub cgroup_root: PathBuf,
     /// The cgroup path when the spec has none.
     pub default_cgroup_path: PathBuf,
+    /// `linux.seccomp` already compiled (see [`crate::seccomp::compile`]);
+    /// `None` compiles the spec's filter, if it has one.
+    pub seccomp_program: Option<Vec<u8>>,
     /// Called with the init's pid once its namespaces exist and before it
     /// runs anything of the container's (OCI's createRuntime hook): where
     /// the caller sets up the container's network.
@@ -183,7 +186,7 @@ pub(crate) fn process_config(
         plan,
         caps: capabilities::Plan::new(process.capabilities().as_ref()),
         no_new_privs: process.no_new_privileges().unwrap_or(false),
-        seccomp: false,
+        seccomp: None,
         rlimits: process
             .rlimits()
             .as_deref()
@@ -311,7 +314,11 @@ pub fn create(mut opts: CreateOptions) -> Result<Container> {
     config.new_net = clone_flags.contains(CloneFlags::CLONE_NEWNET);
     config.new_cgroup_ns = new_cgroup_ns;
     config.userns = userns;
-    config.seccomp = linux.seccomp().is_some();
+    config.seccomp = match (opts.seccomp_program.take(), linux.seccomp()) {
+        (Some(prog), _) => Some(prog),
+        (None, Some(s)) => Some(crate::seccomp::compile(s)?),
+        (None, None) => None,
+    };
 
     let cgroup_path = linux
         .cgroups_path()

@@ -31,6 +31,8 @@ pub struct ExecOptions {
     /// Where the cgroup hierarchies are mounted, and the container's cgroup.
     pub cgroup_root: PathBuf,
     pub cgroup_path: PathBuf,
+    /// The container's compiled seccomp filter, which the process gets too.
+    pub seccomp_program: Option<Vec<u8>>,
 }
 
 /// A process started in a running container; our child.
@@ -85,7 +87,8 @@ pub fn exec(opts: ExecOptions) -> Result<ExecProcess> {
     }
     let target_pidns = ns_file(pid, "pid")?;
     let own_pidns = ns_file(Pid::this(), "pid")?;
-    let config = process_config(&opts.process, &opts.stdio, join, None)?;
+    let mut config = process_config(&opts.process, &opts.stdio, join, None)?;
+    config.seccomp = opts.seccomp_program;
     let cgroup = Cgroup::new(&opts.cgroup_root, &opts.cgroup_path)?;
 
     let (parent_chan, child_chan) = sync::pair()?;

@@ -27,6 +27,7 @@ pub mod pidfd;
 mod rlimits;
 mod rootfs;
 mod scratch;
+pub mod seccomp;
 mod sync;
 
 pub use container::{

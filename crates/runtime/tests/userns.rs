@@ -110,6 +110,7 @@ fn container_in_user_namespace() {
     let (mut read, write) = std::io::pipe().unwrap();
     let container = create(CreateOptions {
         prestart: None,
+        seccomp_program: None,
         spec,
         rootfs_mount: None,
         stdio: Stdio {

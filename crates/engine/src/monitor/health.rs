@@ -169,6 +169,7 @@ impl Checker {
             stdio,
             cgroup_root: engine.config.cgroup_root.clone(),
             cgroup_path: engine.cgroup_path(&running.id),
+            seccomp_program: engine.exec_seccomp(&running.id)?,
         })?;
         set_nonblocking(read.as_fd());
         Ok(Probe {
