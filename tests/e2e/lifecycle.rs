@@ -687,7 +687,7 @@ fn exec_joins_the_running_container() {
     }
     assert_eq!(lines[0], "CapEff:\t00000000a80425fb", "{lines:?}");
     assert_eq!(lines[1], "CapBnd:\t00000000a80425fb", "{lines:?}");
-    assert_eq!(lines[2], "NoNewPrivs:\t1", "{lines:?}");
+    assert_eq!(lines[2], "NoNewPrivs:\t0", "{lines:?}");
     let inner_pid: i32 = lines[3].parse().unwrap();
     assert!(
         inner_pid > 1 && inner_pid < 100,
