@@ -832,3 +832,68 @@ fn health_checks_run_and_show_in_ps_and_inspect() {
     ok(&env.berth(&["rm", "-f", "img", "slow", "off"]));
     env.assert_clean();
 }
+
+#[test]
+fn attach_streams_privileged_exec_and_refused_flags() {
+    let env = Env::new();
+    let script = "echo out; echo err >&2";
+    let r = env.berth(&["run", "--rm", "-a", "stdout", "busybox", "sh", "-c", script]);
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "out\n", ""),
+        "{r:?}"
+    );
+    let r = env.berth(&["run", "--rm", "-a=STDERR", "busybox", "sh", "-c", script]);
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "", "err\n"),
+        "{r:?}"
+    );
+    let r = env.berth(&["run", "--rm", "-a", "stdout", "-d", "busybox", "true"]);
+    assert_eq!(r.code, 125, "{r:?}");
+
+    ok(&env.berth(&["run", "-d", "--name", "c", "busybox", "sleep", "60"]));
+    let caps = |extra: &[&str]| {
+        let mut cmd = vec!["exec"];
+        cmd.extend(extra);
+        cmd.extend(["c", "grep", "CapEff", "/proc/self/status"]);
+        ok(&env.berth(&cmd))
+    };
+    assert_eq!(caps(&[]), "CapEff:\t00000000a80425fb\n");
+    let all = caps(&["--privileged"]);
+    assert_ne!(all, caps(&[]));
+    assert!(all.contains("ffff"), "{all}");
+    ok(&env.berth(&["rm", "-f", "c"]));
+
+    for (args, says) in [
+        (&["--gpus", "all"][..], "--gpus is not supported"),
+        (&["--cpu-count", "2"], "Windows only"),
+        (&["--userns", "auto"], "user namespaces"),
+        (&["--volume-driver", "nfs"], "local volume driver"),
+        (
+            &["--storage-opt", "size=1G"],
+            "--storage-opt is not supported",
+        ),
+    ] {
+        let mut cmd = vec!["run", "--rm"];
+        cmd.extend(args);
+        cmd.extend(["busybox", "true"]);
+        let r = env.berth(&cmd);
+        assert_eq!(r.code, 125, "{args:?}: {r:?}");
+        assert!(r.stderr.contains(says), "{args:?}: {r:?}");
+    }
+    let out = ok(&env.berth(&[
+        "run",
+        "--rm",
+        "--userns=host",
+        "--volume-driver",
+        "local",
+        "--isolation",
+        "default",
+        "busybox",
+        "echo",
+        "fine",
+    ]));
+    assert_eq!(out, "fine\n");
+    env.assert_clean();
+}

@@ -391,6 +391,7 @@ pub struct ExecBody {
     pub working_dir: Option<String>,
     pub user: Option<String>,
     pub console_size: Option<Vec<u16>>,
+    pub privileged: bool,
 }
 
 impl ExecBody {
@@ -402,6 +403,7 @@ impl ExecBody {
             user: nonempty(self.user),
             tty: self.tty,
             stdin: self.attach_stdin,
+            privileged: self.privileged,
             console_size: match self.console_size.as_deref() {
                 Some([h, w]) if *h > 0 && *w > 0 => Some((*h, *w)),
                 _ => None,

@@ -671,6 +671,12 @@ pub struct ExecArgs {
     /// Username or UID (format: <name|uid>[:<group|gid>])
     #[arg(short, long)]
     pub user: Option<String>,
+    /// Give extended privileges to the command
+    #[arg(long)]
+    pub privileged: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long)]
+    pub detach_keys: Option<String>,
     /// The container, then the command and its arguments
     #[arg(
         required = true,
@@ -1209,6 +1215,48 @@ pub struct RunArgs {
     /// Runtime to use for this container (berth's own; "runc" names it too)
     #[arg(long)]
     pub runtime: Option<String>,
+    /// Attach to STDIN, STDOUT or STDERR
+    #[arg(short, long)]
+    pub attach: Vec<String>,
+    /// CPU count (Windows only: refused)
+    #[arg(long)]
+    pub cpu_count: Option<String>,
+    /// CPU percent (Windows only: refused)
+    #[arg(long)]
+    pub cpu_percent: Option<String>,
+    /// Maximum IO bandwidth limit for the system drive (Windows only: refused)
+    #[arg(long)]
+    pub io_maxbandwidth: Option<String>,
+    /// Maximum IOps limit for the system drive (Windows only: refused)
+    #[arg(long)]
+    pub io_maxiops: Option<String>,
+    /// Container isolation technology (default only)
+    #[arg(long)]
+    pub isolation: Option<String>,
+    /// GPU devices to add to the container (refused: no GPU support)
+    #[arg(long)]
+    pub gpus: Option<String>,
+    /// Storage driver options for the container (refused)
+    #[arg(long)]
+    pub storage_opt: Vec<String>,
+    /// Bind mount the Docker API socket (refused: Docker Desktop only)
+    #[arg(long)]
+    pub use_api_socket: bool,
+    /// Container IPv4/IPv6 link-local addresses (refused)
+    #[arg(long)]
+    pub link_local_ip: Vec<String>,
+    /// IPv6 address (refused: no IPv6 networks yet)
+    #[arg(long)]
+    pub ip6: Option<String>,
+    /// User namespace to use (host only for now)
+    #[arg(long)]
+    pub userns: Option<String>,
+    /// Optional volume driver for the container (local)
+    #[arg(long)]
+    pub volume_driver: Option<String>,
+    /// Kernel memory limit (deprecated, ignored as docker ignores it)
+    #[arg(long)]
+    pub kernel_memory: Option<String>,
     /// Skip image verification (the only mode: content trust needs Docker Hub's notary)
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub disable_content_trust: bool,

@@ -33,6 +33,9 @@ pub struct ExecRequest {
     pub stdin: bool,
     /// Terminal size (rows, columns) with `tty`.
     pub console_size: Option<(u16, u16)>,
+    /// `--privileged`: every capability for this process (the container's
+    /// seccomp filter still applies, as docker has it).
+    pub privileged: bool,
 }
 
 /// An exec's record: what it runs and how it went (docker's ExecInspect).
@@ -132,6 +135,20 @@ impl Engine {
                 .build()
                 .map_err(|e| Error::InvalidArgument(e.to_string()))?;
             process.set_user(built);
+        }
+        if req.privileged {
+            let all: std::collections::HashSet<_> =
+                crate::spec::capabilities(&crate::ContainerOptions {
+                    privileged: true,
+                    ..crate::ContainerOptions::new("")
+                })?;
+            let caps = berth_runtime::oci_spec::runtime::LinuxCapabilitiesBuilder::default()
+                .bounding(all.clone())
+                .effective(all.clone())
+                .permitted(all)
+                .build()
+                .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+            process.set_capabilities(Some(caps));
         }
         process.set_terminal(Some(req.tty));
         let size: Option<ConsoleBox> = match (req.tty, req.console_size) {
