@@ -897,3 +897,32 @@ fn attach_streams_privileged_exec_and_refused_flags() {
     assert_eq!(out, "fine\n");
     env.assert_clean();
 }
+
+#[test]
+fn shell_completion_scripts_complete_docker_s_words() {
+    let env = Env::new();
+    let script = ok(&env.berth(&["completion", "bash"]));
+    let dir = env.workdir();
+    std::fs::write(dir.join("berth.bash"), &script).unwrap();
+    // bash completes `berth run --ulim` and `berth cont` as a user's tab does.
+    let complete = |words: &str, cword: usize| {
+        let cmd = format!(
+            "source ./berth.bash; COMP_WORDS=({words}); COMP_CWORD={cword}; _berth berth \"${{COMP_WORDS[$COMP_CWORD]}}\" \"${{COMP_WORDS[$COMP_CWORD-1]}}\"; echo \"${{COMPREPLY[@]}}\""
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &cmd])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(complete("berth run --ulim", 2), "--ulimit");
+    assert!(complete("berth cont", 1).contains("container"));
+    assert!(complete("berth container up", 2).contains("update"));
+    for shell in ["zsh", "fish"] {
+        let s = ok(&env.berth(&["completion", shell]));
+        assert!(s.contains("security-opt"), "{shell}");
+    }
+    let r = env.berth(&["completion", "tcsh"]);
+    assert_ne!(r.code, 0, "{r:?}");
+}

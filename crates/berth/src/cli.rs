@@ -167,6 +167,8 @@ pub enum Command {
     Logout(LogoutArgs),
     /// Serve the Docker Engine API on a unix socket
     Daemon(DaemonArgs),
+    /// Generate the shell completion script (bash, zsh or fish)
+    Completion(CompletionArgs),
     /// Show the Berth version information
     Version(FormatArgs),
     /// Display system-wide information
@@ -772,6 +774,12 @@ pub struct AttachArgs {
     #[arg(long)]
     pub detach_keys: Option<String>,
     pub container: String,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionArgs {
+    /// The shell: bash, zsh or fish
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Args, Debug)]

@@ -69,6 +69,20 @@ pub fn dispatch(cli: Cli) -> i32 {
     };
     let result = match command {
         Command::Version(a) => crate::system_cmds::version(a),
+        Command::Completion(a) => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            let mut script = Vec::new();
+            clap_complete::generate(a.shell, &mut cmd, "berth", &mut script);
+            // A reader that stops early (`| head`) ends the output, no error.
+            use std::io::Write;
+            match std::io::stdout().lock().write_all(&script) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    Err(anyhow::Error::from(e).context("write the completion script"))
+                }
+                _ => Ok(0),
+            }
+        }
         Command::Daemon(a) => crate::system_cmds::daemon(g, a),
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => {
             engine(g).and_then(|e| crate::system_cmds::info(&e, g, a))
