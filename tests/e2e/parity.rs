@@ -926,3 +926,46 @@ fn shell_completion_scripts_complete_docker_s_words() {
     let r = env.berth(&["completion", "tcsh"]);
     assert_ne!(r.code, 0, "{r:?}");
 }
+
+#[test]
+fn network_filters_history_formats_and_update_checks() {
+    let env = Env::new();
+    ok(&env.berth(&["network", "create", "--label", "team=web", "front"]));
+    ok(&env.berth(&["network", "create", "back"]));
+    let ls = |filters: &[&str]| {
+        let mut cmd = vec!["network", "ls", "--format", "{{.Name}}"];
+        for f in filters {
+            cmd.extend(["--filter", f]);
+        }
+        ok(&env.berth(&cmd)).lines().collect::<Vec<_>>().join(" ")
+    };
+    assert_eq!(ls(&["label=team=web"]), "front");
+    assert_eq!(ls(&["type=custom"]), "back front");
+    assert_eq!(ls(&["type=builtin"]), "bridge host none");
+    assert_eq!(ls(&["name=ack", "driver=bridge"]), "back");
+    assert_eq!(ls(&["dangling=true"]), "back front");
+    let r = env.berth(&["network", "ls", "--filter", "colour=blue"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    ok(&env.berth(&["network", "rm", "front", "back"]));
+    // -f: a network that is not there is no error.
+    ok(&env.berth(&["network", "rm", "-f", "front"]));
+    let r = env.berth(&["network", "rm", "front"]);
+    assert_ne!(r.code, 0, "{r:?}");
+
+    env.image_from("echo hi > /f", &["LABEL x=y"], "hist");
+    let out = ok(&env.berth(&["history", "--format", "{{.Size}}|{{.CreatedBy}}", "hist"]));
+    assert!(out.lines().count() >= 2, "{out}");
+    let out = ok(&env.berth(&["image", "history", "--format", "json", "hist"]));
+    assert!(
+        out.lines()
+            .all(|l| l.starts_with('{') && l.contains("\"CreatedBy\"")),
+        "{out}"
+    );
+
+    ok(&env.berth(&["run", "-d", "--name", "u", "busybox", "sleep", "60"]));
+    let r = env.berth(&["update", "--blkio-weight", "5", "u"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("Range of blkio weight"), "{r:?}");
+    ok(&env.berth(&["rm", "-f", "u"]));
+    env.assert_clean();
+}

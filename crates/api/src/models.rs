@@ -465,6 +465,9 @@ pub struct UpdateBody {
     pub cpuset_cpus: Option<String>,
     pub cpuset_mems: Option<String>,
     pub pids_limit: Option<i64>,
+    pub blkio_weight: u16,
+    pub cpu_realtime_period: i64,
+    pub cpu_realtime_runtime: i64,
     pub restart_policy: Option<RestartPolicyBody>,
 }
 
@@ -484,6 +487,9 @@ impl UpdateBody {
             cpuset_cpus: nonempty(self.cpuset_cpus),
             cpuset_mems: nonempty(self.cpuset_mems),
             pids_limit: self.pids_limit.filter(|p| *p != 0),
+            blkio_weight: (self.blkio_weight > 0).then_some(self.blkio_weight),
+            cpu_rt_period: positive(self.cpu_realtime_period).map(|v| v as u64),
+            cpu_rt_runtime: positive(self.cpu_realtime_runtime),
             restart: match self.restart_policy {
                 Some(RestartPolicyBody {
                     name: Some(n),

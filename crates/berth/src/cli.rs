@@ -426,6 +426,9 @@ pub struct NetworkCreateArgs {
 
 #[derive(Args, Debug)]
 pub struct NetworkLsArgs {
+    /// Provide filter values (e.g. "driver=bridge")
+    #[arg(short, long)]
+    pub filter: Vec<String>,
     /// Only display network IDs
     #[arg(short, long)]
     pub quiet: bool,
@@ -448,6 +451,9 @@ pub struct NetworkInspectArgs {
 
 #[derive(Args, Debug)]
 pub struct NetworkRmArgs {
+    /// Do not error if the network does not exist
+    #[arg(short, long)]
+    pub force: bool,
     #[arg(required = true)]
     pub networks: Vec<String>,
 }
@@ -784,6 +790,15 @@ pub struct CompletionArgs {
 
 #[derive(Args, Debug)]
 pub struct UpdateArgs {
+    /// Block IO (relative weight), between 10 and 1000
+    #[arg(long)]
+    pub blkio_weight: Option<u16>,
+    /// Limit CPU real-time period in microseconds
+    #[arg(long)]
+    pub cpu_rt_period: Option<u64>,
+    /// Limit CPU real-time runtime in microseconds
+    #[arg(long)]
+    pub cpu_rt_runtime: Option<i64>,
     /// Number of CPUs
     #[arg(long)]
     pub cpus: Option<String>,
@@ -924,6 +939,12 @@ pub struct HistoryArgs {
     /// Only show image IDs
     #[arg(short, long)]
     pub quiet: bool,
+    /// Format output using a custom template ('table', 'table TEMPLATE', 'json', 'TEMPLATE')
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Show history for the given platform (this host's only)
+    #[arg(long)]
+    pub platform: Option<String>,
     pub image: String,
 }
 

@@ -352,6 +352,9 @@ pub fn update(engine: &Engine, a: crate::cli::UpdateArgs) -> Result<i32> {
         cpuset_cpus: a.cpuset_cpus.clone(),
         cpuset_mems: a.cpuset_mems.clone(),
         pids_limit: a.pids_limit,
+        blkio_weight: a.blkio_weight,
+        cpu_rt_period: a.cpu_rt_period,
+        cpu_rt_runtime: a.cpu_rt_runtime,
         restart: a
             .restart
             .as_deref()
