@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-cargo build --release -p berth
+cargo build --release -p berth -p berth-oci-runtime
 install -m 0755 target/release/berth /usr/local/bin/berth
+install -m 0755 target/release/berth-runtime /usr/local/bin/berth-runtime
 # Tab completion for bash (and zsh, fish where they are installed).
 mkdir -p /usr/share/bash-completion/completions
 berth completion bash > /usr/share/bash-completion/completions/berth
