@@ -7,6 +7,7 @@ mod as_typed;
 mod build;
 mod cleanup;
 mod daemon;
+mod daemon_build;
 mod distribution;
 mod exec_attack;
 mod images;

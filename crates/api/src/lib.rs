@@ -12,6 +12,7 @@
 //! same state.
 
 mod archive;
+mod build;
 mod containers;
 mod error;
 mod exec;

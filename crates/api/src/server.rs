@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tower::ServiceExt;
 
-use crate::{archive, containers, exec, images, networks, system};
+use crate::{archive, build, containers, exec, images, networks, system};
 
 /// What `berth daemon` is told.
 pub struct DaemonOptions {
@@ -80,6 +80,7 @@ fn router(state: State) -> Router {
         .route("/exec/{id}/start", post(exec::start))
         .route("/exec/{id}/resize", post(exec::resize))
         .route("/exec/{id}/json", get(exec::inspect))
+        .route("/build", post(build::build))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
         .route(
