@@ -8,6 +8,7 @@ mod build;
 mod cleanup;
 mod daemon;
 mod daemon_build;
+mod daemon_compose;
 mod distribution;
 mod exec_attack;
 mod images;

@@ -91,6 +91,8 @@ fn router(state: State) -> Router {
         )
         .route("/networks", get(networks::list_networks))
         .route("/networks/create", post(networks::create_network))
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
         .route(
             "/networks/{id}",
             get(networks::inspect_network).delete(networks::remove_network),
