@@ -9,6 +9,7 @@ mod cleanup;
 mod daemon;
 mod daemon_build;
 mod daemon_compose;
+mod daemon_events;
 mod distribution;
 mod exec_attack;
 mod images;

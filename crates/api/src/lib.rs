@@ -15,6 +15,7 @@ mod archive;
 mod build;
 mod containers;
 mod error;
+mod events;
 mod exec;
 mod images;
 mod models;

@@ -9,6 +9,7 @@ use berth_engine::{
     Resources, RestartPolicy, Ulimit, UpdateRequest,
 };
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
 
@@ -185,6 +186,31 @@ pub struct NetworkingConfig {
 #[serde(rename_all = "PascalCase", default)]
 pub struct EndpointSettings {
     pub aliases: Option<Vec<String>>,
+}
+
+/// docker's `filters` query: `{"name": ["web"], "status": ["running"]}`.
+pub fn parse_filters(raw: &Option<String>) -> ApiResult<HashMap<String, Vec<String>>> {
+    let Some(raw) = raw.as_deref().filter(|r| !r.is_empty()) else {
+        return Ok(HashMap::new());
+    };
+    // Old clients send {"name": {"web": true}}.
+    let v: Value = serde_json::from_str(raw)
+        .map_err(|e| ApiError::BadRequest(format!("invalid filters: {e}")))?;
+    let mut out = HashMap::new();
+    if let Value::Object(m) = v {
+        for (k, vals) in m {
+            let list = match vals {
+                Value::Array(a) => a
+                    .into_iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect(),
+                Value::Object(o) => o.keys().cloned().collect(),
+                _ => Vec::new(),
+            };
+            out.insert(k, list);
+        }
+    }
+    Ok(out)
 }
 
 /// Docker's booleans in queries: `1`, `true`, `True`.

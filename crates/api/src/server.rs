@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tower::ServiceExt;
 
-use crate::{archive, build, containers, exec, images, networks, system};
+use crate::{archive, build, containers, events, exec, images, networks, system};
 
 /// What `berth daemon` is told.
 pub struct DaemonOptions {
@@ -57,6 +57,7 @@ fn router(state: State) -> Router {
         .route("/_ping", get(system::ping).head(system::ping))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
+        .route("/events", get(events::events))
         .route("/containers/json", get(containers::list))
         .route("/containers/create", post(containers::create))
         .route("/containers/{id}/json", get(containers::inspect))
