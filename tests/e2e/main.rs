@@ -10,6 +10,7 @@ mod daemon;
 mod daemon_build;
 mod daemon_compose;
 mod daemon_events;
+mod daemon_images;
 mod distribution;
 mod exec_attack;
 mod images;

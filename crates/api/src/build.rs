@@ -17,9 +17,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use berth_builder::BuildOptions;
 use berth_engine::image::Reference;
-use futures_util::StreamExt;
 use serde_json::{json, Value};
-use tokio::io::AsyncWriteExt;
 
 use crate::error::{ApiError, ApiResult};
 use crate::server::State as AppState;
@@ -171,28 +169,7 @@ pub async fn build(
         .map_err(internal("create a directory for the build context"))?;
     // The body to a file, no larger than allowed.
     let archive = scratch.path().join("context.tar");
-    let mut file = tokio::fs::File::create(&archive)
-        .await
-        .map_err(internal("store the build context"))?;
-    let mut stream = body.into_data_stream();
-    let mut got: u64 = 0;
-    while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::BadRequest(format!("read the build context: {e}")))?;
-        got += chunk.len() as u64;
-        if got > MAX_CONTEXT {
-            return Err(ApiError::BadRequest(format!(
-                "the build context is larger than {MAX_CONTEXT} bytes"
-            )));
-        }
-        file.write_all(&chunk)
-            .await
-            .map_err(internal("store the build context"))?;
-    }
-    file.flush()
-        .await
-        .map_err(internal("store the build context"))?;
-    drop(file);
+    crate::streams::spool(body, &archive, MAX_CONTEXT, "the build context").await?;
 
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Result<Bytes, std::io::Error>>();
     let lines: Lines = Arc::new(Mutex::new(Some(tx)));

@@ -17,6 +17,7 @@ mod containers;
 mod error;
 mod events;
 mod exec;
+mod image_io;
 mod images;
 mod models;
 mod networks;

@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tower::ServiceExt;
 
-use crate::{archive, build, containers, events, exec, images, networks, system};
+use crate::{archive, build, containers, events, exec, image_io, images, networks, system};
 
 /// What `berth daemon` is told.
 pub struct DaemonOptions {
@@ -83,6 +83,14 @@ fn router(state: State) -> Router {
         .route("/exec/{id}/json", get(exec::inspect))
         .route("/build", post(build::build))
         .route("/images/json", get(images::list))
+        .route("/images/get", get(image_io::save_many))
+        .route("/images/load", post(image_io::load))
+        .route("/images/prune", post(image_io::prune_images))
+        .route("/commit", post(image_io::commit))
+        .route("/containers/prune", post(image_io::prune_containers))
+        .route("/volumes/prune", post(image_io::prune_volumes))
+        .route("/networks/prune", post(image_io::prune_networks))
+        .route("/system/df", get(image_io::df))
         .route("/images/create", post(images::create))
         .route(
             "/images/{*name}",
