@@ -26,6 +26,11 @@ if ! command -v docker >/dev/null && [ ! -x /usr/local/bin/docker ]; then
   apt-get install -y -q --no-install-recommends docker.io
   if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
+# docker-compose 1.29 (Debian's) drives `berth daemon` in the tests too.
+if ! command -v docker-compose >/dev/null; then
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends docker-compose
+fi
 # docker-py (PyPI) in a virtual environment of the tests' own.
 venv="$(pwd)/target/test-venv"
 if ! "$venv/bin/python" -c 'import docker' 2>/dev/null; then

@@ -10,13 +10,13 @@ use std::time::Duration;
 use crate::common::{eventually, wait_timeout, Env, Run};
 
 /// A daemon on its own socket, stopped (SIGTERM) when dropped.
-struct Daemon {
+pub struct Daemon {
     child: Child,
-    socket: PathBuf,
+    pub socket: PathBuf,
 }
 
 impl Daemon {
-    fn start(env: &Env) -> Daemon {
+    pub fn start(env: &Env) -> Daemon {
         let socket = env.runroot.join("api.sock");
         let host = format!("unix://{}", socket.display());
         let child = env
@@ -36,7 +36,7 @@ impl Daemon {
         d
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(docker_cli());
         c.args(args)
             .env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
@@ -45,7 +45,22 @@ impl Daemon {
     }
 
     /// `docker args...`, with a deadline.
-    fn docker(&self, args: &[&str]) -> Run {
+    /// `docker args...` from directory `dir`, as a user types it there
+    /// (the classic builder: `DOCKER_BUILDKIT=0`).
+    pub fn docker_in(&self, dir: &std::path::Path, args: &[&str]) -> Run {
+        let mut child = self
+            .command(args)
+            .current_dir(dir)
+            .env("DOCKER_BUILDKIT", "0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_timeout(&mut child, Duration::from_secs(60))
+    }
+
+    pub fn docker(&self, args: &[&str]) -> Run {
         let mut child = self
             .command(args)
             .stdin(Stdio::null())
@@ -56,7 +71,7 @@ impl Daemon {
         wait_timeout(&mut child, Duration::from_secs(30))
     }
 
-    fn stop(mut self) {
+    pub fn stop(mut self) {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         let r = wait_timeout(&mut self.child, Duration::from_secs(10));
@@ -79,7 +94,7 @@ fn docker_cli() -> &'static str {
     }
 }
 
-fn ok(r: Run) -> String {
+pub fn ok(r: Run) -> String {
     assert_eq!(r.code, 0, "{r:?}");
     r.stdout
 }
@@ -363,7 +378,7 @@ fn many_clients_at_once() {
 
 /// docker-py from scripts/setup.sh's virtual environment
 /// (`BERTH_TEST_PYTHON`, or the one it makes in `target/test-venv`).
-fn test_python() -> String {
+pub fn test_python() -> String {
     if let Ok(p) = std::env::var("BERTH_TEST_PYTHON") {
         return p;
     }

@@ -1,7 +1,6 @@
 //! `/containers/...`: each handler reads its request, calls the engine, and
 //! answers in docker's shapes.
 
-use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
@@ -19,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::{blocking, ApiError, ApiResult};
-use crate::models::{truthy, unix_time, CreateBody, ResizeQuery, UpdateBody};
+use crate::models::{parse_filters, truthy, unix_time, CreateBody, ResizeQuery, UpdateBody};
 use crate::server::State as AppState;
 use crate::streams;
 
@@ -61,31 +60,6 @@ pub struct ListQuery {
     all: Option<String>,
     limit: Option<i64>,
     filters: Option<String>,
-}
-
-/// docker's `filters` query: `{"name": ["web"], "status": ["running"]}`.
-fn parse_filters(raw: &Option<String>) -> ApiResult<HashMap<String, Vec<String>>> {
-    let Some(raw) = raw.as_deref().filter(|r| !r.is_empty()) else {
-        return Ok(HashMap::new());
-    };
-    // Old clients send {"name": {"web": true}}.
-    let v: Value = serde_json::from_str(raw)
-        .map_err(|e| ApiError::BadRequest(format!("invalid filters: {e}")))?;
-    let mut out = HashMap::new();
-    if let Value::Object(m) = v {
-        for (k, vals) in m {
-            let list = match vals {
-                Value::Array(a) => a
-                    .into_iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect(),
-                Value::Object(o) => o.keys().cloned().collect(),
-                _ => Vec::new(),
-            };
-            out.insert(k, list);
-        }
-    }
-    Ok(out)
 }
 
 pub async fn list(

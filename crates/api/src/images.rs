@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -47,7 +47,15 @@ pub async fn list(State(app): State<AppState>) -> ApiResult<Json<Value>> {
 pub async fn inspect_or_history(
     State(app): State<AppState>,
     Path(path): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
+    if let Some(name) = path.strip_suffix("/history") {
+        let name = name.to_string();
+        let doc = blocking(move || crate::image_io::history(&app, &name)).await?;
+        return Ok(Json(doc).into_response());
+    }
+    if let Some(name) = path.strip_suffix("/get") {
+        return crate::image_io::save(app, vec![name.to_string()]).await;
+    }
     let Some(name) = path.strip_suffix("/json") else {
         return Err(ApiError::NotFound(format!(
             "page not found: /images/{path}"
@@ -63,7 +71,7 @@ pub async fn inspect_or_history(
         Ok(app.engine.inspect_image(&img)?)
     })
     .await?;
-    Ok(Json(doc))
+    Ok(Json(doc).into_response())
 }
 
 /// Pull progress as docker's JSON lines. Unbounded: the registry client
@@ -107,6 +115,8 @@ impl Progress for JsonProgress {
 pub struct CreateQuery {
     #[serde(rename = "fromImage")]
     from_image: Option<String>,
+    #[serde(rename = "fromSrc")]
+    from_src: Option<String>,
     tag: Option<String>,
 }
 
@@ -115,10 +125,15 @@ pub struct CreateQuery {
 pub async fn create(
     State(app): State<AppState>,
     Query(q): Query<CreateQuery>,
+    RawQuery(raw): RawQuery,
+    body: Body,
 ) -> ApiResult<Response> {
+    if q.from_src.as_deref() == Some("-") {
+        return crate::image_io::import(app, raw.as_deref().unwrap_or(""), body).await;
+    }
     let Some(image) = q.from_image.filter(|i| !i.is_empty()) else {
         return Err(ApiError::BadRequest(
-            "only pulls are served: give fromImage (import from a source is not)".into(),
+            "give fromImage (a pull) or fromSrc=- (an import of the body)".into(),
         ));
     };
     let name = match q.tag.filter(|t| !t.is_empty()) {

@@ -12,9 +12,12 @@
 //! same state.
 
 mod archive;
+mod build;
 mod containers;
 mod error;
+mod events;
 mod exec;
+mod image_io;
 mod images;
 mod models;
 mod networks;

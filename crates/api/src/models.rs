@@ -9,6 +9,7 @@ use berth_engine::{
     Resources, RestartPolicy, Ulimit, UpdateRequest,
 };
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
 
@@ -170,6 +171,46 @@ pub struct CreateBody {
     pub healthcheck: Option<berth_engine::health::HealthConfig>,
     pub exposed_ports: Option<HashMap<String, serde_json::Value>>,
     pub host_config: Option<HostConfig>,
+    pub networking_config: Option<NetworkingConfig>,
+}
+
+/// `NetworkingConfig` of a create: each network's endpoint settings.
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NetworkingConfig {
+    pub endpoints_config: Option<HashMap<String, Option<EndpointSettings>>>,
+}
+
+/// One endpoint's settings (of a create, or `network connect`).
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct EndpointSettings {
+    pub aliases: Option<Vec<String>>,
+}
+
+/// docker's `filters` query: `{"name": ["web"], "status": ["running"]}`.
+pub fn parse_filters(raw: &Option<String>) -> ApiResult<HashMap<String, Vec<String>>> {
+    let Some(raw) = raw.as_deref().filter(|r| !r.is_empty()) else {
+        return Ok(HashMap::new());
+    };
+    // Old clients send {"name": {"web": true}}.
+    let v: Value = serde_json::from_str(raw)
+        .map_err(|e| ApiError::BadRequest(format!("invalid filters: {e}")))?;
+    let mut out = HashMap::new();
+    if let Value::Object(m) = v {
+        for (k, vals) in m {
+            let list = match vals {
+                Value::Array(a) => a
+                    .into_iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect(),
+                Value::Object(o) => o.keys().cloned().collect(),
+                _ => Vec::new(),
+            };
+            out.insert(k, list);
+        }
+    }
+    Ok(out)
 }
 
 /// Docker's booleans in queries: `1`, `true`, `True`.
@@ -239,6 +280,30 @@ impl CreateBody {
             None | Some("") | Some("default") => NetworkMode::Bridge,
             Some(m) => NetworkMode::parse(m)?,
         };
+        // Each network's aliases (the engine keeps one list for all of
+        // them); networks besides the primary one are joined too.
+        let endpoints = self
+            .networking_config
+            .and_then(|n| n.endpoints_config)
+            .unwrap_or_default();
+        let mut names: Vec<&String> = endpoints.keys().collect();
+        names.sort();
+        for name in names {
+            let primary = match &o.network {
+                NetworkMode::Named(p) => p == name,
+                NetworkMode::Bridge => name == "bridge" || name == "default",
+                _ => true,
+            };
+            if !primary {
+                o.extra_networks.push(name.clone());
+            }
+            let given = endpoints[name].as_ref().and_then(|e| e.aliases.clone());
+            for a in given.unwrap_or_default() {
+                if !o.network_aliases.contains(&a) {
+                    o.network_aliases.push(a);
+                }
+            }
+        }
         for bind in h.binds.unwrap_or_default() {
             o.mounts.push(mounts::parse_volume_flag(&bind)?);
         }
@@ -434,6 +499,18 @@ mod tests {
         assert_eq!(o.mounts.len(), 1);
         assert_eq!(o.resources.memory, Some(67108864));
         assert_eq!(o.name.as_deref(), Some("web"));
+    }
+
+    #[test]
+    fn a_compose_create_body_names_its_aliases() {
+        let body = r#"{"Image":"busybox","HostConfig":{"NetworkMode":"shop_default"},
+            "NetworkingConfig":{"EndpointsConfig":{"shop_default":{"Aliases":["web"]},
+              "other":{"Aliases":["w2","web"]},"third":null}}}"#;
+        let b: CreateBody = serde_json::from_str(body).unwrap();
+        let o = b.into_options(None).unwrap();
+        assert_eq!(o.network, NetworkMode::Named("shop_default".into()));
+        assert_eq!(o.extra_networks, ["other", "third"]);
+        assert_eq!(o.network_aliases, ["w2", "web"]);
     }
 
     #[test]

@@ -184,3 +184,48 @@ pub async fn remove_volume(
     })
     .await
 }
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct ConnectBody {
+    container: String,
+    endpoint_config: Option<crate::models::EndpointSettings>,
+}
+
+/// `POST /networks/{id}/connect`: `{"Container": ..., "EndpointConfig": {"Aliases": [...]}}`.
+pub async fn connect(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    raw: Bytes,
+) -> ApiResult<StatusCode> {
+    let b: ConnectBody = body(&raw)?;
+    let aliases = b
+        .endpoint_config
+        .and_then(|e| e.aliases)
+        .unwrap_or_default();
+    blocking(move || {
+        app.engine.network_connect(&id, &b.container, &aliases)?;
+        Ok(StatusCode::OK)
+    })
+    .await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct DisconnectBody {
+    container: String,
+}
+
+/// `POST /networks/{id}/disconnect`: `{"Container": ..., "Force": bool}`.
+pub async fn disconnect(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    raw: Bytes,
+) -> ApiResult<StatusCode> {
+    let b: DisconnectBody = body(&raw)?;
+    blocking(move || {
+        app.engine.network_disconnect(&id, &b.container)?;
+        Ok(StatusCode::OK)
+    })
+    .await
+}

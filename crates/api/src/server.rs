@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tower::ServiceExt;
 
-use crate::{archive, containers, exec, images, networks, system};
+use crate::{archive, build, containers, events, exec, image_io, images, networks, system};
 
 /// What `berth daemon` is told.
 pub struct DaemonOptions {
@@ -57,6 +57,7 @@ fn router(state: State) -> Router {
         .route("/_ping", get(system::ping).head(system::ping))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
+        .route("/events", get(events::events))
         .route("/containers/json", get(containers::list))
         .route("/containers/create", post(containers::create))
         .route("/containers/{id}/json", get(containers::inspect))
@@ -80,7 +81,16 @@ fn router(state: State) -> Router {
         .route("/exec/{id}/start", post(exec::start))
         .route("/exec/{id}/resize", post(exec::resize))
         .route("/exec/{id}/json", get(exec::inspect))
+        .route("/build", post(build::build))
         .route("/images/json", get(images::list))
+        .route("/images/get", get(image_io::save_many))
+        .route("/images/load", post(image_io::load))
+        .route("/images/prune", post(image_io::prune_images))
+        .route("/commit", post(image_io::commit))
+        .route("/containers/prune", post(image_io::prune_containers))
+        .route("/volumes/prune", post(image_io::prune_volumes))
+        .route("/networks/prune", post(image_io::prune_networks))
+        .route("/system/df", get(image_io::df))
         .route("/images/create", post(images::create))
         .route(
             "/images/{*name}",
@@ -90,6 +100,8 @@ fn router(state: State) -> Router {
         )
         .route("/networks", get(networks::list_networks))
         .route("/networks/create", post(networks::create_network))
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
         .route(
             "/networks/{id}",
             get(networks::inspect_network).delete(networks::remove_network),

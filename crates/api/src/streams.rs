@@ -154,3 +154,25 @@ async fn relay(
         r = input => r,
     }
 }
+
+/// Writes a request's body to the new file `path`, refusing bodies larger
+/// than `max` bytes (`what` names the body in errors).
+pub async fn spool(body: Body, path: &std::path::Path, max: u64, what: &str) -> ApiResult<()> {
+    use futures_util::StreamExt;
+
+    let internal = |e: std::io::Error| ApiError::Internal(format!("store {what}: {e}"));
+    let mut file = tokio::fs::File::create(path).await.map_err(internal)?;
+    let mut stream = body.into_data_stream();
+    let mut got: u64 = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("read {what}: {e}")))?;
+        got += chunk.len() as u64;
+        if got > max {
+            return Err(ApiError::BadRequest(format!(
+                "{what} is larger than {max} bytes"
+            )));
+        }
+        file.write_all(&chunk).await.map_err(internal)?;
+    }
+    file.flush().await.map_err(internal)
+}

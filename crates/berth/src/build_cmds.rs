@@ -110,6 +110,7 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<i32> {
         network: a.network.clone(),
         quiet: a.quiet,
         pull: a.pull,
+        cancel: None,
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -351,6 +351,44 @@ pub fn is_archive(path: &Path) -> bool {
 /// owners, modes and times; entries never land outside `dest`.
 pub fn unpack_archive(path: &Path, dest: &Path) -> Result<(), String> {
     let f = fs::File::open(path).map_err(|e| err("open", path, e))?;
+    unpack_from(f, path, dest, None, true)
+}
+
+/// Unpacks a build context sent as an archive (plain, gzip or zstd) into the
+/// new directory `dest`: entries never land outside it, and no more than
+/// `limit` bytes of archive (after decompression) are read. Owners are not
+/// kept: COPY sets them itself.
+pub fn unpack_context(archive: &Path, dest: &Path, limit: u64) -> Result<(), String> {
+    let f = fs::File::open(archive).map_err(|e| err("open", archive, e))?;
+    unpack_from(f, archive, dest, Some(limit), false)
+}
+
+/// A reader that fails once more than `left` bytes went through it.
+struct Bounded<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                "the archive is larger than allowed",
+            )
+        })?;
+        Ok(n)
+    }
+}
+
+fn unpack_from(
+    f: fs::File,
+    path: &Path,
+    dest: &Path,
+    limit: Option<u64>,
+    owners: bool,
+) -> Result<(), String> {
     let mut r = std::io::BufReader::new(f);
     let head = {
         use std::io::BufRead;
@@ -363,11 +401,18 @@ pub fn unpack_archive(path: &Path, dest: &Path) -> Result<(), String> {
     } else {
         Box::new(r)
     };
+    let reader: Box<dyn Read> = match limit {
+        Some(left) => Box::new(Bounded {
+            inner: reader,
+            left,
+        }),
+        None => reader,
+    };
     let mut a = tar::Archive::new(reader);
     a.set_preserve_permissions(true);
-    a.set_preserve_ownerships(true);
+    a.set_preserve_ownerships(owners);
     a.set_preserve_mtime(true);
-    a.set_unpack_xattrs(true);
+    a.set_unpack_xattrs(owners);
     a.set_overwrite(true);
     a.unpack(dest).map_err(|e| {
         let cause = std::error::Error::source(&e)
@@ -382,6 +427,48 @@ pub fn unpack_archive(path: &Path, dest: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn context_archives_are_bounded_and_confined() {
+        let t = tempfile::tempdir().unwrap();
+        let tar_path = t.path().join("c.tar");
+        let mut b = tar::Builder::new(fs::File::create(&tar_path).unwrap());
+        let data = vec![7u8; 4096];
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, "big", &data[..]).unwrap();
+        b.finish().unwrap();
+        drop(b);
+        let small = t.path().join("small");
+        fs::create_dir(&small).unwrap();
+        assert!(unpack_context(&tar_path, &small, 1024).is_err());
+        let ok = t.path().join("ok");
+        fs::create_dir(&ok).unwrap();
+        unpack_context(&tar_path, &ok, 1 << 20).unwrap();
+        assert_eq!(fs::read(ok.join("big")).unwrap().len(), 4096);
+
+        // A link out, then a file written through it: refused.
+        let evil_path = t.path().join("evil.tar");
+        let mut b = tar::Builder::new(fs::File::create(&evil_path).unwrap());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_mode(0o777);
+        b.append_link(&mut h, "out", t.path()).unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, "out/planted", &b"x"[..]).unwrap();
+        b.finish().unwrap();
+        drop(b);
+        let dest = t.path().join("evil");
+        fs::create_dir(&dest).unwrap();
+        assert!(unpack_context(&evil_path, &dest, 1 << 20).is_err());
+        assert!(!t.path().join("planted").exists());
+    }
 
     #[test]
     fn cleans_and_refuses_escapes() {

@@ -16,6 +16,9 @@ pub enum BuildError {
     Step { step: String, message: String },
     #[error("The command '{command}' returned a non-zero code: {code}")]
     RunFailed { command: String, code: i32 },
+    /// The caller asked the build to stop.
+    #[error("the build was cancelled")]
+    Cancelled,
     #[error("write build output: {0}")]
     Output(#[source] std::io::Error),
 }

@@ -5,6 +5,9 @@
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use berth_engine::image::{Digest, Image, Reference};
 use berth_engine::{ContainerOptions, Engine, NetworkMode, Stream};
@@ -43,6 +46,10 @@ pub struct BuildOptions {
     pub quiet: bool,
     /// `--pull`: pull every base image, not only missing ones.
     pub pull: bool,
+    /// Set by the caller to stop the build (an API client that went away):
+    /// the running step's container is killed and removed, and no further
+    /// step starts.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 /// Docker's `created_by` prefix for steps that only change the config.
@@ -375,7 +382,17 @@ impl Builder<'_> {
         self.out.flush().map_err(BuildError::Output)
     }
 
+    fn cancelled(&self) -> bool {
+        self.opts
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::SeqCst))
+    }
+
     fn header(&mut self, original: &str) -> Result<()> {
+        if self.cancelled() {
+            return Err(BuildError::Cancelled);
+        }
         self.step_no += 1;
         let line = format!("Step {}/{} : {original}", self.step_no, self.total);
         self.say(&line)
@@ -903,17 +920,42 @@ impl Builder<'_> {
         let short = id[..12].to_string();
         self.say(&format!(" ---> Running in {short}"))?;
         let quiet = self.opts.quiet;
+        let engine = self.engine;
+        let cancel = self.opts.cancel.clone();
         let out = &mut *self.out;
         let mut write_err = None;
-        let code = self
-            .engine
-            .run_attached(&id, &mut |_stream: Stream, data: &[u8]| {
+        let finished = AtomicBool::new(false);
+        let code = std::thread::scope(|scope| {
+            // A cancelled build kills its running step: the step may print
+            // nothing for a long time, so the flag is watched, not the output.
+            if let Some(cancel) = &cancel {
+                let (finished, id) = (&finished, &id);
+                scope.spawn(move || {
+                    while !finished.load(Ordering::SeqCst) {
+                        // Until it is gone: it may not have started yet.
+                        if cancel.load(Ordering::SeqCst) {
+                            if let Err(e) = engine.kill(id, nix::sys::signal::Signal::SIGKILL) {
+                                tracing::debug!("kill cancelled build step {id}: {e}");
+                            }
+                        }
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                });
+            }
+            let code = engine.run_attached(&id, &mut |_stream: Stream, data: &[u8]| {
                 if !quiet && write_err.is_none() {
                     if let Err(e) = out.write_all(data).and_then(|_| out.flush()) {
                         write_err = Some(e);
                     }
                 }
             });
+            finished.store(true, Ordering::SeqCst);
+            code
+        });
+        if self.cancelled() {
+            self.drop_container(&id);
+            return Err(BuildError::Cancelled);
+        }
         let layer = match code {
             Ok(0) => self.engine.commit_layer(&id).map_err(BuildError::from),
             Ok(code) => Err(BuildError::RunFailed {

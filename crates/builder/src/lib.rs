@@ -15,7 +15,7 @@ pub mod parser;
 pub mod shell;
 
 pub use changes::{apply_changes, ChangeError};
-pub use context::{is_archive, unpack_archive};
+pub use context::{is_archive, unpack_archive, unpack_context};
 pub use error::BuildError;
 pub use executor::{build, BuildOptions};
 pub use instructions::{

@@ -358,15 +358,62 @@ impl Engine {
                 "Gateway": s.endpoints.first().map(|e| e.gateway.to_string()).unwrap_or_default(),
                 "MacAddress": s.endpoints.first().map(|e| e.mac.clone()).unwrap_or_default(),
                 "Ports": ports_doc(rec),
-                "Networks": s.endpoints.iter().map(|e| (e.network.clone(), json!({
+                "Networks": networks_doc(rec),
+            },
+        }))
+    }
+}
+
+/// `NetworkSettings.Networks`: the endpoints of a running container; the
+/// networks a container not running will join, without addresses. On a
+/// user network its aliases carry its short ID too, as docker's do
+/// (docker-compose looks for it to tell a container it already connected).
+fn networks_doc(rec: &ContainerRecord) -> Value {
+    let short = &rec.id[..12.min(rec.id.len())];
+    let aliases = |user: bool, given: &[String]| -> Vec<String> {
+        let mut a = given.to_vec();
+        if user && !a.iter().any(|x| x == short) {
+            a.push(short.to_string());
+        }
+        a
+    };
+    let mut out = serde_json::Map::new();
+    if !rec.state.endpoints.is_empty() {
+        for e in &rec.state.endpoints {
+            let user = e.network != crate::DEFAULT_NETWORK;
+            out.insert(
+                e.network.clone(),
+                json!({
                     "NetworkID": e.network_id,
                     "IPAddress": e.ip.to_string(),
                     "IPPrefixLen": e.prefix,
                     "Gateway": e.gateway.to_string(),
                     "MacAddress": e.mac,
-                    "Aliases": e.aliases,
-                }))).collect::<serde_json::Map<_, _>>(),
-            },
-        }))
+                    "Aliases": aliases(user, &e.aliases),
+                }),
+            );
+        }
+        return Value::Object(out);
     }
+    let o = &rec.options;
+    let primary = match &o.network {
+        NetworkMode::Bridge => Some(crate::DEFAULT_NETWORK.to_string()),
+        NetworkMode::Named(n) => Some(n.clone()),
+        _ => None,
+    };
+    for n in primary.iter().chain(o.extra_networks.iter()) {
+        let user = n != crate::DEFAULT_NETWORK;
+        out.insert(
+            n.clone(),
+            json!({
+                "NetworkID": "",
+                "IPAddress": "",
+                "IPPrefixLen": 0,
+                "Gateway": "",
+                "MacAddress": "",
+                "Aliases": aliases(user, &o.network_aliases),
+            }),
+        );
+    }
+    Value::Object(out)
 }

@@ -8,6 +8,7 @@ mod cp;
 mod distribution;
 mod error;
 mod etc;
+pub mod events;
 mod exec;
 pub mod filters;
 pub mod health;
@@ -289,6 +290,7 @@ impl Engine {
             self.remove_created_volumes(&created);
             return Err(e);
         }
+        self.emit_container(&rec, "create", &[]);
         Ok(rec)
     }
 
@@ -400,6 +402,7 @@ impl Engine {
                     self.remove_run_dir(&rec.id);
                     return Err(e);
                 }
+                self.emit_container(&rec, "start", &[]);
                 Ok(running)
             }
             Err(e) => {
@@ -773,6 +776,7 @@ impl Engine {
             Ok((rec, (eps, _))) => {
                 let nets: Vec<String> = eps.iter().map(|e| e.network_id.clone()).collect();
                 self.refresh_hosts(&nets);
+                self.emit_container(&rec, "die", &[("exitCode", code.to_string())]);
                 Ok(Some(rec))
             }
             Err(Error::ContainerNotFound(_)) => Ok(None),
@@ -832,6 +836,7 @@ impl Engine {
         if volumes {
             self.remove_anonymous_volumes(&rec)?;
         }
+        self.emit_container(&rec, "destroy", &[]);
         Ok(removed)
     }
 

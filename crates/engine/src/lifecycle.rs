@@ -170,7 +170,9 @@ impl Engine {
             }
         }
         self.wait_monitor(&rec.id, 137)?;
-        self.containers.find(&rec.id)
+        let rec = self.containers.find(&rec.id)?;
+        self.emit_container(&rec, "stop", &[]);
+        Ok(rec)
     }
 
     /// Sends a signal to the container's init.
@@ -195,6 +197,7 @@ impl Engine {
             .container_pidfd(&rec)
             .ok_or_else(|| Error::Conflict(format!("Container {} is not running", rec.id)))?;
         pidfd::signal(&fd, sig).map_err(|e| Error::io("signal", &rec.id)(e.into()))?;
+        self.emit_container(&rec, "kill", &[("signal", (sig as i32).to_string())]);
         Ok(rec)
     }
 

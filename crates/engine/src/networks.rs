@@ -525,7 +525,20 @@ impl Engine {
             }
             return Err(e);
         }
+        self.emit_network(&n, "create", None);
         Ok(n)
+    }
+
+    /// A network's event: its name and type as attributes, the container's
+    /// ID for connect and disconnect, as docker's.
+    fn emit_network(&self, n: &Network, action: &str, container: Option<&str>) {
+        let mut attrs = BTreeMap::new();
+        attrs.insert("name".to_string(), n.name.clone());
+        attrs.insert("type".to_string(), "bridge".to_string());
+        if let Some(c) = container {
+            attrs.insert("container".to_string(), c.to_string());
+        }
+        self.emit("network", action, &n.id, attrs);
     }
 
     /// The running containers with an endpoint on network `id`.
@@ -570,6 +583,7 @@ impl Engine {
         }
         let removed = berth_network::Error::all(remove_kernel(&n));
         self.networks.remove(&n)?;
+        self.emit_network(&n, "destroy", None);
         removed?;
         Ok(n.name)
     }
@@ -908,6 +922,7 @@ impl Engine {
             }
             Ok(())
         })?;
+        self.emit_network(&n, "connect", Some(&rec.id));
         if rec.state.status != Status::Running || rec.state.pid <= 0 {
             return Ok(());
         }
@@ -986,6 +1001,7 @@ impl Engine {
             Ok(gone)
         })?;
         self.release(&dropped, &[]);
+        self.emit_network(&n, "disconnect", Some(&rec.id));
         Ok(())
     }
 }

@@ -199,7 +199,11 @@ impl Engine {
     /// Creates (or, if it exists, returns) a volume. Takes the state lock.
     pub fn volume_create(&self, req: VolumeRequest) -> Result<Volume> {
         let _lock = self.lock_containers()?;
-        self.volume_create_locked(req).map(|(v, _)| v)
+        let (v, new) = self.volume_create_locked(req)?;
+        if new {
+            self.emit_volume(&v.name, "create");
+        }
+        Ok(v)
     }
 
     /// Creates a volume; the flag says whether it is new.
@@ -260,7 +264,14 @@ impl Engine {
                 using.join(", ")
             )));
         }
-        self.volumes.remove(name)
+        self.volumes.remove(name)?;
+        self.emit_volume(name, "destroy");
+        Ok(())
+    }
+
+    fn emit_volume(&self, name: &str, action: &str) {
+        let attrs = std::collections::BTreeMap::from([("driver".to_string(), "local".to_string())]);
+        self.emit("volume", action, name, attrs);
     }
 
     /// Removes the unused volumes `keep` does not keep: anonymous ones only
