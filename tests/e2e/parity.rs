@@ -969,3 +969,43 @@ fn network_filters_history_formats_and_update_checks() {
     ok(&env.berth(&["rm", "-f", "u"]));
     env.assert_clean();
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    let env = Env::new();
+    for i in 0..3 {
+        ok(&env.berth(&["create", "--name", &format!("k{i}"), "busybox", "true"]));
+    }
+    // The reader is gone before berth writes: as docker's CLI, berth ends
+    // by SIGPIPE and says nothing (it used to panic with a backtrace).
+    for cmd in [
+        "ps -a --format '{{.Names}}'",
+        "ps -a",
+        "images",
+        "inspect k0",
+        "completion bash",
+    ] {
+        let base = env.command(&[]);
+        let berth: Vec<String> = std::iter::once(base.get_program())
+            .chain(base.get_args())
+            .map(|a| format!("'{}'", a.to_string_lossy()))
+            .collect();
+        let line = format!(
+            "{} {cmd} | true; echo \"status ${{PIPESTATUS[0]}}\"",
+            berth.join(" ")
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &line])
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stderr.is_empty(), "{cmd}: {stderr}");
+        assert!(
+            stdout.trim() == "status 141" || stdout.trim() == "status 0",
+            "{cmd}: {stdout}"
+        );
+    }
+    ok(&env.berth(&["rm", "k0", "k1", "k2"]));
+}

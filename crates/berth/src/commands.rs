@@ -53,6 +53,15 @@ fn engine(g: &Global) -> Result<Engine> {
 }
 
 pub(crate) fn report(e: &anyhow::Error) {
+    // Output that stopped because its reader went away is the end, not an
+    // error (docker's CLI ends quietly too).
+    let closed = e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    });
+    if closed {
+        crate::die_of_sigpipe();
+    }
     eprintln!("berth: {e:#}");
 }
 
