@@ -1009,3 +1009,39 @@ fn a_reader_that_goes_away_ends_the_output_quietly() {
     }
     ok(&env.berth(&["rm", "k0", "k1", "k2"]));
 }
+
+#[test]
+fn values_docker_validates_are_validated() {
+    let env = Env::new();
+    for (args, says) in [
+        (
+            &["run", "--rm", "-e", "=value", "busybox", "true"][..],
+            "invalid environment variable: =value",
+        ),
+        (
+            &[
+                "run",
+                "--rm",
+                "--hostname",
+                "bad host/name",
+                "busybox",
+                "true",
+            ],
+            "invalid hostname format: bad host/name",
+        ),
+        (
+            &["--log-level", "bogus", "ps"],
+            "Unable to parse logging level: bogus",
+        ),
+    ] {
+        let r = env.berth(args);
+        assert_eq!(r.code, 125, "{args:?}: {r:?}");
+        assert!(r.stderr.contains(says), "{args:?}: {r:?}");
+    }
+    ok(&env.berth(&["run", "-d", "--name", "c", "busybox", "sleep", "60"]));
+    let r = env.berth(&["exec", "-e", "=x", "c", "true"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("invalid environment variable"), "{r:?}");
+    ok(&env.berth(&["rm", "-f", "c"]));
+    env.assert_clean();
+}

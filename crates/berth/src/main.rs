@@ -31,6 +31,15 @@ fn main() -> ExitCode {
     }
     end_quietly_on_closed_output();
     let code = match parse(args) {
+        Ok(cli)
+            if !matches!(
+                cli.global.log_level.as_str(),
+                "debug" | "info" | "warn" | "error" | "fatal"
+            ) =>
+        {
+            eprintln!("Unable to parse logging level: {}", cli.global.log_level);
+            USAGE_FAILED
+        }
         Ok(mut cli) => match paths::resolve(&mut cli) {
             Ok(()) => {
                 init_logging(&cli.global);
@@ -140,10 +149,11 @@ fn monitor_main(args: &[OsString]) -> i32 {
 }
 
 fn init_logging(g: &cli::Global) {
-    let level = if g.debug {
-        "debug"
-    } else {
-        g.log_level.as_str()
+    let level = match g.log_level.as_str() {
+        _ if g.debug => "debug",
+        // docker's fatal: only what ends the program, which is an error here.
+        "fatal" => "error",
+        l => l,
     };
     // libcgroups warns about every controller the host lacks: keep it quiet
     // unless debugging.

@@ -107,6 +107,7 @@ impl Engine {
         if req.cmd.is_empty() {
             return Err(Error::InvalidArgument("exec needs a command to run".into()));
         }
+        crate::config::check_env(&req.env)?;
         if let Some(w) = &req.workdir {
             if !w.starts_with('/') {
                 return Err(Error::InvalidArgument(format!(
