@@ -92,3 +92,35 @@ fn docker_commit_history_save_load_import_and_prune() {
     d.stop();
     env.assert_clean();
 }
+
+/// `docker login` checks through `/auth` and the CLI keeps the
+/// credentials; push and pull send them (X-Registry-Auth) and the daemon
+/// stores none of them.
+#[test]
+fn docker_login_push_and_pull_through_the_daemon() {
+    use crate::distribution::{htpasswd, DockerRegistry};
+    let reg = DockerRegistry::start(Some(&htpasswd("me", "s3cret")));
+    let env = Env::new();
+    let d = Daemon::start(&env);
+    let name = format!("{}/me/app:v1", reg.addr);
+    ok(d.docker(&["tag", "busybox", &name]));
+    let denied = d.docker(&["push", &name]);
+    assert_ne!(denied.code, 0, "{denied:?}");
+    let wrong = d.docker(&["login", &reg.addr, "-u", "me", "-p", "nope"]);
+    assert_ne!(wrong.code, 0, "{wrong:?}");
+    let r = d.docker(&["login", &reg.addr, "-u", "me", "-p", "s3cret"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("Login Succeeded"), "{r:?}");
+    let pushed = ok(d.docker(&["push", &name]));
+    assert!(pushed.contains("v1: digest: sha256:"), "{pushed}");
+    ok(d.docker(&["rmi", &name]));
+    ok(d.docker(&["pull", &name]));
+    assert_eq!(
+        ok(d.docker(&["run", "--rm", "--network", "none", &name, "echo", "pulled"])),
+        "pulled\n"
+    );
+    // The daemon kept no credentials of its own.
+    assert!(!env.docker_config().join("config.json").exists());
+    d.stop();
+    env.assert_clean();
+}

@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_engine::image::Reference;
-use berth_engine::registry::client::{Progress, Status};
+use berth_engine::registry::client::{Credentials, Progress, Status};
 use berth_engine::Removed;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -126,8 +126,10 @@ pub async fn create(
     State(app): State<AppState>,
     Query(q): Query<CreateQuery>,
     RawQuery(raw): RawQuery,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
+    let creds = registry_auth(&headers)?;
     if q.from_src.as_deref() == Some("-") {
         return crate::image_io::import(app, raw.as_deref().unwrap_or(""), body).await;
     }
@@ -147,7 +149,7 @@ pub async fn create(
     // client runs a runtime of its own, which cannot start inside another.
     std::thread::spawn(move || {
         let out = progress.clone();
-        match app.engine.pull(&name, progress) {
+        match app.engine.pull_as(&name, creds, progress) {
             Ok(p) => {
                 out.send(json!({"status": format!("Digest: {}", p.digest)}));
                 let what = if p.downloaded {
@@ -178,11 +180,20 @@ pub struct TagQuery {
 
 /// `POST /images/{name}/tag` and `DELETE /images/{name}` (names have
 /// slashes: the route takes the rest of the path).
-pub async fn tag(
+pub async fn tag_or_push(
     State(app): State<AppState>,
     Path(path): Path<String>,
     Query(q): Query<TagQuery>,
-) -> ApiResult<StatusCode> {
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    if let Some(name) = path.strip_suffix("/push") {
+        let creds = registry_auth(&headers)?;
+        return Ok(push(app, name, q.tag, creds));
+    }
+    tag(app, &path, q).await.map(IntoResponse::into_response)
+}
+
+async fn tag(app: AppState, path: &str, q: TagQuery) -> ApiResult<StatusCode> {
     let Some(name) = path.strip_suffix("/tag").map(str::to_string) else {
         return Err(ApiError::NotFound(format!(
             "page not found: /images/{path}"
@@ -230,4 +241,106 @@ pub async fn remove(
         })
         .collect();
     Ok(Json(Value::Array(rows)))
+}
+
+/// The credentials of `X-Registry-Auth` (base64url of docker's JSON
+/// `{"username", "password", "serveraddress"}`); none if absent or empty.
+fn registry_auth(headers: &HeaderMap) -> ApiResult<Option<Credentials>> {
+    let Some(raw) = headers
+        .get("X-Registry-Auth")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    else {
+        return Ok(None);
+    };
+    use base64::Engine as _;
+    let engines = [
+        base64::engine::general_purpose::URL_SAFE,
+        base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        base64::engine::general_purpose::STANDARD,
+    ];
+    let json = engines
+        .iter()
+        .find_map(|e| e.decode(raw).ok())
+        .ok_or_else(|| ApiError::BadRequest("invalid X-Registry-Auth header".into()))?;
+    let auth: AuthBody = serde_json::from_slice(&json)
+        .map_err(|e| ApiError::BadRequest(format!("invalid X-Registry-Auth header: {e}")))?;
+    Ok(auth.credentials())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct AuthBody {
+    username: String,
+    password: String,
+    serveraddress: String,
+}
+
+impl AuthBody {
+    fn credentials(&self) -> Option<Credentials> {
+        (!self.username.is_empty()).then(|| Credentials {
+            username: self.username.clone(),
+            password: self.password.clone(),
+        })
+    }
+}
+
+/// `POST /images/{name}/push?tag=T`: progress as docker's JSON lines.
+fn push(app: AppState, name: &str, tag: Option<String>, creds: Option<Credentials>) -> Response {
+    let name = match tag.filter(|t| !t.is_empty()) {
+        Some(t) => format!("{name}:{t}"),
+        None => name.to_string(),
+    };
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Result<Bytes, std::io::Error>>();
+    let progress = Arc::new(JsonProgress(tx));
+    // Its own thread: the registry client runs a runtime of its own.
+    std::thread::spawn(move || {
+        let out = progress.clone();
+        match app.engine.push_as(&name, creds, progress) {
+            Ok(p) => {
+                let tag = name
+                    .rsplit_once(':')
+                    .map_or("latest", |(_, t)| t)
+                    .to_string();
+                out.send(
+                    json!({"status": format!("{tag}: digest: {} size: {}", p.digest, p.size)}),
+                );
+                out.send(json!({"progressDetail": {}, "aux": {"Tag": tag, "Digest": p.digest.to_string(), "Size": p.size}}));
+            }
+            Err(e) => {
+                out.send(json!({"errorDetail": {"message": e.to_string()}, "error": e.to_string()}))
+            }
+        }
+    });
+    let body = Body::from_stream(futures_util::stream::poll_fn({
+        let mut rx = rx;
+        move |cx| rx.poll_recv(cx)
+    }));
+    ([("Content-Type", "application/json")], body).into_response()
+}
+
+/// `POST /auth`: checks credentials against the registry; the client keeps
+/// them, the daemon stores nothing.
+pub async fn auth(State(app): State<AppState>, Json(b): Json<AuthBody>) -> ApiResult<Json<Value>> {
+    let Some(creds) = b.credentials() else {
+        return Err(ApiError::BadRequest("no username given".into()));
+    };
+    let registry = b
+        .serveraddress
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    // Its own thread (the registry client runs a runtime of its own), awaited.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(app.engine.verify_login(&registry, &creds));
+    });
+    rx.await
+        .map_err(|_| ApiError::Internal("the login check failed".into()))?
+        .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+    Ok(Json(
+        json!({"Status": "Login Succeeded", "IdentityToken": ""}),
+    ))
 }

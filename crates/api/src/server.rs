@@ -57,6 +57,7 @@ fn router(state: State) -> Router {
         .route("/_ping", get(system::ping).head(system::ping))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
+        .route("/auth", post(images::auth))
         .route("/events", get(events::events))
         .route("/containers/json", get(containers::list))
         .route("/containers/create", post(containers::create))
@@ -95,7 +96,7 @@ fn router(state: State) -> Router {
         .route(
             "/images/{*name}",
             get(images::inspect_or_history)
-                .post(images::tag)
+                .post(images::tag_or_push)
                 .delete(images::remove),
         )
         .route("/networks", get(networks::list_networks))

@@ -18,13 +18,21 @@ impl Engine {
 
     /// Pulls `name` (`busybox`, `host:5000/me/app:v1`, `app@sha256:...`).
     pub fn pull(&self, name: &str, progress: Arc<dyn Progress>) -> Result<Pulled> {
+        self.pull_as(name, None, progress)
+    }
+
+    /// [`Engine::pull`] with credentials given for this pull only (none:
+    /// the stored ones).
+    pub fn pull_as(
+        &self,
+        name: &str,
+        credentials: Option<Credentials>,
+        progress: Arc<dyn Progress>,
+    ) -> Result<Pulled> {
         let reference = Reference::parse(name)?;
-        Ok(client::pull(
-            &self.images,
-            &reference,
-            &self.registry_options(),
-            progress,
-        )?)
+        let mut opts = self.registry_options();
+        opts.credentials = credentials;
+        Ok(client::pull(&self.images, &reference, &opts, progress)?)
     }
 
     /// `pull -a`: every tag of the repository `name` names (a tag or digest
@@ -98,6 +106,17 @@ impl Engine {
 
     /// Pushes the local image `name` to the registry its name points at.
     pub fn push(&self, name: &str, progress: Arc<dyn Progress>) -> Result<Pushed> {
+        self.push_as(name, None, progress)
+    }
+
+    /// [`Engine::push`] with credentials given for this push only (none:
+    /// the stored ones).
+    pub fn push_as(
+        &self,
+        name: &str,
+        credentials: Option<Credentials>,
+        progress: Arc<dyn Progress>,
+    ) -> Result<Pushed> {
         let reference = Reference::parse(name)?;
         if reference.digest().is_some() {
             return Err(Error::InvalidArgument(format!(
@@ -106,17 +125,19 @@ impl Engine {
         }
         // The image must exist under this very name.
         self.images.resolve(&reference.to_string())?;
-        Ok(client::push(
-            &self.images,
-            &reference,
-            &self.registry_options(),
-            progress,
-        )?)
+        let mut opts = self.registry_options();
+        opts.credentials = credentials;
+        Ok(client::push(&self.images, &reference, &opts, progress)?)
     }
 
     /// Checks credentials against `registry` and stores them.
     pub fn login(&self, registry: &str, creds: &Credentials) -> Result<()> {
         Ok(client::login(&self.registry_options(), registry, creds)?)
+    }
+
+    /// Checks credentials against `registry`, storing nothing.
+    pub fn verify_login(&self, registry: &str, creds: &Credentials) -> Result<()> {
+        Ok(client::verify(&self.registry_options(), registry, creds)?)
     }
 
     /// Forgets `registry`'s credentials; false if there were none.

@@ -66,6 +66,14 @@ pub fn login(opts: &Options, registry: &str, creds: &Credentials) -> Result<(), 
     AuthConfig::load(&opts.config_dir)?.set(registry, creds)
 }
 
+/// Checks credentials against `registry` without storing them (the Docker
+/// API's `/auth`: the client keeps them).
+pub fn verify(opts: &Options, registry: &str, creds: &Credentials) -> Result<(), ClientError> {
+    super::install_crypto();
+    let rt = super::runtime()?;
+    rt.block_on(check(opts, registry, creds))
+}
+
 /// Forgets the credentials of `registry`; false if none were stored.
 pub fn logout(opts: &Options, registry: &str) -> Result<bool, ClientError> {
     AuthConfig::load(&opts.config_dir)?.remove(registry)

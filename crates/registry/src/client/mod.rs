@@ -23,7 +23,7 @@ use oci_client::secrets::RegistryAuth;
 
 pub use auth::{AuthConfig, Credentials};
 pub use error::ClientError;
-pub use login::{login, logout};
+pub use login::{login, logout, verify};
 pub use progress::{Progress, Quiet, Status};
 pub use pull::{list_tags, pull, PullPolicy, Pulled};
 pub use push::{push, Pushed};
@@ -39,6 +39,9 @@ pub struct Options {
     pub insecure_registries: Vec<String>,
     /// Layers downloaded or uploaded at once.
     pub max_concurrent: usize,
+    /// Credentials given with the request (the Docker API's
+    /// `X-Registry-Auth`): used instead of `config.json`'s, never stored.
+    pub credentials: Option<Credentials>,
 }
 
 impl Options {
@@ -47,6 +50,7 @@ impl Options {
             config_dir,
             insecure_registries: Vec::new(),
             max_concurrent: 3,
+            credentials: None,
         }
     }
 
@@ -214,7 +218,11 @@ pub(crate) async fn connect_clients(
     };
     let mono = if monolithic { Some(make(true)?) } else { None };
     let client = make(false)?;
-    let auth = match AuthConfig::load(&opts.config_dir)?.get(registry) {
+    let stored = match &opts.credentials {
+        Some(c) => Some(c.clone()),
+        None => AuthConfig::load(&opts.config_dir)?.get(registry),
+    };
+    let auth = match stored {
         Some(c) => RegistryAuth::Basic(c.username, c.password),
         None => RegistryAuth::Anonymous,
     };
