@@ -170,6 +170,33 @@ fn binary_size(bytes: u64) -> String {
     format!("{text}{}", UNITS[unit])
 }
 
+/// docker's "Security Options" block: `name=seccomp,profile=builtin`
+/// becomes `seccomp` with its `Profile: builtin` below.
+fn security_options(opts: &Value) -> String {
+    let mut out = vec![" Security Options:".to_string()];
+    for opt in opts
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        for (i, kv) in opt.split(',').enumerate() {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            match (i, k) {
+                (0, _) => out.push(format!("  {v}")),
+                _ => {
+                    let mut key = k.to_string();
+                    if let Some(c) = key.get_mut(0..1) {
+                        c.make_ascii_uppercase();
+                    }
+                    out.push(format!("   {key}: {v}"));
+                }
+            }
+        }
+    }
+    out.join("\n")
+}
+
 pub fn info(engine: &Engine, g: &Global, a: FormatArgs) -> Result<i32> {
     let debug = g.debug;
     let mut doc = engine.system_info(VERSION, debug)?;
@@ -206,6 +233,7 @@ pub fn info(engine: &Engine, g: &Global, a: FormatArgs) -> Result<i32> {
         format!(" Cgroup Version: {}", f("CgroupVersion")),
         " Runtimes: berth".to_string(),
         format!(" Default Runtime: {}", f("DefaultRuntime")),
+        security_options(&doc["SecurityOptions"]),
         format!(" Kernel Version: {}", f("KernelVersion")),
         format!(" Operating System: {}", f("OperatingSystem")),
         format!(" OSType: {}", f("OSType")),
@@ -226,6 +254,14 @@ pub fn info(engine: &Engine, g: &Global, a: FormatArgs) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn security_options_like_docker() {
+        assert_eq!(
+            security_options(&json!(["name=seccomp,profile=builtin"])),
+            " Security Options:\n  seccomp\n   Profile: builtin"
+        );
+    }
 
     #[test]
     fn binary_sizes_like_docker() {
