@@ -1045,3 +1045,66 @@ fn values_docker_validates_are_validated() {
     ok(&env.berth(&["rm", "-f", "c"]));
     env.assert_clean();
 }
+
+#[test]
+fn events_show_what_any_berth_process_did() {
+    let env = Env::new();
+    // Followed: a container started by another command shows up.
+    let mut follow = env
+        .command(&[
+            "events",
+            "--filter",
+            "event=start",
+            "--format",
+            "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let since = chrono::Utc::now().timestamp().to_string();
+    ok(&env.berth(&["run", "--rm", "--name", "ev", "busybox", "true"]));
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(follow.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert_eq!(line, "container start ev\n");
+    // History between two times, narrowed by docker's filters.
+    let until = (chrono::Utc::now().timestamp() + 1).to_string();
+    let out = ok(&env.berth(&[
+        "system",
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "container=ev",
+        "--format",
+        "{{.Action}}",
+    ]));
+    assert_eq!(out, "create\nstart\ndie\ndestroy\n");
+    let out = ok(&env.berth(&[
+        "events",
+        "--since",
+        "1m",
+        "--until",
+        "0s",
+        "--filter",
+        "type=container",
+    ]));
+    assert!(
+        out.lines()
+            .any(|l| l.contains(" container die ") && l.contains("exitCode=0")),
+        "{out}"
+    );
+    let r = env.berth(&["events", "--filter", "colour=blue"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("invalid filter 'colour'"), "{r:?}");
+    env.assert_clean();
+}

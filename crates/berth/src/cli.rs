@@ -167,6 +167,8 @@ pub enum Command {
     Logout(LogoutArgs),
     /// Serve the Docker Engine API on a unix socket
     Daemon(DaemonArgs),
+    /// Get real time events from the server
+    Events(EventsArgs),
     /// Generate the shell completion script (bash, zsh or fish)
     Completion(CompletionArgs),
     /// Show the Berth version information
@@ -783,6 +785,22 @@ pub struct AttachArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// Filter output based on conditions provided
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// Format output using a custom template ('json' or a Go template)
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Show all events created since timestamp
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Stream events until this timestamp
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+#[derive(Args, Debug)]
 pub struct CompletionArgs {
     /// The shell: bash, zsh or fish
     pub shell: clap_complete::Shell,
@@ -903,6 +921,8 @@ pub enum SystemCommand {
     Info(FormatArgs),
     /// Remove unused data
     Prune(PruneArgs),
+    /// Get real time events from the server
+    Events(EventsArgs),
 }
 
 #[derive(Args, Debug)]

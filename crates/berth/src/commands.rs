@@ -78,6 +78,9 @@ pub fn dispatch(cli: Cli) -> i32 {
     };
     let result = match command {
         Command::Version(a) => crate::system_cmds::version(a),
+        Command::Events(a) | Command::System(SystemCommand::Events(a)) => {
+            engine(g).and_then(|e| crate::system_cmds::events(&e, a))
+        }
         Command::Completion(a) => {
             use clap::CommandFactory;
             let mut cmd = Cli::command();
