@@ -251,37 +251,6 @@ pub fn info(engine: &Engine, g: &Global, a: FormatArgs) -> Result<i32> {
     Ok(0)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn security_options_like_docker() {
-        assert_eq!(
-            security_options(&json!(["name=seccomp,profile=builtin"])),
-            " Security Options:\n  seccomp\n   Profile: builtin"
-        );
-    }
-
-    #[test]
-    fn binary_sizes_like_docker() {
-        assert_eq!(binary_size(0), "0B");
-        assert_eq!(binary_size(1024), "1KiB");
-        assert_eq!(binary_size(25_200_000_000), "23.47GiB");
-        assert_eq!(binary_size(1536 * 1024 * 1024), "1.5GiB");
-        assert_eq!(binary_size(512 * 1024 * 1024), "512MiB");
-    }
-
-    #[test]
-    fn version_line_parses_as_docker_s() {
-        let line = version_line();
-        let rest = line.strip_prefix("Berth version ").unwrap();
-        let (version, build) = rest.split_once(", build ").unwrap();
-        assert_eq!(version, VERSION);
-        assert!(!build.is_empty());
-    }
-}
-
 /// docker's `--since`/`--until`: Unix seconds (with a fraction), an RFC 3339
 /// time, or a Go duration before now (`10m`); as nanoseconds.
 fn event_time(what: &str, v: &str) -> Result<i128> {
@@ -412,5 +381,36 @@ pub fn events(engine: &Engine, a: crate::cli::EventsArgs) -> Result<i32> {
         {
             print(ev)?;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn security_options_like_docker() {
+        assert_eq!(
+            security_options(&json!(["name=seccomp,profile=builtin"])),
+            " Security Options:\n  seccomp\n   Profile: builtin"
+        );
+    }
+
+    #[test]
+    fn binary_sizes_like_docker() {
+        assert_eq!(binary_size(0), "0B");
+        assert_eq!(binary_size(1024), "1KiB");
+        assert_eq!(binary_size(25_200_000_000), "23.47GiB");
+        assert_eq!(binary_size(1536 * 1024 * 1024), "1.5GiB");
+        assert_eq!(binary_size(512 * 1024 * 1024), "512MiB");
+    }
+
+    #[test]
+    fn version_line_parses_as_docker_s() {
+        let line = version_line();
+        let rest = line.strip_prefix("Berth version ").unwrap();
+        let (version, build) = rest.split_once(", build ").unwrap();
+        assert_eq!(version, VERSION);
+        assert!(!build.is_empty());
     }
 }
