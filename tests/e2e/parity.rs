@@ -1108,3 +1108,67 @@ fn events_show_what_any_berth_process_did() {
     assert!(r.stderr.contains("invalid filter 'colour'"), "{r:?}");
     env.assert_clean();
 }
+
+#[test]
+fn ip_and_mac_address_on_a_user_network() {
+    let env = Env::new();
+    ok(&env.berth(&["network", "create", "--subnet", "10.231.7.0/24", "fixed"]));
+    let out = ok(&env.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "fixed",
+        "--ip",
+        "10.231.7.50",
+        "--mac-address",
+        "02:aa:bb:cc:dd:ee",
+        "busybox",
+        "sh",
+        "-c",
+        "ip addr show eth0",
+    ]));
+    assert!(out.contains("inet 10.231.7.50/24"), "{out}");
+    assert!(out.contains("link/ether 02:aa:bb:cc:dd:ee"), "{out}");
+    ok(&env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "holder",
+        "--network",
+        "fixed",
+        "--ip",
+        "10.231.7.51",
+        "busybox",
+        "sleep",
+        "60",
+    ]));
+    assert_eq!(
+        env.inspect("holder", "{{.NetworkSettings.Networks.fixed.IPAddress}}"),
+        "10.231.7.51"
+    );
+    for (args, says) in [
+        (
+            &["--network", "fixed", "--ip", "10.231.7.51"][..],
+            "Address already in use",
+        ),
+        (
+            &["--network", "fixed", "--ip", "10.9.9.9"],
+            "no configured subnet",
+        ),
+        (&["--ip", "10.231.7.60"], "user defined networks only"),
+        (
+            &["--mac-address", "01:00:5e:00:00:01"],
+            "not a valid mac address",
+        ),
+    ] {
+        let mut cmd = vec!["run", "--rm"];
+        cmd.extend(args);
+        cmd.extend(["busybox", "true"]);
+        let r = env.berth(&cmd);
+        assert_eq!(r.code, 125, "{args:?}: {r:?}");
+        assert!(r.stderr.contains(says), "{args:?}: {r:?}");
+    }
+    ok(&env.berth(&["rm", "-f", "holder"]));
+    ok(&env.berth(&["network", "rm", "fixed"]));
+    env.assert_clean();
+}

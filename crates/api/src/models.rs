@@ -168,6 +168,7 @@ pub struct CreateBody {
     pub stop_timeout: Option<i64>,
     pub domainname: Option<String>,
     pub labels: Option<HashMap<String, String>>,
+    pub mac_address: Option<String>,
     pub healthcheck: Option<berth_engine::health::HealthConfig>,
     pub exposed_ports: Option<HashMap<String, serde_json::Value>>,
     pub host_config: Option<HostConfig>,
@@ -186,6 +187,17 @@ pub struct NetworkingConfig {
 #[serde(rename_all = "PascalCase", default)]
 pub struct EndpointSettings {
     pub aliases: Option<Vec<String>>,
+    #[serde(rename = "IPAMConfig")]
+    pub ipam_config: Option<IpamConfig>,
+    pub mac_address: Option<String>,
+}
+
+/// An endpoint's requested address (`--ip`).
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct IpamConfig {
+    #[serde(rename = "IPv4Address")]
+    pub ipv4_address: Option<String>,
 }
 
 /// docker's `filters` query: `{"name": ["web"], "status": ["running"]}`.
@@ -297,6 +309,24 @@ impl CreateBody {
             if !primary {
                 o.extra_networks.push(name.clone());
             }
+            if primary {
+                let ep = endpoints[name].as_ref();
+                if let Some(ip) = ep
+                    .and_then(|e| e.ipam_config.as_ref())
+                    .and_then(|c| c.ipv4_address.as_deref())
+                    .filter(|a| !a.is_empty())
+                {
+                    o.ip = Some(ip.parse().map_err(|_| {
+                        ApiError::BadRequest(format!("invalid IPv4 address: {ip}"))
+                    })?);
+                }
+                if let Some(mac) = ep
+                    .and_then(|e| e.mac_address.clone())
+                    .filter(|m| !m.is_empty())
+                {
+                    o.mac_address = Some(mac);
+                }
+            }
             let given = endpoints[name].as_ref().and_then(|e| e.aliases.clone());
             for a in given.unwrap_or_default() {
                 if !o.network_aliases.contains(&a) {
@@ -387,6 +417,9 @@ impl CreateBody {
         o.domainname = nonempty(self.domainname);
         o.labels = self.labels.unwrap_or_default().into_iter().collect();
         o.healthcheck = self.healthcheck;
+        if let Some(mac) = nonempty(self.mac_address) {
+            o.mac_address = Some(mac);
+        }
         for d in h.devices.unwrap_or_default() {
             let container = if d.path_in_container.is_empty() {
                 d.path_on_host.clone()

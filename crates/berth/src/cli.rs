@@ -1294,6 +1294,12 @@ pub struct RunArgs {
     /// Container IPv4/IPv6 link-local addresses (refused)
     #[arg(long)]
     pub link_local_ip: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104), on a user network
+    #[arg(long)]
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long)]
+    pub mac_address: Option<String>,
     /// IPv6 address (refused: no IPv6 networks yet)
     #[arg(long)]
     pub ip6: Option<String>,

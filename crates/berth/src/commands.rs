@@ -685,6 +685,8 @@ fn container_options(a: &RunArgs) -> Result<ContainerOptions> {
     o.init = a.init;
     o.expose = a.expose.clone();
     o.healthcheck = healthcheck(a)?;
+    o.ip = a.ip;
+    o.mac_address = a.mac_address.clone();
     o.security_opt = security_opts(&a.security_opt)?;
     // Label files first: a -l given on the command line wins.
     for kv in read_env_files(&a.label_file)?.iter().chain(&a.label) {

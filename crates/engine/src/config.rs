@@ -262,6 +262,12 @@ pub struct ContainerOptions {
     /// HEALTHCHECK at create.
     #[serde(default)]
     pub healthcheck: Option<crate::health::HealthConfig>,
+    /// `--ip`: the container's address on its user network.
+    #[serde(default)]
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// `--mac-address`: its MAC address on its first network.
+    #[serde(default)]
+    pub mac_address: Option<String>,
     /// `-l/--label`, `--label-file`; the image's labels are merged in at
     /// create (the container's win), as docker does.
     #[serde(default)]
@@ -600,6 +606,8 @@ impl ContainerOptions {
             annotations: Default::default(),
             labels: Default::default(),
             healthcheck: None,
+            ip: None,
+            mac_address: None,
             security_opt: Vec::new(),
             stop_signal: None,
             stop_timeout: None,
@@ -693,6 +701,29 @@ impl ContainerOptions {
             }
         }
         check_env(&self.env)?;
+        if self.ip.is_some() && !matches!(self.network, NetworkMode::Named(_)) {
+            return bad(
+                "user specified IP address is supported on user defined networks only".into(),
+            );
+        }
+        if let Some(m) = &self.mac_address {
+            let parts: Vec<&str> = m.split(':').collect();
+            let ok = parts.len() == 6
+                && parts
+                    .iter()
+                    .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()));
+            // A multicast address (low bit of the first byte) cannot be a host's.
+            let multicast = u8::from_str_radix(parts[0], 16).is_ok_and(|b| b & 1 == 1);
+            if !ok || multicast {
+                return bad(format!("{m} is not a valid mac address"));
+            }
+            if matches!(
+                self.network,
+                NetworkMode::Host | NetworkMode::None | NetworkMode::Container(_)
+            ) {
+                return bad("conflicting options: mac-address and the network mode".into());
+            }
+        }
         if let Some(h) = &self.hostname {
             if !valid_hostname(h) {
                 return bad(format!("invalid hostname format: {h}"));

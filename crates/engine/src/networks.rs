@@ -331,7 +331,7 @@ fn setup(
             inside = Some(Netlink::in_netns_of(pid).map_err(|e| e.to_string())?);
         }
         let nl = inside.as_ref().ok_or("no netlink connection")?;
-        let mac = ipam::mac_for(ep.ip);
+        let mac = parse_mac(&ep.mac).unwrap_or_else(|| ipam::mac_for(ep.ip));
         let gw = (i == 0).then_some(ep.gateway);
         nl.configure_inside(&peer, &format!("eth{i}"), ep.ip, ep.prefix, mac, gw)
             .map_err(|e| e.to_string())?;
@@ -400,6 +400,41 @@ fn free_ip(records: &[ContainerRecord], n: &Network, except: &str) -> Result<Ipv
     ipam::allocate(&n.subnet, n.gateway, &used).ok_or_else(|| {
         Error::Conflict(format!("no available IPv4 addresses on network {}", n.name))
     })
+}
+
+/// `02:42:0a:00:00:02` as bytes.
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in &mut out {
+        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
+/// `--ip`: the address asked for, if it is in the network's subnet, not its
+/// gateway or network address, and free.
+fn chosen_ip(
+    records: &[ContainerRecord],
+    n: &Network,
+    except: &str,
+    ip: Ipv4Addr,
+) -> Result<Ipv4Addr> {
+    if !n.subnet.contains(&ip) || ip == n.subnet.network() || ip == n.subnet.broadcast() {
+        return Err(Error::InvalidArgument(format!(
+            "no configured subnet or ip-range contain the IP address {ip}"
+        )));
+    }
+    let used = ip == n.gateway
+        || records
+            .iter()
+            .filter(|o| o.id != except)
+            .flat_map(|o| o.state.endpoints.iter())
+            .any(|e| e.network_id == n.id && e.ip == ip);
+    if used {
+        return Err(Error::Conflict(format!("Address already in use: {ip}")));
+    }
+    Ok(ip)
 }
 
 /// Whether two published ports would take the same host port.
@@ -664,14 +699,21 @@ impl Engine {
             let others = self.containers.list()?;
             let mut endpoints = Vec::new();
             for (i, n) in nets.iter().enumerate() {
-                let ip = free_ip(&others, n, &r.id)?;
+                let ip = match r.options.ip.filter(|_| i == 0) {
+                    Some(ip) => chosen_ip(&others, n, &r.id, ip)?,
+                    None => free_ip(&others, n, &r.id)?,
+                };
                 let mut aliases = if n.name == DEFAULT_NETWORK {
                     Vec::new()
                 } else {
                     r.options.network_aliases.clone()
                 };
                 aliases.dedup();
-                endpoints.push(Endpoint::new(n, ip, &r.id, i, aliases));
+                let mut e = Endpoint::new(n, ip, &r.id, i, aliases);
+                if let Some(mac) = r.options.mac_address.as_ref().filter(|_| i == 0) {
+                    e.mac = mac.to_ascii_lowercase();
+                }
+                endpoints.push(e);
             }
             let taken: Vec<PublishedPort> = others
                 .iter()
