@@ -527,6 +527,27 @@ fn container_and_image_commands_take_docker_s_long_forms() {
     let r = env.berth(&["images", "--filter", "colour=blue"]);
     assert_ne!(r.code, 0, "{r:?}");
     assert!(r.stderr.contains("invalid filter 'colour'"), "{r:?}");
+    ok(&env.berth(&[
+        "exec",
+        "long",
+        "sh",
+        "-c",
+        "head -c 100000 /dev/zero > /big",
+    ]));
+    assert!(
+        !env.inspect("long", "{{json .}}").contains("SizeRw"),
+        "sizes only with -s"
+    );
+    let r = ok(&env.berth(&[
+        "container",
+        "inspect",
+        "-s",
+        "-f",
+        "{{.SizeRw}} {{.SizeRootFs}}",
+        "long",
+    ]));
+    let v: Vec<u64> = r.split_whitespace().map(|x| x.parse().unwrap()).collect();
+    assert!(v[0] >= 100_000 && v[1] > v[0], "{r}");
     ok(&env.berth(&["rm", "-f", "long"]));
     env.assert_clean();
 }

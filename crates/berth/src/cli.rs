@@ -982,6 +982,9 @@ pub struct InspectArgs {
     /// Only inspect objects of this type (container, image)
     #[arg(long = "type")]
     pub kind: Option<String>,
+    /// Display total file sizes if the type is container
+    #[arg(short, long)]
+    pub size: bool,
     #[arg(required = true)]
     pub names: Vec<String>,
 }

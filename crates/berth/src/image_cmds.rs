@@ -134,13 +134,29 @@ pub fn inspect(engine: &Engine, a: InspectArgs) -> Result<i32> {
     let format = a.format.as_deref().map(Format::parse).transpose()?;
     let mut docs = Vec::new();
     let mut code = 0;
+    // `-s`: a container's writable layer (SizeRw) and everything it sees
+    // (SizeRootFs: that plus its image).
+    let container_doc = |c: &berth_engine::ContainerRecord| -> Result<serde_json::Value> {
+        let mut d = engine.inspect_container(c)?;
+        if a.size {
+            let rw = engine.container_size(&c.id);
+            let image = engine
+                .images()
+                .resolve(&c.image_id)
+                .map(|i| engine.images().size(&i))
+                .unwrap_or(0);
+            d["SizeRw"] = serde_json::json!(rw);
+            d["SizeRootFs"] = serde_json::json!(rw + image);
+        }
+        Ok(d)
+    };
     for name in &a.names {
         let kind = a.kind.as_deref();
         let doc = match kind {
             Some("container") => engine
                 .container(name)
                 .map_err(anyhow::Error::from)
-                .and_then(|c| Ok(engine.inspect_container(&c)?)),
+                .and_then(|c| container_doc(&c)),
             Some("image") => engine
                 .images()
                 .resolve(name)
@@ -152,7 +168,7 @@ pub fn inspect(engine: &Engine, a: InspectArgs) -> Result<i32> {
                 .map_err(anyhow::Error::from),
             Some(other) => bail!("\"{other}\" is not a valid value for --type"),
             None => match engine.container(name) {
-                Ok(c) => Ok(engine.inspect_container(&c)?),
+                Ok(c) => container_doc(&c),
                 Err(_) => match engine.images().resolve(name) {
                     Ok(i) => Ok(engine.inspect_image(&i)?),
                     Err(_) => match engine.volume(name) {
