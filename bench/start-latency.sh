@@ -46,6 +46,7 @@ unshare -m --propagation private bash -c '
   hyperfine -N --warmup 5 --runs '"$runs"' --export-json "$work/results.json" \
     -n "berth run --rm busybox true (default bridge network)" "$B run --rm busybox true" \
     -n "berth run --rm --network none busybox true" "$B run --rm --network none busybox true" \
+    -n "berth run --rm --network none --security-opt seccomp=unconfined busybox true" "$B run --rm --network none --security-opt seccomp=unconfined busybox true" \
     -n "berth run --rm --network host busybox true" "$B run --rm --network host busybox true" \
     -n "crun run" "crun run -b $work/bundle bench-crun" \
     -n "runc run" "runc run -b $work/bundle bench-runc" \

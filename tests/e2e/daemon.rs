@@ -515,6 +515,42 @@ fn docker_run_options_reach_the_container_through_the_api() {
     assert!(out.contains("Operation not permitted"), "{out}");
     assert!(ok(d.docker(&["info", "--format", "{{.SecurityOptions}}"]))
         .contains("name=seccomp,profile=builtin"));
+    // Health checks: ps shows the status, and its change is an event.
+    let since = chrono::Utc::now().timestamp().to_string();
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "hc",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "200ms",
+        "busybox",
+        "sleep",
+        "60",
+    ]));
+    eventually(Duration::from_secs(20), "healthy", || {
+        ok(d.docker(&["ps", "--format", "{{.Status}}", "--filter", "name=hc"]))
+            .contains("(healthy)")
+            .then_some(())
+    });
+    let until = (chrono::Utc::now().timestamp() + 1).to_string();
+    let events = ok(d.docker(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "container=hc",
+        "--filter",
+        "event=health_status",
+        "--format",
+        "{{.Action}}",
+    ]));
+    assert!(events.contains("health_status: healthy"), "{events}");
+    ok(d.docker(&["rm", "-f", "hc"]));
     d.stop();
     env.assert_clean();
 }

@@ -832,3 +832,279 @@ fn health_checks_run_and_show_in_ps_and_inspect() {
     ok(&env.berth(&["rm", "-f", "img", "slow", "off"]));
     env.assert_clean();
 }
+
+#[test]
+fn attach_streams_privileged_exec_and_refused_flags() {
+    let env = Env::new();
+    let script = "echo out; echo err >&2";
+    let r = env.berth(&["run", "--rm", "-a", "stdout", "busybox", "sh", "-c", script]);
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "out\n", ""),
+        "{r:?}"
+    );
+    let r = env.berth(&["run", "--rm", "-a=STDERR", "busybox", "sh", "-c", script]);
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "", "err\n"),
+        "{r:?}"
+    );
+    let r = env.berth(&["run", "--rm", "-a", "stdout", "-d", "busybox", "true"]);
+    assert_eq!(r.code, 125, "{r:?}");
+
+    ok(&env.berth(&["run", "-d", "--name", "c", "busybox", "sleep", "60"]));
+    let caps = |extra: &[&str]| {
+        let mut cmd = vec!["exec"];
+        cmd.extend(extra);
+        cmd.extend(["c", "grep", "CapEff", "/proc/self/status"]);
+        ok(&env.berth(&cmd))
+    };
+    assert_eq!(caps(&[]), "CapEff:\t00000000a80425fb\n");
+    let all = caps(&["--privileged"]);
+    assert_ne!(all, caps(&[]));
+    assert!(all.contains("ffff"), "{all}");
+    ok(&env.berth(&["rm", "-f", "c"]));
+
+    for (args, says) in [
+        (&["--gpus", "all"][..], "--gpus is not supported"),
+        (&["--cpu-count", "2"], "Windows only"),
+        (&["--userns", "auto"], "user namespaces"),
+        (&["--volume-driver", "nfs"], "local volume driver"),
+        (
+            &["--storage-opt", "size=1G"],
+            "--storage-opt is not supported",
+        ),
+    ] {
+        let mut cmd = vec!["run", "--rm"];
+        cmd.extend(args);
+        cmd.extend(["busybox", "true"]);
+        let r = env.berth(&cmd);
+        assert_eq!(r.code, 125, "{args:?}: {r:?}");
+        assert!(r.stderr.contains(says), "{args:?}: {r:?}");
+    }
+    let out = ok(&env.berth(&[
+        "run",
+        "--rm",
+        "--userns=host",
+        "--volume-driver",
+        "local",
+        "--isolation",
+        "default",
+        "busybox",
+        "echo",
+        "fine",
+    ]));
+    assert_eq!(out, "fine\n");
+    env.assert_clean();
+}
+
+#[test]
+fn shell_completion_scripts_complete_docker_s_words() {
+    let env = Env::new();
+    let script = ok(&env.berth(&["completion", "bash"]));
+    let dir = env.workdir();
+    std::fs::write(dir.join("berth.bash"), &script).unwrap();
+    // bash completes `berth run --ulim` and `berth cont` as a user's tab does.
+    let complete = |words: &str, cword: usize| {
+        let cmd = format!(
+            "source ./berth.bash; COMP_WORDS=({words}); COMP_CWORD={cword}; _berth berth \"${{COMP_WORDS[$COMP_CWORD]}}\" \"${{COMP_WORDS[$COMP_CWORD-1]}}\"; echo \"${{COMPREPLY[@]}}\""
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &cmd])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(complete("berth run --ulim", 2), "--ulimit");
+    assert!(complete("berth cont", 1).contains("container"));
+    assert!(complete("berth container up", 2).contains("update"));
+    for shell in ["zsh", "fish"] {
+        let s = ok(&env.berth(&["completion", shell]));
+        assert!(s.contains("security-opt"), "{shell}");
+    }
+    let r = env.berth(&["completion", "tcsh"]);
+    assert_ne!(r.code, 0, "{r:?}");
+}
+
+#[test]
+fn network_filters_history_formats_and_update_checks() {
+    let env = Env::new();
+    ok(&env.berth(&["network", "create", "--label", "team=web", "front"]));
+    ok(&env.berth(&["network", "create", "back"]));
+    let ls = |filters: &[&str]| {
+        let mut cmd = vec!["network", "ls", "--format", "{{.Name}}"];
+        for f in filters {
+            cmd.extend(["--filter", f]);
+        }
+        ok(&env.berth(&cmd)).lines().collect::<Vec<_>>().join(" ")
+    };
+    assert_eq!(ls(&["label=team=web"]), "front");
+    assert_eq!(ls(&["type=custom"]), "back front");
+    assert_eq!(ls(&["type=builtin"]), "bridge host none");
+    assert_eq!(ls(&["name=ack", "driver=bridge"]), "back");
+    assert_eq!(ls(&["dangling=true"]), "back front");
+    let r = env.berth(&["network", "ls", "--filter", "colour=blue"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    ok(&env.berth(&["network", "rm", "front", "back"]));
+    // -f: a network that is not there is no error.
+    ok(&env.berth(&["network", "rm", "-f", "front"]));
+    let r = env.berth(&["network", "rm", "front"]);
+    assert_ne!(r.code, 0, "{r:?}");
+
+    env.image_from("echo hi > /f", &["LABEL x=y"], "hist");
+    let out = ok(&env.berth(&["history", "--format", "{{.Size}}|{{.CreatedBy}}", "hist"]));
+    assert!(out.lines().count() >= 2, "{out}");
+    let out = ok(&env.berth(&["image", "history", "--format", "json", "hist"]));
+    assert!(
+        out.lines()
+            .all(|l| l.starts_with('{') && l.contains("\"CreatedBy\"")),
+        "{out}"
+    );
+
+    ok(&env.berth(&["run", "-d", "--name", "u", "busybox", "sleep", "60"]));
+    let r = env.berth(&["update", "--blkio-weight", "5", "u"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("Range of blkio weight"), "{r:?}");
+    ok(&env.berth(&["rm", "-f", "u"]));
+    env.assert_clean();
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    let env = Env::new();
+    for i in 0..3 {
+        ok(&env.berth(&["create", "--name", &format!("k{i}"), "busybox", "true"]));
+    }
+    // The reader is gone before berth writes: as docker's CLI, berth ends
+    // by SIGPIPE and says nothing (it used to panic with a backtrace).
+    for cmd in [
+        "ps -a --format '{{.Names}}'",
+        "ps -a",
+        "images",
+        "inspect k0",
+        "completion bash",
+    ] {
+        let base = env.command(&[]);
+        let berth: Vec<String> = std::iter::once(base.get_program())
+            .chain(base.get_args())
+            .map(|a| format!("'{}'", a.to_string_lossy()))
+            .collect();
+        let line = format!(
+            "{} {cmd} | true; echo \"status ${{PIPESTATUS[0]}}\"",
+            berth.join(" ")
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &line])
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stderr.is_empty(), "{cmd}: {stderr}");
+        assert!(
+            stdout.trim() == "status 141" || stdout.trim() == "status 0",
+            "{cmd}: {stdout}"
+        );
+    }
+    ok(&env.berth(&["rm", "k0", "k1", "k2"]));
+}
+
+#[test]
+fn values_docker_validates_are_validated() {
+    let env = Env::new();
+    for (args, says) in [
+        (
+            &["run", "--rm", "-e", "=value", "busybox", "true"][..],
+            "invalid environment variable: =value",
+        ),
+        (
+            &[
+                "run",
+                "--rm",
+                "--hostname",
+                "bad host/name",
+                "busybox",
+                "true",
+            ],
+            "invalid hostname format: bad host/name",
+        ),
+        (
+            &["--log-level", "bogus", "ps"],
+            "Unable to parse logging level: bogus",
+        ),
+    ] {
+        let r = env.berth(args);
+        assert_eq!(r.code, 125, "{args:?}: {r:?}");
+        assert!(r.stderr.contains(says), "{args:?}: {r:?}");
+    }
+    ok(&env.berth(&["run", "-d", "--name", "c", "busybox", "sleep", "60"]));
+    let r = env.berth(&["exec", "-e", "=x", "c", "true"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("invalid environment variable"), "{r:?}");
+    ok(&env.berth(&["rm", "-f", "c"]));
+    env.assert_clean();
+}
+
+#[test]
+fn events_show_what_any_berth_process_did() {
+    let env = Env::new();
+    // Followed: a container started by another command shows up.
+    let mut follow = env
+        .command(&[
+            "events",
+            "--filter",
+            "event=start",
+            "--format",
+            "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let since = chrono::Utc::now().timestamp().to_string();
+    ok(&env.berth(&["run", "--rm", "--name", "ev", "busybox", "true"]));
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(follow.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert_eq!(line, "container start ev\n");
+    // History between two times, narrowed by docker's filters.
+    let until = (chrono::Utc::now().timestamp() + 1).to_string();
+    let out = ok(&env.berth(&[
+        "system",
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "container=ev",
+        "--format",
+        "{{.Action}}",
+    ]));
+    assert_eq!(out, "create\nstart\ndie\ndestroy\n");
+    let out = ok(&env.berth(&[
+        "events",
+        "--since",
+        "1m",
+        "--until",
+        "0s",
+        "--filter",
+        "type=container",
+    ]));
+    assert!(
+        out.lines()
+            .any(|l| l.contains(" container die ") && l.contains("exitCode=0")),
+        "{out}"
+    );
+    let r = env.berth(&["events", "--filter", "colour=blue"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("invalid filter 'colour'"), "{r:?}");
+    env.assert_clean();
+}

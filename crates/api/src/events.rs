@@ -4,7 +4,6 @@
 //! written, until `until` or until the client leaves; narrowed by docker's
 //! `filters` (type, event, container, image, label, network, volume).
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -16,6 +15,7 @@ use serde_json::Value;
 use crate::error::{ApiError, ApiResult};
 use crate::models::parse_filters;
 use crate::server::State as AppState;
+use berth_engine::events::{matches, time_of};
 
 /// How often a followed log is read again.
 const POLL: Duration = Duration::from_millis(100);
@@ -42,44 +42,6 @@ fn parse_time(what: &str, v: &Option<String>) -> ApiResult<Option<i128>> {
     }
     let nanos: i128 = format!("{frac:0<9}").parse().map_err(|_| bad())?;
     Ok(Some(secs * 1_000_000_000 + nanos))
-}
-
-/// Whether an event passes docker's filters: every key given must match,
-/// any of its values.
-pub fn matches(ev: &Value, filters: &HashMap<String, Vec<String>>) -> bool {
-    let typ = ev["Type"].as_str().unwrap_or("");
-    let action = ev["Action"].as_str().unwrap_or("");
-    let id = ev["Actor"]["ID"].as_str().unwrap_or("");
-    let attrs = &ev["Actor"]["Attributes"];
-    let attr = |k: &str| attrs[k].as_str();
-    filters.iter().all(|(key, values)| {
-        values.is_empty()
-            || values.iter().any(|v| match key.as_str() {
-                "type" => typ == v,
-                "event" => action == v || action.starts_with(&format!("{v}:")),
-                "container" => {
-                    let (cid, name) = match typ {
-                        "container" => (Some(id), attr("name")),
-                        _ => (attr("container"), None),
-                    };
-                    cid.is_some_and(|c| c == v || (v.len() >= 12 && c.starts_with(v.as_str())))
-                        || name == Some(v.as_str())
-                }
-                "image" => attr("image") == Some(v.as_str()) || (typ == "image" && id == v),
-                "label" => match v.split_once('=') {
-                    Some((k, want)) => attr(k) == Some(want),
-                    None => attrs.get(v).is_some(),
-                },
-                "network" => typ == "network" && (id == v || attr("name") == Some(v.as_str())),
-                "volume" => typ == "volume" && id == v,
-                "scope" => v == "local",
-                _ => false,
-            })
-    })
-}
-
-fn time_of(ev: &Value) -> i128 {
-    ev["timeNano"].as_i64().map_or(0, i128::from)
 }
 
 fn now_nanos() -> i128 {
@@ -161,6 +123,7 @@ pub async fn events(
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::collections::HashMap;
 
     #[test]
     fn times_and_filters() {

@@ -456,6 +456,7 @@ pub struct ExecBody {
     pub working_dir: Option<String>,
     pub user: Option<String>,
     pub console_size: Option<Vec<u16>>,
+    pub privileged: bool,
 }
 
 impl ExecBody {
@@ -467,6 +468,7 @@ impl ExecBody {
             user: nonempty(self.user),
             tty: self.tty,
             stdin: self.attach_stdin,
+            privileged: self.privileged,
             console_size: match self.console_size.as_deref() {
                 Some([h, w]) if *h > 0 && *w > 0 => Some((*h, *w)),
                 _ => None,
@@ -540,6 +542,9 @@ pub struct UpdateBody {
     pub cpuset_cpus: Option<String>,
     pub cpuset_mems: Option<String>,
     pub pids_limit: Option<i64>,
+    pub blkio_weight: u16,
+    pub cpu_realtime_period: i64,
+    pub cpu_realtime_runtime: i64,
     pub restart_policy: Option<RestartPolicyBody>,
 }
 
@@ -559,6 +564,9 @@ impl UpdateBody {
             cpuset_cpus: nonempty(self.cpuset_cpus),
             cpuset_mems: nonempty(self.cpuset_mems),
             pids_limit: self.pids_limit.filter(|p| *p != 0),
+            blkio_weight: (self.blkio_weight > 0).then_some(self.blkio_weight),
+            cpu_rt_period: positive(self.cpu_realtime_period).map(|v| v as u64),
+            cpu_rt_runtime: positive(self.cpu_realtime_runtime),
             restart: match self.restart_policy {
                 Some(RestartPolicyBody {
                     name: Some(n),

@@ -142,6 +142,9 @@ pub struct AttachOpts {
     /// An exec's session: signals go to its process through the monitor,
     /// not to the container.
     pub exec: bool,
+    /// Which of stdout and stderr to print (`run -a`); what is not shown
+    /// still reaches the log.
+    pub show: [bool; 2],
 }
 
 fn write_out(fd: i32, data: &[u8]) {
@@ -226,8 +229,8 @@ pub fn pump(
             {
                 used += n;
                 match kind {
-                    proto::STDOUT => write_out(1, payload),
-                    proto::STDERR => write_out(2, payload),
+                    proto::STDOUT if o.show[0] => write_out(1, payload),
+                    proto::STDERR if o.show[1] => write_out(2, payload),
                     proto::EXIT => {
                         return Ok(proto::exit_code(payload).map_or(End::Closed, End::Exited))
                     }

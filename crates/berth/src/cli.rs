@@ -167,6 +167,10 @@ pub enum Command {
     Logout(LogoutArgs),
     /// Serve the Docker Engine API on a unix socket
     Daemon(DaemonArgs),
+    /// Get real time events from the server
+    Events(EventsArgs),
+    /// Generate the shell completion script (bash, zsh or fish)
+    Completion(CompletionArgs),
     /// Show the Berth version information
     Version(FormatArgs),
     /// Display system-wide information
@@ -424,6 +428,9 @@ pub struct NetworkCreateArgs {
 
 #[derive(Args, Debug)]
 pub struct NetworkLsArgs {
+    /// Provide filter values (e.g. "driver=bridge")
+    #[arg(short, long)]
+    pub filter: Vec<String>,
     /// Only display network IDs
     #[arg(short, long)]
     pub quiet: bool,
@@ -446,6 +453,9 @@ pub struct NetworkInspectArgs {
 
 #[derive(Args, Debug)]
 pub struct NetworkRmArgs {
+    /// Do not error if the network does not exist
+    #[arg(short, long)]
+    pub force: bool,
     #[arg(required = true)]
     pub networks: Vec<String>,
 }
@@ -671,6 +681,12 @@ pub struct ExecArgs {
     /// Username or UID (format: <name|uid>[:<group|gid>])
     #[arg(short, long)]
     pub user: Option<String>,
+    /// Give extended privileges to the command
+    #[arg(long)]
+    pub privileged: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long)]
+    pub detach_keys: Option<String>,
     /// The container, then the command and its arguments
     #[arg(
         required = true,
@@ -769,7 +785,38 @@ pub struct AttachArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// Filter output based on conditions provided
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// Format output using a custom template ('json' or a Go template)
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Show all events created since timestamp
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Stream events until this timestamp
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionArgs {
+    /// The shell: bash, zsh or fish
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug)]
 pub struct UpdateArgs {
+    /// Block IO (relative weight), between 10 and 1000
+    #[arg(long)]
+    pub blkio_weight: Option<u16>,
+    /// Limit CPU real-time period in microseconds
+    #[arg(long)]
+    pub cpu_rt_period: Option<u64>,
+    /// Limit CPU real-time runtime in microseconds
+    #[arg(long)]
+    pub cpu_rt_runtime: Option<i64>,
     /// Number of CPUs
     #[arg(long)]
     pub cpus: Option<String>,
@@ -874,6 +921,8 @@ pub enum SystemCommand {
     Info(FormatArgs),
     /// Remove unused data
     Prune(PruneArgs),
+    /// Get real time events from the server
+    Events(EventsArgs),
 }
 
 #[derive(Args, Debug)]
@@ -910,6 +959,12 @@ pub struct HistoryArgs {
     /// Only show image IDs
     #[arg(short, long)]
     pub quiet: bool,
+    /// Format output using a custom template ('table', 'table TEMPLATE', 'json', 'TEMPLATE')
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Show history for the given platform (this host's only)
+    #[arg(long)]
+    pub platform: Option<String>,
     pub image: String,
 }
 
@@ -1209,6 +1264,48 @@ pub struct RunArgs {
     /// Runtime to use for this container (berth's own; "runc" names it too)
     #[arg(long)]
     pub runtime: Option<String>,
+    /// Attach to STDIN, STDOUT or STDERR
+    #[arg(short, long)]
+    pub attach: Vec<String>,
+    /// CPU count (Windows only: refused)
+    #[arg(long)]
+    pub cpu_count: Option<String>,
+    /// CPU percent (Windows only: refused)
+    #[arg(long)]
+    pub cpu_percent: Option<String>,
+    /// Maximum IO bandwidth limit for the system drive (Windows only: refused)
+    #[arg(long)]
+    pub io_maxbandwidth: Option<String>,
+    /// Maximum IOps limit for the system drive (Windows only: refused)
+    #[arg(long)]
+    pub io_maxiops: Option<String>,
+    /// Container isolation technology (default only)
+    #[arg(long)]
+    pub isolation: Option<String>,
+    /// GPU devices to add to the container (refused: no GPU support)
+    #[arg(long)]
+    pub gpus: Option<String>,
+    /// Storage driver options for the container (refused)
+    #[arg(long)]
+    pub storage_opt: Vec<String>,
+    /// Bind mount the Docker API socket (refused: Docker Desktop only)
+    #[arg(long)]
+    pub use_api_socket: bool,
+    /// Container IPv4/IPv6 link-local addresses (refused)
+    #[arg(long)]
+    pub link_local_ip: Vec<String>,
+    /// IPv6 address (refused: no IPv6 networks yet)
+    #[arg(long)]
+    pub ip6: Option<String>,
+    /// User namespace to use (host only for now)
+    #[arg(long)]
+    pub userns: Option<String>,
+    /// Optional volume driver for the container (local)
+    #[arg(long)]
+    pub volume_driver: Option<String>,
+    /// Kernel memory limit (deprecated, ignored as docker ignores it)
+    #[arg(long)]
+    pub kernel_memory: Option<String>,
     /// Skip image verification (the only mode: content trust needs Docker Hub's notary)
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub disable_content_trust: bool,

@@ -53,6 +53,15 @@ fn engine(g: &Global) -> Result<Engine> {
 }
 
 pub(crate) fn report(e: &anyhow::Error) {
+    // Output that stopped because its reader went away is the end, not an
+    // error (docker's CLI ends quietly too).
+    let closed = e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    });
+    if closed {
+        crate::die_of_sigpipe();
+    }
     eprintln!("berth: {e:#}");
 }
 
@@ -69,6 +78,23 @@ pub fn dispatch(cli: Cli) -> i32 {
     };
     let result = match command {
         Command::Version(a) => crate::system_cmds::version(a),
+        Command::Events(a) | Command::System(SystemCommand::Events(a)) => {
+            engine(g).and_then(|e| crate::system_cmds::events(&e, a))
+        }
+        Command::Completion(a) => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            let mut script = Vec::new();
+            clap_complete::generate(a.shell, &mut cmd, "berth", &mut script);
+            // A reader that stops early (`| head`) ends the output, no error.
+            use std::io::Write;
+            match std::io::stdout().lock().write_all(&script) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    Err(anyhow::Error::from(e).context("write the completion script"))
+                }
+                _ => Ok(0),
+            }
+        }
         Command::Daemon(a) => crate::system_cmds::daemon(g, a),
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => {
             engine(g).and_then(|e| crate::system_cmds::info(&e, g, a))
@@ -686,6 +712,67 @@ fn container_options(a: &RunArgs) -> Result<ContainerOptions> {
         o.annotations.insert(k.to_string(), v.to_string());
     }
     registry_cmds::check_platform(a.platform.as_deref())?;
+    for s in &a.attach {
+        if !matches!(
+            s.to_ascii_lowercase().as_str(),
+            "stdin" | "stdout" | "stderr"
+        ) {
+            bail!("invalid argument \"{s}\" for \"-a, --attach\" flag: valid streams are STDIN, STDOUT and STDERR");
+        }
+    }
+    if a.detach && !a.attach.is_empty() {
+        bail!("Conflicting options: -a and -d");
+    }
+    let unsupported = [
+        ("--cpu-count", a.cpu_count.is_some(), "Windows only"),
+        ("--cpu-percent", a.cpu_percent.is_some(), "Windows only"),
+        (
+            "--io-maxbandwidth",
+            a.io_maxbandwidth.is_some(),
+            "Windows only",
+        ),
+        ("--io-maxiops", a.io_maxiops.is_some(), "Windows only"),
+        (
+            "--isolation",
+            a.isolation.as_deref().is_some_and(|i| i != "default"),
+            "Windows only",
+        ),
+        ("--gpus", a.gpus.is_some(), "no GPU support"),
+        (
+            "--storage-opt",
+            !a.storage_opt.is_empty(),
+            "overlay has no per-container size quota here",
+        ),
+        (
+            "--use-api-socket",
+            a.use_api_socket,
+            "a Docker Desktop feature",
+        ),
+        (
+            "--link-local-ip",
+            !a.link_local_ip.is_empty(),
+            "no link-local addresses",
+        ),
+        ("--ip6", a.ip6.is_some(), "no IPv6 networks yet"),
+        (
+            "--userns",
+            a.userns.as_deref().is_some_and(|u| u != "host"),
+            "user namespaces are not supported yet",
+        ),
+        (
+            "--volume-driver",
+            a.volume_driver.as_deref().is_some_and(|d| d != "local"),
+            "only the local volume driver exists",
+        ),
+    ];
+    if let Some((flag, _, why)) = unsupported.iter().find(|(_, given, _)| *given) {
+        bail!("{flag} is not supported by Berth ({why})");
+    }
+    if a.kernel_memory.is_some() {
+        eprintln!(
+            "WARNING: Specifying a kernel memory limit is deprecated and ignored (as docker does)"
+        );
+    }
     if let Some(r) = &a.runtime {
         if !matches!(r.as_str(), "berth" | "runc" | "io.containerd.runc.v2") {
             bail!("unknown or invalid runtime name: {r}");
@@ -825,13 +912,16 @@ fn run_inner(g: &Global, a: RunArgs) -> RunResult {
             }
         };
     }
+    // `-a STREAM`: only the streams named are attached.
+    let named = |s: &str| a.attach.is_empty() || a.attach.iter().any(|x| x.eq_ignore_ascii_case(s));
     let started = cc::start_attached(
         &engine,
         &rec.id,
-        a.interactive,
+        a.interactive && named("stdin"),
         a.sig_proxy,
         a.detach_keys.as_deref(),
         &mut sigfd,
+        [named("stdout"), named("stderr")],
     );
     if started.is_err()
         && engine

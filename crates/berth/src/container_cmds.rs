@@ -42,6 +42,7 @@ pub fn start_attached(
     sig_proxy: bool,
     detach_keys: Option<&str>,
     sigfd: &mut nix::sys::signalfd::SignalFd,
+    show: [bool; 2],
 ) -> std::result::Result<i32, (i32, anyhow::Error)> {
     let rec = engine.container(id).map_err(|e| (1, e.into()))?;
     let tty = rec.options.tty;
@@ -62,6 +63,7 @@ pub fn start_attached(
         detach_keys: if stdin { keys } else { Vec::new() },
         sig_proxy,
         exec: false,
+        show,
     };
     let end = attach::pump(engine, &rec.id, mine, sigfd, &opts);
     drop(raw);
@@ -94,6 +96,7 @@ pub fn start(engine: &Engine, a: StartArgs) -> Result<i32> {
             true,
             a.detach_keys.as_deref(),
             &mut sigfd,
+            [true, true],
         ) {
             Ok(code) => Ok(code),
             Err((_, e)) => Err(e),
@@ -229,6 +232,7 @@ pub fn attach(engine: &Engine, a: AttachArgs) -> Result<i32> {
         },
         sig_proxy: a.sig_proxy,
         exec: false,
+        show: [true, true],
     };
     let end = attach::pump(engine, &rec.id, sock, &mut sigfd, &opts);
     drop(raw);
@@ -281,6 +285,7 @@ pub fn exec(
         tty: a.tty,
         stdin,
         console_size: a.tty.then(attach::terminal_size).flatten(),
+        privileged: a.privileged,
     };
     // The container's monitor runs the process: nothing of this process
     // (descriptors, environment, terminal) reaches the container but what
@@ -299,12 +304,13 @@ pub fn exec(
         stdin,
         tty: req.tty,
         detach_keys: if stdin {
-            attach::DEFAULT_DETACH_KEYS.to_vec()
+            parse_keys(a.detach_keys.as_deref()).map_err(fail(126))?
         } else {
             Vec::new()
         },
         sig_proxy: true,
         exec: true,
+        show: [true, true],
     };
     let end = attach::pump(engine, &exec.container_id, session.sock, &mut sigfd, &opts);
     drop(raw);
@@ -346,6 +352,9 @@ pub fn update(engine: &Engine, a: crate::cli::UpdateArgs) -> Result<i32> {
         cpuset_cpus: a.cpuset_cpus.clone(),
         cpuset_mems: a.cpuset_mems.clone(),
         pids_limit: a.pids_limit,
+        blkio_weight: a.blkio_weight,
+        cpu_rt_period: a.cpu_rt_period,
+        cpu_rt_runtime: a.cpu_rt_runtime,
         restart: a
             .restart
             .as_deref()

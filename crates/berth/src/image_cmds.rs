@@ -48,6 +48,7 @@ fn truncate(s: &str, n: usize) -> String {
 }
 
 pub fn history(engine: &Engine, a: HistoryArgs) -> Result<i32> {
+    crate::registry_cmds::check_platform(a.platform.as_deref())?;
     let image = engine.images().resolve(&a.image)?;
     let history = image.config.history().clone().unwrap_or_default();
     let mut chain = image.chain_ids.iter();
@@ -74,28 +75,48 @@ pub fn history(engine: &Engine, a: HistoryArgs) -> Result<i32> {
         println!("{id}");
         return Ok(0);
     }
-    let mut table = vec![["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]
-        .map(String::from)
-        .to_vec()];
+    let mut table = Vec::new();
     for (i, (h, size)) in rows.iter().enumerate() {
         let created_by = h.created_by().clone().unwrap_or_default();
-        table.push(vec![
-            if i == 0 {
-                id.clone()
-            } else {
-                "<missing>".into()
-            },
-            h.created().as_deref().map(format::ago).unwrap_or_default(),
-            if a.no_trunc {
-                created_by
-            } else {
-                truncate(&created_by, 45)
-            },
-            format::human_size(*size),
-            h.comment().clone().unwrap_or_default(),
-        ]);
+        let row_id = if i == 0 {
+            id.clone()
+        } else {
+            "<missing>".to_string()
+        };
+        let since = h.created().as_deref().map(format::ago).unwrap_or_default();
+        let shown_by = if a.no_trunc {
+            created_by.clone()
+        } else {
+            truncate(&created_by, 45)
+        };
+        let comment = h.comment().clone().unwrap_or_default();
+        let doc = serde_json::json!({
+            "ID": row_id,
+            "CreatedSince": since,
+            "CreatedAt": h.created().clone().unwrap_or_default(),
+            "CreatedBy": shown_by,
+            "Size": format::human_size(*size),
+            "Comment": comment,
+        });
+        table.push((
+            vec![row_id, since, shown_by, format::human_size(*size), comment],
+            doc,
+        ));
     }
-    format::table(&table)?;
+    format::print_list(
+        a.format.as_deref(),
+        &["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+        |f| match f {
+            "ID" => "IMAGE",
+            "CreatedSince" => "CREATED",
+            "CreatedAt" => "CREATED AT",
+            "CreatedBy" => "CREATED BY",
+            "Size" => "SIZE",
+            "Comment" => "COMMENT",
+            other => other,
+        },
+        &table,
+    )?;
     Ok(0)
 }
 

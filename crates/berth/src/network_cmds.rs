@@ -36,6 +36,8 @@ pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<i32> {
             for key in &a.networks {
                 match engine.network_remove(key) {
                     Ok(_) => println!("{key}"),
+                    // -f: a network that is not there is not an error.
+                    Err(e) if a.force && e.kind() == berth_engine::ErrorKind::NotFound => {}
                     Err(e) => {
                         report(&e.into());
                         code = 1;
@@ -98,13 +100,78 @@ fn create(engine: &Engine, a: NetworkCreateArgs) -> Result<i32> {
 fn ls(engine: &Engine, a: NetworkLsArgs) -> Result<i32> {
     // The default network exists from the first listing on, as in docker.
     let _ = engine.network(berth_engine::DEFAULT_NETWORK);
-    let mut rows: Vec<(String, String, String)> = engine
+    // docker's network filters: name (substring), id (prefix), driver,
+    // label (key or key=value), type (builtin or custom), dangling.
+    let mut filters: Vec<(String, String)> = Vec::new();
+    for f in &a.filter {
+        let Some((k, v)) = f.split_once('=') else {
+            anyhow::bail!("bad format of filter (expected name=value): {f}");
+        };
+        if !matches!(
+            k,
+            "name" | "id" | "driver" | "label" | "type" | "dangling" | "scope"
+        ) {
+            anyhow::bail!("invalid filter '{k}'");
+        }
+        filters.push((k.to_string(), v.to_string()));
+    }
+    let used: Vec<String> = if filters.iter().any(|(k, _)| k == "dangling") {
+        engine
+            .containers()?
+            .iter()
+            .flat_map(|c| c.state.endpoints.iter().map(|e| e.network_id.clone()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut nets: Vec<(
+        String,
+        String,
+        String,
+        std::collections::BTreeMap<String, String>,
+    )> = engine
         .networks()?
         .into_iter()
-        .map(|n| (n.id, n.name, n.driver))
+        .map(|n| (n.id, n.name, n.driver, n.labels))
         .collect();
-    rows.push(("host".repeat(16), "host".into(), "host".into()));
-    rows.push(("none".repeat(16), "none".into(), "null".into()));
+    nets.push((
+        "host".repeat(16),
+        "host".into(),
+        "host".into(),
+        Default::default(),
+    ));
+    nets.push((
+        "none".repeat(16),
+        "none".into(),
+        "null".into(),
+        Default::default(),
+    ));
+    let builtin = |name: &str| matches!(name, "bridge" | "host" | "none");
+    let keys: std::collections::BTreeSet<&str> = filters.iter().map(|(k, _)| k.as_str()).collect();
+    let mut rows: Vec<(String, String, String)> = nets
+        .into_iter()
+        .filter(|(id, name, driver, labels)| {
+            keys.iter().all(|key| {
+                let mut vals = filters.iter().filter(|(k, _)| k == key).map(|(_, v)| v);
+                match *key {
+                    "label" => vals.all(|v| berth_engine::filters::label_matches(labels, v)),
+                    _ => vals.any(|v| match *key {
+                        "name" => name.contains(v.as_str()),
+                        "id" => id.starts_with(v.as_str()),
+                        "driver" => driver == v,
+                        "scope" => v == "local",
+                        "type" => (v == "builtin") == builtin(name),
+                        "dangling" => {
+                            let dangling = !builtin(name) && !used.contains(id);
+                            (v == "true" || v == "1") == dangling
+                        }
+                        _ => false,
+                    }),
+                }
+            })
+        })
+        .map(|(id, name, driver, _)| (id, name, driver))
+        .collect();
     rows.sort_by(|x, y| x.1.cmp(&y.1));
     let short = |id: &str| {
         if a.no_trunc {

@@ -170,6 +170,33 @@ fn binary_size(bytes: u64) -> String {
     format!("{text}{}", UNITS[unit])
 }
 
+/// docker's "Security Options" block: `name=seccomp,profile=builtin`
+/// becomes `seccomp` with its `Profile: builtin` below.
+fn security_options(opts: &Value) -> String {
+    let mut out = vec![" Security Options:".to_string()];
+    for opt in opts
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        for (i, kv) in opt.split(',').enumerate() {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            match (i, k) {
+                (0, _) => out.push(format!("  {v}")),
+                _ => {
+                    let mut key = k.to_string();
+                    if let Some(c) = key.get_mut(0..1) {
+                        c.make_ascii_uppercase();
+                    }
+                    out.push(format!("   {key}: {v}"));
+                }
+            }
+        }
+    }
+    out.join("\n")
+}
+
 pub fn info(engine: &Engine, g: &Global, a: FormatArgs) -> Result<i32> {
     let debug = g.debug;
     let mut doc = engine.system_info(VERSION, debug)?;
@@ -206,6 +233,7 @@ pub fn info(engine: &Engine, g: &Global, a: FormatArgs) -> Result<i32> {
         format!(" Cgroup Version: {}", f("CgroupVersion")),
         " Runtimes: berth".to_string(),
         format!(" Default Runtime: {}", f("DefaultRuntime")),
+        security_options(&doc["SecurityOptions"]),
         format!(" Kernel Version: {}", f("KernelVersion")),
         format!(" Operating System: {}", f("OperatingSystem")),
         format!(" OSType: {}", f("OSType")),
@@ -223,9 +251,150 @@ pub fn info(engine: &Engine, g: &Global, a: FormatArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// docker's `--since`/`--until`: Unix seconds (with a fraction), an RFC 3339
+/// time, or a Go duration before now (`10m`); as nanoseconds.
+fn event_time(what: &str, v: &str) -> Result<i128> {
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0) as i128;
+    if let Ok(d) = berth_engine::units::parse_go_duration(v) {
+        return Ok(now - d.as_nanos() as i128);
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+        return Ok(t.timestamp_nanos_opt().unwrap_or(0) as i128);
+    }
+    let (secs, frac) = v.split_once('.').unwrap_or((v, ""));
+    match (secs.parse::<i128>(), frac.len() <= 9 && frac.bytes().all(|b| b.is_ascii_digit())) {
+        (Ok(s), true) => Ok(s * 1_000_000_000 + format!("{frac:0<9}").parse::<i128>().unwrap_or(0)),
+        _ => anyhow::bail!("invalid value for --{what}: {v:?} (a Unix time, an RFC 3339 time or a duration such as 10m)"),
+    }
+}
+
+/// docker's text line for an event: time, type, action, actor and its
+/// attributes.
+fn event_line(ev: &Value) -> String {
+    let nanos = ev["timeNano"].as_i64().unwrap_or(0);
+    let time =
+        chrono::DateTime::from_timestamp(nanos / 1_000_000_000, (nanos % 1_000_000_000) as u32)
+            .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.9f%:z").to_string())
+            .unwrap_or_default();
+    let attrs: Vec<String> = ev["Actor"]["Attributes"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect()
+        })
+        .unwrap_or_default();
+    format!(
+        "{time} {} {} {} ({})",
+        ev["Type"].as_str().unwrap_or(""),
+        ev["Action"].as_str().unwrap_or(""),
+        ev["Actor"]["ID"].as_str().unwrap_or(""),
+        attrs.join(", ")
+    )
+}
+
+/// `events`: the engine's event log (what any berth process and the daemon
+/// did), from `--since`, then followed until `--until` (or ^C).
+pub fn events(engine: &Engine, a: crate::cli::EventsArgs) -> Result<i32> {
+    let since = a
+        .since
+        .as_deref()
+        .map(|v| event_time("since", v))
+        .transpose()?;
+    let until = a
+        .until
+        .as_deref()
+        .map(|v| event_time("until", v))
+        .transpose()?;
+    let mut filters: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for f in &a.filter {
+        let Some((k, v)) = f.split_once('=') else {
+            anyhow::bail!("bad format of filter (expected name=value): {f}");
+        };
+        if !matches!(
+            k,
+            "type"
+                | "event"
+                | "container"
+                | "image"
+                | "label"
+                | "network"
+                | "volume"
+                | "scope"
+                | "daemon"
+                | "plugin"
+                | "node"
+                | "service"
+                | "secret"
+                | "config"
+        ) {
+            anyhow::bail!("invalid filter '{k}'");
+        }
+        filters
+            .entry(k.to_string())
+            .or_default()
+            .push(v.to_string());
+    }
+    let fmt = match a.format.as_deref() {
+        None => None,
+        Some("json") => Some(crate::template::Format::parse("{{json .}}")?),
+        Some(t) => Some(crate::template::Format::parse(t)?),
+    };
+    let started = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0) as i128;
+    let wanted = |ev: &Value| {
+        let t = berth_engine::events::time_of(ev);
+        since.is_none_or(|s| t >= s)
+            && until.is_none_or(|u| t <= u)
+            && berth_engine::events::matches(ev, &filters)
+    };
+    let print = |ev: &Value| -> Result<()> {
+        let line = match &fmt {
+            Some(f) => f.render(ev)?,
+            None => event_line(ev),
+        };
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{line}")?;
+        out.flush()?;
+        Ok(())
+    };
+    let (kept, mut offset) = engine.events();
+    // Without --since, only what happens from now on (as docker).
+    if since.is_some() {
+        for ev in kept.iter().filter(|e| wanted(e)) {
+            print(ev)?;
+        }
+    }
+    let from = since.unwrap_or(started);
+    let path = engine.events_path();
+    loop {
+        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0) as i128;
+        if until.is_some_and(|u| now > u) {
+            return Ok(0);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let (new, next) = berth_engine::events::read_from(&path, offset);
+        offset = next;
+        for ev in new
+            .iter()
+            .filter(|e| berth_engine::events::time_of(e) >= from && wanted(e))
+        {
+            print(ev)?;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn security_options_like_docker() {
+        assert_eq!(
+            security_options(&json!(["name=seccomp,profile=builtin"])),
+            " Security Options:\n  seccomp\n   Profile: builtin"
+        );
+    }
 
     #[test]
     fn binary_sizes_like_docker() {

@@ -692,6 +692,12 @@ impl ContainerOptions {
                 return bad(format!("Range of blkio weight is from 10 to 1000, got {w}"));
             }
         }
+        check_env(&self.env)?;
+        if let Some(h) = &self.hostname {
+            if !valid_hostname(h) {
+                return bad(format!("invalid hostname format: {h}"));
+            }
+        }
         let security = crate::security::SecurityOptions::parse(&self.security_opt)?;
         if let crate::security::Seccomp::Profile(json) = &security.seccomp {
             crate::seccomp::resolve(json, &crate::spec::capabilities(self)?)?;
@@ -703,6 +709,31 @@ impl ContainerOptions {
         }
         Ok(())
     }
+}
+
+/// `-e` entries: a name is required (`-e =value` is refused, as docker).
+pub fn check_env(env: &[String]) -> Result<()> {
+    for e in env {
+        if e.is_empty() || e.starts_with('=') {
+            return Err(Error::InvalidArgument(format!(
+                "invalid environment variable: {e}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// RFC 1123 host names, as docker checks `--hostname`.
+fn valid_hostname(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 255
+        && h.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
 }
 
 /// `--expose 80`, `--expose 8000-8002/udp`: the ports as `80/tcp` keys.
@@ -841,6 +872,19 @@ pub fn format_cpuset(cpus: &[u32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn env_and_hostname_checks() {
+        assert!(check_env(&["A=1".into(), "B".into()]).is_ok());
+        assert_eq!(
+            check_env(&["=value".into()]).unwrap_err().to_string(),
+            "invalid environment variable: =value"
+        );
+        assert!(valid_hostname("web-1.example.org"));
+        for bad in ["bad host/name", "-x", "x-", "", "a..b"] {
+            assert!(!valid_hostname(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn cpus_become_a_100ms_period() {

@@ -8,7 +8,7 @@
 //! generation) and starts again; readers that follow it by offset start
 //! over when it shrinks.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -88,6 +88,45 @@ pub fn read_from(path: &Path, offset: u64) -> (Vec<Value>, u64) {
         .filter_map(|l| serde_json::from_slice(l).ok())
         .collect();
     (events, start + whole as u64)
+}
+
+/// Whether an event passes docker's filters (the CLI's `events --filter`,
+/// the API's `filters`): every key given must match,
+/// any of its values.
+pub fn matches(ev: &Value, filters: &HashMap<String, Vec<String>>) -> bool {
+    let typ = ev["Type"].as_str().unwrap_or("");
+    let action = ev["Action"].as_str().unwrap_or("");
+    let id = ev["Actor"]["ID"].as_str().unwrap_or("");
+    let attrs = &ev["Actor"]["Attributes"];
+    let attr = |k: &str| attrs[k].as_str();
+    filters.iter().all(|(key, values)| {
+        values.is_empty()
+            || values.iter().any(|v| match key.as_str() {
+                "type" => typ == v,
+                "event" => action == v || action.starts_with(&format!("{v}:")),
+                "container" => {
+                    let (cid, name) = match typ {
+                        "container" => (Some(id), attr("name")),
+                        _ => (attr("container"), None),
+                    };
+                    cid.is_some_and(|c| c == v || (v.len() >= 12 && c.starts_with(v.as_str())))
+                        || name == Some(v.as_str())
+                }
+                "image" => attr("image") == Some(v.as_str()) || (typ == "image" && id == v),
+                "label" => match v.split_once('=') {
+                    Some((k, want)) => attr(k) == Some(want),
+                    None => attrs.get(v).is_some(),
+                },
+                "network" => typ == "network" && (id == v || attr("name") == Some(v.as_str())),
+                "volume" => typ == "volume" && id == v,
+                "scope" => v == "local",
+                _ => false,
+            })
+    })
+}
+
+pub fn time_of(ev: &Value) -> i128 {
+    ev["timeNano"].as_i64().map_or(0, i128::from)
 }
 
 impl Engine {

@@ -33,6 +33,9 @@ pub struct ExecRequest {
     pub stdin: bool,
     /// Terminal size (rows, columns) with `tty`.
     pub console_size: Option<(u16, u16)>,
+    /// `--privileged`: every capability for this process (the container's
+    /// seccomp filter still applies, as docker has it).
+    pub privileged: bool,
 }
 
 /// An exec's record: what it runs and how it went (docker's ExecInspect).
@@ -104,6 +107,7 @@ impl Engine {
         if req.cmd.is_empty() {
             return Err(Error::InvalidArgument("exec needs a command to run".into()));
         }
+        crate::config::check_env(&req.env)?;
         if let Some(w) = &req.workdir {
             if !w.starts_with('/') {
                 return Err(Error::InvalidArgument(format!(
@@ -132,6 +136,20 @@ impl Engine {
                 .build()
                 .map_err(|e| Error::InvalidArgument(e.to_string()))?;
             process.set_user(built);
+        }
+        if req.privileged {
+            let all: std::collections::HashSet<_> =
+                crate::spec::capabilities(&crate::ContainerOptions {
+                    privileged: true,
+                    ..crate::ContainerOptions::new("")
+                })?;
+            let caps = berth_runtime::oci_spec::runtime::LinuxCapabilitiesBuilder::default()
+                .bounding(all.clone())
+                .effective(all.clone())
+                .permitted(all)
+                .build()
+                .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+            process.set_capabilities(Some(caps));
         }
         process.set_terminal(Some(req.tty));
         let size: Option<ConsoleBox> = match (req.tty, req.console_size) {

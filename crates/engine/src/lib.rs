@@ -631,6 +631,7 @@ impl Engine {
         let seccomp_program = self.seccomp_program_of(&spec)?;
         let container = berth_runtime::create(berth_runtime::CreateOptions {
             seccomp_program,
+            start_fifo: None,
             spec,
             rootfs_mount: Some(RootfsMount {
                 fstype: "overlay".into(),

@@ -204,27 +204,50 @@ pub fn resolve(json: &str, caps: &HashSet<Capability>) -> Result<LinuxSeccomp> {
 }
 
 /// The compiled program of `s`, from the cache under `root` or compiled
-/// (and cached) now. The cache is keyed by the filter and the machine.
+/// (and cached) now. The cache is keyed by the filter, the machine and the
+/// libseccomp that compiles it. A cached file is the program's sha256 (32
+/// bytes) then the program: one that does not match (damaged, truncated) is
+/// compiled again, so a bad cache never reaches the kernel.
 pub fn program(root: &Path, s: &LinuxSeccomp) -> Result<Vec<u8>> {
-    let key = serde_json::to_vec(&(s, std::env::consts::ARCH))
-        .map_err(|e| Error::InvalidArgument(format!("seccomp profile: {e}")))?;
+    let key = serde_json::to_vec(&(
+        s,
+        std::env::consts::ARCH,
+        berth_runtime::seccomp::compiler_version(),
+    ))
+    .map_err(|e| Error::InvalidArgument(format!("seccomp profile: {e}")))?;
     let digest = berth_image::Digest::of(&key);
     let dir = root.join("seccomp");
     let path = dir.join(format!("{}.bpf", digest.hex()));
-    if let Ok(prog) = std::fs::read(&path) {
-        if !prog.is_empty() && prog.len() % 8 == 0 {
-            return Ok(prog);
-        }
+    if let Some(prog) = std::fs::read(&path).ok().and_then(|c| cached(&c)) {
+        return Ok(prog);
     }
     let prog = berth_runtime::seccomp::compile(s)?;
     if std::fs::create_dir_all(&dir).is_ok() {
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
-        if let Err(e) = berth_image::replace_file(&path, &prog) {
+        let mut content = sha256(&prog).to_vec();
+        content.extend_from_slice(&prog);
+        if let Err(e) = berth_image::replace_file(&path, &content) {
             tracing::warn!("cache the seccomp program: {e}");
         }
     }
     Ok(prog)
+}
+
+fn sha256(data: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    if let Ok(bytes) = hex::decode(berth_image::Digest::of(data).hex()) {
+        if bytes.len() == 32 {
+            out.copy_from_slice(&bytes);
+        }
+    }
+    out
+}
+
+/// The program of a cache file whose digest matches it.
+fn cached(content: &[u8]) -> Option<Vec<u8>> {
+    let (digest, prog) = content.split_at_checked(32)?;
+    (!prog.is_empty() && prog.len() % 8 == 0 && digest == sha256(prog)).then(|| prog.to_vec())
 }
 
 #[cfg(test)]
@@ -282,6 +305,29 @@ mod tests {
         let allowed = names(&admin, LinuxSeccompAction::ScmpActAllow);
         assert!(allowed.contains(&"mount".to_string()) && allowed.contains(&"unshare".to_string()));
         assert!(names(&admin, LinuxSeccompAction::ScmpActErrno).is_empty());
+    }
+
+    #[test]
+    fn a_damaged_cache_is_compiled_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = resolve(DEFAULT_PROFILE, &caps(&["CHOWN"])).unwrap();
+        let first = program(dir.path(), &s).unwrap();
+        let files: Vec<_> = std::fs::read_dir(dir.path().join("seccomp"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert_eq!(files.len(), 1);
+        // From the cache: the same program.
+        assert_eq!(program(dir.path(), &s).unwrap(), first);
+        // One flipped byte: the digest no longer matches, so it is compiled
+        // again (and the file rewritten), never handed to the kernel.
+        let mut bytes = std::fs::read(&files[0]).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&files[0], &bytes).unwrap();
+        assert_eq!(program(dir.path(), &s).unwrap(), first);
+        assert_eq!(cached(&std::fs::read(&files[0]).unwrap()), Some(first));
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub struct UpdateRequest {
     pub cpuset_cpus: Option<String>,
     pub cpuset_mems: Option<String>,
     pub pids_limit: Option<i64>,
+    pub blkio_weight: Option<u16>,
+    pub cpu_rt_period: Option<u64>,
+    pub cpu_rt_runtime: Option<i64>,
     pub restart: Option<RestartPolicy>,
 }
 
@@ -42,7 +45,10 @@ impl UpdateRequest {
             cpu_shares,
             cpuset_cpus,
             cpuset_mems,
-            pids_limit
+            pids_limit,
+            blkio_weight,
+            cpu_rt_period,
+            cpu_rt_runtime
         );
         if let Some(n) = self.nano_cpus {
             out.nano_cpus = Some(n);
@@ -65,6 +71,11 @@ impl Engine {
                 ));
             }
             new.validate(&crate::online_cpus())?;
+            if let Some(w) = new.blkio_weight.filter(|w| !(10..=1000).contains(w)) {
+                return Err(Error::InvalidArgument(format!(
+                    "Range of blkio weight is from 10 to 1000, got {w}"
+                )));
+            }
             if let Some(policy) = &req.restart {
                 if rec.options.auto_remove && *policy != RestartPolicy::No {
                     return Err(Error::InvalidArgument(

@@ -100,7 +100,14 @@ impl Plan {
             .map_err(|e| format!("set inheritable capabilities: {e}"))?;
         caps::clear(None, CapSet::Ambient)
             .map_err(|e| format!("clear ambient capabilities: {e}"))?;
-        for cap in &self.ambient {
+        // The kernel raises an ambient capability only if it is permitted
+        // and inheritable; others are left out, as runc leaves them (runc's
+        // own `spec` lists ambient capabilities it does not make inheritable).
+        for cap in self
+            .ambient
+            .iter()
+            .filter(|c| self.permitted.contains(c) && self.inheritable.contains(c))
+        {
             caps::raise(None, CapSet::Ambient, *cap)
                 .map_err(|e| format!("raise ambient {cap}: {e}"))?;
         }

@@ -53,6 +53,10 @@ pub(crate) struct ChildConfig {
     pub no_new_privs: bool,
     /// The compiled seccomp filter to install before the program runs.
     pub seccomp: Option<Vec<u8>>,
+    /// A fifo (an O_PATH descriptor) the init opens for writing before it
+    /// executes its program: it blocks there until `start` opens it for
+    /// reading (runc's exec.fifo).
+    pub start_fifo: Option<RawFd>,
     /// `process.rlimits`: (resource, soft, hard), set before privileges drop.
     pub rlimits: Vec<(libc::__rlimit_resource_t, u64, u64)>,
     pub stdio: [Option<RawFd>; 3],
@@ -98,6 +102,22 @@ fn set_rlimit(
         Errno::EINVAL => format!("set {name} limit to {soft}:{hard}: the soft limit exceeds the hard one"),
         e => format!("set {name} limit to {soft}:{hard}: {}", e.desc()),
     }))
+}
+
+/// Reports the container created, then blocks until `start` opens the
+/// fifo (reopened for writing through the O_PATH descriptor).
+fn wait_for_start(chan: &Channel, fifo: RawFd) -> Result<(), StartFailure> {
+    chan.send_created().map_err(|e| setup_err(e.to_string()))?;
+    let path = format!("/proc/self/fd/{fifo}");
+    let fd = open(
+        path.as_str(),
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map(crate::paths::owned)
+    .map_err(sys("open the start fifo"))?;
+    let _ = nix::unistd::write(&fd, b"0");
+    Ok(())
 }
 
 /// Runs in the cloned child; never returns.
@@ -344,6 +364,9 @@ fn setup_and_exec(cfg: &ChildConfig, chan: &Channel) -> Result<Infallible, Start
     }
     let cprog = CString::new(program.as_os_str().as_bytes())
         .map_err(|_| setup_err("program path has a NUL byte".into()))?;
+    if let Some(fifo) = cfg.start_fifo {
+        wait_for_start(chan, fifo)?;
+    }
     if let (Some(prog), true) = (&cfg.seccomp, cfg.no_new_privs) {
         crate::seccomp::load(prog).map_err(sys("install the seccomp filter"))?;
     }

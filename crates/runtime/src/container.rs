@@ -54,6 +54,9 @@ pub struct CreateOptions {
     pub cgroup_root: PathBuf,
     /// The cgroup path when the spec has none.
     pub default_cgroup_path: PathBuf,
+    /// A fifo that holds the program back until something opens it for
+    /// reading (`start`): `create` returns once the container is set up.
+    pub start_fifo: Option<PathBuf>,
     /// `linux.seccomp` already compiled (see [`crate::seccomp::compile`]);
     /// `None` compiles the spec's filter, if it has one.
     pub seccomp_program: Option<Vec<u8>>,
@@ -187,6 +190,7 @@ pub(crate) fn process_config(
         caps: capabilities::Plan::new(process.capabilities().as_ref()),
         no_new_privs: process.no_new_privileges().unwrap_or(false),
         seccomp: None,
+        start_fifo: None,
         rlimits: process
             .rlimits()
             .as_deref()
@@ -314,6 +318,19 @@ pub fn create(mut opts: CreateOptions) -> Result<Container> {
     config.new_net = clone_flags.contains(CloneFlags::CLONE_NEWNET);
     config.new_cgroup_ns = new_cgroup_ns;
     config.userns = userns;
+    let start_fifo = match &opts.start_fifo {
+        Some(p) => Some(
+            open(p, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+                .map(owned)
+                .map_err(|e| Error::Io {
+                    op: "open start fifo",
+                    path: p.clone(),
+                    source: e.into(),
+                })?,
+        ),
+        None => None,
+    };
+    config.start_fifo = start_fifo.as_ref().map(|f| f.as_raw_fd());
     config.seccomp = match (opts.seccomp_program.take(), linux.seccomp()) {
         (Some(prog), _) => Some(prog),
         (None, Some(s)) => Some(crate::seccomp::compile(s)?),

@@ -144,6 +144,14 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Vec<u8>> {
     Ok(prog)
 }
 
+/// The libseccomp this program was built with (a compiled program may
+/// differ from one version to the next).
+pub fn compiler_version() -> String {
+    libseccomp::ScmpVersion::current()
+        .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
+        .unwrap_or_default()
+}
+
 fn memfd() -> Result<std::fs::File> {
     let fd = nix::sys::memfd::memfd_create(
         c"berth-seccomp",

@@ -21,6 +21,8 @@ use crate::paths::owned;
 
 const GO: u8 = b'g';
 const PTY: u8 = b'p';
+/// The init is ready and waits for `start` (a create/start barrier).
+const CREATED: u8 = b'c';
 
 pub(crate) struct Channel(OwnedFd);
 
@@ -59,6 +61,13 @@ impl Channel {
     }
 
     /// Child: report a failure.
+    /// Tells the parent the container is created; its program runs later.
+    pub(crate) fn send_created(&self) -> Result<()> {
+        retry(|| send(self.0.as_raw_fd(), &[CREATED], MsgFlags::empty()))
+            .map(|_| ())
+            .map_err(Error::sys("report the container created"))
+    }
+
     pub(crate) fn send_failure(&self, failure: &StartFailure) {
         let msg = serde_json::to_vec(failure).unwrap_or_else(|_| b"{}".to_vec());
         let _ = retry(|| send(self.0.as_raw_fd(), &msg, MsgFlags::empty()));
@@ -104,6 +113,9 @@ impl Channel {
                 (msg.bytes, fds)
             };
             if n == 0 {
+                return Ok(pty);
+            }
+            if n == 1 && buf[0] == CREATED {
                 return Ok(pty);
             }
             if n == 1 && buf[0] == PTY {

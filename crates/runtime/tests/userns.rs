@@ -111,6 +111,7 @@ fn container_in_user_namespace() {
     let container = create(CreateOptions {
         prestart: None,
         seccomp_program: None,
+        start_fifo: None,
         spec,
         rootfs_mount: None,
         stdio: Stdio {

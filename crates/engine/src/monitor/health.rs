@@ -106,13 +106,13 @@ impl Checker {
                 exit_code: code,
                 output,
             };
-            let (retries, early) = (self.config.retries(), self.in_start_period());
-            let _ = engine.update(&running.id, |r| {
-                if let Some(h) = &mut r.state.health {
-                    h.record(result, retries, early);
-                }
-                Ok(())
-            });
+            record(
+                engine,
+                &running.id,
+                result,
+                self.config.retries(),
+                self.in_start_period(),
+            );
             let interval = if self.in_start_period() {
                 self.config.start_interval()
             } else {
@@ -134,13 +134,13 @@ impl Checker {
                     exit_code: -1,
                     output: e.to_string(),
                 };
-                let (retries, early) = (self.config.retries(), self.in_start_period());
-                let _ = engine.update(&running.id, |r| {
-                    if let Some(h) = &mut r.state.health {
-                        h.record(result, retries, early);
-                    }
-                    Ok(())
-                });
+                record(
+                    engine,
+                    &running.id,
+                    result,
+                    self.config.retries(),
+                    self.in_start_period(),
+                );
                 self.next = Instant::now() + self.config.interval();
             }
         }
@@ -187,5 +187,21 @@ impl Checker {
             let _ = p.process.signal(Signal::SIGKILL);
             let _ = p.process.wait();
         }
+    }
+}
+
+/// Adds a check's result to the container's state; a change of status is
+/// an event (`health_status: healthy`), as docker reports it.
+fn record(engine: &Engine, id: &str, result: HealthLog, retries: u32, early: bool) {
+    let updated = engine.update(id, |r| {
+        let Some(h) = &mut r.state.health else {
+            return Ok(None);
+        };
+        let before = h.status.clone();
+        h.record(result, retries, early);
+        Ok((h.status != before).then(|| h.status.clone()))
+    });
+    if let Ok((rec, Some(status))) = updated {
+        engine.emit_container(&rec, &format!("health_status: {status}"), &[]);
     }
 }

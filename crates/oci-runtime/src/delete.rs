@@ -1,0 +1,51 @@
+//! `delete [-f] ID`: removes a stopped container's cgroup and state; with
+//! --force a running one is killed first.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use nix::sys::signal::Signal;
+
+use crate::record::{self, Record, Status, CGROUP_ROOT};
+use crate::Cli;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Kill a running container first
+    #[arg(short, long)]
+    pub force: bool,
+    pub id: String,
+}
+
+/// Removes the container's cgroup (killing what it still holds) and its
+/// state directory.
+pub fn remove(cli: &Cli, rec: &Record) -> Result<()> {
+    let cg = berth_runtime::cgroups::Cgroup::new(CGROUP_ROOT.as_ref(), &rec.cgroup_path)?;
+    cg.remove()?;
+    std::fs::remove_dir_all(record::dir(&cli.root, &rec.id))?;
+    Ok(())
+}
+
+pub fn run(cli: &Cli, a: &Args) -> Result<()> {
+    let rec = match Record::load(&cli.root, &a.id) {
+        Ok(r) => r,
+        // As runc: deleting what is not there is an error, unless forced.
+        Err(_) if a.force => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if rec.status(&cli.root) != Status::Stopped {
+        if !a.force {
+            bail!(
+                "cannot delete container {} that is not stopped: {}",
+                rec.id,
+                rec.status(&cli.root).as_str()
+            );
+        }
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(rec.pid), Signal::SIGKILL);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while rec.alive() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    remove(cli, &rec)
+}
