@@ -258,7 +258,9 @@ impl Env {
         };
         let containers = self.root.join("containers");
         let running = self.runroot.join("containers");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        // Generous: with the whole suite running on two cores, a cancelled
+        // build's or a killed monitor's cleanup can take seconds.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while (!entries(containers.clone()).is_empty() || !entries(running.clone()).is_empty())
             && std::time::Instant::now() < deadline
         {
