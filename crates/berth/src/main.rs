@@ -29,12 +29,23 @@ fn main() -> ExitCode {
     if berth_engine::monitor::is_monitor(&args) {
         return ExitCode::from(monitor_main(&args).clamp(0, 255) as u8);
     }
+    quiet_on_closed_stdout();
     let code = match parse(args) {
         Ok(mut cli) => match paths::resolve(&mut cli) {
-            Ok(()) => {
-                init_logging(&cli.global);
-                commands::dispatch(cli)
-            }
+            Ok(()) => match log_level(&cli.global) {
+                Some(level) => {
+                    init_logging(&cli.global, level);
+                    commands::dispatch(cli)
+                }
+                None => {
+                    // Docker's CLI: the message, and status 1.
+                    eprintln!(
+                        "Unable to parse logging level: {}",
+                        commands::escape_controls(&cli.global.log_level)
+                    );
+                    1
+                }
+            },
             Err(e) => {
                 report(&e);
                 USAGE_FAILED
@@ -43,6 +54,20 @@ fn main() -> ExitCode {
         Err(code) => code,
     };
     ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+/// A reader that closes early (`berth ps | grep -q x`) ends the output:
+/// `println!` panics on a write to a closed pipe, and this hook turns that
+/// panic into the quiet end docker's CLI has (the Go runtime lets a write to
+/// a closed stdout raise SIGPIPE). Any other panic keeps the default report.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if commands::stdout_closed() {
+            commands::end_on_closed_stdout();
+        }
+        default(info)
+    }));
 }
 
 /// The command line as docker's CLI reads it (see `flags`), or the exit code
@@ -104,12 +129,21 @@ fn monitor_main(args: &[OsString]) -> i32 {
     invocation.run()
 }
 
-fn init_logging(g: &cli::Global) {
-    let level = if g.debug {
-        "debug"
-    } else {
-        g.log_level.as_str()
-    };
+/// `--log-level` as tracing names it, from the names docker's CLI takes
+/// (logrus's, any case); None for a name it refuses.
+fn log_level(g: &cli::Global) -> Option<&'static str> {
+    Some(match g.log_level.to_ascii_lowercase().as_str() {
+        "trace" => "trace",
+        "debug" => "debug",
+        "info" => "info",
+        "warn" | "warning" => "warn",
+        "error" | "fatal" | "panic" => "error",
+        _ => return None,
+    })
+}
+
+fn init_logging(g: &cli::Global, level: &str) {
+    let level = if g.debug { "debug" } else { level };
     // libcgroups warns about every controller the host lacks: keep it quiet
     // unless debugging.
     let filter = if g.debug {

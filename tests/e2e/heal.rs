@@ -1,0 +1,128 @@
+//! A store that heals: a reader that goes away, damaged records and blobs,
+//! and hostile bytes in error text never leave the user stuck.
+
+use std::process::Stdio;
+
+use crate::common::Env;
+
+/// Runs `berth args` with its stdout's reader closed before it writes: the
+/// command ends quietly (docker's CLI dies of the SIGPIPE), no panic, no
+/// error text.
+fn reader_gone(env: &Env, args: &[&str]) {
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = env
+        .command(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    assert!(
+        out.status.success() || out.status.signal() == Some(libc::SIGPIPE),
+        "{args:?}: {:?}",
+        out.status
+    );
+}
+
+#[test]
+fn a_reader_that_closes_early_ends_the_output() {
+    let env = Env::new();
+    let r = env.berth(&["create", "--name", "k", "busybox", "true"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    reader_gone(&env, &["ps", "-a", "--format", "{{.Names}}"]);
+    reader_gone(&env, &["ps", "-a"]);
+    reader_gone(&env, &["images"]);
+    reader_gone(&env, &["images", "-q"]);
+    reader_gone(&env, &["inspect", "busybox"]);
+    reader_gone(&env, &["system", "df"]);
+    reader_gone(&env, &["version"]);
+    reader_gone(&env, &["history", "busybox"]);
+    // As a user types it.
+    let dir = env.workdir();
+    let line = format!(
+        "{} --root {} --runroot {} ps -a --format '{{{{.Names}}}}' | grep -q k; \
+         echo status=${{PIPESTATUS[0]}}",
+        env!("CARGO_BIN_EXE_berth"),
+        env.root.display(),
+        env.runroot.display()
+    );
+    for _ in 0..20 {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(&line)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.is_empty(), "{stderr}");
+        assert!(
+            stdout.trim() == "status=0" || stdout.trim() == "status=141",
+            "{stdout}"
+        );
+    }
+    assert_eq!(env.berth(&["rm", "k"]).code, 0);
+}
+
+#[test]
+fn error_text_is_escaped_said_once_and_checked() {
+    let env = Env::new();
+    let dir = env.workdir();
+    let hostile: Vec<u8> = b"hello\x1b[31m\x07world\x1b]0;owned\x07".repeat(60);
+    std::fs::write(dir.join("notes.txt"), &hostile).unwrap();
+    for args in [
+        &["import", "notes.txt"][..],
+        &["load", "-i", "notes.txt"][..],
+    ] {
+        let r = env.berth_in(&dir, args);
+        assert_eq!(r.code, 1, "{args:?}: {r:?}");
+        assert!(
+            !r.stderr.chars().any(|c| c.is_control() && c != '\n'),
+            "{args:?}: control characters reach the terminal: {:?}",
+            r.stderr
+        );
+        assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
+    }
+    let r = env.berth_in(&dir, &["load", "-i", "missing.tar"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(
+        r.stderr.matches("No such file or directory").count(),
+        1,
+        "{r:?}"
+    );
+    let r = env.berth_in(&dir, &["run", "--rm", "-e", "=value", "busybox", "true"]);
+    assert_eq!(r.code, 125, "{r:?}");
+    assert!(
+        r.stderr.contains("invalid environment variable: =value"),
+        "{r:?}"
+    );
+    let r = env.berth_in(
+        &dir,
+        &[
+            "run",
+            "--rm",
+            "--hostname",
+            "bad host/name",
+            "busybox",
+            "true",
+        ],
+    );
+    assert_eq!(r.code, 125, "{r:?}");
+    assert!(
+        r.stderr.contains("invalid hostname format: bad host/name"),
+        "{r:?}"
+    );
+    let r = env.berth_in(&dir, &["--log-level", "bogus", "ps"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("Unable to parse logging level: bogus"),
+        "{r:?}"
+    );
+    let r = env.berth_in(&dir, &["--log-level", "WARNING", "ps"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    env.assert_clean();
+}
