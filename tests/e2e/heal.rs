@@ -126,3 +126,62 @@ fn error_text_is_escaped_said_once_and_checked() {
     assert_eq!(r.code, 0, "{r:?}");
     env.assert_clean();
 }
+
+/// Flips one byte of a file in the store, as a failing disk would.
+fn flip_byte(path: &std::path::Path, at: usize) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let i = at.min(bytes.len() - 1);
+    bytes[i] ^= 0x20;
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn image_blob(env: &Env, image: &str) -> std::path::PathBuf {
+    let id = env.inspect(image, "{{.Id}}");
+    let hex = id.trim().strip_prefix("sha256:").unwrap().to_string();
+    env.root.join("image/blobs/sha256").join(hex)
+}
+
+#[test]
+fn an_image_with_a_damaged_config_is_listed_and_removable() {
+    let env = Env::new();
+    env.image_from("touch /other", &[], "other");
+    let blob = image_blob(&env, "busybox");
+    let id = env.inspect("busybox", "{{.Id}}");
+    let short = &id.trim()["sha256:".len()..][..12];
+    flip_byte(&blob, 10);
+
+    // Listings work around it, and a warning names the file.
+    let r = env.berth(&["images"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("busybox") && r.stdout.contains("other"),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains(&blob.display().to_string()), "{r:?}");
+    let r = env.berth(&["system", "df"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    // The other images still run; the damaged one does not.
+    let r = env.berth(&["run", "--rm", "other", "true"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = env.berth(&["run", "--rm", "busybox", "true"]);
+    assert_ne!(r.code, 0, "{r:?}");
+
+    // It is removed by name and by id.
+    let r = env.berth(&["tag", "other", "spare"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = env.berth(&["rmi", "-f", short]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = env.berth(&["images", "--format", "{{.Repository}}"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!r.stdout.contains("busybox"), "{r:?}");
+    assert!(r.stderr.is_empty(), "{r:?}");
+
+    // And by a prune.
+    let blob = image_blob(&env, "other");
+    flip_byte(&blob, 3);
+    let r = env.berth(&["image", "prune", "-a", "-f"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = env.berth(&["images", "-q"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, ""), "{r:?}");
+    env.assert_clean();
+}
