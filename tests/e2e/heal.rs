@@ -185,3 +185,72 @@ fn an_image_with_a_damaged_config_is_listed_and_removable() {
     assert_eq!((r.code, r.stdout.as_str()), (0, ""), "{r:?}");
     env.assert_clean();
 }
+
+fn record_path(env: &Env, id: &str) -> std::path::PathBuf {
+    env.root.join("containers").join(id).join("container.json")
+}
+
+#[test]
+fn a_container_with_a_damaged_record_is_listed_dead_and_removable() {
+    let env = Env::new();
+    // A running container whose record is cut short mid-way.
+    let r = env.berth(&["run", "-d", "--name", "live", "busybox", "sleep", "1000"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let live = r.stdout.trim().to_string();
+    let path = record_path(&env, &live);
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 3]).unwrap();
+    // An exited one whose record is empty.
+    let r = env.berth(&["run", "--name", "done", "busybox", "true"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let done = env.inspect("done", "{{.Id}}").trim().to_string();
+    std::fs::write(record_path(&env, &done), b"").unwrap();
+
+    let r = env.berth(&["ps", "-a", "--format", "{{.ID}} {{.Names}} {{.Status}}"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains(&format!("{} live Dead", &live[..12])),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout.contains(&format!("{} damaged-", &done[..12])),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr
+            .contains(&record_path(&env, &live).display().to_string()),
+        "the warning names the file: {r:?}"
+    );
+
+    // Its processes still run: rm refuses, rm -f kills them and removes it.
+    let r = env.berth(&["rm", "live"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    let r = env.berth(&["rm", "-f", "live"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = env.berth(&["rm", "-f", &done]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = env.berth(&["ps", "-a", "-q"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "", ""),
+        "{r:?}"
+    );
+    // The store runs containers as before.
+    let r = env.berth(&["run", "--rm", "busybox", "echo", "ok"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "ok\n"), "{r:?}");
+    env.assert_clean();
+}
+
+#[test]
+fn a_directory_a_killed_create_left_is_collected_by_the_next_command() {
+    let env = Env::new();
+    let orphan = env.root.join("containers").join("ab".repeat(32));
+    std::fs::create_dir_all(orphan.join("upper/etc")).unwrap();
+    std::fs::create_dir_all(orphan.join("work")).unwrap();
+    let r = env.berth(&["ps", "-a", "-q"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, ""), "{r:?}");
+    let r = env.berth(&["run", "--rm", "busybox", "true"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!orphan.exists(), "the orphan directory is collected");
+    env.assert_clean();
+}
