@@ -53,16 +53,88 @@ fn engine(g: &Global) -> Result<Engine> {
 }
 
 pub(crate) fn report(e: &anyhow::Error) {
-    // Output that stopped because its reader went away is the end, not an
-    // error (docker's CLI ends quietly too).
-    let closed = e.chain().any(|c| {
+    eprintln!("berth: {}", error_text(e));
+}
+
+/// An error's text for a terminal: its causes joined as anyhow's `{:#}`
+/// joins them, each cause once (an error whose message already ends with its
+/// source's text does not repeat it), and every control character of an
+/// untrusted byte string (an archive's header, a server's reply) escaped so
+/// it cannot drive the terminal.
+pub(crate) fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.ends_with(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    escape_controls(&text)
+}
+
+/// `s` with its control characters (but newline and tab) escaped, as
+/// `\u{1b}`.
+pub(crate) fn escape_controls(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Whether the reader of stdout has gone: stdout is a pipe or socket whose
+/// other end is closed (poll reports an error or hang-up on it).
+pub(crate) fn stdout_closed() -> bool {
+    use std::os::fd::AsFd;
+    let stdout = std::io::stdout();
+    let Ok(stat) = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&stdout)) else {
+        return false;
+    };
+    let kind = stat.st_mode & libc::S_IFMT;
+    if kind != libc::S_IFIFO && kind != libc::S_IFSOCK {
+        return false;
+    }
+    let mut fds = [nix::poll::PollFd::new(
+        stdout.as_fd(),
+        nix::poll::PollFlags::POLLOUT,
+    )];
+    match nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO) {
+        Ok(_) => fds[0].revents().is_some_and(|r| {
+            r.intersects(nix::poll::PollFlags::POLLERR | nix::poll::PollFlags::POLLHUP)
+        }),
+        Err(_) => false,
+    }
+}
+
+/// Ends the process as docker's CLI ends when its stdout's reader is gone:
+/// quietly, by the SIGPIPE a write to the closed pipe raises (the shell
+/// prints nothing for it; status 141 under `set -o pipefail`).
+pub(crate) fn end_on_closed_stdout() -> ! {
+    // SAFETY: restoring the default action of SIGPIPE and raising it
+    // touches no memory; nothing else runs while the process ends.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::raise(libc::SIGPIPE);
+    }
+    std::process::exit(141)
+}
+
+/// Whether an error is a write to a closed stdout (an `io::Error` of kind
+/// BrokenPipe anywhere in its chain while stdout's reader is gone): such a
+/// command has simply come to the end of its output.
+fn is_closed_stdout(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    });
-    if closed {
-        crate::die_of_sigpipe();
-    }
-    eprintln!("berth: {e:#}");
+    }) && stdout_closed()
 }
 
 pub fn dispatch(cli: Cli) -> i32 {
@@ -213,6 +285,7 @@ pub fn dispatch(cli: Cli) -> i32 {
     };
     match result {
         Ok(code) => code,
+        Err(e) if is_closed_stdout(&e) => end_on_closed_stdout(),
         Err(e) => {
             report(&e);
             1
@@ -1136,5 +1209,58 @@ mod tests {
         assert!(glob("*/*", "myrepo/app"));
         assert!(glob("app:?", "app:1") && !glob("app:?", "app:10"));
         assert!(!glob("busy", "busybox"));
+    }
+}
+
+#[cfg(test)]
+mod error_text_tests {
+    use super::*;
+
+    /// An error that prints its source after its own text, as many do.
+    #[derive(Debug)]
+    struct Open {
+        path: String,
+        source: std::io::Error,
+    }
+
+    impl std::fmt::Display for Open {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "open {}: {}", self.path, self.source)
+        }
+    }
+
+    impl std::error::Error for Open {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.source)
+        }
+    }
+
+    #[test]
+    fn each_cause_once() {
+        let io = std::io::Error::from_raw_os_error(2);
+        let e = anyhow::Error::from(Open {
+            path: "/x".into(),
+            source: io,
+        })
+        .context("load /x");
+        assert_eq!(
+            error_text(&e),
+            "load /x: open /x: No such file or directory (os error 2)"
+        );
+    }
+
+    #[test]
+    fn causes_that_differ_are_kept() {
+        let e = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_text(&e), "outer: inner");
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        let e = anyhow::anyhow!("bad name o\u{1b}[31m\u{7}w\r").context("reading archive");
+        assert_eq!(
+            error_text(&e),
+            "reading archive: bad name o\\u{1b}[31m\\u{7}w\\r"
+        );
     }
 }

@@ -181,7 +181,7 @@ pub fn inspect(engine: &Engine, a: InspectArgs) -> Result<i32> {
         match doc {
             Ok(d) => docs.push(d),
             Err(e) => {
-                eprintln!("berth: {e:#}");
+                crate::report(&e);
                 code = 1;
             }
         }

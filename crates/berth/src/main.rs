@@ -29,22 +29,23 @@ fn main() -> ExitCode {
     if berth_engine::monitor::is_monitor(&args) {
         return ExitCode::from(monitor_main(&args).clamp(0, 255) as u8);
     }
-    end_quietly_on_closed_output();
+    quiet_on_closed_stdout();
     let code = match parse(args) {
-        Ok(cli)
-            if !matches!(
-                cli.global.log_level.as_str(),
-                "debug" | "info" | "warn" | "error" | "fatal"
-            ) =>
-        {
-            eprintln!("Unable to parse logging level: {}", cli.global.log_level);
-            USAGE_FAILED
-        }
         Ok(mut cli) => match paths::resolve(&mut cli) {
-            Ok(()) => {
-                init_logging(&cli.global);
-                commands::dispatch(cli)
-            }
+            Ok(()) => match log_level(&cli.global) {
+                Some(level) => {
+                    init_logging(&cli.global, level);
+                    commands::dispatch(cli)
+                }
+                None => {
+                    // Docker's CLI: the message, and status 1.
+                    eprintln!(
+                        "Unable to parse logging level: {}",
+                        commands::escape_controls(&cli.global.log_level)
+                    );
+                    1
+                }
+            },
             Err(e) => {
                 report(&e);
                 USAGE_FAILED
@@ -55,38 +56,18 @@ fn main() -> ExitCode {
     ExitCode::from(code.clamp(0, 255) as u8)
 }
 
-/// A reader that goes away early (`berth ps | grep -q web`, `| head`) ends
-/// the output: berth ends as docker's CLI does, by SIGPIPE, without a
-/// message. The standard library reports a closed stdout by panicking in
-/// `println!`; this hook turns exactly that panic into the signal (SIGPIPE
-/// itself stays ignored, so a monitor's or the daemon's closed socket is an
-/// error they handle, not their end).
-fn end_quietly_on_closed_output() {
+/// A reader that closes early (`berth ps | grep -q x`) ends the output:
+/// `println!` panics on a write to a closed pipe, and this hook turns that
+/// panic into the quiet end docker's CLI has (the Go runtime lets a write to
+/// a closed stdout raise SIGPIPE). Any other panic keeps the default report.
+fn quiet_on_closed_stdout() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let msg = info
-            .payload()
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| info.payload().downcast_ref::<&str>().copied())
-            .unwrap_or("");
-        if msg.starts_with("failed printing to std") && msg.contains("Broken pipe") {
-            die_of_sigpipe();
+        if commands::stdout_closed() {
+            commands::end_on_closed_stdout();
         }
-        default(info);
+        default(info)
     }));
-}
-
-/// Ends this process as a write to a closed pipe ends a program that does
-/// not ignore SIGPIPE (the shell reports 141, prints nothing).
-pub(crate) fn die_of_sigpipe() -> ! {
-    // SAFETY: restoring the default disposition and raising the signal in
-    // this process; no handler code runs.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        libc::raise(libc::SIGPIPE);
-    }
-    std::process::exit(141)
 }
 
 /// The command line as docker's CLI reads it (see `flags`), or the exit code
@@ -148,13 +129,21 @@ fn monitor_main(args: &[OsString]) -> i32 {
     invocation.run()
 }
 
-fn init_logging(g: &cli::Global) {
-    let level = match g.log_level.as_str() {
-        _ if g.debug => "debug",
-        // docker's fatal: only what ends the program, which is an error here.
-        "fatal" => "error",
-        l => l,
-    };
+/// `--log-level` as tracing names it, from the names docker's CLI takes
+/// (logrus's, any case); None for a name it refuses.
+fn log_level(g: &cli::Global) -> Option<&'static str> {
+    Some(match g.log_level.to_ascii_lowercase().as_str() {
+        "trace" => "trace",
+        "debug" => "debug",
+        "info" => "info",
+        "warn" | "warning" => "warn",
+        "error" | "fatal" | "panic" => "error",
+        _ => return None,
+    })
+}
+
+fn init_logging(g: &cli::Global, level: &str) {
+    let level = if g.debug { "debug" } else { level };
     // libcgroups warns about every controller the host lacks: keep it quiet
     // unless debugging.
     let filter = if g.debug {

@@ -652,6 +652,16 @@ impl ContainerOptions {
         if self.uts == NamespaceMode::Host && self.hostname.is_some() {
             return bad("Conflicting options: hostname and the UTS mode".into());
         }
+        if let Some(h) = &self.hostname {
+            if !h.is_empty() && !valid_hostname(h) {
+                return bad(format!("invalid hostname format: {h}"));
+            }
+        }
+        for e in &self.env {
+            if e.is_empty() || e.starts_with('=') {
+                return bad(format!("invalid environment variable: {e}"));
+            }
+        }
         for o in &self.dns_options {
             if o.is_empty() || o.contains(char::is_whitespace) {
                 return bad(format!("invalid DNS option {o:?}"));
@@ -724,11 +734,6 @@ impl ContainerOptions {
                 return bad("conflicting options: mac-address and the network mode".into());
             }
         }
-        if let Some(h) = &self.hostname {
-            if !valid_hostname(h) {
-                return bad(format!("invalid hostname format: {h}"));
-            }
-        }
         let security = crate::security::SecurityOptions::parse(&self.security_opt)?;
         if let crate::security::Seccomp::Profile(json) = &security.seccomp {
             crate::seccomp::resolve(json, &crate::spec::capabilities(self)?)?;
@@ -752,19 +757,6 @@ pub fn check_env(env: &[String]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// RFC 1123 host names, as docker checks `--hostname`.
-fn valid_hostname(h: &str) -> bool {
-    !h.is_empty()
-        && h.len() <= 255
-        && h.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        })
 }
 
 /// `--expose 80`, `--expose 8000-8002/udp`: the ports as `80/tcp` keys.
@@ -900,8 +892,39 @@ pub fn format_cpuset(cpus: &[u32]) -> String {
     parts.join(",")
 }
 
+/// Docker's check of `--hostname`: dot-separated labels of letters, digits
+/// and inner hyphens, at most 64 bytes (the kernel's HOST_NAME_MAX).
+fn valid_hostname(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 64
+        && h.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn hostnames_as_docker_checks_them() {
+        for ok in ["web", "a-b.example", "x1", &"a".repeat(64)] {
+            assert!(super::valid_hostname(ok), "{ok}");
+        }
+        for bad in [
+            "bad host/name",
+            "-a",
+            "a-",
+            "a..b",
+            ".a",
+            &"a".repeat(65),
+            "a_b",
+        ] {
+            assert!(!super::valid_hostname(bad), "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

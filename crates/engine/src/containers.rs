@@ -132,6 +132,10 @@ pub struct ContainerRecord {
     /// Its mounts, with volumes resolved.
     #[serde(default)]
     pub mounts: Vec<crate::mounts::MountPoint>,
+    /// Why its record could not be read (then this is a placeholder, status
+    /// Dead): listed and removable by id, nothing else.
+    #[serde(skip)]
+    pub damaged: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -185,9 +189,12 @@ impl ContainerStore {
         parse_record(&path, &data)
     }
 
-    /// Every container record; directories without a readable record (a
-    /// create that is still writing) are skipped, but a record of a newer
-    /// schema is an error: this build cannot tell what it says.
+    /// Every container record, newest first. A record that cannot be read
+    /// is listed as a Dead placeholder (see [`damaged_record`]) with a
+    /// warning naming the file; a directory without a record (a create
+    /// still writing, or one that was killed: see `orphan_dirs`) is skipped;
+    /// a record of a newer schema is an error: this build cannot tell what
+    /// it says.
     pub(crate) fn list(&self) -> Result<Vec<ContainerRecord>> {
         let mut out = Vec::new();
         for entry in fs::read_dir(&self.root).map_err(Error::io("read", &self.root))? {
@@ -199,11 +206,40 @@ impl ContainerStore {
             match self.load(&name) {
                 Ok(rec) => out.push(rec),
                 Err(e @ Error::IncompatibleSchema { .. }) => return Err(e),
+                Err(Error::ContainerNotFound(_)) => {}
+                Err(e) if is_container_id(&name) => {
+                    let path = self.dir(&name).join("container.json");
+                    tracing::warn!(
+                        "container {} has a damaged record ({}): {e}; remove it with rm -f {name}",
+                        &name[..12],
+                        path.display()
+                    );
+                    out.push(damaged_record(&name, &path, &e));
+                }
                 Err(_) => {}
             }
         }
         out.sort_by(|a, b| b.created.cmp(&a.created));
         Ok(out)
+    }
+
+    /// Container directories without a record: what a create killed before
+    /// it wrote the record left. Only meaningful under the records lock
+    /// (a create holds it from making the directory to writing the record).
+    pub(crate) fn orphan_dirs(&self) -> Vec<String> {
+        let Ok(rd) = fs::read_dir(&self.root) else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| is_container_id(n))
+            .filter(|n| {
+                matches!(
+                    fs::symlink_metadata(self.dir(n).join("container.json")),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound
+                )
+            })
+            .collect()
     }
 
     /// Finds a container by full ID, name, or unique ID prefix, as docker does.
@@ -229,6 +265,54 @@ impl ContainerStore {
                 "multiple IDs found with provided prefix: {key}"
             ))),
         }
+    }
+}
+
+/// Whether `name` is a container ID (64 lowercase hex digits).
+pub(crate) fn is_container_id(name: &str) -> bool {
+    name.len() == 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The placeholder for container `id` whose record at `path` cannot be
+/// read: status Dead, its name salvaged from the damaged bytes when they
+/// still hold one, created at the directory's time.
+fn damaged_record(id: &str, path: &Path, e: &Error) -> ContainerRecord {
+    let data = fs::read(path).unwrap_or_default();
+    let text = String::from_utf8_lossy(&data);
+    let name = text
+        .find("\"name\": \"")
+        .map(|i| &text[i + 9..])
+        .and_then(|rest| rest.split('"').next())
+        .filter(|n| crate::names::valid(n))
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("damaged-{}", &id[..12]));
+    let created = path
+        .parent()
+        .and_then(|d| fs::metadata(d).ok())
+        .and_then(|m| m.modified().ok())
+        .map(|t| {
+            chrono::DateTime::<chrono::Utc>::from(t)
+                .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+        })
+        .unwrap_or_default();
+    let mut state = State::new();
+    state.status = Status::Dead;
+    state.error = format!("damaged record: {e}");
+    ContainerRecord {
+        schema: SCHEMA,
+        id: id.to_string(),
+        name,
+        created,
+        image: String::new(),
+        image_id: String::new(),
+        options: ContainerOptions::new(""),
+        args: Vec::new(),
+        state,
+        mounts: Vec::new(),
+        damaged: Some(e.to_string()),
     }
 }
 
@@ -309,6 +393,7 @@ mod tests {
             args: vec!["sh".into()],
             state: State::new(),
             mounts: Vec::new(),
+            damaged: None,
         }
     }
 

@@ -152,7 +152,7 @@ impl Engine {
     /// `rmi`: untags a reference, and deletes the image once no reference
     /// names it. Refused while a container uses the image, unless `force`.
     pub fn remove_image(&self, name: &str, force: bool) -> Result<Vec<Removed>> {
-        let image = self.images.resolve(name)?;
+        let image = self.images.resolve_even_damaged(name)?;
         let by_ref = Reference::parse(name)
             .ok()
             .filter(|r| image.refs.iter().any(|ir| ir.to_string() == r.to_string()));

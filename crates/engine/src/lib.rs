@@ -231,6 +231,7 @@ impl Engine {
             self.image_healthcheck(&image).as_ref(),
         );
         let _lock = self.lock_containers()?;
+        self.collect_orphans().delete();
         let existing = self.containers.list()?;
         let name = match &opts.name {
             Some(n) => {
@@ -276,6 +277,7 @@ impl Engine {
             args,
             state: State::new(),
             mounts,
+            damaged: None,
         };
         let made = (|| {
             for d in ["upper", "work", "rootfs"] {
@@ -815,6 +817,7 @@ impl Engine {
     /// them. A monitor answers its client first and deletes after.
     pub(crate) fn remove_stopped(&self, id: &str, volumes: bool) -> Result<RemovedDirs> {
         let _lock = self.lock_containers()?;
+        self.collect_orphans().delete();
         let rec = match self.containers.find(id) {
             Ok(r) => r,
             Err(Error::ContainerNotFound(_)) => return Ok(RemovedDirs::default()),
@@ -844,6 +847,9 @@ impl Engine {
     /// `force`, which kills it first; with `volumes`, its anonymous volumes too.
     pub fn remove(&self, key: &str, force: bool, volumes: bool) -> Result<()> {
         let rec = self.containers.find(key)?;
+        if rec.damaged.is_some() {
+            self.end_damaged(&rec, force)?;
+        }
         if rec.state.status.is_active() {
             if !force {
                 return Err(self.still_active(&rec));
@@ -853,6 +859,53 @@ impl Engine {
         self.remove_stopped(&rec.id, volumes)?.delete();
         self.sweep_removed();
         Ok(())
+    }
+
+    /// Before a container whose record is damaged is removed: what its
+    /// cgroup still holds is killed (only with `force`) and the cgroup goes;
+    /// its network namespace, and the veths in it, go with its processes.
+    fn end_damaged(&self, rec: &ContainerRecord, force: bool) -> Result<()> {
+        let Ok(cg) = self.cgroup(&rec.id) else {
+            return Ok(());
+        };
+        let live = cg.pids().is_ok_and(|p| !p.is_empty());
+        if live && !force {
+            return Err(Error::Conflict(format!(
+                "cannot remove container \"/{}\": its record is damaged and its processes still run: force remove",
+                rec.name
+            )));
+        }
+        if live {
+            let _ = cg.freeze(false);
+            let _ = cg.kill_all();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while cg.pids().is_ok_and(|p| !p.is_empty()) && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            if let Err(e) = cg.remove() {
+                tracing::warn!("remove cgroup of {}: {e}", rec.id);
+            }
+        } else {
+            let _ = cg.remove();
+        }
+        Ok(())
+    }
+
+    /// Under the records lock: renames away the directories a create killed
+    /// before it wrote its record left (a create holds the lock from making
+    /// the directory to writing the record, so none is in progress).
+    fn collect_orphans(&self) -> RemovedDirs {
+        let mut removed = RemovedDirs::default();
+        for id in self.containers.orphan_dirs() {
+            for dir in [self.containers.dir(&id), self.run_dir(&id)] {
+                let Some(parent) = dir.parent() else { continue };
+                let trash = parent.join(format!("{REMOVED_PREFIX}{id}"));
+                if fs::rename(&dir, &trash).is_ok() {
+                    removed.dirs.push(trash);
+                }
+            }
+        }
+        removed
     }
 
     /// Deletes what removals renamed away and did not get to delete (their

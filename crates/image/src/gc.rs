@@ -78,7 +78,13 @@ impl Store {
         for img in self.list()? {
             blobs.insert(img.id.to_string());
             blobs.insert(img.manifest.to_string());
-            for l in self.manifest(&img)?.layers() {
+            let manifest = match self.manifest(&img) {
+                Ok(m) => Some(m),
+                // A damaged image keeps what of it can still be read.
+                Err(_) if img.damaged.is_some() => None,
+                Err(e) => return Err(e),
+            };
+            for l in manifest.iter().flat_map(|m| m.layers()) {
                 blobs.insert(l.digest().to_string());
             }
             for c in &img.chain_ids {

@@ -38,6 +38,10 @@ pub struct Image {
     pub intermediate: bool,
     /// `name@sha256:...` of this image's manifests in registries.
     pub repo_digests: Vec<String>,
+    /// Why the image cannot be used (its config blob is missing, fails its
+    /// digest or does not parse): listed and removable, never run. Its
+    /// config is then empty and its layers unknown.
+    pub damaged: Option<String>,
 }
 
 impl Store {
@@ -96,7 +100,37 @@ impl Store {
             parent: record.parent.clone(),
             intermediate: record.intermediate,
             repo_digests: record.repo_digests.clone(),
+            damaged: None,
         })
+    }
+
+    /// `load_record`, or for an image whose config cannot be read the image
+    /// marked damaged (a warning names the file), so listings and removals
+    /// work around it.
+    fn load_or_damaged(&self, id: &Digest, record: &ImageRecord, refs: Vec<Reference>) -> Image {
+        match self.load_record(id, record, refs.clone()) {
+            Ok(image) => image,
+            Err(e) => {
+                tracing::warn!(
+                    "image {} is damaged ({}): {e}; remove it with rmi -f {}",
+                    id.short(),
+                    self.content.path(id).display(),
+                    id.short()
+                );
+                Image {
+                    id: id.clone(),
+                    manifest: record.manifest.clone(),
+                    config: ImageConfiguration::default(),
+                    chain_ids: Vec::new(),
+                    created: record.created.clone(),
+                    refs,
+                    parent: record.parent.clone(),
+                    intermediate: record.intermediate,
+                    repo_digests: record.repo_digests.clone(),
+                    damaged: Some(e.to_string()),
+                }
+            }
+        }
     }
 
     fn refs_of(doc: &crate::metadata::Document, id: &Digest) -> Vec<Reference> {
@@ -110,13 +144,28 @@ impl Store {
     /// Finds an image by reference (`busybox`, `me/app:v1`), by full ID
     /// (`sha256:...`) or by an unambiguous ID prefix (`3f4a`).
     pub fn resolve(&self, name: &str) -> Result<Image> {
+        self.resolve_with(name, false)
+    }
+
+    /// `resolve` that also finds a damaged image (see `Image::damaged`): for
+    /// removing it.
+    pub fn resolve_even_damaged(&self, name: &str) -> Result<Image> {
+        self.resolve_with(name, true)
+    }
+
+    fn resolve_with(&self, name: &str, damaged: bool) -> Result<Image> {
         let doc = self.metadata.read()?;
         let by_id = |id: &Digest| -> Result<Image> {
             let rec = doc
                 .images
                 .get(id)
                 .ok_or_else(|| Error::ImageNotFound(name.to_string()))?;
-            self.load_record(id, rec, Self::refs_of(&doc, id))
+            let refs = Self::refs_of(&doc, id);
+            if damaged {
+                Ok(self.load_or_damaged(id, rec, refs))
+            } else {
+                self.load_record(id, rec, refs)
+            }
         };
         if let Ok(d) = name.parse::<Digest>() {
             return by_id(&d);
@@ -154,13 +203,15 @@ impl Store {
         }
     }
 
-    /// Every image with its references.
+    /// Every image with its references, a damaged one marked so (see
+    /// `Image::damaged`).
     pub fn list(&self) -> Result<Vec<Image>> {
         let doc = self.metadata.read()?;
-        doc.images
+        Ok(doc
+            .images
             .iter()
-            .map(|(id, rec)| self.load_record(id, rec, Self::refs_of(&doc, id)))
-            .collect()
+            .map(|(id, rec)| self.load_or_damaged(id, rec, Self::refs_of(&doc, id)))
+            .collect())
     }
 
     /// Bytes of layer content an image holds (what `images` shows as SIZE).

@@ -1,0 +1,256 @@
+//! A store that heals: a reader that goes away, damaged records and blobs,
+//! and hostile bytes in error text never leave the user stuck.
+
+use std::process::Stdio;
+
+use crate::common::Env;
+
+/// Runs `berth args` with its stdout's reader closed before it writes: the
+/// command ends quietly (docker's CLI dies of the SIGPIPE), no panic, no
+/// error text.
+fn reader_gone(env: &Env, args: &[&str]) {
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = env
+        .command(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    assert!(
+        out.status.success() || out.status.signal() == Some(libc::SIGPIPE),
+        "{args:?}: {:?}",
+        out.status
+    );
+}
+
+#[test]
+fn a_reader_that_closes_early_ends_the_output() {
+    let env = Env::new();
+    let r = env.berth(&["create", "--name", "k", "busybox", "true"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    reader_gone(&env, &["ps", "-a", "--format", "{{.Names}}"]);
+    reader_gone(&env, &["ps", "-a"]);
+    reader_gone(&env, &["images"]);
+    reader_gone(&env, &["images", "-q"]);
+    reader_gone(&env, &["inspect", "busybox"]);
+    reader_gone(&env, &["system", "df"]);
+    reader_gone(&env, &["version"]);
+    reader_gone(&env, &["history", "busybox"]);
+    // As a user types it.
+    let dir = env.workdir();
+    let line = format!(
+        "{} --root {} --runroot {} ps -a --format '{{{{.Names}}}}' | grep -q k; \
+         echo status=${{PIPESTATUS[0]}}",
+        env!("CARGO_BIN_EXE_berth"),
+        env.root.display(),
+        env.runroot.display()
+    );
+    for _ in 0..20 {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(&line)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.is_empty(), "{stderr}");
+        assert!(
+            stdout.trim() == "status=0" || stdout.trim() == "status=141",
+            "{stdout}"
+        );
+    }
+    assert_eq!(env.berth(&["rm", "k"]).code, 0);
+}
+
+#[test]
+fn error_text_is_escaped_said_once_and_checked() {
+    let env = Env::new();
+    let dir = env.workdir();
+    let hostile: Vec<u8> = b"hello\x1b[31m\x07world\x1b]0;owned\x07".repeat(60);
+    std::fs::write(dir.join("notes.txt"), &hostile).unwrap();
+    for args in [
+        &["import", "notes.txt"][..],
+        &["load", "-i", "notes.txt"][..],
+    ] {
+        let r = env.berth_in(&dir, args);
+        assert_eq!(r.code, 1, "{args:?}: {r:?}");
+        assert!(
+            !r.stderr.chars().any(|c| c.is_control() && c != '\n'),
+            "{args:?}: control characters reach the terminal: {:?}",
+            r.stderr
+        );
+        assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
+    }
+    let r = env.berth_in(&dir, &["load", "-i", "missing.tar"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(
+        r.stderr.matches("No such file or directory").count(),
+        1,
+        "{r:?}"
+    );
+    let r = env.berth_in(&dir, &["run", "--rm", "-e", "=value", "busybox", "true"]);
+    assert_eq!(r.code, 125, "{r:?}");
+    assert!(
+        r.stderr.contains("invalid environment variable: =value"),
+        "{r:?}"
+    );
+    let r = env.berth_in(
+        &dir,
+        &[
+            "run",
+            "--rm",
+            "--hostname",
+            "bad host/name",
+            "busybox",
+            "true",
+        ],
+    );
+    assert_eq!(r.code, 125, "{r:?}");
+    assert!(
+        r.stderr.contains("invalid hostname format: bad host/name"),
+        "{r:?}"
+    );
+    let r = env.berth_in(&dir, &["--log-level", "bogus", "ps"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("Unable to parse logging level: bogus"),
+        "{r:?}"
+    );
+    let r = env.berth_in(&dir, &["--log-level", "WARNING", "ps"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    env.assert_clean();
+}
+
+/// Flips one byte of a file in the store, as a failing disk would.
+fn flip_byte(path: &std::path::Path, at: usize) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let i = at.min(bytes.len() - 1);
+    bytes[i] ^= 0x20;
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn image_blob(env: &Env, image: &str) -> std::path::PathBuf {
+    let id = env.inspect(image, "{{.Id}}");
+    let hex = id.trim().strip_prefix("sha256:").unwrap().to_string();
+    env.root.join("image/blobs/sha256").join(hex)
+}
+
+#[test]
+fn an_image_with_a_damaged_config_is_listed_and_removable() {
+    let env = Env::new();
+    env.image_from("touch /other", &[], "other");
+    let blob = image_blob(&env, "busybox");
+    let id = env.inspect("busybox", "{{.Id}}");
+    let short = &id.trim()["sha256:".len()..][..12];
+    flip_byte(&blob, 10);
+
+    // Listings work around it, and a warning names the file.
+    let r = env.berth(&["images"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("busybox") && r.stdout.contains("other"),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains(&blob.display().to_string()), "{r:?}");
+    let r = env.berth(&["system", "df"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    // The other images still run; the damaged one does not.
+    let r = env.berth(&["run", "--rm", "other", "true"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = env.berth(&["run", "--rm", "busybox", "true"]);
+    assert_ne!(r.code, 0, "{r:?}");
+
+    // It is removed by name and by id.
+    let r = env.berth(&["tag", "other", "spare"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = env.berth(&["rmi", "-f", short]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = env.berth(&["images", "--format", "{{.Repository}}"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!r.stdout.contains("busybox"), "{r:?}");
+    assert!(r.stderr.is_empty(), "{r:?}");
+
+    // And by a prune.
+    let blob = image_blob(&env, "other");
+    flip_byte(&blob, 3);
+    let r = env.berth(&["image", "prune", "-a", "-f"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = env.berth(&["images", "-q"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, ""), "{r:?}");
+    env.assert_clean();
+}
+
+fn record_path(env: &Env, id: &str) -> std::path::PathBuf {
+    env.root.join("containers").join(id).join("container.json")
+}
+
+#[test]
+fn a_container_with_a_damaged_record_is_listed_dead_and_removable() {
+    let env = Env::new();
+    // A running container whose record is cut short mid-way.
+    let r = env.berth(&["run", "-d", "--name", "live", "busybox", "sleep", "1000"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let live = r.stdout.trim().to_string();
+    let path = record_path(&env, &live);
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 3]).unwrap();
+    // An exited one whose record is empty.
+    let r = env.berth(&["run", "--name", "done", "busybox", "true"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let done = env.inspect("done", "{{.Id}}").trim().to_string();
+    std::fs::write(record_path(&env, &done), b"").unwrap();
+
+    let r = env.berth(&["ps", "-a", "--format", "{{.ID}} {{.Names}} {{.Status}}"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains(&format!("{} live Dead", &live[..12])),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout.contains(&format!("{} damaged-", &done[..12])),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr
+            .contains(&record_path(&env, &live).display().to_string()),
+        "the warning names the file: {r:?}"
+    );
+
+    // Its processes still run: rm refuses, rm -f kills them and removes it.
+    let r = env.berth(&["rm", "live"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    let r = env.berth(&["rm", "-f", "live"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = env.berth(&["rm", "-f", &done]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = env.berth(&["ps", "-a", "-q"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "", ""),
+        "{r:?}"
+    );
+    // The store runs containers as before.
+    let r = env.berth(&["run", "--rm", "busybox", "echo", "ok"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "ok\n"), "{r:?}");
+    env.assert_clean();
+}
+
+#[test]
+fn a_directory_a_killed_create_left_is_collected_by_the_next_command() {
+    let env = Env::new();
+    let orphan = env.root.join("containers").join("ab".repeat(32));
+    std::fs::create_dir_all(orphan.join("upper/etc")).unwrap();
+    std::fs::create_dir_all(orphan.join("work")).unwrap();
+    let r = env.berth(&["ps", "-a", "-q"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, ""), "{r:?}");
+    let r = env.berth(&["run", "--rm", "busybox", "true"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!orphan.exists(), "the orphan directory is collected");
+    env.assert_clean();
+}
