@@ -254,3 +254,67 @@ fn a_directory_a_killed_create_left_is_collected_by_the_next_command() {
     assert!(!orphan.exists(), "the orphan directory is collected");
     env.assert_clean();
 }
+
+/// The monitor pid a container's record holds.
+fn monitor_pid(env: &Env, id: &str) -> i32 {
+    let text = std::fs::read_to_string(record_path(env, id)).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["state"]["monitor_pid"].as_i64().unwrap() as i32
+}
+
+#[test]
+fn a_killed_monitor_leaves_a_zombie_that_is_judged_exited() {
+    let env = Env::new();
+    // `run -d` under a subreaper that never reaps: as on a host whose PID 1
+    // does not reap promptly, the container's init stays a zombie once its
+    // monitor is gone.
+    let berth = env.command(&[]).get_program().to_owned();
+    let mut args: Vec<String> = env
+        .command(&["run", "-d", "busybox", "sh", "-c", "sleep 2; exit 5"])
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    args.insert(0, berth.to_string_lossy().into_owned());
+    let script = "import ctypes, subprocess, sys, time\n\
+                  ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)\n\
+                  print(subprocess.run(sys.argv[1:], capture_output=True, text=True).stdout.strip(), flush=True)\n\
+                  time.sleep(60)\n";
+    let mut holder = std::process::Command::new(crate::daemon::test_python())
+        .arg("-c")
+        .arg(script)
+        .args(&args)
+        .env("DOCKER_CONFIG", env.docker_config())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let id = line.trim().to_string();
+    assert_eq!(id.len(), 64, "{line:?}");
+    let monitor = monitor_pid(&env, &id);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitor),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    // The init is a zombie now: the container has exited, with its code.
+    let status = crate::common::eventually(
+        std::time::Duration::from_secs(10),
+        "the container to show as exited",
+        || {
+            let r = env.berth(&["ps", "-a", "--format", "{{.Status}}"]);
+            r.stdout.starts_with("Exited").then_some(r.stdout)
+        },
+    );
+    assert!(status.starts_with("Exited (5)"), "{status}");
+    let r = env.berth(&["rm", "-f", &id]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let _ = holder.kill();
+    let _ = holder.wait();
+    env.assert_clean();
+}

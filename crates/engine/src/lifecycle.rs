@@ -33,8 +33,60 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
     name.parse::<Signal>().map_err(|_| bad())
 }
 
+/// Whether process `pid` runs: it exists and is not a zombie (a container's
+/// init whose monitor was killed is reparented and stays a zombie until
+/// PID 1 reaps it; it runs no more).
 pub(crate) fn alive(pid: i32) -> bool {
-    pid > 0 && nix::sys::signal::kill(Pid::from_raw(pid), None).is_ok()
+    pid > 0
+        && nix::sys::signal::kill(Pid::from_raw(pid), None).is_ok()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| parse_stat(&s))
+            .is_some_and(|(state, _)| matches!(state, 'Z' | 'X'))
+}
+
+/// The exit status of `pid` if it is a zombie nobody has reaped yet, as
+/// docker reports it (the code, or 128 + the signal that ended it).
+pub(crate) fn zombie_exit_code(pid: i32) -> Option<i32> {
+    if pid <= 0 {
+        return None;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    match parse_stat(&stat)? {
+        ('Z', Some(status)) => Some(if status & 0x7f == 0 {
+            (status >> 8) & 0xff
+        } else {
+            128 + (status & 0x7f)
+        }),
+        _ => None,
+    }
+}
+
+/// The state letter and the exit status (field 52, in waitpid's form) of a
+/// `/proc/<pid>/stat` line. The command name may hold spaces and
+/// parentheses: the fields start after its last `)`.
+fn parse_stat(stat: &str) -> Option<(char, Option<i32>)> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    // Fields 3.. are here from index 0; exit_code is field 52.
+    let exit = fields.nth(52 - 4).and_then(|f| f.parse().ok());
+    Some((state, exit))
+}
+
+#[cfg(test)]
+mod stat_tests {
+    #[test]
+    fn state_and_exit_status_of_a_stat_line() {
+        let mut line = String::from("42 (a) b)) Z 1 42 42 0 -1 4194316");
+        for i in 10..=51 {
+            line.push_str(&format!(" {i}"));
+        }
+        line.push_str(" 1280\n");
+        assert_eq!(super::parse_stat(&line), Some(('Z', Some(1280))));
+        assert_eq!(super::parse_stat("7 (sh) S 1 7"), Some(('S', None)));
+        assert_eq!(super::parse_stat("garbage"), None);
+    }
 }
 
 impl Engine {
@@ -93,7 +145,7 @@ impl Engine {
         let settled = self.update(id, |r| {
             if r.state.status.is_active() && !alive(r.state.monitor_pid) && !alive(r.state.pid) {
                 r.state.status = Status::Exited;
-                r.state.exit_code = code;
+                r.state.exit_code = zombie_exit_code(r.state.pid).unwrap_or(code);
                 r.state.pid = 0;
                 r.state.monitor_pid = 0;
                 r.state.finished_at = Some(now());

@@ -905,7 +905,8 @@ impl Engine {
                         return Ok(None);
                     }
                     r.state.status = Status::Exited;
-                    r.state.exit_code = 137;
+                    r.state.exit_code =
+                        crate::lifecycle::zombie_exit_code(r.state.pid).unwrap_or(137);
                     r.state.pid = 0;
                     r.state.monitor_pid = 0;
                     r.state.finished_at = Some(crate::now());
