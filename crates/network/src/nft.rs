@@ -171,7 +171,10 @@ pub fn remove_network(bridge: &str, subnet: &Ipv4Net) -> Result<()> {
 fn delete_each(cmds: impl IntoIterator<Item = String>, mut errors: Vec<Error>) -> Result<()> {
     for cmd in cmds {
         match apply(&cmd) {
-            Err(e) if e.errno() == Some(Errno::ENOENT) => {}
+            // nft says ENOENT, or (newer versions) "does not exist".
+            Err(e)
+                if e.errno() == Some(Errno::ENOENT) || e.to_string().contains("does not exist") => {
+            }
             Err(e) => errors.push(e),
             Ok(()) => {}
         }
