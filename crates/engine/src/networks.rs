@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use berth_network::netlink::{self, Netlink};
 use berth_network::nft::{self, Dnat};
@@ -410,6 +410,21 @@ fn parse_mac(s: &str) -> Option<[u8; 6]> {
         *b = u8::from_str_radix(parts.next()?, 16).ok()?;
     }
     parts.next().is_none().then_some(out)
+}
+
+/// Rewrites a file a running container has bind-mounted (so it cannot be
+/// replaced by a rename): unchanged content is left alone, and new content
+/// is written over the old before the file is cut to its length, so a
+/// process reading it meanwhile never finds it empty (truncating first
+/// made a peer's name briefly unresolvable while another container started).
+fn rewrite_in_place(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    if fs::read(path).is_ok_and(|old| old == content) {
+        return Ok(());
+    }
+    let mut f = fs::OpenOptions::new().write(true).open(path)?;
+    f.write_all(content)?;
+    f.set_len(content.len() as u64)
 }
 
 /// `--ip`: the address asked for, if it is in the network's subnet, not its
@@ -880,7 +895,7 @@ impl Engine {
                 .clone()
                 .unwrap_or_else(|| rec.id[..12].to_string());
             let text = crate::etc::hosts_text(&self.hosts_entries(&rec, &hostname));
-            if let Err(e) = fs::write(&path, text) {
+            if let Err(e) = rewrite_in_place(&path, text.as_bytes()) {
                 tracing::debug!("update {}: {e}", path.display());
             }
         }
