@@ -87,17 +87,7 @@ pub async fn save(app: AppState, names: Vec<String>) -> ApiResult<Response> {
             let mut out = Vec::new();
             for name in &names {
                 let image = resolve(&app, name)?;
-                let named = Reference::parse(name).ok();
-                let refs: Vec<Reference> = image
-                    .refs
-                    .iter()
-                    .filter(|r| {
-                        named
-                            .as_ref()
-                            .is_some_and(|n| n.to_string() == r.to_string())
-                    })
-                    .cloned()
-                    .collect();
+                let refs = berth_engine::named_refs(&image, name);
                 out.push((image, refs));
             }
             Ok(out)

@@ -341,17 +341,7 @@ pub fn save(engine: &Engine, a: SaveArgs) -> Result<i32> {
     let mut images = Vec::new();
     for name in &a.images {
         let image = engine.images().resolve(name)?;
-        let named = Reference::parse(name).ok();
-        let refs: Vec<Reference> = image
-            .refs
-            .iter()
-            .filter(|r| {
-                named
-                    .as_ref()
-                    .is_some_and(|n| n.to_string() == r.to_string())
-            })
-            .cloned()
-            .collect();
+        let refs = berth_engine::named_refs(&image, name);
         images.push((image, refs));
     }
     archive_output(a.output.as_deref(), |w| {

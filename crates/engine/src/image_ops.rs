@@ -29,6 +29,22 @@ pub enum Removed {
     Deleted(Digest),
 }
 
+/// The tags of `image` that `name` names: what `save` records for it in
+/// the archive (an image saved by its ID keeps no tag).
+pub fn named_refs(image: &Image, name: &str) -> Vec<Reference> {
+    let named = Reference::parse(name).ok();
+    image
+        .refs
+        .iter()
+        .filter(|r| {
+            named
+                .as_ref()
+                .is_some_and(|n| n.to_string() == r.to_string())
+        })
+        .cloned()
+        .collect()
+}
+
 impl Engine {
     fn container_image(&self, rec: &ContainerRecord) -> Result<Image> {
         Ok(self.images.resolve(&rec.image_id)?)

@@ -51,6 +51,7 @@ pub use containers::{ContainerRecord, State, Status};
 pub use cp::CopyDirection;
 pub use error::{Error, ErrorKind, Result};
 pub use exec::ExecRequest;
+pub use image_ops::named_refs;
 pub use image_ops::{CommitRequest, DiskUsage, Removed};
 pub use lifecycle::{parse_signal, ContainerStats};
 pub use networks::{Endpoint, Network, NetworkRequest, PublishedPort, DEFAULT_NETWORK};
