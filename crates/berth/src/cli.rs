@@ -806,17 +806,15 @@ pub struct CompletionArgs {
     pub shell: clap_complete::Shell,
 }
 
+/// The resource limits `run`, `create` and `update` take alike.
 #[derive(Args, Debug)]
-pub struct UpdateArgs {
-    /// Block IO (relative weight), between 10 and 1000
+pub struct ResourceArgs {
+    /// Memory limit
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
     #[arg(long)]
-    pub blkio_weight: Option<u16>,
-    /// Limit CPU real-time period in microseconds
-    #[arg(long)]
-    pub cpu_rt_period: Option<u64>,
-    /// Limit CPU real-time runtime in microseconds
-    #[arg(long)]
-    pub cpu_rt_runtime: Option<i64>,
+    pub memory_swap: Option<String>,
     /// Number of CPUs
     #[arg(long)]
     pub cpus: Option<String>,
@@ -835,18 +833,27 @@ pub struct UpdateArgs {
     /// MEMs in which to allow execution (0-3, 0,1)
     #[arg(long)]
     pub cpuset_mems: Option<String>,
-    /// Memory limit
-    #[arg(short, long)]
-    pub memory: Option<String>,
-    /// Memory soft limit
-    #[arg(long)]
-    pub memory_reservation: Option<String>,
-    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
-    #[arg(long)]
-    pub memory_swap: Option<String>,
     /// Tune container pids limit (set -1 for unlimited)
     #[arg(long, allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
+    /// Memory soft limit
+    #[arg(long)]
+    pub memory_reservation: Option<String>,
+    /// Limit CPU real-time runtime in microseconds
+    #[arg(long)]
+    pub cpu_rt_runtime: Option<i64>,
+    /// Limit CPU real-time period in microseconds
+    #[arg(long)]
+    pub cpu_rt_period: Option<u64>,
+    /// Block IO (relative weight), between 10 and 1000
+    #[arg(long)]
+    pub blkio_weight: Option<u16>,
+}
+
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    #[command(flatten)]
+    pub res: ResourceArgs,
     /// Restart policy to apply when a container exits
     #[arg(long)]
     pub restart: Option<String>,
@@ -1057,6 +1064,8 @@ pub struct ImagesArgs {
 #[derive(Args, Debug)]
 #[command(disable_help_flag = true)]
 pub struct RunArgs {
+    #[command(flatten)]
+    pub res: ResourceArgs,
     /// Print usage
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
@@ -1114,36 +1123,6 @@ pub struct RunArgs {
     /// Add a custom host-to-IP mapping (host:ip)
     #[arg(long)]
     pub add_host: Vec<String>,
-    /// Memory limit
-    #[arg(short, long)]
-    pub memory: Option<String>,
-    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
-    #[arg(long)]
-    pub memory_swap: Option<String>,
-    /// Number of CPUs
-    #[arg(long)]
-    pub cpus: Option<String>,
-    /// Limit CPU CFS (Completely Fair Scheduler) period
-    #[arg(long)]
-    pub cpu_period: Option<u64>,
-    /// Limit CPU CFS (Completely Fair Scheduler) quota
-    #[arg(long, allow_negative_numbers = true)]
-    pub cpu_quota: Option<i64>,
-    /// CPU shares (relative weight)
-    #[arg(short = 'c', long)]
-    pub cpu_shares: Option<u64>,
-    /// CPUs in which to allow execution (0-3, 0,1)
-    #[arg(long)]
-    pub cpuset_cpus: Option<String>,
-    /// MEMs in which to allow execution (0-3, 0,1)
-    #[arg(long)]
-    pub cpuset_mems: Option<String>,
-    /// Tune container pids limit (set -1 for unlimited)
-    #[arg(long, allow_negative_numbers = true)]
-    pub pids_limit: Option<i64>,
-    /// Memory soft limit
-    #[arg(long)]
-    pub memory_reservation: Option<String>,
     /// Disable OOM Killer
     #[arg(long)]
     pub oom_kill_disable: bool,
@@ -1234,15 +1213,6 @@ pub struct RunArgs {
     /// Tune container memory swappiness (0 to 100)
     #[arg(long)]
     pub memory_swappiness: Option<u64>,
-    /// Limit CPU real-time runtime in microseconds
-    #[arg(long)]
-    pub cpu_rt_runtime: Option<i64>,
-    /// Limit CPU real-time period in microseconds
-    #[arg(long)]
-    pub cpu_rt_period: Option<u64>,
-    /// Block IO (relative weight), between 10 and 1000
-    #[arg(long)]
-    pub blkio_weight: Option<u16>,
     /// Block IO weight (relative device weight)
     #[arg(long)]
     pub blkio_weight_device: Vec<String>,

@@ -577,6 +577,33 @@ fn caller_env(entries: impl Iterator<Item = String>) -> Vec<String> {
         .collect()
 }
 
+/// The resource flags `run`, `create` and `update` share, parsed (sizes
+/// with docker's units, `--memory-swap -1` unlimited); `None` where not given.
+pub(crate) fn resource_request(
+    r: &crate::cli::ResourceArgs,
+) -> Result<berth_engine::UpdateRequest> {
+    let bytes = |v: &Option<String>| v.as_deref().map(units::parse_bytes).transpose();
+    Ok(berth_engine::UpdateRequest {
+        memory: bytes(&r.memory)?,
+        memory_swap: match r.memory_swap.as_deref() {
+            Some("-1") => Some(-1),
+            other => other.map(units::parse_bytes).transpose()?,
+        },
+        memory_reservation: bytes(&r.memory_reservation)?,
+        nano_cpus: r.cpus.as_deref().map(units::parse_nano_cpus).transpose()?,
+        cpu_period: r.cpu_period,
+        cpu_quota: r.cpu_quota,
+        cpu_shares: r.cpu_shares,
+        cpuset_cpus: r.cpuset_cpus.clone(),
+        cpuset_mems: r.cpuset_mems.clone(),
+        pids_limit: r.pids_limit,
+        blkio_weight: r.blkio_weight,
+        cpu_rt_period: r.cpu_rt_period,
+        cpu_rt_runtime: r.cpu_rt_runtime,
+        restart: None,
+    })
+}
+
 fn rates(flag: &str, values: &[String], bytes: bool) -> Result<Vec<berth_engine::DeviceRate>> {
     values
         .iter()
@@ -856,37 +883,31 @@ fn container_options(a: &RunArgs) -> Result<ContainerOptions> {
     if !a.disable_content_trust {
         bail!("content trust is not supported: it needs Docker Hub's notary service");
     }
+    let r = resource_request(&a.res)?;
     o.resources = Resources {
-        memory: a.memory.as_deref().map(units::parse_bytes).transpose()?,
-        memory_swap: match a.memory_swap.as_deref() {
-            Some("-1") => Some(-1),
-            Some(s) => Some(units::parse_bytes(s)?),
-            None => None,
-        },
-        nano_cpus: a.cpus.as_deref().map(units::parse_nano_cpus).transpose()?,
-        cpu_period: a.cpu_period,
-        cpu_quota: a.cpu_quota,
-        cpu_shares: a.cpu_shares,
-        cpuset_cpus: a.cpuset_cpus.clone(),
-        cpuset_mems: a.cpuset_mems.clone(),
-        pids_limit: a.pids_limit,
-        memory_reservation: a
-            .memory_reservation
-            .as_deref()
-            .map(units::parse_bytes)
-            .transpose()?,
+        memory: r.memory,
+        memory_swap: r.memory_swap,
+        nano_cpus: r.nano_cpus,
+        cpu_period: r.cpu_period,
+        cpu_quota: r.cpu_quota,
+        cpu_shares: r.cpu_shares,
+        cpuset_cpus: r.cpuset_cpus,
+        cpuset_mems: r.cpuset_mems,
+        pids_limit: r.pids_limit,
+        memory_reservation: r.memory_reservation,
         oom_kill_disable: a.oom_kill_disable,
         memory_swappiness: a.memory_swappiness,
-        cpu_rt_runtime: a.cpu_rt_runtime,
-        cpu_rt_period: a.cpu_rt_period,
-        blkio_weight: a.blkio_weight,
+        cpu_rt_runtime: r.cpu_rt_runtime,
+        cpu_rt_period: r.cpu_rt_period,
+        blkio_weight: r.blkio_weight,
         blkio_weight_device: rates("--blkio-weight-device", &a.blkio_weight_device, false)?,
         device_read_bps: rates("--device-read-bps", &a.device_read_bps, true)?,
         device_write_bps: rates("--device-write-bps", &a.device_write_bps, true)?,
         device_read_iops: rates("--device-read-iops", &a.device_read_iops, false)?,
         device_write_iops: rates("--device-write-iops", &a.device_write_iops, false)?,
     };
-    if o.resources.nano_cpus.is_some() && (a.cpu_period.is_some() || a.cpu_quota.is_some()) {
+    if o.resources.nano_cpus.is_some() && (a.res.cpu_period.is_some() || a.res.cpu_quota.is_some())
+    {
         eprintln!("WARNING: --cpu-period/--cpu-quota given: --cpus is ignored");
     }
     Ok(o)

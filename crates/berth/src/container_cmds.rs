@@ -336,31 +336,12 @@ fn exec_failure_code(e: &berth_engine::Error) -> i32 {
 /// `top`: the host's `ps` output, only the container's processes (as docker does).
 /// `update`: new limits and restart policy; prints each container as named.
 pub fn update(engine: &Engine, a: crate::cli::UpdateArgs) -> Result<i32> {
-    use berth_engine::units;
-    let bytes = |v: &Option<String>| v.as_deref().map(units::parse_bytes).transpose();
-    let req = berth_engine::UpdateRequest {
-        memory: bytes(&a.memory)?,
-        memory_swap: match a.memory_swap.as_deref() {
-            Some("-1") => Some(-1),
-            other => other.map(units::parse_bytes).transpose()?,
-        },
-        memory_reservation: bytes(&a.memory_reservation)?,
-        nano_cpus: a.cpus.as_deref().map(units::parse_nano_cpus).transpose()?,
-        cpu_period: a.cpu_period,
-        cpu_quota: a.cpu_quota,
-        cpu_shares: a.cpu_shares,
-        cpuset_cpus: a.cpuset_cpus.clone(),
-        cpuset_mems: a.cpuset_mems.clone(),
-        pids_limit: a.pids_limit,
-        blkio_weight: a.blkio_weight,
-        cpu_rt_period: a.cpu_rt_period,
-        cpu_rt_runtime: a.cpu_rt_runtime,
-        restart: a
-            .restart
-            .as_deref()
-            .map(berth_engine::RestartPolicy::parse)
-            .transpose()?,
-    };
+    let mut req = crate::commands::resource_request(&a.res)?;
+    req.restart = a
+        .restart
+        .as_deref()
+        .map(berth_engine::RestartPolicy::parse)
+        .transpose()?;
     each(&a.containers, |c| {
         engine.update_container(c, &req)?;
         println!("{c}");
