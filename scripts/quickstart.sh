@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh
 cargo build --release -p berth -p berth-oci-runtime
 install -m 0755 target/release/berth /usr/local/bin/berth
+install -m 0755 target/release/berth-monitor /usr/local/bin/berth-monitor
 install -m 0755 target/release/berth-runtime /usr/local/bin/berth-runtime
 # Tab completion for bash (and zsh, fish where they are installed).
 mkdir -p /usr/share/bash-completion/completions

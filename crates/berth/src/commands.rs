@@ -42,10 +42,18 @@ pub(crate) fn engine_config(g: &Global) -> Result<EngineConfig> {
                 .join(".docker"),
         },
         insecure_registries: g.insecure_registries.clone(),
-        // Monitors run this very program.
-        monitor_program: std::env::current_exe().context("find berth's own executable")?,
+        monitor_program: monitor_program()?,
         ..Default::default()
     })
+}
+
+/// The program a container's monitor runs: `berth-monitor` beside this
+/// executable (installed with it; a small program whose start costs a
+/// fraction of this one's), else this very program under the monitor's name.
+fn monitor_program() -> Result<std::path::PathBuf> {
+    let exe = std::env::current_exe().context("find berth's own executable")?;
+    let small = exe.with_file_name(berth_engine::monitor::PROGRAM_NAME);
+    Ok(if small.is_file() { small } else { exe })
 }
 
 fn engine(g: &Global) -> Result<Engine> {

@@ -27,7 +27,7 @@ const USAGE_FAILED: i32 = 125;
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
     if berth_engine::monitor::is_monitor(&args) {
-        return ExitCode::from(monitor_main(&args).clamp(0, 255) as u8);
+        return ExitCode::from(berth_engine::monitor::main(&args).clamp(0, 255) as u8);
     }
     quiet_on_closed_stdout();
     let code = match parse(args) {
@@ -102,31 +102,6 @@ fn clap_error(e: clap::Error) -> i32 {
         | K::WrongNumberOfValues => 1,
         _ => USAGE_FAILED,
     }
-}
-
-/// Berth started as a container's monitor: warnings go to its log file.
-fn monitor_main(args: &[OsString]) -> i32 {
-    let invocation = match berth_engine::monitor::Invocation::parse(args) {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("{e}");
-            return 2;
-        }
-    };
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(invocation.log_path());
-    if let Ok(file) = log {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(
-                "warn,libcgroups=error,rustls=off",
-            ))
-            .with_writer(std::sync::Mutex::new(file))
-            .with_ansi(false)
-            .try_init();
-    }
-    invocation.run()
 }
 
 /// `--log-level` as tracing names it, from the names docker's CLI takes

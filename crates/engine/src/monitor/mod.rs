@@ -301,6 +301,42 @@ pub fn is_monitor(args: &[std::ffi::OsString]) -> bool {
         .is_some_and(|n| n == PROGRAM_NAME)
 }
 
+/// A monitor's whole life as a program: `args` as it was started with
+/// (see [`Invocation`]); its warnings go to its log file. Returns its exit
+/// code. Both `berth-monitor`, the small executable installed beside
+/// `berth`, and `berth` itself started under that name call this.
+pub fn main(args: &[std::ffi::OsString]) -> i32 {
+    let invocation = match Invocation::parse(args) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("{e}");
+            return 2;
+        }
+    };
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(invocation.log_path());
+    if let Ok(file) = log {
+        use tracing_subscriber::filter::{LevelFilter, Targets};
+        use tracing_subscriber::prelude::*;
+        // Fixed targets, no directive parsing: this runs at every start.
+        let filter = Targets::new()
+            .with_default(LevelFilter::WARN)
+            .with_target("libcgroups", LevelFilter::ERROR)
+            .with_target("rustls", LevelFilter::OFF);
+        let _ = tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::sync::Mutex::new(file))
+                    .with_ansi(false)
+                    .with_filter(filter),
+            )
+            .try_init();
+    }
+    invocation.run()
+}
+
 /// A monitor's inputs, all explicit: `berth-monitor CONFIG-JSON ID ROWS,COLS|-
 /// attach|-`, with the report pipe on fd 3 and an attached client on fd 4.
 pub struct Invocation {
