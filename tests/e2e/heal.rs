@@ -2,6 +2,7 @@
 //! and hostile bytes in error text never leave the user stuck.
 
 use std::process::Stdio;
+use std::time::Duration;
 
 use crate::common::Env;
 
@@ -262,23 +263,32 @@ fn monitor_pid(env: &Env, id: &str) -> i32 {
     v["state"]["monitor_pid"].as_i64().unwrap() as i32
 }
 
-#[test]
-fn a_killed_monitor_leaves_a_zombie_that_is_judged_exited() {
-    let env = Env::new();
-    // `run -d` under a subreaper that never reaps: as on a host whose PID 1
-    // does not reap promptly, the container's init stays a zombie once its
-    // monitor is gone.
+/// `berth run -d ...` under a child subreaper (python), which a container's
+/// init is reparented to once its monitor is killed: one that never reaps
+/// (as a host whose PID 1 does not reap promptly: the init stays a zombie),
+/// or one that reaps at once (its status is then the reaper's alone). The
+/// subreaper, and the container's ID.
+fn run_under_subreaper(env: &Env, run_args: &[&str], reaps: bool) -> (std::process::Child, String) {
     let berth = env.command(&[]).get_program().to_owned();
     let mut args: Vec<String> = env
-        .command(&["run", "-d", "busybox", "sh", "-c", "sleep 2; exit 5"])
+        .command(run_args)
         .get_args()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     args.insert(0, berth.to_string_lossy().into_owned());
-    let script = "import ctypes, subprocess, sys, time\n\
-                  ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)\n\
-                  print(subprocess.run(sys.argv[1:], capture_output=True, text=True).stdout.strip(), flush=True)\n\
-                  time.sleep(60)\n";
+    let reap = if reaps {
+        "signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n"
+    } else {
+        ""
+    };
+    let script = format!(
+        "import ctypes, signal, subprocess, sys, time\n\
+         ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)\n\
+         p = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, text=True)\n\
+         print(p.stdout.read().strip(), flush=True)\n\
+         {reap}\
+         time.sleep(120)\n"
+    );
     let mut holder = std::process::Command::new(crate::daemon::test_python())
         .arg("-c")
         .arg(script)
@@ -295,16 +305,37 @@ fn a_killed_monitor_leaves_a_zombie_that_is_judged_exited() {
     .unwrap();
     let id = line.trim().to_string();
     assert_eq!(id.len(), 64, "{line:?}");
-    let monitor = monitor_pid(&env, &id);
+    (holder, id)
+}
+
+fn kill_monitor(env: &Env, id: &str) {
+    let monitor = monitor_pid(env, id);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(monitor),
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(4));
+    crate::common::eventually(Duration::from_secs(10), "the monitor to die", || {
+        (!std::path::Path::new(&format!("/proc/{monitor}")).exists()
+            || std::fs::read_to_string(format!("/proc/{monitor}/stat"))
+                .is_ok_and(|s| s.contains(") Z ")))
+        .then_some(())
+    });
+}
+
+#[test]
+fn a_killed_monitor_leaves_a_zombie_that_is_judged_exited() {
+    let env = Env::new();
+    let (mut holder, id) = run_under_subreaper(
+        &env,
+        &["run", "-d", "busybox", "sh", "-c", "sleep 2; exit 5"],
+        false,
+    );
+    kill_monitor(&env, &id);
+    std::thread::sleep(Duration::from_secs(4));
     // The init is a zombie now: the container has exited, with its code.
     let status = crate::common::eventually(
-        std::time::Duration::from_secs(10),
+        Duration::from_secs(10),
         "the container to show as exited",
         || {
             let r = env.berth(&["ps", "-a", "--format", "{{.Status}}"]);
@@ -316,5 +347,96 @@ fn a_killed_monitor_leaves_a_zombie_that_is_judged_exited() {
     assert_eq!(r.code, 0, "{r:?}");
     let _ = holder.kill();
     let _ = holder.wait();
+    env.assert_clean();
+}
+
+#[test]
+fn a_container_whose_monitor_is_killed_gets_a_new_one() {
+    let env = Env::new();
+    // Its init is reaped at once by its new parent: only a pidfd held
+    // before its end tells how it ended.
+    let (mut holder, id) = run_under_subreaper(
+        &env,
+        &[
+            "run",
+            "-d",
+            "busybox",
+            "sh",
+            "-c",
+            "echo before; sleep 3; echo after; echo oops >&2; sleep 1; exit 5",
+        ],
+        true,
+    );
+    let first = monitor_pid(&env, &id);
+    kill_monitor(&env, &id);
+    // The next command gives it a new monitor.
+    let r = env.berth(&["ps", "--format", "{{.Status}}"]);
+    assert!(r.stdout.starts_with("Up"), "{r:?}");
+    let second = monitor_pid(&env, &id);
+    assert!(second != first && second > 0, "{first} {second}");
+    // Its output is logged again, and `logs -f` ends with it.
+    let mut logs = env.spawn(&["logs", "-f", &id]);
+    let out = crate::common::wait_timeout(&mut logs, Duration::from_secs(20));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout, "before\nafter\n", "{out:?}");
+    // Its real exit code is recorded, never a made-up one.
+    let r = env.berth(&["wait", &id]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "5\n"), "{r:?}");
+    let r = env.berth(&["ps", "-a", "--format", "{{.Status}}"]);
+    assert!(r.stdout.starts_with("Exited (5)"), "{r:?}");
+    let r = env.berth(&["logs", &id]);
+    assert_eq!(
+        (r.stdout.as_str(), r.stderr.as_str()),
+        ("before\nafter\n", "oops\n"),
+        "{r:?}"
+    );
+    assert_eq!(env.berth(&["rm", &id]).code, 0);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    env.assert_clean();
+}
+
+#[test]
+fn an_exit_nobody_saw_is_recorded_unknown() {
+    let env = Env::new();
+    let (mut holder, id) = run_under_subreaper(
+        &env,
+        &["run", "-d", "busybox", "sh", "-c", "sleep 1; exit 5"],
+        true,
+    );
+    kill_monitor(&env, &id);
+    // No command runs while it ends; its new parent reaps it at once.
+    std::thread::sleep(Duration::from_secs(3));
+    let r = env.berth(&["ps", "-a", "--format", "{{.Status}}"]);
+    assert!(r.stdout.starts_with("Exited (unknown)"), "{r:?}");
+    assert_eq!(env.inspect(&id, "{{.State.ExitCode}}"), "-1");
+    assert_eq!(env.berth(&["rm", &id]).code, 0);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    env.assert_clean();
+}
+
+#[test]
+fn stop_and_restart_work_on_a_container_whose_monitor_was_killed() {
+    let env = Env::new();
+    let r = env.berth(&["run", "-d", "--name", "s", "busybox", "sleep", "1000"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let id = r.stdout.trim().to_string();
+    kill_monitor(&env, &id);
+    // restart leaves it running, under a new monitor.
+    let r = env.berth(&["restart", "-t", "1", "s"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = env.berth(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(r.stdout.starts_with("s Up"), "{r:?}");
+    let r = env.berth(&["exec", "s", "echo", "in"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "in\n"), "{r:?}");
+    // stop really stops it: sleep as PID 1 ignores SIGTERM, so it is killed.
+    kill_monitor(&env, &id);
+    let r = env.berth(&["stop", "-t", "1", "s"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = env.berth(&["ps", "-a", "--format", "{{.Status}}"]);
+    assert!(r.stdout.starts_with("Exited (137)"), "{r:?}");
+    assert!(env.cgroup_dirs().is_empty(), "{:?}", env.cgroup_dirs());
+    assert_eq!(env.berth(&["rm", "s"]).code, 0);
     env.assert_clean();
 }

@@ -47,7 +47,7 @@ pub use config::{
     format_cpuset, parse_expose, ContainerOptions, DeviceMapping, DeviceRate, LogOptions,
     NamespaceMode, NetworkMode, Resources, RestartPolicy, Ulimit,
 };
-pub use containers::{ContainerRecord, State, Status};
+pub use containers::{ContainerRecord, State, Status, EXIT_UNKNOWN};
 pub use cp::CopyDirection;
 pub use error::{Error, ErrorKind, Result};
 pub use exec::ExecRequest;

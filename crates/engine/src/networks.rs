@@ -901,13 +901,22 @@ impl Engine {
         }
     }
 
-    /// Records the exit of containers whose monitor and processes are all
-    /// gone (killed with SIGKILL), releasing what they held.
+    /// Heals containers whose monitor is gone (killed with SIGKILL): one
+    /// that still runs gets a new monitor; one whose processes are gone too
+    /// has its exit recorded (its code if its init is still a zombie, else
+    /// unknown), and what it held is released.
     pub fn reap_orphans(&self) {
         let Ok(all) = self.containers.list() else {
             return;
         };
         for rec in all {
+            if rec.state.status.is_active()
+                && !crate::lifecycle::alive(rec.state.monitor_pid)
+                && crate::lifecycle::alive(rec.state.pid)
+            {
+                self.adopt_orphan(&rec.id);
+                continue;
+            }
             if rec.state.status.is_active()
                 && !crate::lifecycle::alive(rec.state.monitor_pid)
                 && !crate::lifecycle::alive(rec.state.pid)
@@ -920,8 +929,8 @@ impl Engine {
                         return Ok(None);
                     }
                     r.state.status = Status::Exited;
-                    r.state.exit_code =
-                        crate::lifecycle::zombie_exit_code(r.state.pid).unwrap_or(137);
+                    r.state.exit_code = crate::lifecycle::zombie_exit_code(r.state.pid)
+                        .unwrap_or(crate::EXIT_UNKNOWN);
                     r.state.pid = 0;
                     r.state.monitor_pid = 0;
                     r.state.finished_at = Some(crate::now());
@@ -933,22 +942,37 @@ impl Engine {
                 });
                 if let Ok((_, Some((eps, ports)))) = settled {
                     self.release(&eps, &ports);
-                    // What the killed monitor would have removed.
-                    self.remove_run_dir(&rec.id);
-                    if let Ok(cg) = self.cgroup(&rec.id) {
-                        if let Err(e) = cg.remove() {
-                            tracing::warn!("remove cgroup of {}: {e}", rec.id);
-                        }
-                    }
-                    let sock = self
-                        .config
-                        .runroot
-                        .join("monitors")
-                        .join(format!("{}.sock", rec.id));
-                    let _ = fs::remove_file(sock);
+                    self.clean_after_monitor(&rec.id);
                 }
             }
         }
+    }
+
+    /// What a killed monitor would have removed at its container's exit:
+    /// the run directory, the cgroup (with anything left in it) and the
+    /// socket.
+    pub(crate) fn clean_after_monitor(&self, id: &str) {
+        self.remove_run_dir(id);
+        if let Ok(cg) = self.cgroup(id) {
+            if cg.pids().is_ok_and(|p| !p.is_empty()) {
+                let _ = cg.freeze(false);
+                let _ = cg.kill_all();
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                while cg.pids().is_ok_and(|p| !p.is_empty()) && std::time::Instant::now() < deadline
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+            }
+            if let Err(e) = cg.remove() {
+                tracing::warn!("remove cgroup of {id}: {e}");
+            }
+        }
+        let sock = self
+            .config
+            .runroot
+            .join("monitors")
+            .join(format!("{id}.sock"));
+        let _ = fs::remove_file(sock);
     }
 
     /// `network connect`: joins a container (now, if it runs) to a network.

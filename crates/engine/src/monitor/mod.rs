@@ -66,6 +66,7 @@
 //!
 //! It stays small: one poll loop, fixed buffers, no allocation per byte.
 
+mod adopt;
 mod exec;
 mod health;
 pub mod proto;
@@ -302,12 +303,15 @@ pub fn is_monitor(args: &[std::ffi::OsString]) -> bool {
 }
 
 /// A monitor's inputs, all explicit: `berth-monitor CONFIG-JSON ID ROWS,COLS|-
-/// attach|-`, with the report pipe on fd 3 and an attached client on fd 4.
+/// attach|adopt|-`, with the report pipe on fd 3 and an attached client on
+/// fd 4 (`attach`). `adopt` takes over a running container whose monitor was
+/// killed (see [`adopt`]).
 pub struct Invocation {
     config: crate::EngineConfig,
     id: String,
     console_size: Option<(u16, u16)>,
     attach: bool,
+    adopt: bool,
 }
 
 impl Invocation {
@@ -341,6 +345,7 @@ impl Invocation {
             id,
             console_size,
             attach: arg(4)? == "attach",
+            adopt: arg(4)? == "adopt",
         })
     }
 
@@ -390,7 +395,10 @@ impl Invocation {
                 return 1;
             }
         };
-        engine.monitor(&self.id, attach, self.console_size, report)
+        if self.adopt {
+            return engine.adopt(&self.id, report);
+        }
+        engine.monitor(&self.id, attach, self.console_size, Some(report), false)
     }
 }
 
@@ -413,6 +421,19 @@ impl Engine {
         if !rec.state.status.can_start() {
             return Err(self.not_startable(&rec));
         }
+        let mode = if attach.is_some() { "attach" } else { "-" };
+        self.launch_monitor(&rec.id, attach, console_size, mode)
+    }
+
+    /// Starts a monitor program for container `id` in `mode` (`attach`,
+    /// `adopt` or `-`) and waits for its report.
+    fn launch_monitor(
+        &self,
+        id: &str,
+        attach: Option<OwnedFd>,
+        console_size: Option<(u16, u16)>,
+        mode: &str,
+    ) -> Result<Started> {
         let (report_r, report_w) = pipe()?;
         let config = serde_json::to_string(&self.config).map_err(|e| Error::Corrupt {
             path: self.config.root.clone(),
@@ -422,12 +443,12 @@ impl Engine {
         let mut cmd = std::process::Command::new(program);
         cmd.arg0(PROGRAM_NAME)
             .arg(config)
-            .arg(&rec.id)
+            .arg(id)
             .arg(match console_size {
                 Some((rows, cols)) => format!("{rows},{cols}"),
                 None => "-".into(),
             })
-            .arg(if attach.is_some() { "attach" } else { "-" })
+            .arg(mode)
             .env_clear()
             .env("PATH", crate::spec::DEFAULT_PATH)
             .stdin(std::process::Stdio::null())
@@ -481,48 +502,25 @@ impl Engine {
             Err(_) => Err(Error::StartFailed {
                 message: format!(
                     "the container's monitor ended before reporting ({status}; see {})",
-                    self.containers.dir(&rec.id).join("monitor.log").display()
+                    self.containers.dir(id).join("monitor.log").display()
                 ),
                 code: 125,
             }),
         }
     }
 
-    /// The monitor's life; returns its exit code.
+    /// The monitor's life; returns its exit code. `restarting`: it takes
+    /// over a container that its restart policy starts again.
     fn monitor(
         &self,
         id: &str,
         attach: Option<OwnedFd>,
         console_size: Option<(u16, u16)>,
-        report: OwnedFd,
+        report: Option<OwnedFd>,
+        restarting: bool,
     ) -> i32 {
-        let _ = nix::unistd::setsid();
-        // SAFETY: prctl with integer arguments only. A subreaper: processes
-        // of the container that outlive their parents are reaped here.
-        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-        // SAFETY: as above. Not dumpable: a process this monitor starts in
-        // the container (its init, each exec) stays so until its execve, so
-        // nothing in the container can open its /proc entries (descriptors,
-        // memory, exe: this program) in between.
-        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
-        join_session_keyring(id);
-        let mut set = SigSet::empty();
-        for s in [
-            Signal::SIGHUP,
-            Signal::SIGINT,
-            Signal::SIGQUIT,
-            Signal::SIGTERM,
-            Signal::SIGUSR1,
-            Signal::SIGUSR2,
-            Signal::SIGALRM,
-            Signal::SIGWINCH,
-            Signal::SIGCHLD,
-            Signal::SIGPIPE,
-        ] {
-            set.add(s);
-        }
-        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
-        let mut report = Some(File::from(report));
+        become_monitor(id);
+        let mut report = report.map(File::from);
         let send = |report: &mut Option<File>, r: Report| {
             if let Some(mut f) = report.take() {
                 let _ = f.write_all(&serde_json::to_vec(&r).unwrap_or_default());
@@ -575,7 +573,7 @@ impl Engine {
                 Some(Request::Attach { stdin }),
             ));
         }
-        let mut restarting = false;
+        let mut restarting = restarting;
         let mut backoff = Duration::from_millis(100);
         loop {
             let started_at = Instant::now();
@@ -655,6 +653,38 @@ impl Engine {
         }
         0
     }
+}
+
+/// What a monitor process is, whatever it serves: a session leader, a
+/// child subreaper (processes of the container that outlive their parents
+/// are reaped here), not dumpable, in a session keyring of the container's
+/// own, with the signals it handles blocked.
+fn become_monitor(id: &str) {
+    let _ = nix::unistd::setsid();
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    // SAFETY: as above. Not dumpable: a process this monitor starts in
+    // the container (its init, each exec) stays so until its execve, so
+    // nothing in the container can open its /proc entries (descriptors,
+    // memory, exe: this program) in between.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    join_session_keyring(id);
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGHUP,
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+        Signal::SIGTERM,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGALRM,
+        Signal::SIGWINCH,
+        Signal::SIGCHLD,
+        Signal::SIGPIPE,
+    ] {
+        set.add(s);
+    }
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
 }
 
 struct Monitor {
