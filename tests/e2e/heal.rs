@@ -440,3 +440,34 @@ fn stop_and_restart_work_on_a_container_whose_monitor_was_killed() {
     assert_eq!(env.berth(&["rm", "s"]).code, 0);
     env.assert_clean();
 }
+
+fn nft_ports() -> String {
+    let out = std::process::Command::new("nft")
+        .args(["list", "map", "ip", "berth", "any_tcp"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn removing_a_running_container_with_a_damaged_record_withdraws_its_ports() {
+    let env = Env::new();
+    let r = env.berth(&[
+        "run", "-d", "--name", "web", "-p", "80", "busybox", "sleep", "1000",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let id = r.stdout.trim().to_string();
+    let ip = env.inspect("web", "{{.NetworkSettings.IPAddress}}");
+    let r = env.berth(&["port", "web", "80"]);
+    let port = r.stdout.trim().rsplit(':').next().unwrap().to_string();
+    let element = format!("{port} : {ip} . 80");
+    assert!(nft_ports().contains(&element), "{r:?}");
+    std::fs::write(record_path(&env, &id), b"{\"id\": ").unwrap();
+    let r = env.berth(&["rm", "-f", &id]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!nft_ports().contains(&element), "{}", nft_ports());
+    // Its address is free again: the next container gets it.
+    let r = env.berth(&["run", "--rm", "busybox", "ip", "-4", "addr", "show", "eth0"]);
+    assert!(r.stdout.contains(&format!("inet {ip}/")), "{r:?}");
+    env.assert_clean();
+}

@@ -750,11 +750,17 @@ impl Engine {
         code: i32,
         oom_killed: bool,
     ) -> Result<Option<ContainerRecord>> {
+        let held = self.held_network(id);
         self.remove_run_dir(id);
         // Network resources go before the exit is recorded: once the record
         // says exited, waiters may go on and expect them gone.
-        if let Ok(r) = self.containers.find(id) {
-            self.release_at_exit(id, &r.state.endpoints, &r.state.ports);
+        // A damaged record (or one removed meanwhile) no longer says what
+        // the container held: its run directory did.
+        match self.containers.find(id) {
+            Ok(r) if r.damaged.is_none() => {
+                self.release_at_exit(id, &r.state.endpoints, &r.state.ports)
+            }
+            _ => self.release_at_exit(id, &held.0, &held.1),
         }
         let updated = self.update(id, |r| {
             let again = r.options.restart.should_restart(
@@ -866,6 +872,8 @@ impl Engine {
     /// cgroup still holds is killed (only with `force`) and the cgroup goes;
     /// its network namespace, and the veths in it, go with its processes.
     fn end_damaged(&self, rec: &ContainerRecord, force: bool) -> Result<()> {
+        // Read first: its monitor removes the run directory at the exit.
+        let (endpoints, ports) = self.held_network(&rec.id);
         let Ok(cg) = self.cgroup(&rec.id) else {
             return Ok(());
         };
@@ -889,6 +897,9 @@ impl Engine {
         } else {
             let _ = cg.remove();
         }
+        // Its published ports, as its run directory kept them (its address
+        // leases were its record's and go with it).
+        self.release(&endpoints, &ports);
         Ok(())
     }
 

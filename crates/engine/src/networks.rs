@@ -82,6 +82,16 @@ impl Endpoint {
     }
 }
 
+/// A running container's endpoints and published ports, as kept beside its
+/// record (see `Engine::note_held`).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Held {
+    endpoints: Vec<Endpoint>,
+    ports: Vec<PublishedPort>,
+}
+
+const HELD_FILE: &str = "network.json";
+
 /// A published port of a running container.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PublishedPort {
@@ -769,7 +779,7 @@ impl Engine {
             r.state.ports = ports.clone();
             Ok((endpoints, ports))
         })?;
-        let _ = rec;
+        self.note_held(&rec);
         Ok(Lease {
             netlink: Some(netlink),
             endpoints: out.0,
@@ -899,6 +909,37 @@ impl Engine {
                 tracing::debug!("update {}: {e}", path.display());
             }
         }
+    }
+
+    /// Writes what a starting container holds on the host (its endpoints
+    /// and published ports) into its run directory too, beside its record:
+    /// if the record is damaged, its ports can still be withdrawn. The file
+    /// goes with the run directory when the container ends.
+    fn note_held(&self, rec: &ContainerRecord) {
+        let held = Held {
+            endpoints: rec.state.endpoints.clone(),
+            ports: rec.state.ports.clone(),
+        };
+        let path = self.run_dir(&rec.id).join(HELD_FILE);
+        let written = serde_json::to_vec(&held)
+            .map_err(std::io::Error::other)
+            .and_then(|json| {
+                berth_image::replace_file(&path, &json).map_err(std::io::Error::other)
+            });
+        if let Err(e) = written {
+            tracing::warn!("write {}: {e}", path.display());
+        }
+    }
+
+    /// What container `id`, whose record may be damaged, holds on the host
+    /// as its run directory says (nothing once it has ended).
+    pub(crate) fn held_network(&self, id: &str) -> (Vec<Endpoint>, Vec<PublishedPort>) {
+        let path = self.run_dir(id).join(HELD_FILE);
+        fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Held>(&b).ok())
+            .map(|h| (h.endpoints, h.ports))
+            .unwrap_or_default()
     }
 
     /// Heals containers whose monitor is gone (killed with SIGKILL): one

@@ -27,9 +27,11 @@
 //! - The container's init and every exec are the monitor's children. An exec
 //!   gets pipes or a terminal made by the monitor, never its caller's files.
 //! - A monitor that dies (SIGKILL) leaves a container whose init the engine
-//!   still reaches through its pid: `stop`, `kill` and `rm -f` signal it by
-//!   pidfd, and the next command that finds neither alive records the exit
-//!   and releases what it held ([`Engine::reap_orphans`]).
+//!   still reaches through its pid: the next command that finds it running
+//!   starts a monitor that adopts it ([`adopt`]: its log, attach, wait and
+//!   exit code again), and the next that finds neither alive records the
+//!   exit (unknown if nobody saw it) and releases what it held
+//!   ([`Engine::reap_orphans`]).
 //!
 //! # Protocol
 //!
