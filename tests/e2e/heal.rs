@@ -471,3 +471,63 @@ fn removing_a_running_container_with_a_damaged_record_withdraws_its_ports() {
     assert!(r.stdout.contains(&format!("inet {ip}/")), "{r:?}");
     env.assert_clean();
 }
+
+/// `system df`'s SIZE and RECLAIMABLE for one TYPE.
+fn df_row(env: &Env, kind: &str) -> (String, String) {
+    let r = env.berth(&["system", "df"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(kind))
+        .unwrap_or_else(|| panic!("{r:?}"))
+        .to_string();
+    let cols: Vec<&str> = line[kind.len()..].split_whitespace().collect();
+    (cols[2].to_string(), cols[3..].join(" "))
+}
+
+#[test]
+fn what_killed_commands_left_is_counted_then_collected_by_the_next_one() {
+    let env = Env::new();
+    let images = df_row(&env, "Images");
+    assert_eq!(df_row(&env, "Containers").0, "0B");
+    // A killed pull or load: a layer half unpacked and a blob half written.
+    let layer = env.root.join("image/layers/.tmp-Ab12Cd");
+    std::fs::create_dir_all(layer.join("diff/usr")).unwrap();
+    std::fs::write(layer.join("diff/usr/big"), vec![7u8; 3 << 20]).unwrap();
+    let blob = env.root.join("image/ingest/.tmpX1y2Z3");
+    std::fs::write(&blob, vec![1u8; 1 << 20]).unwrap();
+    // A killed create: a container directory with no record.
+    let orphan = env.root.join("containers").join("cd".repeat(32));
+    std::fs::create_dir_all(orphan.join("upper")).unwrap();
+    std::fs::write(orphan.join("upper/file"), vec![2u8; 2 << 20]).unwrap();
+
+    // Counted, as reclaimable, until collected.
+    let (size, reclaimable) = df_row(&env, "Images");
+    assert_ne!(size, images.0);
+    assert!(reclaimable.ends_with("(100%)"), "{reclaimable}");
+    let (size, reclaimable) = df_row(&env, "Containers");
+    assert_eq!(
+        (size.as_str(), reclaimable.as_str()),
+        ("2.1MB", "2.1MB (100%)")
+    );
+
+    // The next command that writes images collects the image store's.
+    let r = env.berth(&[
+        "import",
+        crate::common::busybox_tar().to_str().unwrap(),
+        "again",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!layer.exists() && !blob.exists());
+    assert_eq!(df_row(&env, "Images").0, images.0);
+    // The next create collects the container directory.
+    let r = env.berth(&["run", "--rm", "busybox", "true"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!orphan.exists());
+    // (The --rm container's own directory goes just after its exit.)
+    crate::common::eventually(Duration::from_secs(10), "no container bytes", || {
+        (df_row(&env, "Containers").0 == "0B").then_some(())
+    });
+    env.assert_clean();
+}

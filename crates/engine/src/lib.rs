@@ -233,6 +233,7 @@ impl Engine {
         );
         let _lock = self.lock_containers()?;
         self.collect_orphans().delete();
+        self.sweep_removed();
         let existing = self.containers.list()?;
         let name = match &opts.name {
             Some(n) => {
@@ -918,6 +919,27 @@ impl Engine {
             }
         }
         removed
+    }
+
+    /// Bytes of what interrupted container work left and the next create
+    /// or removal collects: directories without a record, and removed
+    /// containers' directories not deleted yet.
+    pub(crate) fn container_leftovers(&self) -> u64 {
+        let mut total = 0;
+        for id in self.containers.orphan_dirs() {
+            total += berth_image::dir_size(&self.containers.dir(&id));
+        }
+        for parent in [
+            self.config.root.join("containers"),
+            self.config.runroot.join("containers"),
+        ] {
+            for e in fs::read_dir(&parent).into_iter().flatten().flatten() {
+                if e.file_name().to_string_lossy().starts_with(REMOVED_PREFIX) {
+                    total += berth_image::dir_size(&e.path());
+                }
+            }
+        }
+        total
     }
 
     /// Deletes what removals renamed away and did not get to delete (their

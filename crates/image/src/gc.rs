@@ -43,9 +43,56 @@ impl Store {
         Flock::lock(f, arg).map_err(|(_, e)| Error::io("lock", &path)(e.into()))
     }
 
-    /// Taken by every writer of blobs and layers.
+    /// Taken by every writer of blobs and layers. A writer that finds no
+    /// other at work first collects what interrupted ones left (see
+    /// [`Store::sweep_interrupted`]), so a killed pull, load, commit or
+    /// build leaves nothing behind past the next one.
     pub fn write_guard(&self) -> Result<WriteGuard> {
+        if let Ok(alone) = self.gc_lock(FlockArg::LockExclusiveNonblock) {
+            self.sweep_interrupted();
+            drop(alone);
+        }
         self.gc_lock(FlockArg::LockShared).map(WriteGuard)
+    }
+
+    /// What interrupted writers left: temporary layer directories
+    /// (`layers/.tmp-*`) and partial blobs (`ingest/*`), with their paths
+    /// and sizes. Only meaningful with no writer at work.
+    pub fn interrupted(&self) -> Vec<(std::path::PathBuf, u64)> {
+        let mut out = Vec::new();
+        let layers = self.layers().root().to_path_buf();
+        for e in fs::read_dir(&layers).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().starts_with(".tmp-") {
+                out.push((e.path(), dir_size(&e.path())));
+            }
+        }
+        for e in fs::read_dir(self.root().join("ingest"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            out.push((e.path(), dir_size(&e.path())));
+        }
+        out
+    }
+
+    /// Removes what interrupted writers left (under the collector's lock,
+    /// held exclusively: no writer is at work).
+    fn sweep_interrupted(&self) {
+        for (path, _) in self.interrupted() {
+            let removed = if path.is_dir() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+            match removed {
+                Ok(()) => {
+                    tracing::debug!("removed {}, left by an interrupted writer", path.display())
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!("remove {}: {e}", path.display()),
+            }
+        }
     }
 
     /// Removes a reference (`rmi` of one of several names).
