@@ -531,3 +531,61 @@ fn what_killed_commands_left_is_counted_then_collected_by_the_next_one() {
     });
     env.assert_clean();
 }
+
+#[test]
+fn a_killed_build_leaves_no_step_running_and_keeps_its_cache() {
+    use std::io::BufRead;
+    let env = Env::new();
+    let dir = env.workdir();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM busybox\nRUN echo one > /one\nRUN echo started; sleep 100\n",
+    )
+    .unwrap();
+    let mut build = env
+        .command(&["build", "-t", "slow", "."])
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(build.stdout.take().unwrap()).lines();
+    // Until the slow step runs.
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let started = line == "started";
+        seen.push(line);
+        if started {
+            break;
+        }
+    }
+    assert!(seen.iter().any(|l| l == "started"), "{seen:?}");
+    let r = env.berth(&["ps", "-a", "-q"]);
+    assert_eq!(r.stdout.lines().count(), 1, "the step runs: {r:?}");
+    build.kill().unwrap();
+    let _ = build.wait();
+    // Its step container is killed and removed, and no process is left.
+    crate::common::eventually(Duration::from_secs(20), "no step container", || {
+        let r = env.berth(&["ps", "-a", "-q"]);
+        (r.code == 0 && r.stdout.is_empty()).then_some(())
+    });
+    crate::common::eventually(Duration::from_secs(20), "no cgroup", || {
+        env.cgroup_dirs().is_empty().then_some(())
+    });
+    let r = env.berth(&["images", "--format", "{{.Repository}}"]);
+    assert!(!r.stdout.contains("slow"), "{r:?}");
+    // The finished step stays as cache.
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM busybox\nRUN echo one > /one\nRUN cat /one\n",
+    )
+    .unwrap();
+    let r = env.berth_in(&dir, &["build", "-t", "quick", "."]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout.matches("Using cache").count(), 1, "{r:?}");
+    assert!(r.stdout.contains("\none\n"), "{r:?}");
+    assert_eq!(env.berth(&["rmi", "quick"]).code, 0);
+    env.assert_clean();
+}

@@ -100,6 +100,8 @@ impl Engine {
             next_client: 1,
             execs: Vec::new(),
             pending_execs: Vec::new(),
+            owner: None,
+            owner_gone: false,
         };
         m.serve_adopted(&pidfd, &mut io, log.as_mut());
         // The init has ended; with it, its PID namespace. What is left in

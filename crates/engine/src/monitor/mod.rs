@@ -561,19 +561,24 @@ impl Engine {
             next_client: 1,
             execs: Vec::new(),
             pending_execs: Vec::new(),
+            owner: None,
+            owner_gone: false,
         };
         if let Some(fd) = attach {
-            let stdin = self
+            let (stdin, owned) = self
                 .containers
                 .load(id)
-                .map(|r| r.options.interactive)
-                .unwrap_or(false);
+                .map(|r| (r.options.interactive, r.options.ends_with_client))
+                .unwrap_or((false, false));
             let cid = m.client_id();
             m.clients.push(Client::new(
                 cid,
                 UnixStream::from(fd),
                 Some(Request::Attach { stdin }),
             ));
+            if owned {
+                m.owner = Some(cid);
+            }
         }
         let mut restarting = restarting;
         let mut backoff = Duration::from_millis(100);
@@ -637,7 +642,7 @@ impl Engine {
             }
             let mut removed = None;
             if let Ok(Some(r)) = &rec {
-                if r.options.auto_remove {
+                if r.options.auto_remove || m.owner_gone {
                     match self.remove_stopped(id, true) {
                         Ok(r) => removed = Some(r),
                         Err(e) => tracing::warn!("remove container {id}: {e}"),
@@ -703,6 +708,10 @@ struct Monitor {
     /// Exec requests read, to start once the current events are handled:
     /// (client, exec ID, detach).
     pending_execs: Vec<(u64, String, bool)>,
+    /// The client the container lives for (`ends_with_client`).
+    owner: Option<u64>,
+    /// That client went away before the container ended: it was killed.
+    owner_gone: bool,
 }
 
 impl Monitor {
@@ -736,6 +745,15 @@ impl Monitor {
             self.start_pending_execs(engine, running);
             self.reap_execs(engine);
             self.clients.retain(|c| !c.gone);
+            if let Some(owner) = self.owner {
+                if !self.owner_gone && !self.clients.iter().any(|c| c.id == owner) {
+                    // Its client went away (a build killed or cancelled):
+                    // the container goes too.
+                    self.owner_gone = true;
+                    let _ = running.container.signal(Signal::SIGKILL);
+                    let _ = running.container.cgroup().kill_all();
+                }
+            }
             let backlog = self.clients.iter().any(|c| c.outbuf.len() > CLIENT_BACKLOG);
             let mut fds = Vec::with_capacity(6 + self.clients.len());
             // Where each of ours sits in `fds`: listener, pidfd, out, err, stdin.
