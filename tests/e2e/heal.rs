@@ -589,3 +589,109 @@ fn a_killed_build_leaves_no_step_running_and_keeps_its_cache() {
     assert_eq!(env.berth(&["rmi", "quick"]).code, 0);
     env.assert_clean();
 }
+
+fn layer_dirs(env: &Env) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(env.root.join("image/layers"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "l")
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn system_check_lists_damage_and_repair_removes_it() {
+    let env = Env::new();
+    let r = env.berth(&["system", "check"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "no damage found\n"),
+        "{r:?}"
+    );
+
+    // An image whose manifest blob has a flipped byte (only a full check
+    // reads it whole).
+    env.image_from("touch /other", &[], "other");
+    let other = env.inspect("other", "{{.Id}}");
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.root.join("image/images.json")).unwrap())
+            .unwrap();
+    let manifest = doc["images"][&other]["manifest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let manifest_path = env
+        .root
+        .join("image/blobs/sha256")
+        .join(manifest.strip_prefix("sha256:").unwrap());
+    flip_byte(&manifest_path, 5);
+    // An image whose top layer is gone.
+    let before = layer_dirs(&env);
+    env.image_from("touch /third", &[], "third");
+    let added: Vec<String> = layer_dirs(&env)
+        .into_iter()
+        .filter(|l| !before.contains(l))
+        .collect();
+    assert_eq!(added.len(), 1, "{added:?}");
+    std::fs::remove_dir_all(env.root.join("image/layers").join(&added[0])).unwrap();
+    // A container whose record is cut short, and what killed commands left.
+    let r = env.berth(&["create", "--name", "c", "busybox", "true"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let c = r.stdout.trim().to_string();
+    std::fs::write(record_path(&env, &c), b"{\"id\": \"").unwrap();
+    std::fs::create_dir_all(env.root.join("image/layers/.tmp-Q1w2E3/diff")).unwrap();
+    let orphan = env.root.join("containers").join("ef".repeat(32));
+    std::fs::create_dir_all(orphan.join("upper")).unwrap();
+
+    let r = env.berth(&["system", "check"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    for (kind, what) in [
+        ("damaged", format!("container {c}")),
+        ("damaged", format!("image {other}")),
+        ("damaged", "image sha256:".to_string()),
+        (
+            "orphaned",
+            "leftover ".to_string() + &orphan.display().to_string(),
+        ),
+        ("orphaned", "leftover ".to_string()),
+    ] {
+        assert!(
+            r.stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("{kind}\t{what}"))),
+            "{kind} {what}: {r:?}"
+        );
+    }
+    assert!(r.stdout.contains("(third:latest) its layer"), "{r:?}");
+    assert!(r.stdout.contains("(other:latest) its manifest"), "{r:?}");
+    assert!(r.stdout.contains("4 damaged, 2 orphaned"), "{r:?}");
+    // --quick does not read blobs whole: the flipped byte goes unseen.
+    let r = env.berth(&["system", "check", "--quick"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(!r.stdout.contains("(other)"), "{r:?}");
+    assert!(r.stdout.contains("2 damaged, 2 orphaned"), "{r:?}");
+
+    let r = env.berth(&["system", "check", "--repair"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains(&format!("removed container {c}")),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout.contains(&format!("removed image {other}")),
+        "{r:?}"
+    );
+    let r = env.berth(&["system", "check"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "no damage found\n"),
+        "{r:?}"
+    );
+    let r = env.berth(&["images", "--format", "{{.Repository}}"]);
+    assert_eq!(r.stdout, "busybox\n", "{r:?}");
+    let r = env.berth(&["run", "--rm", "busybox", "echo", "ok"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "ok\n"), "{r:?}");
+    env.assert_clean();
+}

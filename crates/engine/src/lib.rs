@@ -2,6 +2,7 @@
 //! store and the runtime. The CLI and the API server are thin faces of it.
 
 mod build_ops;
+mod check;
 mod config;
 mod containers;
 mod cp;
@@ -43,6 +44,7 @@ pub use berth_network as network;
 pub use berth_registry as registry;
 pub use berth_runtime as runtime;
 pub use build_ops::Stream;
+pub use check::{Check, ContainerFinding, ContainerProblem, Repair};
 pub use config::{
     format_cpuset, parse_expose, ContainerOptions, DeviceMapping, DeviceRate, LogOptions,
     NamespaceMode, NetworkMode, Resources, RestartPolicy, Ulimit,

@@ -32,7 +32,7 @@ pub fn dir_size(p: &Path) -> u64 {
 }
 
 impl Store {
-    fn gc_lock(&self, arg: FlockArg) -> Result<Flock<File>> {
+    pub(crate) fn gc_lock(&self, arg: FlockArg) -> Result<Flock<File>> {
         let path = self.root().join("gc.lock");
         let f = File::options()
             .create(true)
