@@ -387,7 +387,7 @@ pub fn events(engine: &Engine, a: crate::cli::EventsArgs) -> Result<i32> {
 /// `system check [--repair] [--quick] [--force]` (podman's): one line per
 /// finding, then a summary. Exits 1 when damage is found and not repaired.
 pub fn check(engine: &Engine, a: crate::cli::SystemCheckArgs) -> Result<i32> {
-    use berth_engine::image::Severity;
+    use berth_engine::Severity;
     let found = engine.system_check(a.quick)?;
     for (severity, what, why) in found.lines() {
         let kind = match severity {

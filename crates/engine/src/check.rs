@@ -3,7 +3,8 @@
 //! layer is gone, containers recorded running whose processes are gone or
 //! that run without a monitor, and directories no record owns.
 
-use berth_image::{Finding, Severity, Subject};
+pub use berth_image::Severity;
+use berth_image::{Finding, Subject};
 
 use crate::error::Result;
 use crate::lifecycle::alive;

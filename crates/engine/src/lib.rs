@@ -77,7 +77,7 @@ pub mod runtime {
     }
 }
 pub use build_ops::Stream;
-pub use check::{Check, ContainerFinding, ContainerProblem, Repair};
+pub use check::{Check, ContainerFinding, ContainerProblem, Repair, Severity};
 pub use config::{
     format_cpuset, parse_expose, ContainerOptions, DeviceMapping, DeviceRate, LogOptions,
     NamespaceMode, NetworkMode, Resources, RestartPolicy, Ulimit,
