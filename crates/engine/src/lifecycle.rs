@@ -168,8 +168,11 @@ impl Engine {
         }
         let settled = self.update(id, |r| {
             if r.state.status.is_active() && !alive(r.state.monitor_pid) && !alive(r.state.pid) {
+                // One that waited to restart keeps the code of its last run.
+                if r.state.status != Status::Restarting {
+                    r.state.exit_code = observed_exit(r.state.pid, init).unwrap_or(EXIT_UNKNOWN);
+                }
                 r.state.status = Status::Exited;
-                r.state.exit_code = observed_exit(r.state.pid, init).unwrap_or(EXIT_UNKNOWN);
                 r.state.pid = 0;
                 r.state.monitor_pid = 0;
                 r.state.finished_at = Some(now());

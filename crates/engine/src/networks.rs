@@ -969,9 +969,12 @@ impl Engine {
                     {
                         return Ok(None);
                     }
+                    // One that waited to restart keeps the code of its last run.
+                    if r.state.status != Status::Restarting {
+                        r.state.exit_code = crate::lifecycle::zombie_exit_code(r.state.pid)
+                            .unwrap_or(crate::EXIT_UNKNOWN);
+                    }
                     r.state.status = Status::Exited;
-                    r.state.exit_code = crate::lifecycle::zombie_exit_code(r.state.pid)
-                        .unwrap_or(crate::EXIT_UNKNOWN);
                     r.state.pid = 0;
                     r.state.monitor_pid = 0;
                     r.state.finished_at = Some(crate::now());
