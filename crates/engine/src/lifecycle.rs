@@ -143,6 +143,28 @@ impl Engine {
         }
         let _ = cg.freeze(false);
         let _ = cg.kill_all();
+        // A monitor that was restarting it may have started it again just
+        // before the stop was recorded: kill what runs until it gives up.
+        let monitor = pidfd::open(Pid::from_raw(rec.state.monitor_pid))
+            .ok()
+            .flatten()
+            .filter(|_| rec.state.monitor_pid > 0);
+        if let Some(m) = &monitor {
+            let deadline = std::time::Instant::now() + MONITOR_GRACE;
+            while !pidfd::wait_exit(m, Some(Duration::from_millis(200))).unwrap_or(true)
+                && std::time::Instant::now() < deadline
+            {
+                match self.containers.find(&rec.id) {
+                    Ok(r) if r.state.status.is_active() => {
+                        if let Some(fd) = self.container_pidfd(&r) {
+                            let _ = pidfd::signal(&fd, Signal::SIGKILL);
+                        }
+                        let _ = cg.kill_all();
+                    }
+                    _ => break,
+                }
+            }
+        }
         // The cgroup can go once the monitor has reaped the init: an
         // unreaped process still counts as the cgroup's (so removing it
         // first fails while a busy host delays the monitor).

@@ -6,6 +6,7 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use nix::fcntl::{Flock, FlockArg};
@@ -29,6 +30,32 @@ pub fn dir_size(p: &Path) -> u64 {
     fs::read_dir(p)
         .map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum())
         .unwrap_or(0)
+}
+
+/// The files (device, inode) some process on the host has open, as the
+/// descriptors in /proc show them.
+fn open_files() -> HashSet<(u64, u64)> {
+    let mut open = HashSet::new();
+    for p in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        if !p
+            .file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        {
+            continue;
+        }
+        for fd in fs::read_dir(p.path().join("fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if let Ok(m) = fs::metadata(fd.path()) {
+                open.insert((m.dev(), m.ino()));
+            }
+        }
+    }
+    open
 }
 
 impl Store {
@@ -66,12 +93,25 @@ impl Store {
                 out.push((e.path(), dir_size(&e.path())));
             }
         }
-        for e in fs::read_dir(self.root().join("ingest"))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            out.push((e.path(), dir_size(&e.path())));
+        // A reader (`save`, `push`) spools into ingest/ without the writers'
+        // lock: a file some process still has open is not left over.
+        let ingest: Vec<(std::path::PathBuf, (u64, u64))> =
+            fs::read_dir(self.root().join("ingest"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| {
+                    let m = e.metadata().ok()?;
+                    Some((e.path(), (m.dev(), m.ino())))
+                })
+                .collect();
+        if !ingest.is_empty() {
+            let open = open_files();
+            for (path, key) in ingest {
+                if !open.contains(&key) {
+                    out.push((path.clone(), dir_size(&path)));
+                }
+            }
         }
         out
     }
@@ -183,5 +223,25 @@ impl Store {
             let _ = fs::remove_file(e.path());
         }
         Ok(freed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_some_process_has_open_is_seen_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = tempfile::NamedTempFile::new_in(dir.path()).unwrap();
+        let closed = dir.path().join("closed");
+        fs::write(&closed, b"x").unwrap();
+        let key = |p: &Path| {
+            let m = fs::metadata(p).unwrap();
+            (m.dev(), m.ino())
+        };
+        let open = open_files();
+        assert!(open.contains(&key(held.path())));
+        assert!(!open.contains(&key(&closed)));
     }
 }
