@@ -463,6 +463,19 @@ fn removing_a_running_container_with_a_damaged_record_withdraws_its_ports() {
     let element = format!("{port} : {ip} . 80");
     assert!(nft_ports().contains(&element), "{r:?}");
     std::fs::write(record_path(&env, &id), b"{\"id\": ").unwrap();
+    // While it runs its address and port stay taken.
+    let r = env.berth(&[
+        "run",
+        "--rm",
+        "-p",
+        &format!("{port}:80"),
+        "busybox",
+        "true",
+    ]);
+    assert_ne!(r.code, 0, "{r:?}");
+    let r = env.berth(&["run", "--rm", "busybox", "ip", "-4", "addr", "show", "eth0"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!r.stdout.contains(&format!("inet {ip}/")), "{r:?}");
     let r = env.berth(&["rm", "-f", &id]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(!nft_ports().contains(&element), "{}", nft_ports());

@@ -721,7 +721,7 @@ impl Engine {
             }
         }
         let (rec, out) = self.update(&rec.id, |r| {
-            let others = self.containers.list()?;
+            let others = self.records_with_leases()?;
             let mut endpoints = Vec::new();
             for (i, n) in nets.iter().enumerate() {
                 let ip = match r.options.ip.filter(|_| i == 0) {
@@ -931,6 +931,19 @@ impl Engine {
         }
     }
 
+    /// Every container record, a damaged one with the endpoints and ports
+    /// its run directory says it holds: its address and ports stay taken
+    /// until it is removed.
+    fn records_with_leases(&self) -> Result<Vec<ContainerRecord>> {
+        let mut all = self.containers.list()?;
+        for r in all.iter_mut().filter(|r| r.damaged.is_some()) {
+            let (endpoints, ports) = self.held_network(&r.id);
+            r.state.endpoints = endpoints;
+            r.state.ports = ports;
+        }
+        Ok(all)
+    }
+
     /// What container `id`, whose record may be damaged, holds on the host
     /// as its run directory says (nothing once it has ended).
     pub(crate) fn held_network(&self, id: &str) -> (Vec<Endpoint>, Vec<PublishedPort>) {
@@ -1060,7 +1073,7 @@ impl Engine {
         let pid = rec.state.pid;
         let index = rec.state.endpoints.len();
         let (_, ep) = self.update(&rec.id, |r| {
-            let ip = free_ip(&self.containers.list()?, &n, "")?;
+            let ip = free_ip(&self.records_with_leases()?, &n, "")?;
             let ep = Endpoint::new(&n, ip, &r.id, index, r.options.network_aliases.clone());
             r.state.endpoints.push(ep.clone());
             Ok(ep)
