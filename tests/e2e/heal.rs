@@ -708,3 +708,41 @@ fn system_check_lists_damage_and_repair_removes_it() {
     assert_eq!((r.code, r.stdout.as_str()), (0, "ok\n"), "{r:?}");
     env.assert_clean();
 }
+
+#[test]
+fn system_check_repair_keeps_a_damaged_image_in_use_unless_forced() {
+    let env = Env::new();
+    env.image_from("touch /mine", &[], "mine");
+    let r = env.berth(&["create", "--name", "user", "mine", "true"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let user = r.stdout.trim().to_string();
+    flip_byte(&image_blob(&env, "mine"), 7);
+    let r = env.berth(&["system", "check", "--quick"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stdout
+            .contains(&format!("damaged\tcontainer {user} (user): its image")),
+        "{r:?}"
+    );
+    // The container's writable layer is the user's: kept without --force.
+    let r = env.berth(&["system", "check", "--repair"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains(&format!("kept container {user}")),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains("kept image sha256:"), "{r:?}");
+    assert_eq!(env.berth(&["ps", "-a", "-q"]).stdout.lines().count(), 1);
+    let r = env.berth(&["system", "check", "--repair", "--force"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(env.berth(&["ps", "-a", "-q"]).stdout, "");
+    let r = env.berth(&["images", "--format", "{{.Repository}}"]);
+    assert_eq!(r.stdout, "busybox\n", "{r:?}");
+    let r = env.berth(&["system", "check"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "no damage found\n"),
+        "{r:?}"
+    );
+    env.assert_clean();
+}
