@@ -746,3 +746,43 @@ fn system_check_repair_keeps_a_damaged_image_in_use_unless_forced() {
     );
     env.assert_clean();
 }
+
+#[test]
+fn records_of_containers_running_before_a_reboot_are_judged_exited() {
+    let env = Env::new();
+    let r = env.berth(&["create", "--name", "r", "busybox", "true"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let id = r.stdout.trim().to_string();
+    // After a reboot the record says running, and its init's and monitor's
+    // pids are now other processes'.
+    let mut others: Vec<std::process::Child> = (0..2)
+        .map(|_| {
+            std::process::Command::new("sleep")
+                .arg("60")
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let path = record_path(&env, &id);
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    v["state"]["status"] = "running".into();
+    v["state"]["pid"] = (others[0].id() as i64).into();
+    v["state"]["monitor_pid"] = (others[1].id() as i64).into();
+    v["state"]["started_at"] = "2026-01-01T00:00:00Z".into();
+    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+
+    let r = env.berth(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(r.stdout.starts_with("r Exited (unknown)"), "{r:?}");
+    // The processes that took the pids are left alone.
+    for o in &mut others {
+        assert!(o.try_wait().unwrap().is_none());
+    }
+    let r = env.berth(&["start", "-a", "r"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(env.berth(&["rm", "r"]).code, 0);
+    for mut o in others {
+        let _ = o.kill();
+        let _ = o.wait();
+    }
+    env.assert_clean();
+}

@@ -7,7 +7,7 @@ pub use berth_image::Severity;
 use berth_image::{Finding, Subject};
 
 use crate::error::Result;
-use crate::lifecycle::alive;
+use crate::lifecycle::monitor_alive;
 use crate::{Engine, REMOVED_PREFIX};
 
 /// What is wrong with a container.
@@ -136,8 +136,8 @@ impl Engine {
                     "its writable layer is gone".into(),
                 );
             }
-            if rec.state.status.is_active() && !alive(rec.state.monitor_pid) {
-                if alive(rec.state.pid) {
+            if rec.state.status.is_active() && !monitor_alive(rec.state.monitor_pid) {
+                if self.init_runs(&rec) {
                     add(
                         Severity::Damaged,
                         ContainerProblem::Unmonitored,

@@ -45,6 +45,17 @@ pub(crate) fn alive(pid: i32) -> bool {
             .is_some_and(|(state, _)| matches!(state, 'Z' | 'X'))
 }
 
+/// Whether `pid` is a live container monitor: a process started as
+/// [`crate::monitor::PROGRAM_NAME`], not another that took its pid (after a
+/// reboot, records name pids of processes that are not theirs).
+pub(crate) fn monitor_alive(pid: i32) -> bool {
+    alive(pid)
+        && std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+            let arg0 = c.split(|b| *b == 0).next().unwrap_or_default();
+            arg0.rsplit(|b| *b == b'/').next() == Some(crate::monitor::PROGRAM_NAME.as_bytes())
+        })
+}
+
 /// The exit status of `pid` if it is a zombie nobody has reaped yet, as
 /// docker reports it (the code, or 128 + the signal that ended it).
 pub(crate) fn zombie_exit_code(pid: i32) -> Option<i32> {
@@ -117,6 +128,12 @@ impl Engine {
         )?)
     }
 
+    /// Whether the container's init still runs: alive, and the container's
+    /// (not another process that took its pid after a reboot).
+    pub(crate) fn init_runs(&self, rec: &ContainerRecord) -> bool {
+        alive(rec.state.pid) && self.container_pidfd(rec).is_some()
+    }
+
     /// A pidfd for the container's init, if that process still runs and is
     /// the container's (its pid is in the container's cgroup).
     pub(crate) fn container_pidfd(&self, rec: &ContainerRecord) -> Option<OwnedFd> {
@@ -148,7 +165,7 @@ impl Engine {
         let monitor = pidfd::open(Pid::from_raw(rec.state.monitor_pid))
             .ok()
             .flatten()
-            .filter(|_| rec.state.monitor_pid > 0);
+            .filter(|_| monitor_alive(rec.state.monitor_pid));
         if let Some(m) = &monitor {
             let deadline = std::time::Instant::now() + MONITOR_GRACE;
             while !pidfd::wait_exit(m, Some(Duration::from_millis(200))).unwrap_or(true)
@@ -183,13 +200,16 @@ impl Engine {
             Err(Error::ContainerNotFound(_)) => return Ok(()),
             Err(e) => return Err(e),
         };
-        if rec.state.monitor_pid > 0 {
+        if monitor_alive(rec.state.monitor_pid) {
             if let Ok(Some(fd)) = pidfd::open(Pid::from_raw(rec.state.monitor_pid)) {
                 let _ = pidfd::wait_exit(&fd, Some(MONITOR_GRACE));
             }
         }
         let settled = self.update(id, |r| {
-            if r.state.status.is_active() && !alive(r.state.monitor_pid) && !alive(r.state.pid) {
+            if r.state.status.is_active()
+                && !monitor_alive(r.state.monitor_pid)
+                && !self.init_runs(r)
+            {
                 // One that waited to restart keeps the code of its last run.
                 if r.state.status != Status::Restarting {
                     r.state.exit_code = observed_exit(r.state.pid, init).unwrap_or(EXIT_UNKNOWN);
@@ -257,7 +277,10 @@ impl Engine {
         self.adopt_orphan(&rec.id);
         // A restarting container has no process until its monitor notices the stop.
         let mut rec = rec;
-        while rec.state.status.is_active() && rec.state.pid <= 0 && alive(rec.state.monitor_pid) {
+        while rec.state.status.is_active()
+            && rec.state.pid <= 0
+            && monitor_alive(rec.state.monitor_pid)
+        {
             std::thread::sleep(Duration::from_millis(20));
             rec = self.containers.find(&rec.id)?;
         }
@@ -389,7 +412,7 @@ impl Engine {
         // No monitor to ask: watch the record.
         loop {
             match self.containers.find(&rec.id) {
-                Ok(r) if r.state.status.is_active() && alive(r.state.monitor_pid) => {
+                Ok(r) if r.state.status.is_active() && monitor_alive(r.state.monitor_pid) => {
                     std::thread::sleep(Duration::from_millis(50))
                 }
                 Ok(r) => return Ok(r.state.exit_code),
@@ -441,12 +464,12 @@ impl Engine {
         let running = || {
             self.containers
                 .load(&rec.id)
-                .map(|r| r.state.status.is_active() && alive(r.state.monitor_pid))
+                .map(|r| r.state.status.is_active() && monitor_alive(r.state.monitor_pid))
                 .unwrap_or(false)
         };
         let unmonitored = || {
             self.containers.load(&rec.id).is_ok_and(|r| {
-                r.state.status.is_active() && r.state.pid > 0 && !alive(r.state.monitor_pid)
+                r.state.status.is_active() && r.state.pid > 0 && !monitor_alive(r.state.monitor_pid)
             })
         };
         if unmonitored() {

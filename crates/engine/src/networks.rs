@@ -965,20 +965,20 @@ impl Engine {
         };
         for rec in all {
             if rec.state.status.is_active()
-                && !crate::lifecycle::alive(rec.state.monitor_pid)
-                && crate::lifecycle::alive(rec.state.pid)
+                && !crate::lifecycle::monitor_alive(rec.state.monitor_pid)
+                && self.init_runs(&rec)
             {
                 self.adopt_orphan(&rec.id);
                 continue;
             }
             if rec.state.status.is_active()
-                && !crate::lifecycle::alive(rec.state.monitor_pid)
-                && !crate::lifecycle::alive(rec.state.pid)
+                && !crate::lifecycle::monitor_alive(rec.state.monitor_pid)
+                && !self.init_runs(&rec)
             {
                 let settled = self.update(&rec.id, |r| {
                     if !r.state.status.is_active()
-                        || crate::lifecycle::alive(r.state.monitor_pid)
-                        || crate::lifecycle::alive(r.state.pid)
+                        || crate::lifecycle::monitor_alive(r.state.monitor_pid)
+                        || self.init_runs(r)
                     {
                         return Ok(None);
                     }

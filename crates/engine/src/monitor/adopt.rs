@@ -31,7 +31,7 @@ use nix::sys::stat::Mode;
 
 use super::{become_monitor, Client, Io, Monitor, Report, SocketDir};
 use crate::error::{Error, Result};
-use crate::lifecycle::{alive, observed_exit};
+use crate::lifecycle::{monitor_alive, observed_exit};
 use crate::logs::{LogWriter, Stream};
 use crate::{Engine, EXIT_UNKNOWN};
 
@@ -45,8 +45,8 @@ impl Engine {
         };
         if rec.damaged.is_some()
             || !rec.state.status.is_active()
-            || alive(rec.state.monitor_pid)
-            || !alive(rec.state.pid)
+            || monitor_alive(rec.state.monitor_pid)
+            || !self.init_runs(&rec)
             || self.container_pidfd(&rec).is_none()
         {
             return;
@@ -170,13 +170,13 @@ impl Engine {
         let dir = SocketDir::open(self)?;
         let path = dir.path(id);
         let (rec, taken) = self.update(id, |r| {
-            if !r.state.status.is_active() || !alive(r.state.pid) {
+            if !r.state.status.is_active() || !self.init_runs(r) {
                 return Err(Error::Conflict(format!(
                     "container {} is not running",
                     r.id
                 )));
             }
-            if alive(r.state.monitor_pid) {
+            if monitor_alive(r.state.monitor_pid) {
                 return Err(Error::Conflict(format!("container {} has a monitor", r.id)));
             }
             let fd = self
