@@ -410,6 +410,12 @@ fn an_exit_nobody_saw_is_recorded_unknown() {
     let r = env.berth(&["ps", "-a", "--format", "{{.Status}}"]);
     assert!(r.stdout.starts_with("Exited (unknown)"), "{r:?}");
     assert_eq!(env.inspect(&id, "{{.State.ExitCode}}"), "-1");
+    assert!(
+        env.inspect(&id, "{{.State.Error}}")
+            .starts_with("exit code unknown: the container's monitor was killed"),
+        "{}",
+        env.inspect(&id, "{{.State.Error}}")
+    );
     assert_eq!(env.berth(&["rm", &id]).code, 0);
     let _ = holder.kill();
     let _ = holder.wait();

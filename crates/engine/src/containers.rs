@@ -64,6 +64,10 @@ impl Status {
 /// itself. `ps` shows `Exited (unknown)`.
 pub const EXIT_UNKNOWN: i32 = -1;
 
+/// `.State.Error` of a container whose exit code is unknown.
+pub(crate) const EXIT_UNKNOWN_WHY: &str =
+    "exit code unknown: the container's monitor was killed and nobody saw how it ended";
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct State {
     pub status: Status,

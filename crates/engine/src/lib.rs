@@ -807,6 +807,9 @@ impl Engine {
             r.state.status = Status::Exited;
             r.state.pid = 0;
             r.state.exit_code = code;
+            if code == EXIT_UNKNOWN {
+                r.state.error = containers::EXIT_UNKNOWN_WHY.into();
+            }
             r.state.oom_killed = oom_killed;
             r.state.finished_at = Some(now());
             if !again {

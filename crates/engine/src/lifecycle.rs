@@ -213,6 +213,9 @@ impl Engine {
                 // One that waited to restart keeps the code of its last run.
                 if r.state.status != Status::Restarting {
                     r.state.exit_code = observed_exit(r.state.pid, init).unwrap_or(EXIT_UNKNOWN);
+                    if r.state.exit_code == EXIT_UNKNOWN {
+                        r.state.error = crate::containers::EXIT_UNKNOWN_WHY.into();
+                    }
                 }
                 r.state.status = Status::Exited;
                 r.state.pid = 0;

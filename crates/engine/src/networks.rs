@@ -986,6 +986,9 @@ impl Engine {
                     if r.state.status != Status::Restarting {
                         r.state.exit_code = crate::lifecycle::zombie_exit_code(r.state.pid)
                             .unwrap_or(crate::EXIT_UNKNOWN);
+                        if r.state.exit_code == crate::EXIT_UNKNOWN {
+                            r.state.error = crate::containers::EXIT_UNKNOWN_WHY.into();
+                        }
                     }
                     r.state.status = Status::Exited;
                     r.state.pid = 0;
