@@ -13,6 +13,7 @@ mod daemon_events;
 mod daemon_images;
 mod distribution;
 mod exec_attack;
+mod fault_inject;
 mod heal;
 mod images;
 mod isolation;

@@ -930,6 +930,21 @@ pub enum SystemCommand {
     Prune(PruneArgs),
     /// Get real time events from the server
     Events(EventsArgs),
+    /// Check the store for damage and leftovers, and repair them
+    Check(SystemCheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SystemCheckArgs {
+    /// Remove what is damaged or orphaned
+    #[arg(short, long)]
+    pub repair: bool,
+    /// Skip checks that read every blob in whole (their digests)
+    #[arg(short, long)]
+    pub quick: bool,
+    /// With --repair, also remove damaged images containers use, and those containers
+    #[arg(short, long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]

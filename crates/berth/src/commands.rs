@@ -215,6 +215,9 @@ pub fn dispatch(cli: Cli) -> i32 {
             engine(g).and_then(|e| image_cmds::prune(&e, a))
         }
         Command::System(SystemCommand::Df) => engine(g).and_then(|e| image_cmds::df(&e)),
+        Command::System(SystemCommand::Check(a)) => {
+            engine(g).and_then(|e| crate::system_cmds::check(&e, a))
+        }
         Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => ps(g, a),
         Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => rm(g, a),
         Command::Container(ContainerCommand::Run(a)) => return run(g, *a),

@@ -376,6 +376,9 @@ pub fn garbage_collect(a: RegistryGcArgs) -> Result<i32> {
     for (d, _) in &report.removed {
         println!("{verb} blob {d}");
     }
+    for (what, size) in &report.leftovers {
+        println!("{verb} interrupted {what} ({size} bytes)");
+    }
     println!(
         "{} blobs in use, {} unused but younger than {}s kept, {} blobs {verb} ({} bytes)",
         report.marked,

@@ -384,6 +384,41 @@ pub fn events(engine: &Engine, a: crate::cli::EventsArgs) -> Result<i32> {
     }
 }
 
+/// `system check [--repair] [--quick] [--force]` (podman's): one line per
+/// finding, then a summary. Exits 1 when damage is found and not repaired.
+pub fn check(engine: &Engine, a: crate::cli::SystemCheckArgs) -> Result<i32> {
+    use berth_engine::Severity;
+    let found = engine.system_check(a.quick)?;
+    for (severity, what, why) in found.lines() {
+        let kind = match severity {
+            Severity::Damaged => "damaged",
+            Severity::Orphaned => "orphaned",
+        };
+        println!("{kind}\t{what}: {why}");
+    }
+    let (damaged, orphaned) = (found.damaged(), found.orphaned());
+    if damaged + orphaned == 0 {
+        println!("no damage found");
+        return Ok(0);
+    }
+    println!("{damaged} damaged, {orphaned} orphaned");
+    if !a.repair {
+        if damaged > 0 {
+            eprintln!("run `berth system check --repair` to remove what is damaged or orphaned");
+            return Ok(1);
+        }
+        return Ok(0);
+    }
+    let repair = engine.system_repair(&found, a.force)?;
+    for line in &repair.done {
+        println!("{line}");
+    }
+    for (what, why) in &repair.left {
+        eprintln!("kept {what}: {why}");
+    }
+    Ok(if repair.left.is_empty() { 0 } else { 1 })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -895,6 +895,8 @@ impl Builder<'_> {
         o.entrypoint = Some(String::new());
         o.cmd = argv;
         o.env = env;
+        // A build whose client is killed leaves no step running.
+        o.ends_with_client = true;
         if let Some(n) = network {
             o.network = NetworkMode::parse(n)?;
         }

@@ -302,6 +302,11 @@ pub struct ContainerOptions {
     /// User networks joined with `network connect`, besides `network`.
     #[serde(default)]
     pub extra_networks: Vec<String>,
+    /// The container lives only for the client attached at its start (a
+    /// build's RUN step): if that client goes away before the container
+    /// ends (killed, or cancelled), its monitor kills it and removes it.
+    #[serde(default)]
+    pub ends_with_client: bool,
 }
 
 /// Whether a container gets a namespace of its own (`--ipc`, `--pid`,
@@ -619,6 +624,7 @@ impl ContainerOptions {
             dns: Vec::new(),
             add_hosts: Vec::new(),
             extra_networks: Vec::new(),
+            ends_with_client: false,
         }
     }
 }

@@ -59,6 +59,15 @@ impl Status {
     }
 }
 
+/// The exit code recorded for a container whose end nobody saw: its monitor
+/// was killed, and the process that reaped its init kept the status to
+/// itself. `ps` shows `Exited (unknown)`.
+pub const EXIT_UNKNOWN: i32 = -1;
+
+/// `.State.Error` of a container whose exit code is unknown.
+pub(crate) const EXIT_UNKNOWN_WHY: &str =
+    "exit code unknown: the container's monitor was killed and nobody saw how it ended";
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct State {
     pub status: Status,
@@ -367,6 +376,9 @@ impl ContainerRecord {
                 c.state.exit_code,
                 since(&c.state.finished_at)
             ),
+            Status::Exited if c.state.exit_code == EXIT_UNKNOWN => {
+                format!("Exited (unknown) {} ago", since(&c.state.finished_at))
+            }
             Status::Exited => format!(
                 "Exited ({}) {} ago",
                 c.state.exit_code,

@@ -315,6 +315,14 @@ impl Engine {
                 du.images_reclaimable += size;
             }
         }
+        // What interrupted work left is reclaimable until the next command
+        // that writes collects it.
+        let image_leftovers: u64 = self.images.interrupted().iter().map(|(_, n)| n).sum();
+        du.images_size += image_leftovers;
+        du.images_reclaimable += image_leftovers;
+        let container_leftovers = self.container_leftovers();
+        du.containers_size += container_leftovers;
+        du.containers_reclaimable += container_leftovers;
         for c in &containers {
             let size = berth_image::dir_size(&self.containers.dir(&c.id).join("upper"));
             du.containers_size += size;

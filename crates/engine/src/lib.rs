@@ -2,6 +2,7 @@
 //! store and the runtime. The CLI and the API server are thin faces of it.
 
 mod build_ops;
+mod check;
 mod config;
 mod containers;
 mod cp;
@@ -76,11 +77,12 @@ pub mod runtime {
     }
 }
 pub use build_ops::Stream;
+pub use check::{Check, ContainerFinding, ContainerProblem, Repair, Severity};
 pub use config::{
     format_cpuset, parse_expose, ContainerOptions, DeviceMapping, DeviceRate, LogOptions,
     NamespaceMode, NetworkMode, Resources, RestartPolicy, Ulimit,
 };
-pub use containers::{ContainerRecord, State, Status};
+pub use containers::{ContainerRecord, State, Status, EXIT_UNKNOWN};
 pub use cp::CopyDirection;
 pub use error::{Error, ErrorKind, Result};
 pub use exec::ExecRequest;
@@ -266,6 +268,7 @@ impl Engine {
         );
         let _lock = self.lock_containers()?;
         self.collect_orphans().delete();
+        self.sweep_removed();
         let existing = self.containers.list()?;
         let name = match &opts.name {
             Some(n) => {
@@ -783,11 +786,17 @@ impl Engine {
         code: i32,
         oom_killed: bool,
     ) -> Result<Option<ContainerRecord>> {
+        let held = self.held_network(id);
         self.remove_run_dir(id);
         // Network resources go before the exit is recorded: once the record
         // says exited, waiters may go on and expect them gone.
-        if let Ok(r) = self.containers.find(id) {
-            self.release_at_exit(id, &r.state.endpoints, &r.state.ports);
+        // A damaged record (or one removed meanwhile) no longer says what
+        // the container held: its run directory did.
+        match self.containers.find(id) {
+            Ok(r) if r.damaged.is_none() => {
+                self.release_at_exit(id, &r.state.endpoints, &r.state.ports)
+            }
+            _ => self.release_at_exit(id, &held.0, &held.1),
         }
         let updated = self.update(id, |r| {
             let again = r.options.restart.should_restart(
@@ -798,6 +807,9 @@ impl Engine {
             r.state.status = Status::Exited;
             r.state.pid = 0;
             r.state.exit_code = code;
+            if code == EXIT_UNKNOWN {
+                r.state.error = containers::EXIT_UNKNOWN_WHY.into();
+            }
             r.state.oom_killed = oom_killed;
             r.state.finished_at = Some(now());
             if !again {
@@ -899,6 +911,8 @@ impl Engine {
     /// cgroup still holds is killed (only with `force`) and the cgroup goes;
     /// its network namespace, and the veths in it, go with its processes.
     fn end_damaged(&self, rec: &ContainerRecord, force: bool) -> Result<()> {
+        // Read first: its monitor removes the run directory at the exit.
+        let (endpoints, ports) = self.held_network(&rec.id);
         let Ok(cg) = self.cgroup(&rec.id) else {
             return Ok(());
         };
@@ -922,6 +936,9 @@ impl Engine {
         } else {
             let _ = cg.remove();
         }
+        // Its published ports, as its run directory kept them (its address
+        // leases were its record's and go with it).
+        self.release(&endpoints, &ports);
         Ok(())
     }
 
@@ -940,6 +957,27 @@ impl Engine {
             }
         }
         removed
+    }
+
+    /// Bytes of what interrupted container work left and the next create
+    /// or removal collects: directories without a record, and removed
+    /// containers' directories not deleted yet.
+    pub(crate) fn container_leftovers(&self) -> u64 {
+        let mut total = 0;
+        for id in self.containers.orphan_dirs() {
+            total += berth_image::dir_size(&self.containers.dir(&id));
+        }
+        for parent in [
+            self.config.root.join("containers"),
+            self.config.runroot.join("containers"),
+        ] {
+            for e in fs::read_dir(&parent).into_iter().flatten().flatten() {
+                if e.file_name().to_string_lossy().starts_with(REMOVED_PREFIX) {
+                    total += berth_image::dir_size(&e.path());
+                }
+            }
+        }
+        total
     }
 
     /// Deletes what removals renamed away and did not get to delete (their

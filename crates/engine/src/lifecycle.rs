@@ -13,7 +13,7 @@ use nix::unistd::Pid;
 use crate::error::{Error, Result};
 use crate::logs::{LogEntry, LogsOptions};
 use crate::monitor::{proto, SocketDir};
-use crate::{now, ContainerRecord, Engine, Status};
+use crate::{now, ContainerRecord, Engine, Status, EXIT_UNKNOWN};
 
 /// How long commands wait for a monitor to record an exit and go away.
 const MONITOR_GRACE: Duration = Duration::from_secs(30);
@@ -45,6 +45,17 @@ pub(crate) fn alive(pid: i32) -> bool {
             .is_some_and(|(state, _)| matches!(state, 'Z' | 'X'))
 }
 
+/// Whether `pid` is a live container monitor: a process started as
+/// [`crate::monitor::PROGRAM_NAME`], not another that took its pid (after a
+/// reboot, records name pids of processes that are not theirs).
+pub(crate) fn monitor_alive(pid: i32) -> bool {
+    alive(pid)
+        && std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+            let arg0 = c.split(|b| *b == 0).next().unwrap_or_default();
+            arg0.rsplit(|b| *b == b'/').next() == Some(crate::monitor::PROGRAM_NAME.as_bytes())
+        })
+}
+
 /// The exit status of `pid` if it is a zombie nobody has reaped yet, as
 /// docker reports it (the code, or 128 + the signal that ended it).
 pub(crate) fn zombie_exit_code(pid: i32) -> Option<i32> {
@@ -53,12 +64,32 @@ pub(crate) fn zombie_exit_code(pid: i32) -> Option<i32> {
     }
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     match parse_stat(&stat)? {
-        ('Z', Some(status)) => Some(if status & 0x7f == 0 {
-            (status >> 8) & 0xff
-        } else {
-            128 + (status & 0x7f)
-        }),
+        ('Z', Some(status)) => Some(pidfd::exit_code_of_status(status)),
         _ => None,
+    }
+}
+
+/// How a container's init `pid` that is not this process's child ended, as
+/// far as the host lets it be seen: its status while it is a zombie, or
+/// what the kernel kept for `fd` (a pidfd of it opened before it ended)
+/// once its parent reaped it. `None`: not seen (no pidfd and already
+/// reaped, or a kernel before 6.15), so unknown; never a guess.
+pub(crate) fn observed_exit(pid: i32, fd: Option<&OwnedFd>) -> Option<i32> {
+    // Between its end and its reaping there is a moment it is neither a
+    // zombie with a status nor reaped: look again for a little while.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        if let Some(code) = zombie_exit_code(pid) {
+            return Some(code);
+        }
+        if let Some(status) = fd.and_then(pidfd::exit_status) {
+            return Some(pidfd::exit_code_of_status(status));
+        }
+        let gone = fd.is_none() || std::time::Instant::now() >= deadline;
+        if gone {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -97,6 +128,12 @@ impl Engine {
         )?)
     }
 
+    /// Whether the container's init still runs: alive, and the container's
+    /// (not another process that took its pid after a reboot).
+    pub(crate) fn init_runs(&self, rec: &ContainerRecord) -> bool {
+        alive(rec.state.pid) && self.container_pidfd(rec).is_some()
+    }
+
     /// A pidfd for the container's init, if that process still runs and is
     /// the container's (its pid is in the container's cgroup).
     pub(crate) fn container_pidfd(&self, rec: &ContainerRecord) -> Option<OwnedFd> {
@@ -115,37 +152,72 @@ impl Engine {
             r.state.manually_stopped = true;
             Ok(())
         })?;
+        self.adopt_orphan(&rec.id);
         let cg = self.cgroup(&rec.id)?;
-        if let Some(fd) = self.container_pidfd(&rec) {
-            let _ = pidfd::signal(&fd, Signal::SIGKILL);
+        let init = self.container_pidfd(&rec);
+        if let Some(fd) = &init {
+            let _ = pidfd::signal(fd, Signal::SIGKILL);
         }
         let _ = cg.freeze(false);
         let _ = cg.kill_all();
+        // A monitor that was restarting it may have started it again just
+        // before the stop was recorded: kill what runs until it gives up.
+        let monitor = pidfd::open(Pid::from_raw(rec.state.monitor_pid))
+            .ok()
+            .flatten()
+            .filter(|_| monitor_alive(rec.state.monitor_pid));
+        if let Some(m) = &monitor {
+            let deadline = std::time::Instant::now() + MONITOR_GRACE;
+            while !pidfd::wait_exit(m, Some(Duration::from_millis(200))).unwrap_or(true)
+                && std::time::Instant::now() < deadline
+            {
+                match self.containers.find(&rec.id) {
+                    Ok(r) if r.state.status.is_active() => {
+                        if let Some(fd) = self.container_pidfd(&r) {
+                            let _ = pidfd::signal(&fd, Signal::SIGKILL);
+                        }
+                        let _ = cg.kill_all();
+                    }
+                    _ => break,
+                }
+            }
+        }
         // The cgroup can go once the monitor has reaped the init: an
         // unreaped process still counts as the cgroup's (so removing it
         // first fails while a busy host delays the monitor).
-        self.wait_monitor(&rec.id, 137)?;
+        self.wait_monitor(&rec.id, init.as_ref())?;
         cg.remove()?;
         Ok(())
     }
 
     /// Waits for the container's monitor to finish; if it is gone without
-    /// recording the exit (killed), records it with `code`.
-    fn wait_monitor(&self, id: &str, code: i32) -> Result<()> {
+    /// recording the exit (killed, and no other took over), records it: the
+    /// code as seen through `init` (a pidfd of the init opened before it
+    /// ended), else unknown.
+    fn wait_monitor(&self, id: &str, init: Option<&OwnedFd>) -> Result<()> {
         let rec = match self.containers.find(id) {
             Ok(r) => r,
             Err(Error::ContainerNotFound(_)) => return Ok(()),
             Err(e) => return Err(e),
         };
-        if rec.state.monitor_pid > 0 {
+        if monitor_alive(rec.state.monitor_pid) {
             if let Ok(Some(fd)) = pidfd::open(Pid::from_raw(rec.state.monitor_pid)) {
                 let _ = pidfd::wait_exit(&fd, Some(MONITOR_GRACE));
             }
         }
         let settled = self.update(id, |r| {
-            if r.state.status.is_active() && !alive(r.state.monitor_pid) && !alive(r.state.pid) {
+            if r.state.status.is_active()
+                && !monitor_alive(r.state.monitor_pid)
+                && !self.init_runs(r)
+            {
+                // One that waited to restart keeps the code of its last run.
+                if r.state.status != Status::Restarting {
+                    r.state.exit_code = observed_exit(r.state.pid, init).unwrap_or(EXIT_UNKNOWN);
+                    if r.state.exit_code == EXIT_UNKNOWN {
+                        r.state.error = crate::containers::EXIT_UNKNOWN_WHY.into();
+                    }
+                }
                 r.state.status = Status::Exited;
-                r.state.exit_code = zombie_exit_code(r.state.pid).unwrap_or(code);
                 r.state.pid = 0;
                 r.state.monitor_pid = 0;
                 r.state.finished_at = Some(now());
@@ -159,6 +231,7 @@ impl Engine {
         match settled {
             Ok((_, Some((eps, ports)))) => {
                 self.release(&eps, &ports);
+                self.clean_after_monitor(id);
                 Ok(())
             }
             Ok(_) | Err(Error::ContainerNotFound(_)) => Ok(()),
@@ -203,25 +276,36 @@ impl Engine {
             None => self.stop_signal(&rec)?,
         };
         let timeout = timeout.or(rec.options.stop_timeout).unwrap_or(10);
+        // One whose monitor was killed gets a new one, which records how it ends.
+        self.adopt_orphan(&rec.id);
         // A restarting container has no process until its monitor notices the stop.
         let mut rec = rec;
-        while rec.state.status.is_active() && rec.state.pid <= 0 && alive(rec.state.monitor_pid) {
+        while rec.state.status.is_active()
+            && rec.state.pid <= 0
+            && monitor_alive(rec.state.monitor_pid)
+        {
             std::thread::sleep(Duration::from_millis(20));
             rec = self.containers.find(&rec.id)?;
         }
-        if let Some(fd) = self.container_pidfd(&rec) {
-            pidfd::signal(&fd, sig).map_err(|e| Error::io("signal", &rec.id)(e.into()))?;
+        let init = self.container_pidfd(&rec);
+        if let Some(fd) = &init {
+            pidfd::signal(fd, sig).map_err(|e| Error::io("signal", &rec.id)(e.into()))?;
             if rec.state.status == Status::Paused {
                 let _ = self.cgroup(&rec.id)?.freeze(false);
             }
             let limit = (timeout >= 0).then(|| Duration::from_secs(timeout as u64));
-            let exited = pidfd::wait_exit(&fd, limit).unwrap_or(false);
+            let exited = pidfd::wait_exit(fd, limit).unwrap_or(false);
             if !exited {
-                let _ = pidfd::signal(&fd, Signal::SIGKILL);
-                let _ = pidfd::wait_exit(&fd, Some(MONITOR_GRACE));
+                // Every process of the container, not only its init.
+                let _ = pidfd::signal(fd, Signal::SIGKILL);
+                if let Ok(cg) = self.cgroup(&rec.id) {
+                    let _ = cg.freeze(false);
+                    let _ = cg.kill_all();
+                }
+                let _ = pidfd::wait_exit(fd, Some(MONITOR_GRACE));
             }
         }
-        self.wait_monitor(&rec.id, 137)?;
+        self.wait_monitor(&rec.id, init.as_ref())?;
         let rec = self.containers.find(&rec.id)?;
         self.emit_container(&rec, "stop", &[]);
         Ok(rec)
@@ -318,6 +402,7 @@ impl Engine {
         if !rec.state.status.is_active() {
             return Ok(rec.state.exit_code);
         }
+        self.adopt_orphan(&rec.id);
         if let Some(mut sock) = self.monitor_request(&rec.id, &proto::Request::Wait)? {
             while let Ok(Some((kind, payload))) = proto::read_frame(&mut sock) {
                 if kind == proto::EXIT {
@@ -330,7 +415,7 @@ impl Engine {
         // No monitor to ask: watch the record.
         loop {
             match self.containers.find(&rec.id) {
-                Ok(r) if r.state.status.is_active() && alive(r.state.monitor_pid) => {
+                Ok(r) if r.state.status.is_active() && monitor_alive(r.state.monitor_pid) => {
                     std::thread::sleep(Duration::from_millis(50))
                 }
                 Ok(r) => return Ok(r.state.exit_code),
@@ -377,19 +462,39 @@ impl Engine {
         sink: impl FnMut(&LogEntry) -> std::io::Result<()>,
     ) -> Result<()> {
         let rec = self.containers.find(key)?;
+        self.adopt_orphan(&rec.id);
+        // Followed while a monitor writes the log.
         let running = || {
             self.containers
                 .load(&rec.id)
-                .map(|r| r.state.status.is_active())
+                .map(|r| r.state.status.is_active() && monitor_alive(r.state.monitor_pid))
                 .unwrap_or(false)
         };
-        crate::logs::read(
+        let unmonitored = || {
+            self.containers.load(&rec.id).is_ok_and(|r| {
+                r.state.status.is_active() && r.state.pid > 0 && !monitor_alive(r.state.monitor_pid)
+            })
+        };
+        if unmonitored() {
+            tracing::warn!(
+                "container {}: its monitor is gone (killed) and none took over: what it writes from now on is not logged (restart it)",
+                rec.name
+            );
+        }
+        let done = crate::logs::read(
             &self.containers.log_path(&rec.id),
             rec.options.log.max_file,
             opts,
             running,
             sink,
-        )
+        );
+        if opts.follow && unmonitored() {
+            tracing::warn!(
+                "container {}: its monitor is gone (killed): the log ends here while the container runs on (restart it)",
+                rec.name
+            );
+        }
+        done
     }
 
     pub fn log_path(&self, id: &str) -> std::path::PathBuf {

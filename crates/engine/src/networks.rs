@@ -82,6 +82,16 @@ impl Endpoint {
     }
 }
 
+/// A running container's endpoints and published ports, as kept beside its
+/// record (see `Engine::note_held`).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Held {
+    endpoints: Vec<Endpoint>,
+    ports: Vec<PublishedPort>,
+}
+
+const HELD_FILE: &str = "network.json";
+
 /// A published port of a running container.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PublishedPort {
@@ -711,7 +721,7 @@ impl Engine {
             }
         }
         let (rec, out) = self.update(&rec.id, |r| {
-            let others = self.containers.list()?;
+            let others = self.records_with_leases()?;
             let mut endpoints = Vec::new();
             for (i, n) in nets.iter().enumerate() {
                 let ip = match r.options.ip.filter(|_| i == 0) {
@@ -769,7 +779,7 @@ impl Engine {
             r.state.ports = ports.clone();
             Ok((endpoints, ports))
         })?;
-        let _ = rec;
+        self.note_held(&rec);
         Ok(Lease {
             netlink: Some(netlink),
             endpoints: out.0,
@@ -901,27 +911,86 @@ impl Engine {
         }
     }
 
-    /// Records the exit of containers whose monitor and processes are all
-    /// gone (killed with SIGKILL), releasing what they held.
+    /// Writes what a starting container holds on the host (its endpoints
+    /// and published ports) into its run directory too, beside its record:
+    /// if the record is damaged, its ports can still be withdrawn. The file
+    /// goes with the run directory when the container ends.
+    fn note_held(&self, rec: &ContainerRecord) {
+        let held = Held {
+            endpoints: rec.state.endpoints.clone(),
+            ports: rec.state.ports.clone(),
+        };
+        let path = self.run_dir(&rec.id).join(HELD_FILE);
+        let written = serde_json::to_vec(&held)
+            .map_err(std::io::Error::other)
+            .and_then(|json| {
+                berth_image::replace_file(&path, &json).map_err(std::io::Error::other)
+            });
+        if let Err(e) = written {
+            tracing::warn!("write {}: {e}", path.display());
+        }
+    }
+
+    /// Every container record, a damaged one with the endpoints and ports
+    /// its run directory says it holds: its address and ports stay taken
+    /// until it is removed.
+    fn records_with_leases(&self) -> Result<Vec<ContainerRecord>> {
+        let mut all = self.containers.list()?;
+        for r in all.iter_mut().filter(|r| r.damaged.is_some()) {
+            let (endpoints, ports) = self.held_network(&r.id);
+            r.state.endpoints = endpoints;
+            r.state.ports = ports;
+        }
+        Ok(all)
+    }
+
+    /// What container `id`, whose record may be damaged, holds on the host
+    /// as its run directory says (nothing once it has ended).
+    pub(crate) fn held_network(&self, id: &str) -> (Vec<Endpoint>, Vec<PublishedPort>) {
+        let path = self.run_dir(id).join(HELD_FILE);
+        fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Held>(&b).ok())
+            .map(|h| (h.endpoints, h.ports))
+            .unwrap_or_default()
+    }
+
+    /// Heals containers whose monitor is gone (killed with SIGKILL): one
+    /// that still runs gets a new monitor; one whose processes are gone too
+    /// has its exit recorded (its code if its init is still a zombie, else
+    /// unknown), and what it held is released.
     pub fn reap_orphans(&self) {
         let Ok(all) = self.containers.list() else {
             return;
         };
         for rec in all {
             if rec.state.status.is_active()
-                && !crate::lifecycle::alive(rec.state.monitor_pid)
-                && !crate::lifecycle::alive(rec.state.pid)
+                && !crate::lifecycle::monitor_alive(rec.state.monitor_pid)
+                && self.init_runs(&rec)
+            {
+                self.adopt_orphan(&rec.id);
+                continue;
+            }
+            if rec.state.status.is_active()
+                && !crate::lifecycle::monitor_alive(rec.state.monitor_pid)
+                && !self.init_runs(&rec)
             {
                 let settled = self.update(&rec.id, |r| {
                     if !r.state.status.is_active()
-                        || crate::lifecycle::alive(r.state.monitor_pid)
-                        || crate::lifecycle::alive(r.state.pid)
+                        || crate::lifecycle::monitor_alive(r.state.monitor_pid)
+                        || self.init_runs(r)
                     {
                         return Ok(None);
                     }
+                    // One that waited to restart keeps the code of its last run.
+                    if r.state.status != Status::Restarting {
+                        r.state.exit_code = crate::lifecycle::zombie_exit_code(r.state.pid)
+                            .unwrap_or(crate::EXIT_UNKNOWN);
+                        if r.state.exit_code == crate::EXIT_UNKNOWN {
+                            r.state.error = crate::containers::EXIT_UNKNOWN_WHY.into();
+                        }
+                    }
                     r.state.status = Status::Exited;
-                    r.state.exit_code =
-                        crate::lifecycle::zombie_exit_code(r.state.pid).unwrap_or(137);
                     r.state.pid = 0;
                     r.state.monitor_pid = 0;
                     r.state.finished_at = Some(crate::now());
@@ -933,22 +1002,37 @@ impl Engine {
                 });
                 if let Ok((_, Some((eps, ports)))) = settled {
                     self.release(&eps, &ports);
-                    // What the killed monitor would have removed.
-                    self.remove_run_dir(&rec.id);
-                    if let Ok(cg) = self.cgroup(&rec.id) {
-                        if let Err(e) = cg.remove() {
-                            tracing::warn!("remove cgroup of {}: {e}", rec.id);
-                        }
-                    }
-                    let sock = self
-                        .config
-                        .runroot
-                        .join("monitors")
-                        .join(format!("{}.sock", rec.id));
-                    let _ = fs::remove_file(sock);
+                    self.clean_after_monitor(&rec.id);
                 }
             }
         }
+    }
+
+    /// What a killed monitor would have removed at its container's exit:
+    /// the run directory, the cgroup (with anything left in it) and the
+    /// socket.
+    pub(crate) fn clean_after_monitor(&self, id: &str) {
+        self.remove_run_dir(id);
+        if let Ok(cg) = self.cgroup(id) {
+            if cg.pids().is_ok_and(|p| !p.is_empty()) {
+                let _ = cg.freeze(false);
+                let _ = cg.kill_all();
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                while cg.pids().is_ok_and(|p| !p.is_empty()) && std::time::Instant::now() < deadline
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+            }
+            if let Err(e) = cg.remove() {
+                tracing::warn!("remove cgroup of {id}: {e}");
+            }
+        }
+        let sock = self
+            .config
+            .runroot
+            .join("monitors")
+            .join(format!("{id}.sock"));
+        let _ = fs::remove_file(sock);
     }
 
     /// `network connect`: joins a container (now, if it runs) to a network.
@@ -992,7 +1076,7 @@ impl Engine {
         let pid = rec.state.pid;
         let index = rec.state.endpoints.len();
         let (_, ep) = self.update(&rec.id, |r| {
-            let ip = free_ip(&self.containers.list()?, &n, "")?;
+            let ip = free_ip(&self.records_with_leases()?, &n, "")?;
             let ep = Endpoint::new(&n, ip, &r.id, index, r.options.network_aliases.clone());
             r.state.endpoints.push(ep.clone());
             Ok(ep)

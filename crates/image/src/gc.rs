@@ -6,6 +6,7 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use nix::fcntl::{Flock, FlockArg};
@@ -31,8 +32,34 @@ pub fn dir_size(p: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// The files (device, inode) some process on the host has open, as the
+/// descriptors in /proc show them.
+fn open_files() -> HashSet<(u64, u64)> {
+    let mut open = HashSet::new();
+    for p in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        if !p
+            .file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        {
+            continue;
+        }
+        for fd in fs::read_dir(p.path().join("fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if let Ok(m) = fs::metadata(fd.path()) {
+                open.insert((m.dev(), m.ino()));
+            }
+        }
+    }
+    open
+}
+
 impl Store {
-    fn gc_lock(&self, arg: FlockArg) -> Result<Flock<File>> {
+    pub(crate) fn gc_lock(&self, arg: FlockArg) -> Result<Flock<File>> {
         let path = self.root().join("gc.lock");
         let f = File::options()
             .create(true)
@@ -43,9 +70,69 @@ impl Store {
         Flock::lock(f, arg).map_err(|(_, e)| Error::io("lock", &path)(e.into()))
     }
 
-    /// Taken by every writer of blobs and layers.
+    /// Taken by every writer of blobs and layers. A writer that finds no
+    /// other at work first collects what interrupted ones left (see
+    /// [`Store::sweep_interrupted`]), so a killed pull, load, commit or
+    /// build leaves nothing behind past the next one.
     pub fn write_guard(&self) -> Result<WriteGuard> {
+        if let Ok(alone) = self.gc_lock(FlockArg::LockExclusiveNonblock) {
+            self.sweep_interrupted();
+            drop(alone);
+        }
         self.gc_lock(FlockArg::LockShared).map(WriteGuard)
+    }
+
+    /// What interrupted writers left: temporary layer directories
+    /// (`layers/.tmp-*`) and partial blobs (`ingest/*`), with their paths
+    /// and sizes. Only meaningful with no writer at work.
+    pub fn interrupted(&self) -> Vec<(std::path::PathBuf, u64)> {
+        let mut out = Vec::new();
+        let layers = self.layers().root().to_path_buf();
+        for e in fs::read_dir(&layers).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().starts_with(".tmp-") {
+                out.push((e.path(), dir_size(&e.path())));
+            }
+        }
+        // A reader (`save`, `push`) spools into ingest/ without the writers'
+        // lock: a file some process still has open is not left over.
+        let ingest: Vec<(std::path::PathBuf, (u64, u64))> =
+            fs::read_dir(self.root().join("ingest"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| {
+                    let m = e.metadata().ok()?;
+                    Some((e.path(), (m.dev(), m.ino())))
+                })
+                .collect();
+        if !ingest.is_empty() {
+            let open = open_files();
+            for (path, key) in ingest {
+                if !open.contains(&key) {
+                    out.push((path.clone(), dir_size(&path)));
+                }
+            }
+        }
+        out
+    }
+
+    /// Removes what interrupted writers left (under the collector's lock,
+    /// held exclusively: no writer is at work).
+    fn sweep_interrupted(&self) {
+        for (path, _) in self.interrupted() {
+            let removed = if path.is_dir() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+            match removed {
+                Ok(()) => {
+                    tracing::debug!("removed {}, left by an interrupted writer", path.display())
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!("remove {}: {e}", path.display()),
+            }
+        }
     }
 
     /// Removes a reference (`rmi` of one of several names).
@@ -136,5 +223,25 @@ impl Store {
             let _ = fs::remove_file(e.path());
         }
         Ok(freed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_some_process_has_open_is_seen_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = tempfile::NamedTempFile::new_in(dir.path()).unwrap();
+        let closed = dir.path().join("closed");
+        fs::write(&closed, b"x").unwrap();
+        let key = |p: &Path| {
+            let m = fs::metadata(p).unwrap();
+            (m.dev(), m.ino())
+        };
+        let open = open_files();
+        assert!(open.contains(&key(held.path())));
+        assert!(!open.contains(&key(&closed)));
     }
 }

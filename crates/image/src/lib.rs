@@ -16,6 +16,7 @@
 //! ```
 
 mod archive;
+mod check;
 mod commit;
 mod content;
 mod diff;
@@ -33,6 +34,7 @@ mod steps;
 mod store;
 
 pub use archive::ArchiveFormat;
+pub use check::{Finding, Severity, Subject};
 pub use commit::CommitOptions;
 pub use content::ContentStore;
 pub use diff::{changes as diff_changes, write_layer, Change, ChangeKind};

@@ -71,7 +71,7 @@ impl Store {
         &self.layers
     }
 
-    fn load_record(
+    pub(crate) fn load_record(
         &self,
         id: &Digest,
         record: &ImageRecord,

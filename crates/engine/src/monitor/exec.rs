@@ -93,7 +93,7 @@ impl Monitor {
     }
 
     /// Sends a frame to one client, if it is still there.
-    fn send_to(&mut self, client: Option<u64>, kind: u8, payload: &[u8]) {
+    pub(super) fn send_to(&mut self, client: Option<u64>, kind: u8, payload: &[u8]) {
         let Some(id) = client else { return };
         if let Some(cl) = self.clients.iter_mut().find(|c| c.id == id && !c.gone) {
             cl.outbuf

@@ -27,9 +27,11 @@
 //! - The container's init and every exec are the monitor's children. An exec
 //!   gets pipes or a terminal made by the monitor, never its caller's files.
 //! - A monitor that dies (SIGKILL) leaves a container whose init the engine
-//!   still reaches through its pid: `stop`, `kill` and `rm -f` signal it by
-//!   pidfd, and the next command that finds neither alive records the exit
-//!   and releases what it held ([`Engine::reap_orphans`]).
+//!   still reaches through its pid: the next command that finds it running
+//!   starts a monitor that adopts it ([`adopt`]: its log, attach, wait and
+//!   exit code again), and the next that finds neither alive records the
+//!   exit (unknown if nobody saw it) and releases what it held
+//!   ([`Engine::reap_orphans`]).
 //!
 //! # Protocol
 //!
@@ -66,6 +68,7 @@
 //!
 //! It stays small: one poll loop, fixed buffers, no allocation per byte.
 
+mod adopt;
 mod exec;
 mod health;
 pub mod proto;
@@ -338,12 +341,15 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
 }
 
 /// A monitor's inputs, all explicit: `berth-monitor CONFIG-JSON ID ROWS,COLS|-
-/// attach|-`, with the report pipe on fd 3 and an attached client on fd 4.
+/// attach|adopt|-`, with the report pipe on fd 3 and an attached client on
+/// fd 4 (`attach`). `adopt` takes over a running container whose monitor was
+/// killed (see [`adopt`]).
 pub struct Invocation {
     config: crate::EngineConfig,
     id: String,
     console_size: Option<(u16, u16)>,
     attach: bool,
+    adopt: bool,
 }
 
 impl Invocation {
@@ -377,6 +383,7 @@ impl Invocation {
             id,
             console_size,
             attach: arg(4)? == "attach",
+            adopt: arg(4)? == "adopt",
         })
     }
 
@@ -426,7 +433,10 @@ impl Invocation {
                 return 1;
             }
         };
-        engine.monitor(&self.id, attach, self.console_size, report)
+        if self.adopt {
+            return engine.adopt(&self.id, report);
+        }
+        engine.monitor(&self.id, attach, self.console_size, Some(report), false)
     }
 }
 
@@ -449,6 +459,19 @@ impl Engine {
         if !rec.state.status.can_start() {
             return Err(self.not_startable(&rec));
         }
+        let mode = if attach.is_some() { "attach" } else { "-" };
+        self.launch_monitor(&rec.id, attach, console_size, mode)
+    }
+
+    /// Starts a monitor program for container `id` in `mode` (`attach`,
+    /// `adopt` or `-`) and waits for its report.
+    fn launch_monitor(
+        &self,
+        id: &str,
+        attach: Option<OwnedFd>,
+        console_size: Option<(u16, u16)>,
+        mode: &str,
+    ) -> Result<Started> {
         let (report_r, report_w) = pipe()?;
         let config = serde_json::to_string(&self.config).map_err(|e| Error::Corrupt {
             path: self.config.root.clone(),
@@ -458,12 +481,12 @@ impl Engine {
         let mut cmd = std::process::Command::new(program);
         cmd.arg0(PROGRAM_NAME)
             .arg(config)
-            .arg(&rec.id)
+            .arg(id)
             .arg(match console_size {
                 Some((rows, cols)) => format!("{rows},{cols}"),
                 None => "-".into(),
             })
-            .arg(if attach.is_some() { "attach" } else { "-" })
+            .arg(mode)
             .env_clear()
             .env("PATH", crate::spec::DEFAULT_PATH)
             .stdin(std::process::Stdio::null())
@@ -517,48 +540,25 @@ impl Engine {
             Err(_) => Err(Error::StartFailed {
                 message: format!(
                     "the container's monitor ended before reporting ({status}; see {})",
-                    self.containers.dir(&rec.id).join("monitor.log").display()
+                    self.containers.dir(id).join("monitor.log").display()
                 ),
                 code: 125,
             }),
         }
     }
 
-    /// The monitor's life; returns its exit code.
+    /// The monitor's life; returns its exit code. `restarting`: it takes
+    /// over a container that its restart policy starts again.
     fn monitor(
         &self,
         id: &str,
         attach: Option<OwnedFd>,
         console_size: Option<(u16, u16)>,
-        report: OwnedFd,
+        report: Option<OwnedFd>,
+        restarting: bool,
     ) -> i32 {
-        let _ = nix::unistd::setsid();
-        // SAFETY: prctl with integer arguments only. A subreaper: processes
-        // of the container that outlive their parents are reaped here.
-        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-        // SAFETY: as above. Not dumpable: a process this monitor starts in
-        // the container (its init, each exec) stays so until its execve, so
-        // nothing in the container can open its /proc entries (descriptors,
-        // memory, exe: this program) in between.
-        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
-        join_session_keyring(id);
-        let mut set = SigSet::empty();
-        for s in [
-            Signal::SIGHUP,
-            Signal::SIGINT,
-            Signal::SIGQUIT,
-            Signal::SIGTERM,
-            Signal::SIGUSR1,
-            Signal::SIGUSR2,
-            Signal::SIGALRM,
-            Signal::SIGWINCH,
-            Signal::SIGCHLD,
-            Signal::SIGPIPE,
-        ] {
-            set.add(s);
-        }
-        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
-        let mut report = Some(File::from(report));
+        become_monitor(id);
+        let mut report = report.map(File::from);
         let send = |report: &mut Option<File>, r: Report| {
             if let Some(mut f) = report.take() {
                 let _ = f.write_all(&serde_json::to_vec(&r).unwrap_or_default());
@@ -597,21 +597,26 @@ impl Engine {
             next_client: 1,
             execs: Vec::new(),
             pending_execs: Vec::new(),
+            owner: None,
+            owner_gone: false,
         };
         if let Some(fd) = attach {
-            let stdin = self
+            let (stdin, owned) = self
                 .containers
                 .load(id)
-                .map(|r| r.options.interactive)
-                .unwrap_or(false);
+                .map(|r| (r.options.interactive, r.options.ends_with_client))
+                .unwrap_or((false, false));
             let cid = m.client_id();
             m.clients.push(Client::new(
                 cid,
                 UnixStream::from(fd),
                 Some(Request::Attach { stdin }),
             ));
+            if owned {
+                m.owner = Some(cid);
+            }
         }
-        let mut restarting = false;
+        let mut restarting = restarting;
         let mut backoff = Duration::from_millis(100);
         loop {
             let started_at = Instant::now();
@@ -673,7 +678,7 @@ impl Engine {
             }
             let mut removed = None;
             if let Ok(Some(r)) = &rec {
-                if r.options.auto_remove {
+                if r.options.auto_remove || m.owner_gone {
                     match self.remove_stopped(id, true) {
                         Ok(r) => removed = Some(r),
                         Err(e) => tracing::warn!("remove container {id}: {e}"),
@@ -693,6 +698,38 @@ impl Engine {
     }
 }
 
+/// What a monitor process is, whatever it serves: a session leader, a
+/// child subreaper (processes of the container that outlive their parents
+/// are reaped here), not dumpable, in a session keyring of the container's
+/// own, with the signals it handles blocked.
+fn become_monitor(id: &str) {
+    let _ = nix::unistd::setsid();
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    // SAFETY: as above. Not dumpable: a process this monitor starts in
+    // the container (its init, each exec) stays so until its execve, so
+    // nothing in the container can open its /proc entries (descriptors,
+    // memory, exe: this program) in between.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    join_session_keyring(id);
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGHUP,
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+        Signal::SIGTERM,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGALRM,
+        Signal::SIGWINCH,
+        Signal::SIGCHLD,
+        Signal::SIGPIPE,
+    ] {
+        set.add(s);
+    }
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
+}
+
 struct Monitor {
     trimmed: bool,
     /// When to give memory back next (a second into the container's run,
@@ -707,6 +744,10 @@ struct Monitor {
     /// Exec requests read, to start once the current events are handled:
     /// (client, exec ID, detach).
     pending_execs: Vec<(u64, String, bool)>,
+    /// The client the container lives for (`ends_with_client`).
+    owner: Option<u64>,
+    /// That client went away before the container ended: it was killed.
+    owner_gone: bool,
 }
 
 impl Monitor {
@@ -740,6 +781,15 @@ impl Monitor {
             self.start_pending_execs(engine, running);
             self.reap_execs(engine);
             self.clients.retain(|c| !c.gone);
+            if let Some(owner) = self.owner {
+                if !self.owner_gone && !self.clients.iter().any(|c| c.id == owner) {
+                    // Its client went away (a build killed or cancelled):
+                    // the container goes too.
+                    self.owner_gone = true;
+                    let _ = running.container.signal(Signal::SIGKILL);
+                    let _ = running.container.cgroup().kill_all();
+                }
+            }
             let backlog = self.clients.iter().any(|c| c.outbuf.len() > CLIENT_BACKLOG);
             let mut fds = Vec::with_capacity(6 + self.clients.len());
             // Where each of ours sits in `fds`: listener, pidfd, out, err, stdin.

@@ -44,6 +44,10 @@ pub struct GcReport {
     pub removed: Vec<(Digest, u64)>,
     /// Untagged manifests removed, by repository.
     pub untagged: Vec<(String, Digest)>,
+    /// What interrupted work left, removed with its size: uploads nobody
+    /// has written to for the grace period (`uploads/<id>`) and files a
+    /// killed server was writing (`tmp/<name>`).
+    pub leftovers: Vec<(String, u64)>,
 }
 
 impl GcReport {
@@ -154,7 +158,51 @@ pub fn garbage_collect(root: &Path, opts: &GcOptions) -> Result<GcReport, Storag
             }
         }
     }
+    report.leftovers = leftovers(&storage, now, opts)?;
     Ok(report)
+}
+
+/// Under the exclusive lock (no storage step of a server is writing):
+/// every file in `tmp/`, and the uploads idle for longer than the grace
+/// period (a running server expires them too; one that was killed does
+/// not until it starts again).
+fn leftovers(
+    storage: &Storage,
+    now: SystemTime,
+    opts: &GcOptions,
+) -> Result<Vec<(String, u64)>, StorageError> {
+    let mut out = Vec::new();
+    let tmp = storage.tmp_dir();
+    for name in Storage::names_in(&tmp)? {
+        let path = tmp.join(&name);
+        let size = berth_image::dir_size(&path);
+        if !opts.dry_run {
+            storage.remove_any(&path)?;
+        }
+        out.push((format!("tmp/{name}"), size));
+    }
+    let uploads = storage.uploads_dir();
+    for id in Storage::names_in(&uploads)? {
+        let dir = uploads.join(&id);
+        // The data file's mtime is the upload's last activity (the
+        // directory's, if it never got one).
+        let modified = [dir.join("data"), dir.clone()]
+            .iter()
+            .find_map(|p| std::fs::metadata(p).ok())
+            .and_then(|m| m.modified().ok());
+        let idle = modified
+            .and_then(|m| now.duration_since(m).ok())
+            .unwrap_or_default();
+        if idle < opts.grace {
+            continue;
+        }
+        let size = berth_image::dir_size(&dir);
+        if !opts.dry_run {
+            storage.remove_any(&dir)?;
+        }
+        out.push((format!("uploads/{id}"), size));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -257,6 +305,50 @@ mod tests {
         assert!(!s.blob_path(&only_a).exists());
         // a's links to swept blobs go; the one to the shared blob stays.
         assert_eq!(s.linked_blobs("a").unwrap(), vec![shared]);
+    }
+
+    #[test]
+    fn what_a_killed_server_left_is_collected() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Storage::open(dir.path()).unwrap();
+        // A half-written upload, a half-written file, and an upload in use.
+        let stale = s.uploads_dir().join("11111111-1111-4111-8111-111111111111");
+        std::fs::create_dir_all(&stale).unwrap();
+        std::fs::write(stale.join("data"), b"half a layer").unwrap();
+        let old = SystemTime::now() - Duration::from_secs(7200);
+        std::fs::File::options()
+            .write(true)
+            .open(stale.join("data"))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        std::fs::write(s.tmp_dir().join("blob-x"), b"partial").unwrap();
+        let live = s.uploads_dir().join("22222222-2222-4222-8222-222222222222");
+        std::fs::create_dir_all(&live).unwrap();
+        std::fs::write(live.join("data"), b"streaming").unwrap();
+        let hour = GcOptions {
+            grace: Duration::from_secs(3600),
+            ..NOW
+        };
+        let dry = garbage_collect(
+            dir.path(),
+            &GcOptions {
+                dry_run: true,
+                ..hour.clone()
+            },
+        )
+        .unwrap();
+        assert_eq!(dry.leftovers.len(), 2, "{dry:?}");
+        assert!(stale.exists());
+        let r = garbage_collect(dir.path(), &hour).unwrap();
+        let mut names: Vec<&str> = r.leftovers.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["tmp/blob-x", "uploads/11111111-1111-4111-8111-111111111111"]
+        );
+        assert_eq!(r.leftovers.iter().map(|(_, n)| n).sum::<u64>(), 12 + 7);
+        assert!(!stale.exists() && live.exists());
     }
 
     #[test]

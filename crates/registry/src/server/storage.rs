@@ -172,8 +172,26 @@ impl Storage {
         self.root.join("uploads")
     }
 
-    fn tmp_dir(&self) -> PathBuf {
+    pub(crate) fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
+    }
+
+    /// The names in `dir` (none if it is missing).
+    pub(crate) fn names_in(dir: &Path) -> Result<Vec<String>> {
+        Ok(list_dir(dir)?.unwrap_or_default())
+    }
+
+    /// Removes a file or a directory tree; one already gone is no error.
+    pub(crate) fn remove_any(&self, path: &Path) -> Result<()> {
+        let r = match fs::symlink_metadata(path) {
+            Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+            Ok(_) => fs::remove_file(path),
+            Err(e) => Err(e),
+        };
+        match r {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("remove", path)(e)),
+            _ => Ok(()),
+        }
     }
 
     #[cfg(test)]
