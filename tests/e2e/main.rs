@@ -29,4 +29,5 @@ mod registry_server;
 mod run;
 mod seccomp;
 mod tty;
+mod userns;
 mod volumes;

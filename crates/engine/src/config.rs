@@ -302,6 +302,12 @@ pub struct ContainerOptions {
     /// User networks joined with `network connect`, besides `network`.
     #[serde(default)]
     pub extra_networks: Vec<String>,
+    /// `--userns` (docker's HostConfig.UsernsMode): empty or `host` for the
+    /// host's user namespace, `auto[:size=N]` for one of its own (see
+    /// [`crate::userns`]); at create an empty one takes the engine's
+    /// `userns_remap`.
+    #[serde(default)]
+    pub userns: String,
 }
 
 /// Whether a container gets a namespace of its own (`--ipc`, `--pid`,
@@ -603,6 +609,7 @@ impl ContainerOptions {
             device_cgroup_rules: Vec::new(),
             domainname: None,
             cgroupns_host: false,
+            userns: String::new(),
             annotations: Default::default(),
             labels: Default::default(),
             healthcheck: None,

@@ -18,6 +18,7 @@ mod child;
 mod clone;
 mod container;
 pub mod copyup;
+mod detached;
 mod devices;
 mod error;
 mod exec;

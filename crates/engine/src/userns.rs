@@ -1,0 +1,240 @@
+//! User namespaces (`--userns=auto[:size=N]`, podman's behaviour): the
+//! container's root is an unprivileged range of host ids, allocated from the
+//! subordinate ids `/etc/subuid` and `/etc/subgid` give the user `berth`.
+//!
+//! Ranges never overlap between containers of one store: a container's range
+//! is kept in its record, allocated under the containers lock while the
+//! record is written, and free again once the record is gone (`rm`).
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The user whose subordinate ids Berth hands out (docker's `dockremap`,
+/// podman's `containers`).
+pub const SUBID_USER: &str = "berth";
+/// A container's range unless `--userns=auto:size=N` says (podman's default).
+pub const DEFAULT_SIZE: u32 = 65536;
+const SUBUID: &str = "/etc/subuid";
+const SUBGID: &str = "/etc/subgid";
+
+/// The host ids a container's ids 0..size map to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdRange {
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u32,
+}
+
+impl IdRange {
+    /// `container:host:size`, as podman's inspect writes a mapping.
+    pub fn uid_map(&self) -> String {
+        format!("0:{}:{}", self.uid, self.size)
+    }
+    pub fn gid_map(&self) -> String {
+        format!("0:{}:{}", self.gid, self.size)
+    }
+}
+
+/// A `--userns` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The host's user namespace (docker's default).
+    Host,
+    /// A namespace of its own with a free range of this size.
+    Auto { size: u32 },
+}
+
+/// Parses `--userns` (and `--userns-remap`): empty or `host`, `auto`,
+/// `auto:size=N`; docker's `default` (remap to its own user) is `auto`.
+pub fn parse(s: &str) -> Result<Mode> {
+    let bad = || {
+        Error::InvalidArgument(format!(
+            "invalid user namespace mode {s:?}: use host, auto or auto:size=N"
+        ))
+    };
+    match s {
+        "" | "host" => Ok(Mode::Host),
+        "auto" | "default" => Ok(Mode::Auto { size: DEFAULT_SIZE }),
+        _ => {
+            let opts = s.strip_prefix("auto:").ok_or_else(bad)?;
+            let mut size = DEFAULT_SIZE;
+            for opt in opts.split(',') {
+                match opt.split_once('=') {
+                    Some(("size", n)) => {
+                        size = n.parse().ok().filter(|n| *n > 0).ok_or_else(bad)?;
+                    }
+                    _ => return Err(bad()),
+                }
+            }
+            Ok(Mode::Auto { size })
+        }
+    }
+}
+
+/// The ranges `/etc/subuid`-style `text` gives `user` (by name or uid):
+/// (first id, count).
+pub(crate) fn subids(text: &str, user: &str, uid: Option<u32>) -> Vec<(u64, u64)> {
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.trim().split(':');
+            let (who, start, count) = (f.next()?, f.next()?, f.next()?);
+            let mine = who == user || uid.is_some_and(|u| who == u.to_string());
+            let (start, count) = (start.parse::<u64>().ok()?, count.parse::<u64>().ok()?);
+            (mine && count > 0).then_some((start, count))
+        })
+        .collect()
+}
+
+/// The lowest first id of `size` ids inside one of `available` that meets
+/// none of `used` (first id, count).
+pub(crate) fn first_fit(available: &[(u64, u64)], used: &[(u64, u64)], size: u64) -> Option<u32> {
+    let mut used = used.to_vec();
+    used.sort();
+    for &(start, count) in available {
+        let end = start + count;
+        let mut at = start;
+        for &(u, n) in &used {
+            if u + n <= at {
+                continue;
+            }
+            if u >= at + size {
+                break;
+            }
+            at = u + n;
+        }
+        // Ids are 32-bit and (u32)-1 is "no id".
+        if at + size <= end && at + size <= u32::MAX as u64 {
+            return u32::try_from(at).ok();
+        }
+    }
+    None
+}
+
+fn berth_uid() -> Option<u32> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        (f.next()? == SUBID_USER).then_some(())?;
+        f.nth(1)?.parse().ok()
+    })
+}
+
+fn read(path: &str) -> Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(Error::io("read", path)(e)),
+    }
+}
+
+/// Allocates `size` ids for a new container, avoiding the ranges of
+/// `taken` (the store's other containers). Call under the containers lock.
+pub(crate) fn allocate(taken: &[IdRange], size: u32) -> Result<IdRange> {
+    let uid = berth_uid();
+    let (subuid, subgid) = (read(SUBUID)?, read(SUBGID)?);
+    let (uids, gids) = (
+        subids(&subuid, SUBID_USER, uid),
+        subids(&subgid, SUBID_USER, uid),
+    );
+    if uids.is_empty() || gids.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "--userns=auto needs subordinate ids for the user {SUBID_USER} in {SUBUID} and {SUBGID} \
+             (e.g. `useradd --system {SUBID_USER}` and the line `{SUBID_USER}:1000000000:1000000000` in both)"
+        )));
+    }
+    let used_u: Vec<(u64, u64)> = taken
+        .iter()
+        .map(|r| (r.uid as u64, r.size as u64))
+        .collect();
+    let used_g: Vec<(u64, u64)> = taken
+        .iter()
+        .map(|r| (r.gid as u64, r.size as u64))
+        .collect();
+    let exhausted = |what: &str| {
+        Error::Conflict(format!(
+            "no free range of {size} {what}s left for user {SUBID_USER}: every one is in use by a container"
+        ))
+    };
+    Ok(IdRange {
+        uid: first_fit(&uids, &used_u, size as u64).ok_or_else(|| exhausted("uid"))?,
+        gid: first_fit(&gids, &used_g, size as u64).ok_or_else(|| exhausted("gid"))?,
+        size,
+    })
+}
+
+/// Gives `path` (not what is in it) to the range's root, as docker does for
+/// what a remapped root must write.
+pub(crate) fn chown_to_root(path: &Path, range: &IdRange) -> Result<()> {
+    std::os::unix::fs::lchown(path, Some(range.uid), Some(range.gid))
+        .map_err(Error::io("chown", path))
+}
+
+/// Gives a volume's directory to the range's root on the first use by a
+/// remapped container (while it still belongs to the host's root), as
+/// docker does; a directory another range owns is left alone.
+pub(crate) fn adopt_volume(path: &Path, range: &IdRange) -> Result<()> {
+    let md = std::fs::metadata(path).map_err(Error::io("stat", path))?;
+    if md.uid() == 0 && md.gid() == 0 {
+        chown_to_root(path, range)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes() {
+        assert_eq!(parse("").unwrap(), Mode::Host);
+        assert_eq!(parse("host").unwrap(), Mode::Host);
+        assert_eq!(parse("auto").unwrap(), Mode::Auto { size: 65536 });
+        assert_eq!(parse("default").unwrap(), Mode::Auto { size: 65536 });
+        assert_eq!(parse("auto:size=1000").unwrap(), Mode::Auto { size: 1000 });
+        for bad in [
+            "keep-id",
+            "auto:size=0",
+            "auto:size=x",
+            "auto:uidmapping=0:1:1",
+            "private",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn subordinate_ids_of_one_user_by_name_or_uid() {
+        let text =
+            "alice:100000:65536\nberth:1000000000:1000000000\n998:5000:10\nbad line\nberth:x:1\n";
+        assert_eq!(
+            subids(text, "berth", Some(998)),
+            [(1_000_000_000, 1_000_000_000), (5000, 10)]
+        );
+        assert!(subids(text, "bob", None).is_empty());
+    }
+
+    #[test]
+    fn ranges_never_overlap() {
+        let avail = [(1000, 300)];
+        assert_eq!(first_fit(&avail, &[], 100), Some(1000));
+        assert_eq!(first_fit(&avail, &[(1000, 100)], 100), Some(1100));
+        // A hole that is too small is skipped; one that fits is used.
+        assert_eq!(
+            first_fit(&avail, &[(1000, 50), (1100, 100)], 100),
+            Some(1200)
+        );
+        assert_eq!(
+            first_fit(&avail, &[(1000, 100), (1200, 100)], 100),
+            Some(1100)
+        );
+        assert_eq!(first_fit(&avail, &[(1000, 300)], 1), None);
+        // The next range of the user when the first is full.
+        assert_eq!(first_fit(&[(0, 10), (50, 10)], &[(0, 10)], 10), Some(50));
+        // Never past the last valid id.
+        assert_eq!(first_fit(&[(u32::MAX as u64 - 5, 10)], &[], 10), None);
+    }
+}
