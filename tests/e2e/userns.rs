@@ -218,3 +218,48 @@ fn userns_remap_is_the_default_and_host_opts_out() {
     assert!(r.stderr.contains("host, auto or auto:size=N"), "{r:?}");
     env.assert_clean();
 }
+
+#[test]
+fn commit_cp_and_export_record_the_containers_own_ids() {
+    let env = Env::new();
+    let dir = env.workdir();
+    std::fs::create_dir_all(dir.join("app/conf")).unwrap();
+    std::fs::write(dir.join("app/conf/x"), "x\n").unwrap();
+    ok(&env.berth(&[
+        "run",
+        "--name",
+        "m",
+        "--userns=auto",
+        "busybox",
+        "sh",
+        "-c",
+        "touch /byroot /byuser && chown 1000:1000 /byuser",
+    ]));
+    // cp into the stopped container: its root's files, not nobody's.
+    ok(&env.berth_in(&dir, &["cp", "app", "m:/"]));
+    // The image records ids as the container saw them (0 and 1000), not
+    // the range's host ids.
+    ok(&env.berth(&["commit", "m", "fromremapped"]));
+    let out = ok(&env.berth(&[
+        "run",
+        "--rm",
+        "--userns=host",
+        "fromremapped",
+        "sh",
+        "-c",
+        "stat -c '%n %u:%g' /byroot /byuser /app/conf/x",
+    ]));
+    assert_eq!(out, "/byroot 0:0\n/byuser 1000:1000\n/app/conf/x 0:0\n");
+    let tar = env.workdir().join("m.tar");
+    ok(&env.berth(&["export", "-o", tar.to_str().unwrap(), "m"]));
+    let listing = std::process::Command::new("tar")
+        .args(["tvf", tar.to_str().unwrap(), "byuser", "byroot"])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(listing.contains(" 1000/1000 "), "{listing}");
+    assert!(listing.contains(" 0/0 "), "{listing}");
+    ok(&env.berth(&["rm", "m"]));
+    ok(&env.berth(&["rmi", "fromremapped"]));
+    env.assert_clean();
+}

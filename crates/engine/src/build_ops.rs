@@ -146,6 +146,11 @@ impl Engine {
         let rec = self.containers.find(id)?;
         let image = self.images.resolve(&rec.image_id)?;
         let upper = self.containers.dir(&rec.id).join("upper");
+        let view = rec
+            .id_map
+            .map(|r| crate::userns::container_view(&upper, &r))
+            .transpose()?;
+        let upper = crate::userns::view_path(&upper, view.as_ref());
         Ok(self.images.commit_layer(Some(&image), &upper)?)
     }
 }

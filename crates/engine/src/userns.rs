@@ -166,6 +166,35 @@ pub(crate) fn allocate(taken: &[IdRange], size: u32) -> Result<IdRange> {
     })
 }
 
+/// A view of a remapped container's `dir` (its writable layer) in which
+/// the range's ids show as the container's own (host uid+N as N), the way
+/// an image layer records them; what the range does not cover shows as the
+/// overflow id. Read it through `/proc/self/fd/N` while the descriptor lives.
+pub(crate) fn container_view(dir: &Path, range: &IdRange) -> Result<std::os::fd::OwnedFd> {
+    let map = |host: u32| {
+        berth_runtime::oci_spec::runtime::LinuxIdMappingBuilder::default()
+            .container_id(host)
+            .host_id(0u32)
+            .size(range.size)
+            .build()
+            .map_err(|e| Error::InvalidArgument(format!("id map: {e}")))
+    };
+    Ok(berth_runtime::idmapped_view(
+        dir,
+        &[map(range.uid)?],
+        &[map(range.gid)?],
+    )?)
+}
+
+/// Where to read `dir`: through `view` when there is one.
+pub(crate) fn view_path(dir: &Path, view: Option<&std::os::fd::OwnedFd>) -> std::path::PathBuf {
+    use std::os::fd::AsRawFd;
+    match view {
+        Some(fd) => format!("/proc/self/fd/{}", fd.as_raw_fd()).into(),
+        None => dir.to_path_buf(),
+    }
+}
+
 /// Gives `path` (not what is in it) to the range's root, as docker does for
 /// what a remapped root must write.
 pub(crate) fn chown_to_root(path: &Path, range: &IdRange) -> Result<()> {

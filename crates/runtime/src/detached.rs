@@ -111,8 +111,25 @@ fn idmap(tree: &OwnedFd, userns: &OwnedFd, what: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A detached view of the directory tree at `path` whose ids show through
+/// these maps (a file whose id is a map's inside id shows as its outside
+/// id): the engine reads a remapped container's writable layer with the
+/// range's ids shifted back to the container's own.
+pub fn idmapped_view(
+    path: &Path,
+    uid_maps: &[LinuxIdMapping],
+    gid_maps: &[LinuxIdMapping],
+) -> Result<OwnedFd> {
+    let userns = userns_with_maps(uid_maps, gid_maps)?;
+    let tree = clone_tree(path, true)?;
+    idmap(&tree, &userns, path)?;
+    Ok(tree)
+}
+
 /// A user namespace with these id maps, held by its descriptor only: the
-/// maps an idmapped mount takes. A short-lived child creates it.
+/// maps an idmapped mount takes. A short-lived child creates it; between
+/// the clone and its exit it only reads a pipe, so this is sound in a
+/// multi-threaded caller too.
 pub(crate) fn userns_with_maps(
     uid_maps: &[LinuxIdMapping],
     gid_maps: &[LinuxIdMapping],

@@ -34,6 +34,7 @@ mod sync;
 pub use container::{
     create, set_winsize, Container, CreateOptions, ExitStatus, Prestart, RootfsMount, Stdio,
 };
+pub use detached::idmapped_view;
 pub use error::{Error, StartFailure, StartFailureKind};
 pub use exec::{exec, ExecOptions, ExecProcess};
 pub use mounts::MountOptions;
