@@ -213,6 +213,44 @@ fn userns_remap_is_the_default_and_host_opts_out() {
     assert!(!remapped.contains(" 0 4294967295"), "{remapped}");
     let host = map(&["--userns-remap=default", "run", "--rm", "--userns=host"]);
     assert!(host.contains("0          0 4294967295"), "{host}");
+    // A stopped remapped container starts again in its range.
+    ok(&env.berth(&[
+        "--userns-remap=default",
+        "run",
+        "--name",
+        "again",
+        "busybox",
+        "true",
+    ]));
+    let out = ok(&env.berth(&["start", "-a", "again"]));
+    assert!(out.is_empty(), "{out}");
+    ok(&env.berth(&["start", "-a", "again"]));
+    ok(&env.berth(&["rm", "again"]));
+    // What its namespace cannot own is refused, with docker's words.
+    let r = env.berth(&[
+        "--userns-remap=default",
+        "run",
+        "--rm",
+        "--pid",
+        "host",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(r.code, 125, "{r:?}");
+    assert!(
+        r.stderr.contains("cannot share the host's PID namespace"),
+        "{r:?}"
+    );
+    ok(&env.berth(&[
+        "--userns-remap=default",
+        "run",
+        "--rm",
+        "--userns=host",
+        "--pid",
+        "host",
+        "busybox",
+        "true",
+    ]));
     let r = env.berth(&["run", "--rm", "--userns=keep-id", "busybox", "true"]);
     assert_eq!(r.code, 125, "{r:?}");
     assert!(r.stderr.contains("host, auto or auto:size=N"), "{r:?}");
@@ -261,5 +299,39 @@ fn commit_cp_and_export_record_the_containers_own_ids() {
     assert!(listing.contains(" 0/0 "), "{listing}");
     ok(&env.berth(&["rm", "m"]));
     ok(&env.berth(&["rmi", "fromremapped"]));
+    env.assert_clean();
+}
+
+#[test]
+fn a_daemon_with_userns_remap_runs_docker_s_containers_remapped() {
+    use crate::daemon::{ok as docker_ok, Daemon};
+    let env = Env::new();
+    let d = Daemon::start_with(&env, &["--userns-remap=default"]);
+    let map = |args: &[&str]| {
+        let mut cmd = vec!["run", "--name", "c"];
+        cmd.extend(args);
+        cmd.extend(["busybox", "cat", "/proc/self/uid_map"]);
+        docker_ok(d.docker(&cmd))
+    };
+    let out = map(&[]);
+    let (uid, _) = host_root(&env, "c");
+    assert!(out.contains(&format!(" {uid} ")), "{out}");
+    assert_eq!(
+        docker_ok(d.docker(&["inspect", "--format", "{{.HostConfig.UsernsMode}}", "c"])).trim(),
+        "default"
+    );
+    docker_ok(d.docker(&["rm", "c"]));
+    // docker's way out of the daemon's remap, through HostConfig.UsernsMode.
+    let out = map(&["--userns=host"]);
+    assert!(out.contains("0          0 4294967295"), "{out}");
+    docker_ok(d.docker(&["rm", "c"]));
+    // And docker's refusal of the host's PID namespace under the remap.
+    let r = d.docker(&["run", "--rm", "--pid=host", "busybox", "true"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("cannot share the host's PID namespace"),
+        "{r:?}"
+    );
+    d.stop();
     env.assert_clean();
 }

@@ -227,6 +227,9 @@ impl Engine {
             opts.userns = self.config.userns_remap.clone();
         }
         let userns_mode = userns::parse(&opts.userns)?;
+        if userns_mode != userns::Mode::Host {
+            userns::check_compatible(&opts)?;
+        }
         let image = self.images.resolve(&opts.image)?;
         let cfg = image.config.config().clone().unwrap_or_default();
         let args = spec::command(

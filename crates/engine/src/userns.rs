@@ -75,6 +75,42 @@ pub fn parse(s: &str) -> Result<Mode> {
     }
 }
 
+/// Refuses what a container in a user namespace of its own cannot have:
+/// namespaces of the host's or of another container, which its namespace
+/// does not own (its root could not mount /proc, mqueue or cgroups there, nor
+/// join them). Sharing the host's network and UTS namespaces works.
+pub(crate) fn check_compatible(opts: &crate::ContainerOptions) -> Result<()> {
+    use crate::{NamespaceMode, NetworkMode};
+    let whose = |m: &NamespaceMode| match m {
+        NamespaceMode::Host => Some("the host's"),
+        NamespaceMode::Container(_) => Some("another container's"),
+        _ => None,
+    };
+    let conflict = [
+        (whose(&opts.pid), "PID"),
+        (whose(&opts.ipc), "IPC"),
+        (
+            matches!(opts.network, NetworkMode::Container(_)).then_some("another container's"),
+            "network",
+        ),
+        (opts.cgroupns_host.then_some("the host's"), "cgroup"),
+        (
+            matches!(opts.uts, NamespaceMode::Container(_)).then_some("another container's"),
+            "UTS",
+        ),
+    ]
+    .into_iter()
+    .find_map(|(w, ns)| w.map(|w| (w, ns)));
+    match conflict {
+        // docker's wording for the same refusal under userns-remap.
+        Some((whose, ns)) => Err(Error::InvalidArgument(format!(
+            "cannot share {whose} {ns} namespace when user namespaces are enabled (--userns={}; use --userns=host)",
+            opts.userns
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The ranges `/etc/subuid`-style `text` gives `user` (by name or uid):
 /// (first id, count).
 pub(crate) fn subids(text: &str, user: &str, uid: Option<u32>) -> Vec<(u64, u64)> {
