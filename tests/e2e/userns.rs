@@ -335,3 +335,38 @@ fn a_daemon_with_userns_remap_runs_docker_s_containers_remapped() {
     d.stop();
     env.assert_clean();
 }
+
+#[test]
+fn a_build_under_the_remap_makes_layers_with_the_images_own_ids() {
+    let env = Env::new();
+    let dir = env.workdir();
+    std::fs::write(dir.join("file"), "hello\n").unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM busybox\nCOPY file /file\nCOPY --chown=1000:1000 file /owned\nRUN touch /made && id -u > /id\n",
+    )
+    .unwrap();
+    ok(&env.berth_in(
+        &dir,
+        &[
+            "--userns-remap=default",
+            "build",
+            "-q",
+            "-t",
+            "remapped-build",
+            ".",
+        ],
+    ));
+    let out = ok(&env.berth(&[
+        "run",
+        "--rm",
+        "--userns=host",
+        "remapped-build",
+        "sh",
+        "-c",
+        "stat -c '%n %u:%g' /file /owned /made; cat /id",
+    ]));
+    assert_eq!(out, "/file 0:0\n/owned 1000:1000\n/made 0:0\n0\n");
+    ok(&env.berth(&["rmi", "remapped-build"]));
+    env.assert_clean();
+}

@@ -271,21 +271,24 @@ impl Engine {
         if let CopyDirection::ToContainer { src, .. } = &dir {
             fs::symlink_metadata(src).map_err(Error::io("read", *src))?;
         }
-        let work = |root: &Path| match &dir {
+        // What is copied in is the container's root's: a remapped one's is
+        // its range's first id. (Through the idmapped view of a stopped one,
+        // root's writes already are.)
+        let work = |root: &Path, owner: Option<(u32, u32)>| match &dir {
             CopyDirection::FromContainer { src, dest } => copy_out(root, src, dest),
-            CopyDirection::ToContainer { src, dest } => {
-                copy_in(root, src, dest, rec.id_map.map(|r| (r.uid, r.gid)))
-            }
+            CopyDirection::ToContainer { src, dest } => copy_in(root, src, dest, owner),
         };
         let failed = |m: String| Error::InvalidArgument(m);
         let running = matches!(rec.state.status, Status::Running | Status::Paused);
         if running && self.container_pidfd(&rec).is_some() {
             let root = PathBuf::from(format!("/proc/{}/root", rec.state.pid));
-            return work(&root).map_err(failed);
+            let owner = rec.id_map.map(|r| (r.uid, r.gid));
+            return work(&root, owner).map_err(failed);
         }
         // Not running: its overlay, mounted in a private mount namespace.
+        let work = |root: &Path| work(root, None);
         let cdir = self.containers.dir(&rec.id);
-        let mount = self.rootfs_mount(&rec)?;
+        let (mount, _view) = self.rootfs_mount(&rec)?;
         let readonly = matches!(dir, CopyDirection::FromContainer { .. });
         berth_runtime::with_private_mount(&mount, &cdir.join("rootfs"), readonly, work)?;
         Ok(())

@@ -222,6 +222,30 @@ pub(crate) fn container_view(dir: &Path, range: &IdRange) -> Result<std::os::fd:
     )?)
 }
 
+/// Gives what overlay left in a remapped container's `work` directory (its
+/// `work/` and `index/`, made as the host's root by the container's mount)
+/// to the range's root: through a view (see [`container_view`]) the host's
+/// root is no id at all, and overlay, unable to clear them, would mount
+/// read-only.
+pub(crate) fn adopt_work_dir(work: &Path, range: &IdRange) -> Result<()> {
+    let mut stack = vec![work.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d).map_err(Error::io("read", &d))?;
+        for e in entries {
+            let e = e.map_err(Error::io("read", &d))?;
+            let path = e.path();
+            let md = std::fs::symlink_metadata(&path).map_err(Error::io("stat", &path))?;
+            if md.uid() == 0 {
+                chown_to_root(&path, range)?;
+            }
+            if md.is_dir() {
+                stack.push(path);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Where to read `dir`: through `view` when there is one.
 pub(crate) fn view_path(dir: &Path, view: Option<&std::os::fd::OwnedFd>) -> std::path::PathBuf {
     use std::os::fd::AsRawFd;
