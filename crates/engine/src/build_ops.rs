@@ -144,7 +144,7 @@ impl Engine {
         let base = crate::userns::view_path(&cdir, view.as_ref());
         let m = self.images.overlay(
             &image,
-            Some(&cdir.join("init")),
+            Some(&self.init_layer(&cdir)?),
             &base.join("upper"),
             &base.join("work"),
         )?;

@@ -31,6 +31,7 @@ const OPEN_TREE_CLONE: libc::c_uint = 1;
 const AT_RECURSIVE: libc::c_uint = 0x8000;
 const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 const FSOPEN_CLOEXEC: libc::c_uint = 1;
+const FSCONFIG_SET_FLAG: libc::c_uint = 0;
 const FSCONFIG_SET_STRING: libc::c_uint = 1;
 const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
 const FSMOUNT_CLOEXEC: libc::c_uint = 1;
@@ -173,6 +174,8 @@ pub(crate) struct OverlayDirs {
     pub lower: Vec<PathBuf>,
     pub upper: Option<PathBuf>,
     pub work: Option<PathBuf>,
+    /// Other options, as given (`volatile`, `index=off`).
+    pub other: Vec<(String, Option<String>)>,
 }
 
 pub(crate) fn parse_overlay(data: &str, base: Option<&Path>) -> Result<OverlayDirs> {
@@ -184,17 +187,15 @@ pub(crate) fn parse_overlay(data: &str, base: Option<&Path>) -> Result<OverlayDi
         lower: Vec::new(),
         upper: None,
         work: None,
+        other: Vec::new(),
     };
     for opt in data.split(',').filter(|o| !o.is_empty()) {
         match opt.split_once('=') {
             Some(("lowerdir", v)) => dirs.lower = v.split(':').map(abs).collect(),
             Some(("upperdir", v)) => dirs.upper = Some(abs(v)),
             Some(("workdir", v)) => dirs.work = Some(abs(v)),
-            _ => {
-                return Err(Error::InvalidSpec(format!(
-                    "overlay option {opt:?} cannot be used in a user namespace"
-                )))
-            }
+            Some((k, v)) => dirs.other.push((k.to_string(), Some(v.to_string()))),
+            None => dirs.other.push((opt.to_string(), None)),
         }
     }
     if dirs.lower.is_empty() {
@@ -204,22 +205,25 @@ pub(crate) fn parse_overlay(data: &str, base: Option<&Path>) -> Result<OverlayDi
 }
 
 fn fsconfig_string(fs: &OwnedFd, key: &str, value: &str) -> Result<()> {
-    let k = CString::new(key).map_err(|_| Error::InvalidSpec("NUL in overlay option".into()))?;
-    let v = CString::new(value).map_err(|_| Error::InvalidSpec("NUL in overlay option".into()))?;
-    // SAFETY: fsconfig reads two NUL-terminated strings that outlive the call.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_fsconfig,
-            fs.as_raw_fd(),
-            FSCONFIG_SET_STRING,
-            k.as_ptr(),
-            v.as_ptr(),
-            0,
-        )
+    fsconfig_set(fs, key, Some(value))
+}
+
+/// Sets option `key` to `value`, or the flag `key` when `value` is `None`.
+fn fsconfig_set(fs: &OwnedFd, key: &str, value: Option<&str>) -> Result<()> {
+    let nul = |_| Error::InvalidSpec("NUL in overlay option".into());
+    let k = CString::new(key).map_err(nul)?;
+    let v = value.map(CString::new).transpose().map_err(nul)?;
+    let (cmd, vp) = match &v {
+        Some(v) => (FSCONFIG_SET_STRING, v.as_ptr()),
+        None => (FSCONFIG_SET_FLAG, std::ptr::null()),
     };
+    // SAFETY: fsconfig reads a NUL-terminated key and value (or no value for
+    // a flag) that outlive the call.
+    let r = unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), cmd, k.as_ptr(), vp, 0) };
     if r < 0 {
         return Err(Error::Refused(format!(
-            "overlay option {key}={value}: {}",
+            "overlay option {key}{}: {}",
+            value.map(|v| format!("={v}")).unwrap_or_default(),
             Errno::last().desc()
         )));
     }
@@ -266,6 +270,9 @@ pub(crate) fn overlay(dirs: &OverlayDirs, userns: &OwnedFd) -> Result<OwnedFd> {
             fsconfig_string(&fs, key, &format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
             keep.push(fd);
         }
+    }
+    for (k, v) in &dirs.other {
+        fsconfig_set(&fs, k, v.as_deref())?;
     }
     // SAFETY: fsconfig with a command and no key or value.
     let r = unsafe {
@@ -340,12 +347,24 @@ mod tests {
                 ],
                 upper: Some(PathBuf::from("/c/upper")),
                 work: Some(PathBuf::from("/c/work")),
+                other: Vec::new(),
             }
+        );
+        let d = parse_overlay(
+            "lowerdir=/a,upperdir=/u,workdir=/w,volatile,index=off",
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            d.other,
+            [
+                ("volatile".to_string(), None),
+                ("index".to_string(), Some("off".to_string()))
+            ]
         );
         let ro = parse_overlay("lowerdir=a:b", None).unwrap();
         assert_eq!(ro.lower, [PathBuf::from("a"), PathBuf::from("b")]);
         assert_eq!(ro.upper, None);
-        assert!(parse_overlay("lowerdir=a,index=on", None).is_err());
         assert!(parse_overlay("upperdir=/u", None).is_err());
     }
 }
