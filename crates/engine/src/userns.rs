@@ -296,6 +296,26 @@ mod tests {
     }
 
     #[test]
+    fn namespaces_it_cannot_own_are_refused() {
+        use crate::{ContainerOptions, NamespaceMode, NetworkMode};
+        let mut o = ContainerOptions::new("busybox");
+        o.userns = "auto".into();
+        o.network = NetworkMode::Host;
+        o.uts = NamespaceMode::Host;
+        assert!(check_compatible(&o).is_ok());
+        o.pid = NamespaceMode::Host;
+        let e = check_compatible(&o).unwrap_err().to_string();
+        assert!(e.contains("cannot share the host's PID namespace"), "{e}");
+        o.pid = NamespaceMode::Private;
+        o.network = NetworkMode::Container("db".into());
+        let e = check_compatible(&o).unwrap_err().to_string();
+        assert!(e.contains("another container's network namespace"), "{e}");
+        o.network = NetworkMode::Bridge;
+        o.cgroupns_host = true;
+        assert!(check_compatible(&o).is_err());
+    }
+
+    #[test]
     fn subordinate_ids_of_one_user_by_name_or_uid() {
         let text =
             "alice:100000:65536\nberth:1000000000:1000000000\n998:5000:10\nbad line\nberth:x:1\n";
