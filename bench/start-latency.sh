@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Container start-to-exit latency: berth vs crun vs runc on the same busybox rootfs,
-# with `unshare` and the same namespaces as the floor. Needs root, hyperfine,
-# crun, runc, busybox-static and python3 (Debian packages). Prints the medians.
+# Container start-to-exit latency: berth vs crun vs runc on the same busybox rootfs
+# (berth also in a user namespace of its own, --userns=auto), with `unshare` and
+# the same namespaces as the floor. Needs root, hyperfine, crun, runc,
+# busybox-static and python3 (Debian packages). Prints the medians.
 #
 #   bench/start-latency.sh [runs]      (default 50 runs per command)
 #
@@ -13,6 +14,10 @@ runs=${1:-50}
 here=$(cd "$(dirname "$0")/.." && pwd)
 if [ -z "${BERTH:-}" ]; then (cd "$here" && cargo build --release -q -p berth); fi
 berth=${BERTH:-$here/target/release/berth}
+# The --userns=auto row takes its ranges from the user berth's subordinate
+# ids (scripts/setup.sh adds them).
+grep -q '^berth:' /etc/subuid && grep -q '^berth:' /etc/subgid || {
+  echo "no subordinate ids for the user berth: run scripts/setup.sh" >&2; exit 1; }
 for t in hyperfine crun runc busybox; do
   command -v "$t" >/dev/null || { echo "missing $t: apt-get install -y hyperfine crun runc busybox-static" >&2; exit 1; }
 done
@@ -47,6 +52,7 @@ unshare -m --propagation private bash -c '
     -n "berth run --rm busybox true (default bridge network)" "$B run --rm busybox true" \
     -n "berth run --rm --network none busybox true" "$B run --rm --network none busybox true" \
     -n "berth run --rm --network none --security-opt seccomp=unconfined busybox true" "$B run --rm --network none --security-opt seccomp=unconfined busybox true" \
+    -n "berth run --rm --network none --userns=auto busybox true" "$B run --rm --network none --userns=auto busybox true" \
     -n "berth run --rm --network host busybox true" "$B run --rm --network host busybox true" \
     -n "crun run" "crun run -b $work/bundle bench-crun" \
     -n "runc run" "runc run -b $work/bundle bench-runc" \

@@ -31,6 +31,15 @@ if ! command -v docker-compose >/dev/null; then
   apt-get update -q
   apt-get install -y -q --no-install-recommends docker-compose
 fi
+# --userns=auto hands each container a range of the subordinate ids of the
+# system user `berth` (docker's dockremap, podman's containers): above the
+# ranges useradd gives users (up to 600100000 on Debian).
+if ! getent passwd berth >/dev/null; then
+  useradd --system --no-create-home --shell /usr/sbin/nologin berth
+fi
+for f in /etc/subuid /etc/subgid; do
+  grep -q '^berth:' "$f" 2>/dev/null || echo 'berth:1000000000:1000000000' >> "$f"
+done
 # docker-py (PyPI) in a virtual environment of the tests' own.
 venv="$(pwd)/target/test-venv"
 if ! "$venv/bin/python" -c 'import docker' 2>/dev/null; then

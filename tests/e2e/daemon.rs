@@ -17,10 +17,17 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(env: &Env) -> Daemon {
+        Daemon::start_with(env, &[])
+    }
+
+    /// A daemon started as `berth [global...] daemon`.
+    pub fn start_with(env: &Env, global: &[&str]) -> Daemon {
         let socket = env.runroot.join("api.sock");
         let host = format!("unix://{}", socket.display());
+        let mut args = global.to_vec();
+        args.extend(["daemon", "-H", &host]);
         let child = env
-            .command(&["daemon", "-H", &host])
+            .command(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -30,4 +30,5 @@ mod registry_server;
 mod run;
 mod seccomp;
 mod tty;
+mod userns;
 mod volumes;

@@ -889,7 +889,6 @@ fn attach_streams_privileged_exec_and_refused_flags() {
     for (args, says) in [
         (&["--gpus", "all"][..], "--gpus is not supported"),
         (&["--cpu-count", "2"], "Windows only"),
-        (&["--userns", "auto"], "user namespaces"),
         (&["--volume-driver", "nfs"], "local volume driver"),
         (
             &["--storage-opt", "size=1G"],

@@ -97,6 +97,7 @@ pub struct HostConfig {
     pub devices: Option<Vec<DeviceBody>>,
     pub device_cgroup_rules: Option<Vec<String>>,
     pub cgroupns_mode: Option<String>,
+    pub userns_mode: Option<String>,
     pub annotations: Option<HashMap<String, String>>,
     pub memory_swappiness: Option<i64>,
     pub cpu_realtime_runtime: i64,
@@ -439,6 +440,7 @@ impl CreateBody {
         o.device_cgroup_rules = h.device_cgroup_rules.unwrap_or_default();
         o.security_opt = h.security_opt.unwrap_or_default();
         o.cgroupns_host = h.cgroupns_mode.as_deref() == Some("host");
+        o.userns = h.userns_mode.clone().unwrap_or_default();
         o.annotations = h.annotations.unwrap_or_default().into_iter().collect();
         o.resources = Resources {
             memory_reservation: positive(h.memory_reservation),

@@ -67,6 +67,10 @@ pub struct Global {
         value_delimiter = ','
     )]
     pub insecure_registries: Vec<String>,
+    /// User namespace of containers run without --userns: host, or auto
+    /// (also "default") for a range of /etc/subuid's "berth" ids each
+    #[arg(long, global = true, env = "BERTH_USERNS_REMAP", default_value = "")]
+    pub userns_remap: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -1291,7 +1295,7 @@ pub struct RunArgs {
     /// IPv6 address (refused: no IPv6 networks yet)
     #[arg(long)]
     pub ip6: Option<String>,
-    /// User namespace to use (host only for now)
+    /// User namespace to use: host, or auto[:size=N] for a range of its own
     #[arg(long)]
     pub userns: Option<String>,
     /// Optional volume driver for the container (local)

@@ -42,6 +42,7 @@ pub(crate) fn engine_config(g: &Global) -> Result<EngineConfig> {
                 .join(".docker"),
         },
         insecure_registries: g.insecure_registries.clone(),
+        userns_remap: g.userns_remap.clone(),
         monitor_program: monitor_program()?,
         ..Default::default()
     })
@@ -812,6 +813,10 @@ fn container_options(a: &RunArgs) -> Result<ContainerOptions> {
     }
     o.device_cgroup_rules = a.device_cgroup_rule.clone();
     o.domainname = a.domainname.clone();
+    if let Some(u) = &a.userns {
+        berth_engine::userns::parse(u)?;
+        o.userns = u.clone();
+    }
     o.cgroupns_host = match a.cgroupns.as_deref() {
         None | Some("private") => false,
         Some("host") => true,
@@ -867,11 +872,6 @@ fn container_options(a: &RunArgs) -> Result<ContainerOptions> {
             "no link-local addresses",
         ),
         ("--ip6", a.ip6.is_some(), "no IPv6 networks yet"),
-        (
-            "--userns",
-            a.userns.as_deref().is_some_and(|u| u != "host"),
-            "user namespaces are not supported yet",
-        ),
         (
             "--volume-driver",
             a.volume_driver.as_deref().is_some_and(|d| d != "local"),

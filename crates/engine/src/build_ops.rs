@@ -63,7 +63,7 @@ impl Engine {
     ) -> Result<()> {
         let rec = self.containers.find(id)?;
         let cdir = self.containers.dir(&rec.id);
-        let mount = self.rootfs_mount(&rec)?;
+        let (mount, _view) = self.rootfs_mount(&rec)?;
         // The source image's layers, stacked read-only over an empty
         // directory (overlay wants two lower layers without an upper one).
         let from_dir = cdir.join("from");
@@ -122,22 +122,39 @@ impl Engine {
     }
 
     /// The overlay of a container's image layers, init layer and writable
-    /// layer, for mounting where the container is not running.
-    pub(crate) fn rootfs_mount(&self, rec: &crate::ContainerRecord) -> Result<RootfsMount> {
+    /// layer, for mounting where the container is not running. A remapped
+    /// container's writable layer is taken through an idmapped view of its
+    /// directory (see [`crate::userns::container_view`]): what the engine
+    /// writes there as root is its root's, what it reads has its own ids.
+    /// The view lives as long as the returned descriptor.
+    pub(crate) fn rootfs_mount(
+        &self,
+        rec: &crate::ContainerRecord,
+    ) -> Result<(RootfsMount, Option<OwnedFd>)> {
         let image = self.images.resolve(&rec.image_id)?;
         let cdir = self.containers.dir(&rec.id);
+        // upper/ and work/ must be on one mount: the view is of their parent.
+        let view = match &rec.id_map {
+            Some(r) => {
+                crate::userns::adopt_work_dir(&cdir.join("work"), r)?;
+                Some(crate::userns::container_view(&cdir, r)?)
+            }
+            None => None,
+        };
+        let base = crate::userns::view_path(&cdir, view.as_ref());
         let m = self.images.overlay(
             &image,
             Some(&self.init_layer(&cdir)?),
-            &cdir.join("upper"),
-            &cdir.join("work"),
+            &base.join("upper"),
+            &base.join("work"),
         )?;
-        Ok(RootfsMount {
+        let mount = RootfsMount {
             fstype: "overlay".into(),
             source: "overlay".into(),
             data: Some(m.data),
             workdir: Some(m.workdir),
-        })
+        };
+        Ok((mount, view))
     }
 
     /// A (stopped) container's writable layer as a new layer of the image
@@ -146,6 +163,11 @@ impl Engine {
         let rec = self.containers.find(id)?;
         let image = self.images.resolve(&rec.image_id)?;
         let upper = self.containers.dir(&rec.id).join("upper");
+        let view = rec
+            .id_map
+            .map(|r| crate::userns::container_view(&upper, &r))
+            .transpose()?;
+        let upper = crate::userns::view_path(&upper, view.as_ref());
         Ok(self.images.commit_layer(Some(&image), &upper)?)
     }
 }

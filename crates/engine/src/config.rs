@@ -307,6 +307,12 @@ pub struct ContainerOptions {
     /// ends (killed, or cancelled), its monitor kills it and removes it.
     #[serde(default)]
     pub ends_with_client: bool,
+    /// `--userns` (docker's HostConfig.UsernsMode): empty or `host` for the
+    /// host's user namespace, `auto[:size=N]` for one of its own (see
+    /// [`crate::userns`]); at create an empty one takes the engine's
+    /// `userns_remap`.
+    #[serde(default)]
+    pub userns: String,
 }
 
 /// Whether a container gets a namespace of its own (`--ipc`, `--pid`,
@@ -608,6 +614,7 @@ impl ContainerOptions {
             device_cgroup_rules: Vec::new(),
             domainname: None,
             cgroupns_host: false,
+            userns: String::new(),
             annotations: Default::default(),
             labels: Default::default(),
             healthcheck: None,

@@ -141,6 +141,10 @@ pub struct ContainerRecord {
     /// Its mounts, with volumes resolved.
     #[serde(default)]
     pub mounts: Vec<crate::mounts::MountPoint>,
+    /// The host ids its root and users are (`--userns=auto`); `None` in the
+    /// host's user namespace. Allocated at create, freed with the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_map: Option<crate::userns::IdRange>,
     /// Why its record could not be read (then this is a placeholder, status
     /// Dead): listed and removable by id, nothing else.
     #[serde(skip)]
@@ -321,6 +325,7 @@ fn damaged_record(id: &str, path: &Path, e: &Error) -> ContainerRecord {
         args: Vec::new(),
         state,
         mounts: Vec::new(),
+        id_map: None,
         damaged: Some(e.to_string()),
     }
 }
@@ -405,6 +410,7 @@ mod tests {
             args: vec!["sh".into()],
             state: State::new(),
             mounts: Vec::new(),
+            id_map: None,
             damaged: None,
         }
     }

@@ -134,8 +134,34 @@ fn copy_out_entry(dir: &OwnedFd, name: &str, dest: &Path) -> std::result::Result
 }
 
 /// Copies the host path `src` into directory `dir` as `name`; nothing in the
-/// container is followed (an existing symlink at a name is an error).
-fn copy_in_entry(src: &Path, dir: &OwnedFd, name: &str) -> std::result::Result<(), String> {
+/// container is followed (an existing symlink at a name is an error). What
+/// it creates is the host root's, or `owner`'s: a remapped container's root.
+fn copy_in_entry(
+    src: &Path,
+    dir: &OwnedFd,
+    name: &str,
+    owner: Option<(u32, u32)>,
+) -> std::result::Result<(), String> {
+    copy_in_made(src, dir, name, owner)?;
+    if let Some((uid, gid)) = owner {
+        nix::unistd::fchownat(
+            Some(dir.as_raw_fd()),
+            name,
+            Some(nix::unistd::Uid::from_raw(uid)),
+            Some(nix::unistd::Gid::from_raw(gid)),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(errno("chown", name))?;
+    }
+    Ok(())
+}
+
+fn copy_in_made(
+    src: &Path,
+    dir: &OwnedFd,
+    name: &str,
+    owner: Option<(u32, u32)>,
+) -> std::result::Result<(), String> {
     let meta = fs::symlink_metadata(src).map_err(|e| format!("{}: {e}", src.display()))?;
     let mode = Mode::from_bits_truncate(meta.permissions().mode() & 0o7777);
     let ft = meta.file_type();
@@ -156,7 +182,7 @@ fn copy_in_entry(src: &Path, dir: &OwnedFd, name: &str) -> std::result::Result<(
         for e in fs::read_dir(src).map_err(|e| format!("{}: {e}", src.display()))? {
             let e = e.map_err(|e| format!("{}: {e}", src.display()))?;
             let n = e.file_name().to_string_lossy().into_owned();
-            copy_in_entry(&e.path(), &sub, &n)?;
+            copy_in_entry(&e.path(), &sub, &n, owner)?;
         }
         Ok(())
     } else if ft.is_file() {
@@ -207,7 +233,12 @@ fn copy_out(root: &Path, src: &str, dest: &Path) -> std::result::Result<(), Stri
 }
 
 /// Copies the host path `src` into the container at `dest`.
-fn copy_in(root: &Path, src: &Path, dest: &str) -> std::result::Result<(), String> {
+fn copy_in(
+    root: &Path,
+    src: &Path,
+    dest: &str,
+    owner: Option<(u32, u32)>,
+) -> std::result::Result<(), String> {
     let rootfd = open_root(root)?;
     let src_name = src
         .file_name()
@@ -215,7 +246,7 @@ fn copy_in(root: &Path, src: &Path, dest: &str) -> std::result::Result<(), Strin
         .ok_or_else(|| format!("{}: no file name", src.display()))?;
     // An existing directory receives the source under its own name.
     if let Ok(dir) = resolve(&rootfd, dest, OFlag::O_RDONLY | OFlag::O_DIRECTORY) {
-        return copy_in_entry(src, &dir, &src_name);
+        return copy_in_entry(src, &dir, &src_name, owner);
     }
     if dest.ends_with('/') {
         return Err(format!("no such directory in the container: {dest}"));
@@ -224,7 +255,7 @@ fn copy_in(root: &Path, src: &Path, dest: &str) -> std::result::Result<(), Strin
     let name = name.ok_or_else(|| format!("invalid destination {dest}"))?;
     let dir = resolve(&rootfd, &parent, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
         .map_err(|_| format!("no such directory in the container: {parent}"))?;
-    copy_in_entry(src, &dir, &name)
+    copy_in_entry(src, &dir, &name, owner)
 }
 
 /// Which way `cp` goes.
@@ -240,19 +271,24 @@ impl Engine {
         if let CopyDirection::ToContainer { src, .. } = &dir {
             fs::symlink_metadata(src).map_err(Error::io("read", *src))?;
         }
-        let work = |root: &Path| match &dir {
+        // What is copied in is the container's root's: a remapped one's is
+        // its range's first id. (Through the idmapped view of a stopped one,
+        // root's writes already are.)
+        let work = |root: &Path, owner: Option<(u32, u32)>| match &dir {
             CopyDirection::FromContainer { src, dest } => copy_out(root, src, dest),
-            CopyDirection::ToContainer { src, dest } => copy_in(root, src, dest),
+            CopyDirection::ToContainer { src, dest } => copy_in(root, src, dest, owner),
         };
         let failed = |m: String| Error::InvalidArgument(m);
         let running = matches!(rec.state.status, Status::Running | Status::Paused);
         if running && self.container_pidfd(&rec).is_some() {
             let root = PathBuf::from(format!("/proc/{}/root", rec.state.pid));
-            return work(&root).map_err(failed);
+            let owner = rec.id_map.map(|r| (r.uid, r.gid));
+            return work(&root, owner).map_err(failed);
         }
         // Not running: its overlay, mounted in a private mount namespace.
+        let work = |root: &Path| work(root, None);
         let cdir = self.containers.dir(&rec.id);
-        let mount = self.rootfs_mount(&rec)?;
+        let (mount, _view) = self.rootfs_mount(&rec)?;
         let readonly = matches!(dir, CopyDirection::FromContainer { .. });
         berth_runtime::with_private_mount(&mount, &cdir.join("rootfs"), readonly, work)?;
         Ok(())
@@ -301,15 +337,15 @@ mod tests {
         fs::create_dir(&host_tmp).unwrap();
         fs::create_dir(root.join("tmp")).unwrap();
         symlink(host_tmp.to_str().unwrap(), root.join("esc")).unwrap();
-        copy_in(&root, &file, "/esc/").unwrap_err();
+        copy_in(&root, &file, "/esc/", None).unwrap_err();
         assert!(!host_tmp.join("planted").exists());
         // A link at the final name is not followed either.
         symlink(&secret, root.join("tmp/planted")).unwrap();
-        assert!(copy_in(&root, &file, "/tmp/planted").is_err());
+        assert!(copy_in(&root, &file, "/tmp/planted", None).is_err());
         assert_eq!(fs::read_to_string(&secret).unwrap(), "host secret");
         // Through the link to "/", the copy lands in the root's /tmp.
         fs::remove_file(root.join("tmp/planted")).unwrap();
-        copy_in(&root, &file, "/up/tmp/").unwrap();
+        copy_in(&root, &file, "/up/tmp/", None).unwrap();
         assert_eq!(fs::read_to_string(root.join("tmp/planted")).unwrap(), "x");
     }
 }

@@ -120,6 +120,12 @@ impl Engine {
             reference: req.reference.clone(),
         };
         let upper = self.containers.dir(&rec.id).join("upper");
+        // A remapped container's files are recorded with its own ids.
+        let view = rec
+            .id_map
+            .map(|r| crate::userns::container_view(&upper, &r))
+            .transpose()?;
+        let upper = crate::userns::view_path(&upper, view.as_ref());
         Ok(self.images.commit(&image, &upper, &opts)?)
     }
 
@@ -140,7 +146,13 @@ impl Engine {
             .strip_prefix("lowerdir=")
             .and_then(|d| d.split(',').next())
             .unwrap_or_default();
-        let data = format!("lowerdir={}:{lower}", dir.join("upper").display());
+        // A remapped container's writable layer with its own ids.
+        let view = rec
+            .id_map
+            .map(|r| crate::userns::container_view(&dir.join("upper"), &r))
+            .transpose()?;
+        let upper = crate::userns::view_path(&dir.join("upper"), view.as_ref());
+        let data = format!("lowerdir={}:{lower}", upper.display());
         let mount = RootfsMount {
             fstype: "overlay".into(),
             source: "overlay".into(),

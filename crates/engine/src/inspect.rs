@@ -114,6 +114,9 @@ fn host_config(rec: &ContainerRecord, network: String) -> Value {
         "Devices": o.devices.iter().map(|d| json!({"PathOnHost": d.host, "PathInContainer": d.container, "CgroupPermissions": d.permissions})).collect::<Vec<_>>(),
         "DeviceCgroupRules": (!o.device_cgroup_rules.is_empty()).then_some(&o.device_cgroup_rules),
         "CgroupnsMode": if o.cgroupns_host { "host" } else { "private" },
+        "UsernsMode": o.userns,
+        // podman's form of the ranges: container:host:size.
+        "IDMappings": rec.id_map.map(|m| json!({"UidMap": [m.uid_map()], "GidMap": [m.gid_map()]})),
         "Annotations": (!o.annotations.is_empty()).then_some(&o.annotations),
         "MemorySwappiness": r.memory_swappiness,
         "CpuRealtimeRuntime": r.cpu_rt_runtime.unwrap_or(0),

@@ -28,6 +28,7 @@ pub mod system;
 pub mod units;
 mod update;
 mod user;
+pub mod userns;
 mod volumes;
 
 use std::fs;
@@ -124,6 +125,11 @@ pub struct EngineConfig {
     /// The init `--init` runs as PID 1 (a static tini); `None` looks in the
     /// places distributions install one.
     pub init_program: Option<PathBuf>,
+    /// The user namespace of containers created without `--userns`
+    /// (`--userns-remap`, docker's daemon option): empty or `host`, or
+    /// `auto[:size=N]` (see [`userns`]).
+    #[serde(default)]
+    pub userns_remap: String,
 }
 
 impl Default for EngineConfig {
@@ -138,6 +144,7 @@ impl Default for EngineConfig {
             insecure_registries: Vec::new(),
             monitor_program: PathBuf::from("/usr/local/bin/berth"),
             init_program: None,
+            userns_remap: String::new(),
         }
     }
 }
@@ -250,6 +257,14 @@ impl Engine {
         }
         spec::capabilities(&opts)?;
         self.check_network(&opts)?;
+        let mut opts = opts;
+        if opts.userns.is_empty() {
+            opts.userns = self.config.userns_remap.clone();
+        }
+        let userns_mode = userns::parse(&opts.userns)?;
+        if userns_mode != userns::Mode::Host {
+            userns::check_compatible(&opts)?;
+        }
         let image = self.images.resolve(&opts.image)?;
         let cfg = image.config.config().clone().unwrap_or_default();
         let args = spec::command(
@@ -258,7 +273,6 @@ impl Engine {
             cfg.cmd().as_deref().unwrap_or_default(),
         )?;
 
-        let mut opts = opts;
         for (k, v) in cfg.labels().clone().unwrap_or_default() {
             opts.labels.entry(k).or_insert(v);
         }
@@ -301,6 +315,20 @@ impl Engine {
                 return Err(e);
             }
         };
+        let id_map = match userns_mode {
+            userns::Mode::Host => None,
+            userns::Mode::Auto { size } => {
+                let taken: Vec<userns::IdRange> =
+                    existing.iter().filter_map(|r| r.id_map).collect();
+                match userns::allocate(&taken, size) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        self.remove_created_volumes(&created);
+                        return Err(e);
+                    }
+                }
+            }
+        };
         let id = hex::encode(random_bytes::<32>()?);
         let dir = self.containers.dir(&id);
         let rec = ContainerRecord {
@@ -314,6 +342,7 @@ impl Engine {
             args,
             state: State::new(),
             mounts,
+            id_map,
             damaged: None,
         };
         let made = (|| {
@@ -321,6 +350,10 @@ impl Engine {
             for d in ["upper", "work", "rootfs"] {
                 let p = dir.join(d);
                 fs::create_dir_all(&p).map_err(Error::io("create", &p))?;
+                // The writable layer is the remapped root's, as its `/`.
+                if let (Some(r), "upper" | "work") = (&id_map, d) {
+                    userns::chown_to_root(&p, r)?;
+                }
             }
             self.containers.save(&rec)
         })();
@@ -603,6 +636,18 @@ impl Engine {
             let hosts = self.hosts_entries(&view, &hostname);
             etc::write_files(&run_dir, &hostname, opts, &hosts)?
         };
+        if let Some(r) = &rec.id_map {
+            // The container's root may rewrite its hosts, hostname and
+            // resolv.conf, as it may in the host's user namespace.
+            for (_, file) in &etc_files {
+                userns::chown_to_root(file, r)?;
+            }
+            for m in &rec.mounts {
+                if m.typ == mounts::MountType::Volume {
+                    userns::adopt_volume(&m.source, r)?;
+                }
+            }
+        }
         let (mounts, copied) = self.runtime_mounts(rec)?;
         let net_ns = match &opts.network {
             NetworkMode::Container(c) => Some(PathBuf::from(format!(
@@ -656,6 +701,7 @@ impl Engine {
                 join_ns,
                 shm_source,
                 init,
+                id_map: rec.id_map,
             },
         )?;
         let spec_path = run_dir.join("config.json");

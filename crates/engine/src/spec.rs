@@ -8,10 +8,11 @@ use std::str::FromStr;
 use berth_runtime::oci_spec::runtime::{
     Capability, LinuxBlockIo, LinuxBlockIoBuilder, LinuxBuilder, LinuxCapabilitiesBuilder,
     LinuxCpuBuilder, LinuxDevice, LinuxDeviceBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder,
-    LinuxDeviceType, LinuxMemoryBuilder, LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType,
-    LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder, LinuxThrottleDevice,
-    LinuxThrottleDeviceBuilder, LinuxWeightDeviceBuilder, Mount, MountBuilder, PosixRlimit,
-    PosixRlimitBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    LinuxDeviceType, LinuxIdMappingBuilder, LinuxMemoryBuilder, LinuxNamespace,
+    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResources,
+    LinuxResourcesBuilder, LinuxThrottleDevice, LinuxThrottleDeviceBuilder,
+    LinuxWeightDeviceBuilder, Mount, MountBuilder, PosixRlimit, PosixRlimitBuilder, ProcessBuilder,
+    RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 use berth_runtime::{DEFAULT_CAPABILITIES, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS};
 
@@ -521,6 +522,8 @@ pub struct SpecInputs<'a> {
     pub shm_source: Option<std::path::PathBuf>,
     /// The host's init binary, for `--init`.
     pub init: Option<std::path::PathBuf>,
+    /// The host ids of its user namespace (`--userns=auto`).
+    pub id_map: Option<crate::userns::IdRange>,
 }
 
 /// Where `--init` puts its init in the container, as docker does.
@@ -618,6 +621,9 @@ pub fn build(opts: &ContainerOptions, inputs: SpecInputs<'_>) -> Result<Spec> {
     if !matches!(opts.network, NetworkMode::Host | NetworkMode::Container(_)) {
         ns_types.push(LinuxNamespaceType::Network);
     }
+    if inputs.id_map.is_some() {
+        ns_types.push(LinuxNamespaceType::User);
+    }
     let mut namespaces: Vec<LinuxNamespace> = ns_types
         .into_iter()
         .map(|t| {
@@ -697,6 +703,18 @@ pub fn build(opts: &ContainerOptions, inputs: SpecInputs<'_>) -> Result<Spec> {
         )
         .build()
         .map_err(spec_err)?;
+    if let Some(r) = &inputs.id_map {
+        let map = |host: u32| {
+            LinuxIdMappingBuilder::default()
+                .container_id(0u32)
+                .host_id(host)
+                .size(r.size)
+                .build()
+                .map_err(spec_err)
+        };
+        linux.set_uid_mappings(Some(vec![map(r.uid)?]));
+        linux.set_gid_mappings(Some(vec![map(r.gid)?]));
+    }
     linux.set_seccomp(seccomp);
     let mut spec = SpecBuilder::default()
         .version("1.2.0")

@@ -19,6 +19,7 @@ use crate::capabilities;
 use crate::cgroups::Cgroup;
 use crate::child::{self, ChildConfig};
 use crate::clone::{clone_into, Forked};
+use crate::detached;
 use crate::devices;
 use crate::error::{Error, Result};
 use crate::paths::owned;
@@ -111,7 +112,7 @@ fn cstring(what: &str, s: &str) -> Result<CString> {
     CString::new(s).map_err(|_| Error::InvalidSpec(format!("{what} contains a NUL byte: {s:?}")))
 }
 
-fn write_id_map(pid: Pid, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
+pub(crate) fn write_id_map(pid: Pid, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
     let content: String = maps
         .iter()
         .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
@@ -122,6 +123,41 @@ fn write_id_map(pid: Pid, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
         path,
         source,
     })
+}
+
+/// For a container in a user namespace: the root overlay (lower layers
+/// idmapped to the container's ranges) and every bind source, opened here by
+/// the host's root as detached trees the init attaches (see [`detached`]).
+fn prepare_detached(
+    plan: &mut RootfsPlan,
+    linux: &oci_spec::runtime::Linux,
+    held: &mut Vec<OwnedFd>,
+) -> Result<()> {
+    if let Some(rm) = plan.rootfs_mount.as_ref().filter(|m| m.fstype == "overlay") {
+        let dirs =
+            detached::parse_overlay(rm.data.as_deref().unwrap_or(""), rm.workdir.as_deref())?;
+        let userns = detached::userns_with_maps(
+            linux.uid_mappings().as_deref().unwrap_or_default(),
+            linux.gid_mappings().as_deref().unwrap_or_default(),
+        )?;
+        let root = detached::overlay(&dirs, &userns)?;
+        plan.prepared_root = Some(root.as_raw_fd());
+        held.push(root);
+    }
+    for m in &plan.mounts {
+        let opts = crate::mounts::MountOptions::parse(m.options().as_deref().unwrap_or(&[]));
+        let tree = match (&m.source(), opts.bind || m.typ().as_deref() == Some("bind")) {
+            (Some(src), true) if !crate::cgroupfs::is_cgroup_mount(m) => {
+                let t = detached::clone_tree(src, opts.flags.contains(MsFlags::MS_REC))?;
+                let fd = t.as_raw_fd();
+                held.push(t);
+                Some(fd)
+            }
+            _ => None,
+        };
+        plan.bind_trees.push(tree);
+    }
+    Ok(())
 }
 
 /// Sets a terminal's window size (rows, columns).
@@ -284,7 +320,7 @@ pub fn create(mut opts: CreateOptions) -> Result<Container> {
             .map(PathBuf::from)
             .collect()
     };
-    let plan = RootfsPlan {
+    let mut plan = RootfsPlan {
         rootfs,
         rootfs_mount: opts.rootfs_mount.clone(),
         propagation,
@@ -305,7 +341,14 @@ pub fn create(mut opts: CreateOptions) -> Result<Container> {
             })
             .unwrap_or_default(),
         cgroup_root: opts.cgroup_root.clone(),
+        prepared_root: None,
+        bind_trees: Vec::new(),
     };
+    // Held until the clone has given the init its copies.
+    let mut prepared = Vec::new();
+    if userns {
+        prepare_detached(&mut plan, linux, &mut prepared)?;
+    }
     let mut config = process_config(process, &opts.stdio, join, Some(plan))?;
     config.hostname = spec
         .hostname()
@@ -377,6 +420,7 @@ pub fn create(mut opts: CreateOptions) -> Result<Container> {
     };
     drop(child_chan);
     drop(config);
+    drop(prepared);
     if let Err(e) = restored {
         let _ = kill_and_reap(pid, pidfd.as_ref());
         return Err(Error::sys("restore pid namespace")(e));

@@ -18,6 +18,7 @@ mod child;
 mod clone;
 mod container;
 pub mod copyup;
+mod detached;
 mod devices;
 mod error;
 mod exec;
@@ -33,6 +34,7 @@ mod sync;
 pub use container::{
     create, set_winsize, Container, CreateOptions, ExitStatus, Prestart, RootfsMount, Stdio,
 };
+pub use detached::idmapped_view;
 pub use error::{Error, StartFailure, StartFailureKind};
 pub use exec::{exec, ExecOptions, ExecProcess};
 pub use mounts::MountOptions;

@@ -1,7 +1,7 @@
 //! Building the container's root filesystem inside its new mount namespace, then
 //! entering it with pivot_root. Runs in the container's init process only.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -15,6 +15,7 @@ use oci_spec::runtime::Mount;
 use crate::cgroupfs;
 use crate::container::RootfsMount;
 use crate::copyup;
+use crate::detached;
 use crate::devices::{self, Node};
 use crate::mounts::MountOptions;
 use crate::paths::{open_existing, open_or_create, owned, proc_fd, Create};
@@ -37,6 +38,13 @@ pub(crate) struct RootfsPlan {
     pub sysctls: Vec<(String, String)>,
     /// Where the host mounts its cgroup hierarchies (for a `cgroup` mount).
     pub cgroup_root: PathBuf,
+    /// The root filesystem, already mounted detached by the parent (a
+    /// container in a user namespace): attached instead of `rootfs_mount`.
+    pub prepared_root: Option<RawFd>,
+    /// Per entry of `mounts`: the bind source, opened by the parent as a
+    /// detached tree (a container in a user namespace cannot reach sources
+    /// under root-only host directories).
+    pub bind_trees: Vec<Option<RawFd>>,
 }
 
 pub(crate) type Res<T = ()> = Result<T, String>;
@@ -125,13 +133,19 @@ fn set_propagation(root: &OwnedFd, path: &Path, propagation: MsFlags) -> Res {
     )
 }
 
-fn mount_one(root: &OwnedFd, m: &Mount, userns: bool) -> Res {
+fn mount_one(root: &OwnedFd, m: &Mount, userns: bool, tree: Option<RawFd>) -> Res {
     let dest = m.destination();
     let typ = m.typ().as_deref().unwrap_or("");
     let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]));
     let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
     let bind = opts.bind || typ == "bind";
-    let create = if bind && !source.is_dir() {
+    let source_is_dir = match tree {
+        Some(fd) => nix::sys::stat::fstat(fd)
+            .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+            .unwrap_or(false),
+        None => source.is_dir(),
+    };
+    let create = if bind && !source_is_dir {
         Create::File
     } else {
         Create::Dir
@@ -141,19 +155,22 @@ fn mount_one(root: &OwnedFd, m: &Mount, userns: bool) -> Res {
     })?;
     if bind {
         if opts.copy_up {
-            copy_up(&target, &source, dest)?;
+            copy_up(&target, &source, tree, dest)?;
         }
         let flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
-        ctx(
-            mount(
+        let bound = match tree {
+            Some(fd) => detached::attach(fd, target.as_raw_fd(), None),
+            None => mount(
                 Some(&source),
                 &proc_fd(&target),
                 None::<&str>,
                 flags,
                 None::<&str>,
             ),
-            || format!("bind mount {} on {}", source.display(), dest.display()),
-        )?;
+        };
+        ctx(bound, || {
+            format!("bind mount {} on {}", source.display(), dest.display())
+        })?;
         drop(target);
         let extra = opts.remount_flags();
         if !extra.is_empty() {
@@ -197,7 +214,7 @@ fn mount_one(root: &OwnedFd, m: &Mount, userns: bool) -> Res {
 
 /// Fills the empty directory `source` with the contents of the mount point
 /// `target` (a directory in the container's root) before it is mounted there.
-fn copy_up(target: &OwnedFd, source: &Path, dest: &Path) -> Res {
+fn copy_up(target: &OwnedFd, source: &Path, tree: Option<RawFd>, dest: &Path) -> Res {
     let dir = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
     let from = match nix::fcntl::openat(Some(target.as_raw_fd()), ".", dir, Mode::empty()) {
         Ok(fd) => owned(fd),
@@ -205,10 +222,13 @@ fn copy_up(target: &OwnedFd, source: &Path, dest: &Path) -> Res {
         Err(Errno::ENOTDIR) => return Ok(()),
         Err(e) => return Err(format!("open {}: {}", dest.display(), e.desc())),
     };
-    let into = ctx(
-        open(source, dir | OFlag::O_NOFOLLOW, Mode::empty()).map(owned),
-        || format!("open volume {}", source.display()),
-    )?;
+    let into = match tree {
+        Some(fd) => nix::fcntl::openat(Some(fd), ".", dir, Mode::empty()),
+        None => open(source, dir | OFlag::O_NOFOLLOW, Mode::empty()),
+    };
+    let into = ctx(into.map(owned), || {
+        format!("open volume {}", source.display())
+    })?;
     if !ctx(copyup::is_empty(&into), || {
         format!("read volume {}", source.display())
     })? {
@@ -233,8 +253,18 @@ pub(crate) fn setup(plan: &RootfsPlan) -> Res<Option<cgroupfs::Pending>> {
         ),
         || "make / private to the container".into(),
     )?;
-    match &plan.rootfs_mount {
-        Some(rm) => {
+    match (plan.prepared_root, &plan.rootfs_mount) {
+        (Some(fd), _) => {
+            // The mount point under the state root is out of this
+            // unprivileged root's reach: the root goes on top of `/`, where
+            // it stays out of the way of absolute paths until `enter`
+            // pivots into it through its descriptor.
+            ctx(
+                detached::attach(fd, libc::AT_FDCWD, Some(Path::new("/"))),
+                || "attach the root filesystem".into(),
+            )?;
+        }
+        (None, Some(rm)) => {
             if let Some(dir) = &rm.workdir {
                 // Overlay lowerdirs may be given relative to this directory, which
                 // keeps the option string short for images with many layers.
@@ -258,7 +288,7 @@ pub(crate) fn setup(plan: &RootfsPlan) -> Res<Option<cgroupfs::Pending>> {
                 },
             )?;
         }
-        None => ctx(
+        (None, None) => ctx(
             mount(
                 Some(&plan.rootfs),
                 &plan.rootfs,
@@ -269,14 +299,20 @@ pub(crate) fn setup(plan: &RootfsPlan) -> Res<Option<cgroupfs::Pending>> {
             || format!("bind mount root filesystem {}", plan.rootfs.display()),
         )?,
     }
-    let root = open_dir(&plan.rootfs)?;
+    let root = match plan.prepared_root {
+        Some(fd) => ctx(nix::unistd::dup(fd).map(owned), || {
+            "reopen the root filesystem".into()
+        })?,
+        None => open_dir(&plan.rootfs)?,
+    };
     let mut cgroups = None;
-    for m in &plan.mounts {
+    for (i, m) in plan.mounts.iter().enumerate() {
         if cgroupfs::is_cgroup_mount(m) {
             cgroups = Some(cgroupfs::prepare(&root, m, &plan.cgroup_root)?);
             continue;
         }
-        mount_one(&root, m, plan.userns)?;
+        let tree = plan.bind_trees.get(i).copied().flatten();
+        mount_one(&root, m, plan.userns, tree)?;
     }
     if plan
         .mounts
@@ -298,8 +334,13 @@ pub(crate) fn setup(plan: &RootfsPlan) -> Res<Option<cgroupfs::Pending>> {
             || "create /dev/console".into(),
         )?;
     }
-    drop(root);
-    enter(&plan.rootfs)?;
+    match plan.prepared_root {
+        Some(_) => enter_fd(&root)?,
+        None => {
+            drop(root);
+            enter(&plan.rootfs)?
+        }
+    }
     let root = open_dir(Path::new("/"))?;
     for (key, value) in &plan.sysctls {
         write_sysctl(key, value)?;
@@ -330,10 +371,24 @@ fn write_sysctl(key: &str, value: &str) -> Res {
     })
 }
 
+/// pivot_root into the mount whose root is `root` and detach the old root.
+fn enter_fd(root: &OwnedFd) -> Res {
+    ctx(nix::unistd::fchdir(root.as_raw_fd()), || {
+        "change into the root filesystem".into()
+    })?;
+    pivot_here(None)
+}
+
 /// pivot_root into `rootfs` and detach the old root; chroot where pivot_root
 /// cannot work (a rootfs on the initramfs).
 fn enter(rootfs: &Path) -> Res {
     ctx(chdir(rootfs), || format!("chdir {}", rootfs.display()))?;
+    pivot_here(Some(rootfs))
+}
+
+/// pivot_root into the working directory, a mount's root; where pivot_root
+/// cannot work, move the mount at `rootfs` (if named) on `/` and chroot.
+fn pivot_here(rootfs: Option<&Path>) -> Res {
     match pivot_root(".", ".") {
         Ok(()) => {
             // The old root is now stacked under the new one at "/": detach it
@@ -352,7 +407,8 @@ fn enter(rootfs: &Path) -> Res {
                 "detach old root".into()
             })?;
         }
-        Err(Errno::EINVAL) => {
+        Err(Errno::EINVAL) if rootfs.is_some() => {
+            let rootfs = rootfs.unwrap_or(Path::new("/"));
             tracing::debug!("pivot_root not possible here, falling back to chroot");
             ctx(
                 mount(
@@ -366,7 +422,11 @@ fn enter(rootfs: &Path) -> Res {
             )?;
             ctx(chroot("."), || "chroot".into())?;
         }
-        Err(e) => return Err(format!("pivot_root {}: {}", rootfs.display(), e.desc())),
+        Err(e) => {
+            let what = rootfs.map(|p| p.display().to_string());
+            let what = what.as_deref().unwrap_or("into the root filesystem");
+            return Err(format!("pivot_root {what}: {}", e.desc()));
+        }
     }
     ctx(chdir("/"), || "chdir /".into())
 }
