@@ -156,6 +156,9 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Completion(a) => {
             use clap::CommandFactory;
             let mut cmd = Cli::command();
+            if a.no_descriptions {
+                cmd = without_descriptions(cmd);
+            }
             let mut script = Vec::new();
             clap_complete::generate(a.shell, &mut cmd, "berth", &mut script);
             // A reader that stops early (`| head`) ends the output, no error.
@@ -203,10 +206,11 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => {
             engine(g).and_then(|e| image_cmds::load(&e, a))
         }
-        Command::Image(ImageCommand::Prune(a)) | Command::System(SystemCommand::Prune(a)) => {
-            engine(g).and_then(|e| image_cmds::prune(&e, a))
+        Command::Image(ImageCommand::Prune(a)) => engine(g).and_then(|e| image_cmds::prune(&e, a)),
+        Command::System(SystemCommand::Prune(a)) => {
+            engine(g).and_then(|e| crate::prune_cmds::system_prune(&e, a))
         }
-        Command::System(SystemCommand::Df) => engine(g).and_then(|e| image_cmds::df(&e)),
+        Command::System(SystemCommand::Df(a)) => engine(g).and_then(|e| crate::df_cmd::df(&e, a)),
         Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => ps(g, a),
         Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => rm(g, a),
         Command::Container(ContainerCommand::Run(a)) => return run(g, *a),
@@ -257,13 +261,13 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => {
             engine(g).and_then(|e| cc::port(&e, a))
         }
-        Command::Container(ContainerCommand::Prune(_)) => engine(g).and_then(|e| cc::prune(&e)),
+        Command::Container(ContainerCommand::Prune(a)) => engine(g).and_then(|e| cc::prune(&e, a)),
         Command::Volume(c) => engine(g).and_then(|e| volume_cmds::dispatch(&e, c)),
         Command::Network(c) => engine(g).and_then(|e| network_cmds::dispatch(&e, c)),
         Command::Build(a)
         | Command::Builder(BuilderCommand::Build(a))
         | Command::Image(ImageCommand::Build(a)) => {
-            engine(g).and_then(|e| build_cmds::build(&e, a))
+            engine(g).and_then(|e| build_cmds::build(&e, *a))
         }
         Command::Builder(BuilderCommand::Prune(a)) => {
             engine(g).and_then(|e| build_cmds::prune(&e, a))
@@ -277,6 +281,7 @@ pub fn dispatch(cli: Cli) -> i32 {
             engine(g).and_then(|e| registry_cmds::push(&e, a))
         }
         Command::Login(a) => engine(g).and_then(|e| registry_cmds::login(&e, a)),
+        Command::Search(a) => engine(g).and_then(|e| registry_cmds::search(&e, a)),
         Command::Logout(a) => engine(g).and_then(|e| registry_cmds::logout(&e, a)),
         Command::Container(ContainerCommand::Inspect(mut a)) => {
             a.kind = Some("container".into());
@@ -303,7 +308,25 @@ fn import_config(changes: &[String]) -> Result<Option<RuntimeConfigJson>> {
     Ok(Some(config))
 }
 
+/// `completion --no-descriptions`: the command tree with every about and
+/// help text taken out, so the shells offer bare words.
+fn without_descriptions(cmd: clap::Command) -> clap::Command {
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    let mut cmd = cmd
+        .about(None::<&str>)
+        .long_about(None::<&str>)
+        .mut_args(|a| a.help(None::<&str>).long_help(None::<&str>));
+    for n in names {
+        cmd = cmd.mut_subcommand(n, without_descriptions);
+    }
+    cmd
+}
+
 fn import(g: &Global, a: ImportArgs) -> Result<i32> {
+    registry_cmds::check_platform(a.platform.as_deref())?;
     let engine = engine(g)?;
     let reference = a.reference.as_deref().map(Reference::parse).transpose()?;
     let input: Box<dyn Read> = if a.file == "-" {
@@ -613,7 +636,7 @@ fn rates(flag: &str, values: &[String], bytes: bool) -> Result<Vec<berth_engine:
 
 /// `--security-opt`: a seccomp profile's file (relative to the working
 /// directory) is read here and its text passed on, as docker's CLI does.
-fn security_opts(opts: &[String]) -> Result<Vec<String>> {
+pub(crate) fn security_opts(opts: &[String]) -> Result<Vec<String>> {
     opts.iter()
         .map(|o| match o.split_once('=') {
             Some(("seccomp", v)) if !matches!(v, "unconfined" | "builtin" | "") => {
@@ -708,12 +731,7 @@ fn container_options(a: &RunArgs) -> Result<ContainerOptions> {
     if a.rm && o.restart != RestartPolicy::No {
         bail!("Conflicting options: --restart and --rm");
     }
-    if a.log_driver != "json-file" {
-        bail!(
-            "log driver {:?} is not supported (json-file is)",
-            a.log_driver
-        );
-    }
+    o.log = berth_engine::LogOptions::for_driver(berth_engine::LogDriver::parse(&a.log_driver)?);
     for opt in &a.log_opt {
         o.log.set(opt)?;
     }
@@ -740,6 +758,9 @@ fn container_options(a: &RunArgs) -> Result<ContainerOptions> {
     }
     o.publish_all = a.publish_all;
     o.network_aliases = a.network_alias.clone();
+    for l in &a.link {
+        o.links.push(berth_engine::Link::parse(l)?);
+    }
     for d in &a.dns {
         d.parse::<std::net::IpAddr>()
             .map_err(|_| anyhow::anyhow!("{d} is not an ip address"))?;
@@ -1201,7 +1222,12 @@ fn rm(g: &Global, a: RmArgs) -> Result<i32> {
     let engine = engine(g)?;
     let mut code = 0;
     for key in &a.containers {
-        match engine.remove(key, a.force, a.volumes) {
+        let done = if a.link {
+            engine.remove_link(key)
+        } else {
+            engine.remove(key, a.force, a.volumes)
+        };
+        match done {
             Ok(()) => println!("{key}"),
             // `rm -f` of what is not there is done (docker says so, and
             // exits 0, so cleanup scripts under `set -e` go on).

@@ -13,7 +13,7 @@ use crate::template::Format;
 
 pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<i32> {
     match c {
-        NetworkCommand::Create(a) => create(engine, a),
+        NetworkCommand::Create(a) => create(engine, *a),
         NetworkCommand::Ls(a) => ls(engine, a),
         NetworkCommand::Inspect(a) => {
             let fmt = a.format.as_deref().map(Format::parse).transpose()?;
@@ -46,8 +46,9 @@ pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<i32> {
             }
             Ok(code)
         }
-        NetworkCommand::Prune(_) => {
-            let removed = engine.network_prune()?;
+        NetworkCommand::Prune(a) => {
+            let filter = berth_engine::filters::PruneFilter::from_words(&a.filter, true)?;
+            let removed = engine.network_prune_filtered(&filter)?;
             if !removed.is_empty() {
                 println!("Deleted Networks:");
                 for n in removed {
@@ -86,12 +87,68 @@ fn create(engine: &Engine, a: NetworkCreateArgs) -> Result<i32> {
         let (k, v) = l.split_once('=').unwrap_or((l, ""));
         labels.insert(k.to_string(), v.to_string());
     }
+    let refused = [
+        ("--ipv6", a.ipv6, "no IPv6 networks yet"),
+        ("--ingress", a.ingress, "a swarm feature"),
+        ("--config-only", a.config_only, "a swarm feature"),
+        ("--config-from", a.config_from.is_some(), "a swarm feature"),
+        (
+            "--ipam-opt",
+            !a.ipam_opt.is_empty(),
+            "the default IPAM driver has no options",
+        ),
+        (
+            "--ipam-driver",
+            a.ipam_driver != "default",
+            "only the default IPAM driver exists",
+        ),
+        (
+            "--scope",
+            a.scope.as_deref().is_some_and(|s| s != "local"),
+            "networks are local",
+        ),
+    ];
+    if let Some((flag, _, why)) = refused.iter().find(|(_, given, _)| *given) {
+        anyhow::bail!("{flag} is not supported by Berth ({why})");
+    }
+    let ip_range = a
+        .ip_range
+        .as_deref()
+        .map(|r| {
+            r.parse()
+                .map_err(|_| anyhow!("invalid ip-range {r}: use CIDR notation (10.89.0.128/25)"))
+        })
+        .transpose()?;
+    let mut aux_addresses = BTreeMap::new();
+    for kv in &a.aux_address {
+        let (k, v) = kv
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .ok_or_else(|| {
+                anyhow!("invalid argument \"{kv}\" for \"--aux-address\" flag: expected NAME=IP")
+            })?;
+        let ip = v.parse().map_err(|_| {
+            anyhow!(
+                "invalid argument \"{kv}\" for \"--aux-address\" flag: {v} is not an IPv4 address"
+            )
+        })?;
+        aux_addresses.insert(k.to_string(), ip);
+    }
+    let mut options = BTreeMap::new();
+    for kv in &a.opt {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        options.insert(k.to_string(), v.to_string());
+    }
     let n = engine.network_create(NetworkRequest {
         name: a.name,
         driver: Some(a.driver),
         subnet,
         gateway,
         labels,
+        ip_range,
+        aux_addresses,
+        internal: a.internal,
+        options,
     })?;
     println!("{}", n.id);
     Ok(0)

@@ -63,10 +63,14 @@ fn host_config(rec: &ContainerRecord, network: String) -> Value {
     let r = &o.resources;
     let mut v = json!({
         "LogConfig": {
-            "Type": "json-file",
-            "Config": {
-                "max-size": o.log.max_size.to_string(),
-                "max-file": o.log.max_file.to_string(),
+            "Type": o.log.driver.name(),
+            "Config": if o.log.driver == crate::LogDriver::None {
+                json!({})
+            } else {
+                json!({
+                    "max-size": o.log.max_size.to_string(),
+                    "max-file": o.log.max_file.to_string(),
+                })
             },
         },
         "RestartPolicy": {
@@ -74,6 +78,12 @@ fn host_config(rec: &ContainerRecord, network: String) -> Value {
             "MaximumRetryCount": o.restart.max_retries(),
         },
         "NetworkMode": network,
+        "Links": (!o.links.is_empty()).then(|| {
+            o.links
+                .iter()
+                .map(|l| format!("/{}:/{}/{}", l.name, rec.name, l.alias))
+                .collect::<Vec<_>>()
+        }),
         "AutoRemove": o.auto_remove,
         "Privileged": o.privileged,
         "ReadonlyRootfs": o.read_only,
@@ -186,6 +196,8 @@ impl Engine {
                 );
             }
         }
+        let mut options = n.options.clone();
+        options.insert("com.docker.network.bridge.name".into(), n.bridge.clone());
         Ok(json!({
             "Name": n.name,
             "Id": n.id,
@@ -196,12 +208,12 @@ impl Engine {
             "IPAM": {
                 "Driver": "default",
                 "Options": {},
-                "Config": [{"Subnet": n.subnet.to_string(), "Gateway": n.gateway.to_string()}],
+                "Config": [ipam_config(n)],
             },
-            "Internal": false,
+            "Internal": n.internal,
             "Attachable": false,
             "Containers": containers,
-            "Options": {"com.docker.network.bridge.name": n.bridge},
+            "Options": options,
             "Labels": n.labels,
         }))
     }
@@ -309,7 +321,7 @@ impl Engine {
                 "Health": s.health,
             },
             "Image": rec.image_id,
-            "LogPath": self.containers.log_path(&rec.id),
+            "LogPath": self.containers.log_path(&rec.id, rec.options.log.driver).unwrap_or_default(),
             "Name": format!("/{}", rec.name),
             "RestartCount": s.restart_count,
             "Driver": "overlay",
@@ -416,4 +428,17 @@ fn networks_doc(rec: &ContainerRecord) -> Value {
         );
     }
     Value::Object(out)
+}
+
+/// A network's IPAM config entry as docker shows it: the range and the
+/// auxiliary addresses only where they were given.
+fn ipam_config(n: &crate::networks::Network) -> Value {
+    let mut c = json!({"Subnet": n.subnet.to_string(), "Gateway": n.gateway.to_string()});
+    if let Some(r) = n.ip_range {
+        c["IPRange"] = json!(r.to_string());
+    }
+    if !n.aux_addresses.is_empty() {
+        c["AuxiliaryAddresses"] = json!(n.aux_addresses);
+    }
+    c
 }

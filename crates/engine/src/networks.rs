@@ -44,6 +44,18 @@ pub struct Network {
     pub created: String,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// `--ip-range`: the part of the subnet containers' addresses come from.
+    #[serde(default)]
+    pub ip_range: Option<Ipv4Net>,
+    /// `--aux-address NAME=IP`: addresses never given to a container.
+    #[serde(default)]
+    pub aux_addresses: BTreeMap<String, Ipv4Addr>,
+    /// `--internal`: no route out, no masquerade, nothing forwarded in.
+    #[serde(default)]
+    pub internal: bool,
+    /// `-o KEY=VALUE` driver options (com.docker.network.bridge.name).
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
 }
 
 /// A container's address on one network.
@@ -59,6 +71,9 @@ pub struct Endpoint {
     /// The host end of the veth pair.
     pub veth: String,
     pub aliases: Vec<String>,
+    /// On an internal network: no default route through its gateway.
+    #[serde(default)]
+    pub internal: bool,
 }
 
 impl Endpoint {
@@ -78,6 +93,7 @@ impl Endpoint {
             bridge: n.bridge.clone(),
             veth: format!("vb{}{index}", &id[..10]),
             aliases,
+            internal: n.internal,
         }
     }
 }
@@ -133,7 +149,18 @@ pub struct NetworkRequest {
     pub subnet: Option<Ipv4Net>,
     pub gateway: Option<Ipv4Addr>,
     pub labels: BTreeMap<String, String>,
+    /// `--ip-range`, inside the subnet.
+    pub ip_range: Option<Ipv4Net>,
+    /// `--aux-address NAME=IP`, inside the subnet.
+    pub aux_addresses: BTreeMap<String, Ipv4Addr>,
+    pub internal: bool,
+    /// `-o KEY=VALUE`: com.docker.network.bridge.name (the bridge's interface
+    /// name) is honoured; other keys are refused.
+    pub options: BTreeMap<String, String>,
 }
+
+/// The driver options `network create -o` takes.
+const BRIDGE_NAME_OPTION: &str = "com.docker.network.bridge.name";
 
 fn net_err(e: berth_network::Error) -> Error {
     Error::Network(e)
@@ -216,11 +243,50 @@ fn ensure_kernel(nl: &Netlink, n: &Network) -> Result<()> {
         // Lets localhost reach published ports (DNAT from 127.0.0.1).
         netlink::sysctl(&format!("net/ipv4/conf/{}/route_localnet", n.bridge), "1")?;
         nft::ensure_table()?;
-        nft::add_network(&n.bridge, &n.subnet)
+        nft::add_network(&n.bridge, &n.subnet, n.internal)
     })();
     if let Err(e) = done {
         let _ = nl.delete(&n.bridge);
         return Err(net_err(e));
+    }
+    Ok(())
+}
+
+/// What docker checks of `--ip-range`, `--aux-address` and `-o` before a
+/// network is made: ranges and auxiliary addresses need `--subnet` and must
+/// lie in it, option keys must be ones the bridge driver knows.
+fn check_ipam(req: &NetworkRequest) -> Result<()> {
+    let bad = |m: String| Err(Error::InvalidArgument(m));
+    for (k, v) in &req.options {
+        match k.as_str() {
+            BRIDGE_NAME_OPTION if !ipam::valid_ifname(v) => {
+                return bad(format!(
+                    "invalid bridge name {v:?}: an interface name of 1 to 15 characters"
+                ));
+            }
+            BRIDGE_NAME_OPTION => {}
+            other => {
+                return bad(format!(
+                    "network option {other:?} is not supported (com.docker.network.bridge.name is)"
+                ))
+            }
+        }
+    }
+    if req.ip_range.is_none() && req.aux_addresses.is_empty() {
+        return Ok(());
+    }
+    let Some(subnet) = req.subnet.map(|s| s.trunc()) else {
+        return bad("invalid pool request: an --ip-range or --aux-address needs a --subnet".into());
+    };
+    if let Some(r) = req.ip_range {
+        if !subnet.contains(&r.trunc()) {
+            return bad(format!("no matching subnet for range {r}"));
+        }
+    }
+    for (name, ip) in &req.aux_addresses {
+        if !subnet.contains(ip) {
+            return bad(format!("no matching subnet for aux-address {name}={ip}"));
+        }
     }
     Ok(())
 }
@@ -332,7 +398,9 @@ fn setup(
         }
         let nl = inside.as_ref().ok_or("no netlink connection")?;
         let mac = parse_mac(&ep.mac).unwrap_or_else(|| ipam::mac_for(ep.ip));
-        let gw = (i == 0).then_some(ep.gateway);
+        // The default route goes through the first network that has a way out.
+        let router = endpoints.iter().position(|e| !e.internal);
+        let gw = (router == Some(i)).then_some(ep.gateway);
         nl.configure_inside(&peer, &format!("eth{i}"), ep.ip, ep.prefix, mac, gw)
             .map_err(|e| e.to_string())?;
     }
@@ -396,8 +464,9 @@ fn free_ip(records: &[ContainerRecord], n: &Network, except: &str) -> Result<Ipv
         .flat_map(|o| o.state.endpoints.iter())
         .filter(|e| e.network_id == n.id)
         .map(|e| e.ip)
+        .chain(n.aux_addresses.values().copied())
         .collect();
-    ipam::allocate(&n.subnet, n.gateway, &used).ok_or_else(|| {
+    ipam::allocate_in(&n.subnet, n.ip_range.as_ref(), n.gateway, &used).ok_or_else(|| {
         Error::Conflict(format!("no available IPv4 addresses on network {}", n.name))
     })
 }
@@ -441,6 +510,7 @@ fn chosen_ip(
         )));
     }
     let used = ip == n.gateway
+        || n.aux_addresses.values().any(|a| *a == ip)
         || records
             .iter()
             .filter(|o| o.id != except)
@@ -516,9 +586,23 @@ impl Engine {
                 )))
             }
         }
+        check_ipam(&req)?;
         let _host = host_lock()?;
         let _lock = self.lock_containers()?;
         let existing = self.networks.list()?;
+        if let Some(bridge) = req.options.get(BRIDGE_NAME_OPTION) {
+            let taken = existing.iter().any(|n| &n.bridge == bridge)
+                || *bridge == self.config.bridge
+                || Netlink::new()
+                    .and_then(|nl| nl.index(bridge))
+                    .map_err(net_err)?
+                    .is_some();
+            if taken {
+                return Err(Error::Conflict(format!(
+                    "bridge name {bridge} is already in use on this host"
+                )));
+            }
+        }
         if let Some(n) = existing.iter().find(|n| n.name == req.name) {
             if n.name == DEFAULT_NETWORK {
                 // Another command made the default network meanwhile.
@@ -554,6 +638,8 @@ impl Engine {
         let id = hex::encode(crate::random_bytes::<32>()?);
         let bridge = if req.name == DEFAULT_NETWORK {
             self.config.bridge.clone()
+        } else if let Some(name) = req.options.get(BRIDGE_NAME_OPTION) {
+            name.clone()
         } else {
             format!("br-{}", &id[..12])
         };
@@ -566,6 +652,10 @@ impl Engine {
             bridge,
             created: crate::now(),
             labels: req.labels,
+            ip_range: req.ip_range,
+            aux_addresses: req.aux_addresses,
+            internal: req.internal,
+            options: req.options,
         };
         ensure_kernel(&nl, &n)?;
         if let Err(e) = self.networks.save(&n) {
@@ -640,9 +730,20 @@ impl Engine {
 
     /// Removes every user network without running containers.
     pub fn network_prune(&self) -> Result<Vec<String>> {
+        self.network_prune_filtered(&crate::filters::PruneFilter::default())
+    }
+
+    /// `network prune --filter until=/label=`: only the networks `filter` picks.
+    pub fn network_prune_filtered(
+        &self,
+        filter: &crate::filters::PruneFilter,
+    ) -> Result<Vec<String>> {
         let mut out = Vec::new();
         for n in self.networks.list()? {
-            if n.name == DEFAULT_NETWORK || !self.network_users(&n.id)?.is_empty() {
+            if n.name == DEFAULT_NETWORK
+                || !filter.matches(&n.created, &n.labels)
+                || !self.network_users(&n.id)?.is_empty()
+            {
                 continue;
             }
             out.push(self.network_remove(&n.id)?);
@@ -669,6 +770,7 @@ impl Engine {
 
     /// Checks at create time that the network mode can work.
     pub(crate) fn check_network(&self, opts: &crate::ContainerOptions) -> Result<()> {
+        self.check_links(opts)?;
         match &opts.network {
             NetworkMode::Named(n) => self.networks.find(n).map(drop),
             NetworkMode::Container(c) => self.containers.find(c).map(drop),
@@ -844,6 +946,7 @@ impl Engine {
         if let Some(ep) = rec.state.endpoints.first() {
             out.push_str(&format!("{}\t{hostname}\n", ep.ip));
         }
+        out.push_str(&self.link_hosts(rec));
         let user_nets: Vec<&Endpoint> = rec
             .state
             .endpoints
