@@ -164,7 +164,7 @@ fn verbose(
         vrows.push(vec![
             v.name.clone(),
             links.to_string(),
-            human_size(berth_engine::image::dir_size(&v.mountpoint)),
+            human_size(engine.volume_size(v)),
         ]);
     }
     let mut brows = Vec::new();
