@@ -688,3 +688,111 @@ fn flag_forms_docker_users_type() {
     assert_eq!(ok(&r).trim(), "bridge");
     env.assert_clean();
 }
+
+#[test]
+fn list_fields_templates_and_units_as_docker_prints_them() {
+    let env = Env::new();
+    ok(&env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-l",
+        "tier=front",
+        "--expose",
+        "80",
+        "-p",
+        "127.0.0.1::81",
+        "-v",
+        "webvol:/data",
+        "busybox",
+        "sleep",
+        "120",
+    ]));
+    let out = ok(&env.berth(&[
+        "ps",
+        "--format",
+        "{{.Ports}}|{{.Networks}}|{{.Label \"tier\"}}|{{.Labels}}|{{.LocalVolumes}}|{{.Mounts}}",
+    ]));
+    let f: Vec<&str> = out.trim().split('|').collect();
+    assert!(
+        f[0].starts_with("127.0.0.1:") && f[0].ends_with("->81/tcp, 80/tcp"),
+        "published, then exposed-only: {out}"
+    );
+    assert_eq!(
+        &f[1..],
+        ["bridge", "front", "tier=front", "1", "webvol"],
+        "{out}"
+    );
+    let size = ok(&env.berth(&["ps", "--size", "--format", "{{.Size}}"]));
+    assert!(
+        size.trim().starts_with("0B (virtual ") && size.trim().ends_with("MB)"),
+        "{size}"
+    );
+    // stats: docker's binary units.
+    let mem = ok(&env.berth(&["stats", "--no-stream", "--format", "{{.MemUsage}}", "web"]));
+    let (used, limit) = mem.trim().split_once(" / ").unwrap();
+    assert!(used.ends_with("iB") && limit.ends_with("GiB"), "{mem}");
+    // top: columns 20 wide, as docker's.
+    let top = ok(&env.berth(&["top", "web"]));
+    assert_eq!(top.lines().next().unwrap().find("PID"), Some(20), "{top}");
+    // The host and none networks have IDs of their own, kept.
+    let ids = |env: &Env| {
+        ok(&env.berth(&[
+            "network",
+            "ls",
+            "--no-trunc",
+            "--format",
+            "{{.Name}} {{.ID}}",
+        ]))
+    };
+    let first = ids(&env);
+    for name in ["host", "none"] {
+        let id = first
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name}: {first}"));
+        assert!(
+            id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{id}"
+        );
+        assert_ne!(id, name.repeat(16));
+    }
+    assert_eq!(ids(&env), first, "IDs are kept");
+    // --format json: one object per row in lists, the array for inspect.
+    for line in [
+        &["ps", "--format", "json"][..],
+        &["images", "--format", "json"],
+        &["network", "ls", "--format", "json"],
+        &["volume", "ls", "--format", "json"],
+        &["stats", "--no-stream", "--format", "json"],
+        &["history", "--format", "json", "busybox"],
+        &["system", "df", "--format", "json"],
+    ] {
+        let out = ok(&env.berth(line));
+        for l in out.lines() {
+            let v: serde_json::Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("{line:?}: {e}: {l}"));
+            assert!(v.is_object(), "{line:?}: {l}");
+        }
+    }
+    let out = ok(&env.berth(&["inspect", "--format", "json", "web"]));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v[0]["Name"], "/web");
+    // Template errors in docker's words.
+    refused(
+        &env.berth(&["inspect", "--format", "{{.Missing}}", "web"]),
+        "template: :1:2: executing \"\" at <.Missing>: map has no entry for key \"Missing\"",
+    );
+    refused(
+        &env.berth(&["ps", "--format", "{{.ID"]),
+        "template parsing error: template: :1: unclosed action",
+    );
+    refused(
+        &env.berth(&["images", "--format", "{{nofunc .ID}}"]),
+        "function \"nofunc\" not defined",
+    );
+    ok(&env.berth(&["rm", "-f", "web"]));
+    ok(&env.berth(&["volume", "rm", "webvol"]));
+    env.assert_clean();
+}

@@ -30,7 +30,8 @@ pub async fn list_networks(State(app): State<AppState>) -> ApiResult<Json<Value>
             out.push(app.engine.inspect_network(&n)?);
         }
         for (name, driver) in [("host", "host"), ("none", "null")] {
-            out.push(json!({"Name": name, "Id": name.repeat(16), "Driver": driver, "Scope": "local", "Containers": {}, "Labels": {}}));
+            let id = app.engine.builtin_network_id(name)?;
+            out.push(json!({"Name": name, "Id": id, "Driver": driver, "Scope": "local", "Containers": {}, "Labels": {}}));
         }
         Ok(out)
     })

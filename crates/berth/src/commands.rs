@@ -1099,6 +1099,7 @@ fn ps_header(field: &str) -> &str {
         "Labels" => "LABELS",
         "Mounts" => "MOUNTS",
         "Networks" => "NETWORKS",
+        "LocalVolumes" => "LOCAL VOLUMES",
         other => other,
     }
 }
@@ -1153,7 +1154,21 @@ fn ps(g: &Global, a: PsArgs) -> Result<i32> {
             cmd = format!("{}…", cmd.chars().take(19).collect::<String>());
         }
         let command = format!("\"{cmd}\"");
-        let size = || format::human_size(engine.container_size(&c.id));
+        // docker's SIZE: the writable layer, and with the image under it.
+        let size = || {
+            let rw = engine.container_size(&c.id);
+            let image = engine
+                .images()
+                .resolve(&c.image_id)
+                .map(|i| engine.images().size(&i))
+                .unwrap_or(0);
+            format!(
+                "{} (virtual {})",
+                format::human_size(rw),
+                format::human_size(rw + image)
+            )
+        };
+        let ports = ports_column(&engine, c);
         match &fmt {
             Some(f) => {
                 let created = docker_time(&c.created);
@@ -1163,7 +1178,7 @@ fn ps(g: &Global, a: PsArgs) -> Result<i32> {
                     "Command": command,
                     "CreatedAt": created,
                     "RunningFor": format::ago(&c.created),
-                    "Ports": ports_column(c),
+                    "Ports": ports,
                     "State": c.state.status.as_str(),
                     "Status": c.status_text(),
                     "Size": if a.size { size() } else { String::new() },
@@ -1175,8 +1190,14 @@ fn ps(g: &Global, a: PsArgs) -> Result<i32> {
                         .map(|(k, v)| format!("{k}={v}"))
                         .collect::<Vec<_>>()
                         .join(","),
-                    "Mounts": "",
-                    "Networks": "",
+                    "Mounts": c
+                        .mounts
+                        .iter()
+                        .map(|m| m.name.clone().unwrap_or_else(|| m.source.display().to_string()))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    "LocalVolumes": c.mounts.iter().filter(|m| m.name.is_some()).count().to_string(),
+                    "Networks": networks_column(c),
                 });
                 let line = f.render(&data)?;
                 if table_mode {
@@ -1192,7 +1213,7 @@ fn ps(g: &Global, a: PsArgs) -> Result<i32> {
                     command,
                     format::ago(&c.created),
                     c.status_text(),
-                    ports_column(c),
+                    ports,
                     c.name.clone(),
                 ];
                 if a.size {
@@ -1208,14 +1229,46 @@ fn ps(g: &Global, a: PsArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// `0.0.0.0:4000->80/tcp, ...` (ps's PORTS).
-fn ports_column(c: &berth_engine::ContainerRecord) -> String {
-    c.state
+/// `0.0.0.0:4000->80/tcp, 443/tcp` (ps's PORTS): published ports, then
+/// those a running container exposes without publishing.
+fn ports_column(engine: &berth_engine::Engine, c: &berth_engine::ContainerRecord) -> String {
+    let mut out: Vec<String> = c
+        .state
         .ports
         .iter()
         .map(|p| format!("{}->{}/{}", p.host(), p.container_port, p.proto.as_str()))
-        .collect::<Vec<_>>()
-        .join(", ")
+        .collect();
+    if c.state.status.is_active() {
+        for e in engine.exposed_ports(c) {
+            let published = c
+                .state
+                .ports
+                .iter()
+                .any(|p| format!("{}/{}", p.container_port, p.proto.as_str()) == e);
+            if !published {
+                out.push(e);
+            }
+        }
+    }
+    out.join(", ")
+}
+
+/// ps's NETWORKS: the networks a container is on, as its mode names them.
+fn networks_column(c: &berth_engine::ContainerRecord) -> String {
+    use berth_engine::NetworkMode;
+    let mut nets: Vec<String> = match &c.options.network {
+        NetworkMode::Bridge => vec!["bridge".into()],
+        NetworkMode::Named(n) => vec![n.clone()],
+        NetworkMode::Host => vec!["host".into()],
+        NetworkMode::None => vec!["none".into()],
+        NetworkMode::Container(_) => Vec::new(),
+    };
+    for n in &c.options.extra_networks {
+        if !nets.contains(n) {
+            nets.push(n.clone());
+        }
+    }
+    nets.join(",")
 }
 
 fn rm(g: &Global, a: RmArgs) -> Result<i32> {

@@ -394,7 +394,8 @@ pub fn top(engine: &Engine, a: crate::cli::TopArgs) -> Result<i32> {
             rows.push(row);
         }
     }
-    crate::format::table(&rows)?;
+    // docker's top: columns at least 20 wide.
+    crate::format::table_min(&rows, 20)?;
     Ok(0)
 }
 
@@ -474,7 +475,11 @@ pub fn stats(engine: &Engine, a: crate::cli::StatsArgs) -> Result<i32> {
                 id,
                 rec.name.clone(),
                 cpu,
-                format!("{} / {}", h(used), h(limit)),
+                format!(
+                    "{} / {}",
+                    crate::format::binary_size(used),
+                    crate::format::binary_size(limit)
+                ),
                 percent(used as f64, limit as f64),
                 format!("{} / {}", h(s.net_rx_bytes), h(s.net_tx_bytes)),
                 format!(

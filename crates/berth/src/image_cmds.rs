@@ -193,6 +193,10 @@ pub fn inspect(engine: &Engine, a: InspectArgs) -> Result<i32> {
 /// Prints inspect documents: through `--format`, else as docker's indented JSON array.
 pub fn print_docs(format: Option<&Format>, docs: &[serde_json::Value]) -> Result<()> {
     match format {
+        // `--format json`: docker's JSON inspector, the array on one line.
+        Some(f) if f.is_json() => {
+            println!("{}", serde_json::to_string(docs)?);
+        }
         Some(f) => {
             for d in docs {
                 println!("{}", f.render(d)?);

@@ -192,13 +192,13 @@ fn ls(engine: &Engine, a: NetworkLsArgs) -> Result<i32> {
         .map(|n| (n.id, n.name, n.driver, n.labels))
         .collect();
     nets.push((
-        "host".repeat(16),
+        engine.builtin_network_id("host")?,
         "host".into(),
         "host".into(),
         Default::default(),
     ));
     nets.push((
-        "none".repeat(16),
+        engine.builtin_network_id("none")?,
         "none".into(),
         "null".into(),
         Default::default(),

@@ -150,6 +150,27 @@ fn rates(list: &[crate::DeviceRate]) -> Value {
         .collect::<Vec<_>>())
 }
 
+impl Engine {
+    /// The ports a container exposes (`80/tcp`): its image's and `--expose`'s.
+    pub fn exposed_ports(&self, rec: &ContainerRecord) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .images
+            .resolve(&rec.image_id)
+            .ok()
+            .and_then(|i| i.config.config().clone())
+            .and_then(|c| c.exposed_ports().clone())
+            .unwrap_or_default();
+        for e in &rec.options.expose {
+            for p in crate::config::parse_expose(e).unwrap_or_default() {
+                if !out.contains(&p) {
+                    out.push(p);
+                }
+            }
+        }
+        out
+    }
+}
+
 /// `Config.ExposedPorts` as `--expose` gave them (`{"80/tcp": {}}`).
 fn exposed_ports(o: &crate::ContainerOptions) -> Value {
     let m: BTreeMap<String, Value> = o

@@ -542,6 +542,32 @@ impl Engine {
         self.networks.list()
     }
 
+    /// The ID of the built-in `host` or `none` network: random, made once
+    /// per state root and kept (`<root>/networks/builtin/NAME`), as docker's
+    /// daemon gives them IDs of their own.
+    pub fn builtin_network_id(&self, name: &str) -> Result<String> {
+        if !matches!(name, "host" | "none") {
+            return Err(Error::NetworkNotFound(name.to_string()));
+        }
+        let dir = self.networks.dir.join("builtin");
+        let path = dir.join(name);
+        if let Ok(id) = fs::read_to_string(&path) {
+            if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Ok(id);
+            }
+        }
+        let _lock = self.lock_containers()?;
+        if let Ok(id) = fs::read_to_string(&path) {
+            if id.len() == 64 {
+                return Ok(id);
+            }
+        }
+        fs::create_dir_all(&dir).map_err(Error::io("create", &dir))?;
+        let id = hex::encode(crate::random_bytes::<32>()?);
+        berth_image::write_atomic(&path, id.as_bytes())?;
+        Ok(id)
+    }
+
     pub fn network(&self, key: &str) -> Result<Network> {
         if key == DEFAULT_NETWORK {
             if let Ok(n) = self.networks.find(key) {
