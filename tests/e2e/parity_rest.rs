@@ -796,3 +796,43 @@ fn list_fields_templates_and_units_as_docker_prints_them() {
     ok(&env.berth(&["volume", "rm", "webvol"]));
     env.assert_clean();
 }
+
+#[test]
+fn man_pages_for_every_command() {
+    let env = Env::empty();
+    let dir = env.workdir();
+    let r = env.berth_in(&dir, &["man-pages", "man"]);
+    ok(&r);
+    let page = |name: &str| {
+        std::fs::read_to_string(dir.join("man").join(format!("{name}.1")))
+            .unwrap_or_else(|e| panic!("{name}.1: {e}"))
+    };
+    let run = page("berth-run");
+    assert!(run.contains(".TH BERTH-RUN 1"), "{run}");
+    assert!(
+        run.contains("Create and run a new container from an image"),
+        "{run}"
+    );
+    assert!(
+        run.contains("\\-\\-stop\\-timeout"),
+        "the options are listed"
+    );
+    for name in [
+        "berth",
+        "berth-container-run",
+        "berth-network-create",
+        "berth-system-df",
+        "berth-search",
+    ] {
+        assert!(page(name).contains(".TH"), "{name}");
+    }
+    // Each command's help opens with its own description.
+    for (cmd, about) in [
+        ("run", "Create and run a new container from an image"),
+        ("update", "Update configuration of one or more containers"),
+        ("build", "Build an image from a Dockerfile"),
+    ] {
+        let help = ok(&env.berth(&[cmd, "--help"]));
+        assert_eq!(help.lines().next(), Some(about), "{help}");
+    }
+}

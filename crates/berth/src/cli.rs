@@ -175,6 +175,9 @@ pub enum Command {
     Completion(CompletionArgs),
     /// Show the Berth version information
     Version(VersionArgs),
+    /// Write a man page for every command into DIR
+    #[command(hide = true)]
+    ManPages(ManPagesArgs),
     /// Display system-wide information
     Info(FormatArgs),
 }
@@ -194,6 +197,12 @@ pub struct FormatArgs {
     /// Format output using a Go template, or "json"
     #[arg(short, long)]
     pub format: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ManPagesArgs {
+    /// Directory to write berth.1, berth-run.1, ... into
+    pub dir: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -927,7 +936,8 @@ pub struct CompletionArgs {
     pub no_descriptions: bool,
 }
 
-/// The cgroup limits `build` gives RUN steps (docker's build flags).
+// The cgroup limits `build` gives RUN steps (docker's build flags). A plain
+// comment: a doc comment on a flattened struct becomes its command's about.
 #[derive(Args, Debug)]
 pub struct BuildResourceArgs {
     /// Memory limit
@@ -953,7 +963,8 @@ pub struct BuildResourceArgs {
     pub cpuset_mems: Option<String>,
 }
 
-/// The resource limits `run`, `create` and `update` take alike.
+// The resource limits `run`, `create` and `update` take alike. A plain
+// comment: a doc comment on a flattened struct becomes its command's about.
 #[derive(Args, Debug)]
 pub struct ResourceArgs {
     /// Memory limit

@@ -150,6 +150,7 @@ pub fn dispatch(cli: Cli) -> i32 {
     };
     let result = match command {
         Command::Version(a) => crate::system_cmds::version(a),
+        Command::ManPages(a) => crate::man_cmd::man_pages(&a.dir),
         Command::Events(a) | Command::System(SystemCommand::Events(a)) => {
             engine(g).and_then(|e| crate::system_cmds::events(&e, a))
         }

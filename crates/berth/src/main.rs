@@ -10,6 +10,7 @@ mod df_cmd;
 mod flags;
 mod format;
 mod image_cmds;
+mod man_cmd;
 mod network_cmds;
 mod paths;
 mod prune_cmds;
