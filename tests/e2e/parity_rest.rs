@@ -580,7 +580,8 @@ fn build_gives_run_steps_the_resource_flags() {
             "FROM busybox\n\
              RUN cat {memory_file} > /mem; cat {shares_file} > /shares; \
              grep buildhost /etc/hosts > /hosts; ulimit -n > /nofile; \
-             df -k /dev/shm | tail -1 > /shm\n"
+             df -k /dev/shm | tail -1 > /shm\n\
+             RUN true\n"
         ),
     )
     .unwrap();
@@ -632,6 +633,12 @@ fn build_gives_run_steps_the_resource_flags() {
         &env.berth_in(&dir, &["build", "--squash", "."]),
         "--squash is not supported",
     );
+    // The first RUN step's image is build cache: --keep-storage keeps it
+    // while it fits, a prune to nothing removes it.
+    let kept = ok(&env.berth(&["builder", "prune", "-f", "--keep-storage", "1g"]));
+    assert!(kept.ends_with("Total reclaimed space: 0B\n"), "{kept}");
+    let gone = ok(&env.berth(&["builder", "prune", "-f", "--keep-storage", "0"]));
+    assert!(gone.contains("Deleted build cache objects"), "{gone}");
     env.assert_clean();
 }
 
@@ -835,4 +842,73 @@ fn man_pages_for_every_command() {
         let help = ok(&env.berth(&[cmd, "--help"]));
         assert_eq!(help.lines().next(), Some(about), "{help}");
     }
+}
+
+#[test]
+fn network_connect_takes_an_address_and_links() {
+    let env = Env::new();
+    ok(&env.berth(&["network", "create", "--subnet", "10.231.13.0/24", "side"]));
+    ok(&env.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        "side",
+        "busybox",
+        "sleep",
+        "120",
+    ]));
+    let db_ip = env.inspect("db", "{{.NetworkSettings.Networks.side.IPAddress}}");
+    ok(&env.berth(&["run", "-d", "--name", "app", "busybox", "sleep", "120"]));
+    ok(&env.berth(&[
+        "network",
+        "connect",
+        "--ip",
+        "10.231.13.77",
+        "--link",
+        "db:store",
+        "side",
+        "app",
+    ]));
+    let out = ok(&env.berth(&["exec", "app", "sh", "-c", "ip -4 addr; cat /etc/hosts"]));
+    assert!(out.contains("inet 10.231.13.77/24"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(&format!("{db_ip}\tstore "))),
+        "the link's name: {out}"
+    );
+    assert_eq!(
+        env.inspect("app", "{{.NetworkSettings.Networks.side.IPAddress}}"),
+        "10.231.13.77"
+    );
+    // The address is kept: a restart gets it again.
+    ok(&env.berth(&["restart", "-t", "0", "app"]));
+    assert_eq!(
+        env.inspect("app", "{{.NetworkSettings.Networks.side.IPAddress}}"),
+        "10.231.13.77"
+    );
+    ok(&env.berth(&["run", "-d", "--name", "other", "busybox", "sleep", "120"]));
+    refused(
+        &env.berth(&[
+            "network",
+            "connect",
+            "--ip",
+            "10.231.13.77",
+            "side",
+            "other",
+        ]),
+        "Address already in use",
+    );
+    refused(
+        &env.berth(&["network", "connect", "--ip", "10.231.14.5", "side", "other"]),
+        "no configured subnet",
+    );
+    refused(
+        &env.berth(&["network", "connect", "--ip6", "fd00::5", "side", "other"]),
+        "--ip6 is not supported",
+    );
+    ok(&env.berth(&["rm", "-f", "db", "app", "other"]));
+    ok(&env.berth(&["network", "rm", "side"]));
+    env.assert_clean();
 }

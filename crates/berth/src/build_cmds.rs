@@ -203,7 +203,13 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<i32> {
 pub fn prune(engine: &Engine, a: BuilderPruneArgs) -> Result<i32> {
     let _ = (a.all, a.force);
     let filter = berth_engine::filters::PruneFilter::from_words(&a.filter, true)?;
-    let (deleted, freed) = engine.prune_build_cache_filtered(&filter)?;
+    let (deleted, freed) = match a.keep_storage.as_deref() {
+        Some(k) => {
+            let keep = berth_engine::units::parse_bytes(k)?.max(0) as u64;
+            engine.prune_build_cache_keeping(&filter, keep)?
+        }
+        None => engine.prune_build_cache_filtered(&filter)?,
+    };
     for d in &deleted {
         println!("Deleted build cache objects:\n{}", d.short());
     }

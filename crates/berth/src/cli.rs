@@ -389,6 +389,9 @@ pub struct BuilderPruneArgs {
     /// Provide filter values (e.g. "until=24h", "label=k=v")
     #[arg(long)]
     pub filter: Vec<String>,
+    /// Amount of disk space to keep for cache (e.g. 512m; the newest is kept)
+    #[arg(long)]
+    pub keep_storage: Option<String>,
     /// Do not prompt for confirmation
     #[arg(short, long)]
     pub force: bool,
@@ -585,6 +588,21 @@ pub struct NetworkConnectArgs {
     /// Add network-scoped alias for the container
     #[arg(long)]
     pub alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104), on a user network
+    #[arg(long)]
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// Add link to another container (NAME[:ALIAS])
+    #[arg(long)]
+    pub link: Vec<String>,
+    /// IPv6 address (refused: no IPv6 networks yet)
+    #[arg(long)]
+    pub ip6: Option<String>,
+    /// Add a link-local address for the container (refused)
+    #[arg(long)]
+    pub link_local_ip: Vec<String>,
+    /// Driver options for the network (refused: the bridge driver takes none per endpoint)
+    #[arg(long)]
+    pub driver_opt: Vec<String>,
     pub network: String,
     pub container: String,
 }

@@ -58,7 +58,28 @@ pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<i32> {
             Ok(0)
         }
         NetworkCommand::Connect(a) => {
-            engine.network_connect(&a.network, &a.container, &a.alias)?;
+            let refused = [
+                ("--ip6", a.ip6.is_some(), "no IPv6 networks yet"),
+                (
+                    "--link-local-ip",
+                    !a.link_local_ip.is_empty(),
+                    "no link-local addresses",
+                ),
+                (
+                    "--driver-opt",
+                    !a.driver_opt.is_empty(),
+                    "the bridge driver takes no endpoint options",
+                ),
+            ];
+            if let Some((flag, _, why)) = refused.iter().find(|(_, given, _)| *given) {
+                anyhow::bail!("{flag} is not supported by Berth ({why})");
+            }
+            let links = a
+                .link
+                .iter()
+                .map(|l| berth_engine::Link::parse(l))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            engine.network_connect_with(&a.network, &a.container, &a.alias, a.ip, &links)?;
             Ok(0)
         }
         NetworkCommand::Disconnect(a) => {

@@ -305,6 +305,10 @@ pub struct ContainerOptions {
     /// `--link NAME[:ALIAS]` (docker's legacy links).
     #[serde(default)]
     pub links: Vec<crate::links::Link>,
+    /// `network connect --ip`: the address asked for on a connected network
+    /// (by the network's name).
+    #[serde(default)]
+    pub extra_ips: std::collections::BTreeMap<String, std::net::Ipv4Addr>,
 }
 
 /// Whether a container gets a namespace of its own (`--ipc`, `--pid`,
@@ -671,6 +675,7 @@ impl ContainerOptions {
             add_hosts: Vec::new(),
             extra_networks: Vec::new(),
             links: Vec::new(),
+            extra_ips: Default::default(),
         }
     }
 }

@@ -256,6 +256,37 @@ impl Engine {
         })
     }
 
+    /// `builder prune --keep-storage N`: the newest build cache is kept up
+    /// to `keep` bytes (of layers only the cache holds), the rest goes; 0
+    /// keeps nothing.
+    pub fn prune_build_cache_keeping(
+        &self,
+        filter: &crate::filters::PruneFilter,
+        keep: u64,
+    ) -> Result<(Vec<Digest>, u64)> {
+        let mut cache: Vec<ImageUsage> = self
+            .image_usage()?
+            .into_iter()
+            .filter(|u| {
+                u.image.intermediate
+                    && u.image.refs.is_empty()
+                    && filter.matches(&u.image.created, &image_labels(&u.image))
+            })
+            .collect();
+        cache.sort_by(|a, b| b.image.created.cmp(&a.image.created));
+        let mut kept = 0u64;
+        let mut doomed = Vec::new();
+        for u in cache {
+            let bytes = u.size - u.shared;
+            if keep > 0 && kept + bytes <= keep {
+                kept += bytes;
+            } else {
+                doomed.push(u.image.id);
+            }
+        }
+        self.prune_where(|img| doomed.contains(&img.id))
+    }
+
     /// Deletes the images no container uses that `doomed` picks, then every
     /// layer and blob nothing references.
     fn prune_where(&self, doomed: impl Fn(&Image) -> bool) -> Result<(Vec<Digest>, u64)> {

@@ -125,24 +125,16 @@ impl Engine {
         Ok(())
     }
 
-    /// The network a link is looked up on: the container's own one.
-    fn link_network(&self, rec: &ContainerRecord) -> Result<Option<crate::Network>> {
-        match &rec.options.network {
-            NetworkMode::Bridge => Ok(Some(self.network(crate::DEFAULT_NETWORK)?)),
-            NetworkMode::Named(n) => Ok(Some(self.network(n)?)),
-            _ => Ok(None),
-        }
-    }
-
     /// Every link of `rec`, resolved: each linked container must be running
-    /// on the network `rec` starts on.
+    /// on a network `rec` is on (its own, or one `network connect` added).
     pub(crate) fn link_targets(&self, rec: &ContainerRecord) -> Result<Vec<Target>> {
         if rec.options.links.is_empty() {
             return Ok(Vec::new());
         }
-        let Some(net) = self.link_network(rec)? else {
+        let nets = self.container_networks(rec)?;
+        if nets.is_empty() {
             return Ok(Vec::new());
-        };
+        }
         let mut out = Vec::new();
         for l in &rec.options.links {
             let linked = self.containers.find(&l.name)?;
@@ -156,11 +148,11 @@ impl Engine {
                 .state
                 .endpoints
                 .iter()
-                .find(|e| e.network_id == net.id)
+                .find(|e| nets.iter().any(|n| n.id == e.network_id))
                 .ok_or_else(|| {
                     Error::InvalidArgument(format!(
                         "Cannot link to /{}, as it does not belong to the network {}",
-                        linked.name, net.name
+                        linked.name, nets[0].name
                     ))
                 })?;
             let image = self.images.resolve(&linked.image_id)?;

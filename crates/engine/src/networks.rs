@@ -778,7 +778,7 @@ impl Engine {
     }
 
     /// The networks a container joins, in order (the first one routes).
-    fn container_networks(&self, rec: &ContainerRecord) -> Result<Vec<Network>> {
+    pub(crate) fn container_networks(&self, rec: &ContainerRecord) -> Result<Vec<Network>> {
         let mut out = Vec::new();
         match &rec.options.network {
             NetworkMode::Bridge => out.push(self.default_network()?),
@@ -842,7 +842,11 @@ impl Engine {
             let others = self.containers.list()?;
             let mut endpoints = Vec::new();
             for (i, n) in nets.iter().enumerate() {
-                let ip = match r.options.ip.filter(|_| i == 0) {
+                let asked = match i {
+                    0 => r.options.ip,
+                    _ => r.options.extra_ips.get(&n.name).copied(),
+                };
+                let ip = match asked {
                     Some(ip) => chosen_ip(&others, n, &r.id, ip)?,
                     None => free_ip(&others, n, &r.id)?,
                 };
@@ -1082,7 +1086,33 @@ impl Engine {
 
     /// `network connect`: joins a container (now, if it runs) to a network.
     pub fn network_connect(&self, net: &str, key: &str, aliases: &[String]) -> Result<()> {
+        self.network_connect_with(net, key, aliases, None, &[])
+    }
+
+    /// `network connect` with docker's `--ip` (an address of the network's
+    /// subnet, kept for later starts) and `--link NAME[:ALIAS]`.
+    pub fn network_connect_with(
+        &self,
+        net: &str,
+        key: &str,
+        aliases: &[String],
+        ip: Option<Ipv4Addr>,
+        links: &[crate::links::Link],
+    ) -> Result<()> {
         let n = self.network(net)?;
+        if let Some(ip) = ip {
+            if n.name == DEFAULT_NETWORK {
+                return Err(Error::InvalidArgument(
+                    "user specified IP address is supported on user defined networks only".into(),
+                ));
+            }
+            chosen_ip(&self.containers.list()?, &n, "", ip)?;
+        }
+        for l in links {
+            self.containers.find(&l.name).map_err(|_| {
+                Error::InvalidArgument(format!("could not get container for {}", l.name))
+            })?;
+        }
         let rec = self.containers.find(key)?;
         if matches!(
             rec.options.network,
@@ -1102,6 +1132,14 @@ impl Engine {
         }
         let (rec, ()) = self.update(&rec.id, |r| {
             r.options.extra_networks.push(n.name.clone());
+            if let Some(ip) = ip {
+                r.options.extra_ips.insert(n.name.clone(), ip);
+            }
+            for l in links {
+                if !r.options.links.contains(l) {
+                    r.options.links.push(l.clone());
+                }
+            }
             for a in aliases {
                 if !r.options.network_aliases.contains(a) {
                     r.options.network_aliases.push(a.clone());
@@ -1121,7 +1159,10 @@ impl Engine {
         let pid = rec.state.pid;
         let index = rec.state.endpoints.len();
         let (_, ep) = self.update(&rec.id, |r| {
-            let ip = free_ip(&self.containers.list()?, &n, "")?;
+            let ip = match ip {
+                Some(ip) => chosen_ip(&self.containers.list()?, &n, &r.id, ip)?,
+                None => free_ip(&self.containers.list()?, &n, "")?,
+            };
             let ep = Endpoint::new(&n, ip, &r.id, index, r.options.network_aliases.clone());
             r.state.endpoints.push(ep.clone());
             Ok(ep)
