@@ -764,6 +764,8 @@ fn list_fields_templates_and_units_as_docker_prints_them() {
             "{id}"
         );
         assert_ne!(id, name.repeat(16));
+        let inspected = ok(&env.berth(&["network", "inspect", "--format", "{{.Id}}", name]));
+        assert_eq!(inspected.trim(), id, "network inspect {name}");
     }
     assert_eq!(ids(&env), first, "IDs are kept");
     // --format json: one object per row in lists, the array for inspect.

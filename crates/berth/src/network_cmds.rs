@@ -22,6 +22,15 @@ pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<i32> {
             for key in &a.networks {
                 match engine.network(key) {
                     Ok(n) => docs.push(engine.inspect_network(&n)?),
+                    Err(e) if e.kind() == berth_engine::ErrorKind::NotFound => {
+                        match engine.inspect_builtin_network(key)? {
+                            Some(doc) => docs.push(doc),
+                            None => {
+                                report(&e.into());
+                                code = 1;
+                            }
+                        }
+                    }
                     Err(e) => {
                         report(&e.into());
                         code = 1;

@@ -239,6 +239,47 @@ impl Engine {
         }))
     }
 
+    /// docker's `network inspect` document of the built-in `host` or `none`
+    /// network (found by name or by its ID): no IPAM, the containers that
+    /// use it.
+    pub fn inspect_builtin_network(&self, key: &str) -> Result<Option<Value>> {
+        for name in ["host", "none"] {
+            let id = self.builtin_network_id(name)?;
+            if key != name && (key.len() < 12 || !id.starts_with(key)) {
+                continue;
+            }
+            let mode = if name == "host" {
+                NetworkMode::Host
+            } else {
+                NetworkMode::None
+            };
+            let mut containers = serde_json::Map::new();
+            for c in self.containers()? {
+                if c.options.network == mode && c.state.status.is_active() {
+                    containers.insert(
+                        c.id.clone(),
+                        json!({"Name": c.name, "MacAddress": "", "IPv4Address": "", "IPv6Address": ""}),
+                    );
+                }
+            }
+            return Ok(Some(json!({
+                "Name": name,
+                "Id": id,
+                "Created": "0001-01-01T00:00:00Z",
+                "Scope": "local",
+                "Driver": if name == "host" { "host" } else { "null" },
+                "EnableIPv6": false,
+                "IPAM": {"Driver": "default", "Options": null, "Config": null},
+                "Internal": false,
+                "Attachable": false,
+                "Containers": containers,
+                "Options": {},
+                "Labels": {},
+            })));
+        }
+        Ok(None)
+    }
+
     /// docker's `volume inspect` document.
     pub fn inspect_volume(&self, v: &crate::Volume) -> Value {
         json!({
