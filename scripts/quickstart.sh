@@ -13,6 +13,8 @@ mkdir -p /usr/share/bash-completion/completions
 berth completion bash > /usr/share/bash-completion/completions/berth
 if [ -d /usr/share/zsh/vendor-completions ]; then berth completion zsh > /usr/share/zsh/vendor-completions/_berth; fi
 if [ -d /usr/share/fish/vendor_completions.d ]; then berth completion fish > /usr/share/fish/vendor_completions.d/berth.fish; fi
+# A man page per command (man berth-run), from the same definitions.
+berth man-pages /usr/local/share/man/man1
 tar=$(mktemp --suffix=.tar)
 trap 'rm -f "$tar"' EXIT
 scripts/busybox-rootfs.sh "$tar"

@@ -785,7 +785,8 @@ fn top_and_stats_read_the_container() {
     // A busy loop: well above zero CPU (one core is 100%).
     let cpu: f64 = f[1].trim_end_matches('%').parse().unwrap();
     assert!(cpu > 20.0, "{r:?}");
-    assert!(f[2].ends_with("/ 67.1MB"), "{r:?}");
+    // docker's binary units: -m 64m is 64MiB.
+    assert!(f[2].ends_with("/ 64MiB"), "{r:?}");
     assert_eq!(f[3], "2", "{r:?}");
     let r = env.berth(&["stats", "--no-stream", "busy"]);
     assert!(r.stdout.starts_with("CONTAINER ID"), "{r:?}");

@@ -25,6 +25,7 @@ mod limits;
 mod localnet;
 mod network;
 mod parity;
+mod parity_rest;
 mod private_state;
 mod registry_server;
 mod run;

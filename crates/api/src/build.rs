@@ -244,6 +244,7 @@ fn run_build(
         quiet: q.quiet,
         pull: q.pull,
         cancel: Some(cancel.clone()),
+        ..Default::default()
     };
     let mut out = StreamWriter {
         lines: lines.clone(),

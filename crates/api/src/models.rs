@@ -65,6 +65,7 @@ pub struct HostConfig {
     pub cap_drop: Option<Vec<String>>,
     pub dns: Option<Vec<String>>,
     pub extra_hosts: Option<Vec<String>>,
+    pub links: Option<Vec<String>>,
     pub privileged: bool,
     pub readonly_rootfs: bool,
     pub memory: i64,
@@ -383,13 +384,20 @@ impl CreateBody {
         o.cap_drop = h.cap_drop.unwrap_or_default();
         o.dns = h.dns.unwrap_or_default();
         o.add_hosts = h.extra_hosts.unwrap_or_default();
+        // docker's CLI sends `--link db:alias` as "db:alias"; the API's own
+        // form is "/db:/web/alias".
+        for l in h.links.unwrap_or_default() {
+            let l = match l.split_once(':') {
+                Some((n, a)) => format!("{n}:{}", a.rsplit('/').next().unwrap_or(a)),
+                None => l,
+            };
+            o.links.push(berth_engine::Link::parse(&l)?);
+        }
         o.privileged = h.privileged;
         o.read_only = h.readonly_rootfs;
         if let Some(log) = h.log_config {
-            if let Some(t) = log.typ.filter(|t| !t.is_empty() && t != "json-file") {
-                return Err(ApiError::BadRequest(format!(
-                    "log driver {t:?} is not supported (json-file is)"
-                )));
+            if let Some(t) = log.typ.filter(|t| !t.is_empty()) {
+                o.log = berth_engine::LogOptions::for_driver(berth_engine::LogDriver::parse(&t)?);
             }
             for (k, v) in log.config.unwrap_or_default() {
                 o.log.set(&format!("{k}={v}"))?;

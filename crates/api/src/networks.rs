@@ -30,7 +30,8 @@ pub async fn list_networks(State(app): State<AppState>) -> ApiResult<Json<Value>
             out.push(app.engine.inspect_network(&n)?);
         }
         for (name, driver) in [("host", "host"), ("none", "null")] {
-            out.push(json!({"Name": name, "Id": name.repeat(16), "Driver": driver, "Scope": "local", "Containers": {}, "Labels": {}}));
+            let id = app.engine.builtin_network_id(name)?;
+            out.push(json!({"Name": name, "Id": id, "Driver": driver, "Scope": "local", "Containers": {}, "Labels": {}}));
         }
         Ok(out)
     })
@@ -43,6 +44,9 @@ pub async fn list_networks(State(app): State<AppState>) -> ApiResult<Json<Value>
 struct IpamConfig {
     subnet: Option<String>,
     gateway: Option<String>,
+    #[serde(rename = "IPRange")]
+    ip_range: Option<String>,
+    auxiliary_addresses: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -59,6 +63,8 @@ struct NetworkCreate {
     #[serde(rename = "IPAM")]
     ipam: Option<Ipam>,
     labels: Option<BTreeMap<String, String>>,
+    internal: bool,
+    options: Option<BTreeMap<String, String>>,
 }
 
 pub async fn create_network(State(app): State<AppState>, raw: Bytes) -> ApiResult<Response> {
@@ -86,6 +92,25 @@ pub async fn create_network(State(app): State<AppState>, raw: Bytes) -> ApiResul
             })
             .transpose()?,
         labels: b.labels.unwrap_or_default(),
+        ip_range: cfg
+            .ip_range
+            .map(|r| {
+                r.parse()
+                    .map_err(|_| ApiError::BadRequest(format!("invalid ip range {r}")))
+            })
+            .transpose()?,
+        aux_addresses: cfg
+            .auxiliary_addresses
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| {
+                v.parse()
+                    .map(|ip| (k, ip))
+                    .map_err(|_| ApiError::BadRequest(format!("invalid auxiliary address {v}")))
+            })
+            .collect::<Result<_, _>>()?,
+        internal: b.internal,
+        options: b.options.unwrap_or_default(),
     };
     let n = blocking(move || Ok(app.engine.network_create(req)?)).await?;
     Ok((

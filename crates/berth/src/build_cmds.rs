@@ -30,6 +30,78 @@ fn build_args(items: &[String]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// What RUN steps' containers get from `build`'s flags, parsed as `run`
+/// parses the same flags.
+fn step_options(a: &BuildArgs) -> Result<berth_builder::StepOptions> {
+    crate::registry_cmds::check_content_trust(a.disable_content_trust)?;
+    let refused = [
+        (
+            "--squash",
+            a.squash,
+            "docker's experimental squash is not implemented",
+        ),
+        (
+            "--cache-from",
+            !a.cache_from.is_empty(),
+            "only local build steps are cache",
+        ),
+        (
+            "--isolation",
+            a.isolation.as_deref().is_some_and(|i| i != "default"),
+            "Windows only",
+        ),
+    ];
+    if let Some((flag, _, why)) = refused.iter().find(|(_, given, _)| *given) {
+        bail!("{flag} is not supported by Berth ({why})");
+    }
+    let r = &a.res;
+    let res = crate::commands::resource_request(&crate::cli::ResourceArgs {
+        memory: r.memory.clone(),
+        memory_swap: r.memory_swap.clone(),
+        cpus: None,
+        cpu_period: r.cpu_period,
+        cpu_quota: r.cpu_quota,
+        cpu_shares: r.cpu_shares,
+        cpuset_cpus: r.cpuset_cpus.clone(),
+        cpuset_mems: r.cpuset_mems.clone(),
+        pids_limit: None,
+        memory_reservation: None,
+        cpu_rt_runtime: None,
+        cpu_rt_period: None,
+        blkio_weight: None,
+    })?;
+    for h in &a.add_host {
+        match h.split_once(':') {
+            Some((name, ip)) if !name.is_empty() && ip.parse::<std::net::IpAddr>().is_ok() => {}
+            _ => bail!("invalid argument \"{h}\" for \"--add-host\" flag: bad format for add-host: \"{h}\""),
+        }
+    }
+    Ok(berth_builder::StepOptions {
+        resources: berth_engine::Resources {
+            memory: res.memory,
+            memory_swap: res.memory_swap,
+            cpu_period: res.cpu_period,
+            cpu_quota: res.cpu_quota,
+            cpu_shares: res.cpu_shares,
+            cpuset_cpus: res.cpuset_cpus,
+            cpuset_mems: res.cpuset_mems,
+            ..Default::default()
+        },
+        shm_size: a
+            .shm_size
+            .as_deref()
+            .map(berth_engine::units::parse_bytes)
+            .transpose()?,
+        ulimits: a
+            .ulimit
+            .iter()
+            .map(|u| berth_engine::Ulimit::parse(u))
+            .collect::<std::result::Result<_, _>>()?,
+        add_hosts: a.add_host.clone(),
+        security_opt: crate::commands::security_opts(&a.security_opt)?,
+    })
+}
+
 pub fn build(engine: &Engine, a: BuildArgs) -> Result<i32> {
     if let Some(p) = &a.platform {
         if p != "linux/amd64" && p != "linux" {
@@ -111,6 +183,7 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<i32> {
         quiet: a.quiet,
         pull: a.pull,
         cancel: None,
+        step: step_options(&a)?,
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -120,12 +193,23 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<i32> {
     if a.quiet {
         writeln!(out, "{}", image.id)?;
     }
+    if let Some(path) = &a.iidfile {
+        std::fs::write(path, image.id.to_string())
+            .with_context(|| format!("write the image ID to {}", path.display()))?;
+    }
     Ok(0)
 }
 
 pub fn prune(engine: &Engine, a: BuilderPruneArgs) -> Result<i32> {
     let _ = (a.all, a.force);
-    let (deleted, freed) = engine.prune_build_cache()?;
+    let filter = berth_engine::filters::PruneFilter::from_words(&a.filter, true)?;
+    let (deleted, freed) = match a.keep_storage.as_deref() {
+        Some(k) => {
+            let keep = berth_engine::units::parse_bytes(k)?.max(0) as u64;
+            engine.prune_build_cache_keeping(&filter, keep)?
+        }
+        None => engine.prune_build_cache_filtered(&filter)?,
+    };
     for d in &deleted {
         println!("Deleted build cache objects:\n{}", d.short());
     }

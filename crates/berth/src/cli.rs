@@ -154,7 +154,7 @@ pub enum Command {
     #[command(subcommand)]
     Network(NetworkCommand),
     /// Build an image from a Dockerfile
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Manage builds
     #[command(subcommand)]
     Builder(BuilderCommand),
@@ -165,6 +165,8 @@ pub enum Command {
     Pull(PullArgs),
     /// Upload an image to a registry
     Push(PushArgs),
+    /// Search a registry's catalog for images
+    Search(SearchArgs),
     /// Log in to a registry
     Login(LoginArgs),
     /// Log out from a registry
@@ -176,7 +178,10 @@ pub enum Command {
     /// Generate the shell completion script (bash, zsh or fish)
     Completion(CompletionArgs),
     /// Show the Berth version information
-    Version(FormatArgs),
+    Version(VersionArgs),
+    /// Write a man page for every command into DIR
+    #[command(hide = true)]
+    ManPages(ManPagesArgs),
     /// Display system-wide information
     Info(FormatArgs),
 }
@@ -199,6 +204,22 @@ pub struct FormatArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct ManPagesArgs {
+    /// Directory to write berth.1, berth-run.1, ... into
+    pub dir: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct VersionArgs {
+    /// Format output using a Go template, or "json"
+    #[arg(short, long)]
+    pub format: Option<String>,
+    /// Kubernetes config file (deprecated in docker; there is no orchestrator to ask)
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 pub struct PullArgs {
     /// Download all tagged images in the repository
     #[arg(short, long)]
@@ -209,6 +230,9 @@ pub struct PullArgs {
     /// Set platform if server is multi-platform capable (only the host's)
     #[arg(long)]
     pub platform: Option<String>,
+    /// Skip image verification (the only mode)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub disable_content_trust: bool,
     /// NAME[:TAG|@DIGEST]
     pub name: String,
 }
@@ -221,8 +245,29 @@ pub struct PushArgs {
     /// Suppress verbose output
     #[arg(short, long)]
     pub quiet: bool,
+    /// Skip image signing (the only mode)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub disable_content_trust: bool,
     /// NAME[:TAG]
     pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    /// Filter output based on conditions provided (stars=N, is-official=BOOL, is-automated=BOOL)
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// Pretty-print search using a Go template
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Max number of search results
+    #[arg(long, default_value_t = 25)]
+    pub limit: usize,
+    /// Don't truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// HOST[:PORT]/TERM: the registry whose catalog is searched, and the text to find
+    pub term: String,
 }
 
 #[derive(Args, Debug)]
@@ -335,7 +380,7 @@ pub struct RegistryServeArgs {
 #[command(defer = true)]
 pub enum BuilderCommand {
     /// Build an image from a Dockerfile
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Remove build cache
     Prune(BuilderPruneArgs),
 }
@@ -345,6 +390,12 @@ pub struct BuilderPruneArgs {
     /// Remove all unused build cache, not just dangling ones
     #[arg(short, long)]
     pub all: bool,
+    /// Provide filter values (e.g. "until=24h", "label=k=v")
+    #[arg(long)]
+    pub filter: Vec<String>,
+    /// Amount of disk space to keep for cache (e.g. 512m; the newest is kept)
+    #[arg(long)]
+    pub keep_storage: Option<String>,
     /// Do not prompt for confirmation
     #[arg(short, long)]
     pub force: bool,
@@ -388,6 +439,39 @@ pub struct BuildArgs {
     /// Set platform if server is multi-platform capable (only linux/amd64)
     #[arg(long)]
     pub platform: Option<String>,
+    /// RUN steps' resource limits, as `run` takes them
+    #[command(flatten)]
+    pub res: BuildResourceArgs,
+    /// Size of /dev/shm for RUN steps
+    #[arg(long)]
+    pub shm_size: Option<String>,
+    /// Ulimit options for RUN steps
+    #[arg(long)]
+    pub ulimit: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip) for RUN steps
+    #[arg(long)]
+    pub add_host: Vec<String>,
+    /// Security options for RUN steps (seccomp=unconfined|PROFILE.json, no-new-privileges)
+    #[arg(long)]
+    pub security_opt: Vec<String>,
+    /// Write the image ID to the file
+    #[arg(long)]
+    pub iidfile: Option<PathBuf>,
+    /// Compress the build context using gzip (accepted: the context is read in place)
+    #[arg(long)]
+    pub compress: bool,
+    /// Container isolation technology (default only)
+    #[arg(long)]
+    pub isolation: Option<String>,
+    /// Images to consider as cache sources (refused: only local build steps are cache)
+    #[arg(long)]
+    pub cache_from: Vec<String>,
+    /// Squash newly built layers into a single new layer (refused: experimental in docker)
+    #[arg(long)]
+    pub squash: bool,
+    /// Skip image verification (the only mode)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub disable_content_trust: bool,
     /// Build context: a directory, or "-" to read a Dockerfile (or a tar context) from stdin
     pub context: String,
 }
@@ -396,7 +480,7 @@ pub struct BuildArgs {
 #[command(defer = true)]
 pub enum NetworkCommand {
     /// Create a network
-    Create(NetworkCreateArgs),
+    Create(Box<NetworkCreateArgs>),
     /// List networks
     #[command(alias = "list")]
     Ls(NetworkLsArgs),
@@ -406,7 +490,7 @@ pub enum NetworkCommand {
     #[command(alias = "remove")]
     Rm(NetworkRmArgs),
     /// Remove all unused networks
-    Prune(ForceArgs),
+    Prune(FilterPruneArgs),
     /// Connect a container to a network
     Connect(NetworkConnectArgs),
     /// Disconnect a container from a network
@@ -427,6 +511,42 @@ pub struct NetworkCreateArgs {
     /// Set metadata on a network
     #[arg(long)]
     pub label: Vec<String>,
+    /// Allocate container ip from a sub-range
+    #[arg(long)]
+    pub ip_range: Option<String>,
+    /// Auxiliary IPv4 addresses used by Network driver (NAME=IP)
+    #[arg(long)]
+    pub aux_address: Vec<String>,
+    /// Set driver specific options (com.docker.network.bridge.name=NAME)
+    #[arg(short, long)]
+    pub opt: Vec<String>,
+    /// Restrict external access to the network
+    #[arg(long)]
+    pub internal: bool,
+    /// Enable manual container attachment (bridge networks always allow it)
+    #[arg(long)]
+    pub attachable: bool,
+    /// IP Address Management Driver (default only)
+    #[arg(long, default_value = "default")]
+    pub ipam_driver: String,
+    /// Set IPAM driver specific options (refused: the default driver has none)
+    #[arg(long)]
+    pub ipam_opt: Vec<String>,
+    /// Enable or disable IPv6 networking (refused: no IPv6 networks yet)
+    #[arg(long)]
+    pub ipv6: bool,
+    /// Control the network's scope (local only)
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// Create swarm routing-mesh network (refused: no swarm)
+    #[arg(long)]
+    pub ingress: bool,
+    /// Create a configuration only network (refused: no swarm)
+    #[arg(long)]
+    pub config_only: bool,
+    /// The network from which to copy the configuration (refused: no swarm)
+    #[arg(long)]
+    pub config_from: Option<String>,
     pub name: String,
 }
 
@@ -451,6 +571,9 @@ pub struct NetworkInspectArgs {
     /// Format output using a Go template
     #[arg(short, long)]
     pub format: Option<String>,
+    /// Verbose output for diagnostics (swarm's services and tasks: local networks have none)
+    #[arg(short, long)]
+    pub verbose: bool,
     #[arg(required = true)]
     pub networks: Vec<String>,
 }
@@ -469,6 +592,21 @@ pub struct NetworkConnectArgs {
     /// Add network-scoped alias for the container
     #[arg(long)]
     pub alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104), on a user network
+    #[arg(long)]
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// Add link to another container (NAME[:ALIAS])
+    #[arg(long)]
+    pub link: Vec<String>,
+    /// IPv6 address (refused: no IPv6 networks yet)
+    #[arg(long)]
+    pub ip6: Option<String>,
+    /// Add a link-local address for the container (refused)
+    #[arg(long)]
+    pub link_local_ip: Vec<String>,
+    /// Driver options for the network (refused: the bridge driver takes none per endpoint)
+    #[arg(long)]
+    pub driver_opt: Vec<String>,
     pub network: String,
     pub container: String,
 }
@@ -569,7 +707,7 @@ pub enum ContainerCommand {
     /// Remove one or more containers
     Rm(RmArgs),
     /// Remove all stopped containers
-    Prune(ForceArgs),
+    Prune(FilterPruneArgs),
     /// Create and run a new container from an image
     Run(Box<RunArgs>),
     /// Create a new container
@@ -702,11 +840,15 @@ pub struct ExecArgs {
     pub args: Vec<String>,
 }
 
+/// `container prune` and `network prune`.
 #[derive(Args, Debug)]
-pub struct ForceArgs {
+pub struct FilterPruneArgs {
     /// Do not prompt for confirmation
     #[arg(short, long)]
     pub force: bool,
+    /// Provide filter values (e.g. "until=<timestamp>", "label=k=v", "label!=k")
+    #[arg(long)]
+    pub filter: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -736,8 +878,11 @@ pub struct StopArgs {
     #[arg(short, long)]
     pub signal: Option<String>,
     /// Seconds to wait before killing the container
-    #[arg(short, long, alias = "time", allow_negative_numbers = true)]
+    #[arg(short, long, allow_negative_numbers = true)]
     pub timeout: Option<i64>,
+    /// Seconds to wait before killing the container (deprecated: use --timeout)
+    #[arg(long, allow_negative_numbers = true, conflicts_with = "timeout")]
+    pub time: Option<i64>,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
@@ -808,9 +953,40 @@ pub struct EventsArgs {
 pub struct CompletionArgs {
     /// The shell: bash, zsh or fish
     pub shell: clap_complete::Shell,
+    /// Disable completion descriptions
+    #[arg(long)]
+    pub no_descriptions: bool,
 }
 
-/// The resource limits `run`, `create` and `update` take alike.
+// The cgroup limits `build` gives RUN steps (docker's build flags). A plain
+// comment: a doc comment on a flattened struct becomes its command's about.
+#[derive(Args, Debug)]
+pub struct BuildResourceArgs {
+    /// Memory limit
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
+    #[arg(long)]
+    pub memory_swap: Option<String>,
+    /// Limit the CPU CFS (Completely Fair Scheduler) period
+    #[arg(long)]
+    pub cpu_period: Option<u64>,
+    /// Limit the CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long, allow_negative_numbers = true)]
+    pub cpu_quota: Option<i64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long)]
+    pub cpu_shares: Option<u64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long)]
+    pub cpuset_mems: Option<String>,
+}
+
+// The resource limits `run`, `create` and `update` take alike. A plain
+// comment: a doc comment on a flattened struct becomes its command's about.
 #[derive(Args, Debug)]
 pub struct ResourceArgs {
     /// Memory limit
@@ -861,6 +1037,9 @@ pub struct UpdateArgs {
     /// Restart policy to apply when a container exits
     #[arg(long)]
     pub restart: Option<String>,
+    /// Kernel memory limit (deprecated, ignored as docker ignores it)
+    #[arg(long)]
+    pub kernel_memory: Option<String>,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
@@ -898,7 +1077,7 @@ pub enum ImageCommand {
     /// Upload an image to a registry
     Push(PushArgs),
     /// Build an image from a Dockerfile
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
 }
 
 #[derive(Args, Debug)]
@@ -927,11 +1106,11 @@ pub struct LoadArgs {
 #[command(defer = true)]
 pub enum SystemCommand {
     /// Show disk usage
-    Df,
+    Df(DfArgs),
     /// Display system-wide information
     Info(FormatArgs),
     /// Remove unused data
-    Prune(PruneArgs),
+    Prune(SystemPruneArgs),
     /// Get real time events from the server
     Events(EventsArgs),
     /// Check the store for damage and leftovers, and repair them
@@ -1020,6 +1199,9 @@ pub struct RmiArgs {
     /// Force removal of the image
     #[arg(short, long)]
     pub force: bool,
+    /// Do not delete untagged parents (the layers stay until a prune)
+    #[arg(long)]
+    pub no_prune: bool,
     #[arg(required = true)]
     pub images: Vec<String>,
 }
@@ -1040,6 +1222,35 @@ pub struct PruneArgs {
     /// Do not prompt for confirmation
     #[arg(short, long)]
     pub force: bool,
+    /// Provide filter values (e.g. "until=<timestamp>", "label=k=v", "label!=k")
+    #[arg(long)]
+    pub filter: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SystemPruneArgs {
+    /// Remove all unused images not just dangling ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// Prune anonymous volumes
+    #[arg(long)]
+    pub volumes: bool,
+    /// Provide filter values (e.g. "label=<key>=<value>", "until=24h")
+    #[arg(long)]
+    pub filter: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DfArgs {
+    /// Show detailed information on space usage
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Format output using a custom template ('table', 'table TEMPLATE', 'json', 'TEMPLATE')
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -1054,6 +1265,9 @@ pub struct ImportArgs {
     /// Apply Dockerfile instruction to the created image (CMD, ENTRYPOINT, ENV, WORKDIR, USER)
     #[arg(short, long)]
     pub change: Vec<String>,
+    /// Set platform if server is multi-platform capable (only the host's)
+    #[arg(long)]
+    pub platform: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -1130,6 +1344,9 @@ pub struct RunArgs {
     /// Add network-scoped alias for the container
     #[arg(long)]
     pub network_alias: Vec<String>,
+    /// Add link to another container (NAME[:ALIAS])
+    #[arg(long)]
+    pub link: Vec<String>,
     /// Publish a container's port(s) to the host
     #[arg(short, long)]
     pub publish: Vec<String>,
@@ -1322,7 +1539,7 @@ pub struct RunArgs {
     /// Restart policy to apply when a container exits (no, always, unless-stopped, on-failure[:N])
     #[arg(long, default_value = "no")]
     pub restart: String,
-    /// Logging driver for the container (json-file)
+    /// Logging driver for the container (json-file, local, none)
     #[arg(long, default_value = "json-file")]
     pub log_driver: String,
     /// Log driver options (max-size, max-file)
@@ -1398,6 +1615,9 @@ pub struct RmArgs {
     /// Remove anonymous volumes associated with the container
     #[arg(short, long)]
     pub volumes: bool,
+    /// Remove the specified link (/CONTAINER/ALIAS), not a container
+    #[arg(short, long)]
+    pub link: bool,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }

@@ -159,12 +159,16 @@ pub fn dispatch(cli: Cli) -> i32 {
     };
     let result = match command {
         Command::Version(a) => crate::system_cmds::version(a),
+        Command::ManPages(a) => crate::man_cmd::man_pages(&a.dir),
         Command::Events(a) | Command::System(SystemCommand::Events(a)) => {
             engine(g).and_then(|e| crate::system_cmds::events(&e, a))
         }
         Command::Completion(a) => {
             use clap::CommandFactory;
             let mut cmd = Cli::command();
+            if a.no_descriptions {
+                cmd = without_descriptions(cmd);
+            }
             let mut script = Vec::new();
             clap_complete::generate(a.shell, &mut cmd, "berth", &mut script);
             // A reader that stops early (`| head`) ends the output, no error.
@@ -212,10 +216,11 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => {
             engine(g).and_then(|e| image_cmds::load(&e, a))
         }
-        Command::Image(ImageCommand::Prune(a)) | Command::System(SystemCommand::Prune(a)) => {
-            engine(g).and_then(|e| image_cmds::prune(&e, a))
+        Command::Image(ImageCommand::Prune(a)) => engine(g).and_then(|e| image_cmds::prune(&e, a)),
+        Command::System(SystemCommand::Prune(a)) => {
+            engine(g).and_then(|e| crate::prune_cmds::system_prune(&e, a))
         }
-        Command::System(SystemCommand::Df) => engine(g).and_then(|e| image_cmds::df(&e)),
+        Command::System(SystemCommand::Df(a)) => engine(g).and_then(|e| crate::df_cmd::df(&e, a)),
         Command::System(SystemCommand::Check(a)) => {
             engine(g).and_then(|e| crate::system_cmds::check(&e, a))
         }
@@ -269,13 +274,13 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => {
             engine(g).and_then(|e| cc::port(&e, a))
         }
-        Command::Container(ContainerCommand::Prune(_)) => engine(g).and_then(|e| cc::prune(&e)),
+        Command::Container(ContainerCommand::Prune(a)) => engine(g).and_then(|e| cc::prune(&e, a)),
         Command::Volume(c) => engine(g).and_then(|e| volume_cmds::dispatch(&e, c)),
         Command::Network(c) => engine(g).and_then(|e| network_cmds::dispatch(&e, c)),
         Command::Build(a)
         | Command::Builder(BuilderCommand::Build(a))
         | Command::Image(ImageCommand::Build(a)) => {
-            engine(g).and_then(|e| build_cmds::build(&e, a))
+            engine(g).and_then(|e| build_cmds::build(&e, *a))
         }
         Command::Builder(BuilderCommand::Prune(a)) => {
             engine(g).and_then(|e| build_cmds::prune(&e, a))
@@ -289,6 +294,7 @@ pub fn dispatch(cli: Cli) -> i32 {
             engine(g).and_then(|e| registry_cmds::push(&e, a))
         }
         Command::Login(a) => engine(g).and_then(|e| registry_cmds::login(&e, a)),
+        Command::Search(a) => engine(g).and_then(|e| registry_cmds::search(&e, a)),
         Command::Logout(a) => engine(g).and_then(|e| registry_cmds::logout(&e, a)),
         Command::Container(ContainerCommand::Inspect(mut a)) => {
             a.kind = Some("container".into());
@@ -315,7 +321,25 @@ fn import_config(changes: &[String]) -> Result<Option<RuntimeConfigJson>> {
     Ok(Some(config))
 }
 
+/// `completion --no-descriptions`: the command tree with every about and
+/// help text taken out, so the shells offer bare words.
+fn without_descriptions(cmd: clap::Command) -> clap::Command {
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    let mut cmd = cmd
+        .about(None::<&str>)
+        .long_about(None::<&str>)
+        .mut_args(|a| a.help(None::<&str>).long_help(None::<&str>));
+    for n in names {
+        cmd = cmd.mut_subcommand(n, without_descriptions);
+    }
+    cmd
+}
+
 fn import(g: &Global, a: ImportArgs) -> Result<i32> {
+    registry_cmds::check_platform(a.platform.as_deref())?;
     let engine = engine(g)?;
     let reference = a.reference.as_deref().map(Reference::parse).transpose()?;
     let input: Box<dyn Read> = if a.file == "-" {
@@ -625,7 +649,7 @@ fn rates(flag: &str, values: &[String], bytes: bool) -> Result<Vec<berth_engine:
 
 /// `--security-opt`: a seccomp profile's file (relative to the working
 /// directory) is read here and its text passed on, as docker's CLI does.
-fn security_opts(opts: &[String]) -> Result<Vec<String>> {
+pub(crate) fn security_opts(opts: &[String]) -> Result<Vec<String>> {
     opts.iter()
         .map(|o| match o.split_once('=') {
             Some(("seccomp", v)) if !matches!(v, "unconfined" | "builtin" | "") => {
@@ -720,12 +744,7 @@ fn container_options(a: &RunArgs) -> Result<ContainerOptions> {
     if a.rm && o.restart != RestartPolicy::No {
         bail!("Conflicting options: --restart and --rm");
     }
-    if a.log_driver != "json-file" {
-        bail!(
-            "log driver {:?} is not supported (json-file is)",
-            a.log_driver
-        );
-    }
+    o.log = berth_engine::LogOptions::for_driver(berth_engine::LogDriver::parse(&a.log_driver)?);
     for opt in &a.log_opt {
         o.log.set(opt)?;
     }
@@ -752,6 +771,9 @@ fn container_options(a: &RunArgs) -> Result<ContainerOptions> {
     }
     o.publish_all = a.publish_all;
     o.network_aliases = a.network_alias.clone();
+    for l in &a.link {
+        o.links.push(berth_engine::Link::parse(l)?);
+    }
     for d in &a.dns {
         d.parse::<std::net::IpAddr>()
             .map_err(|_| anyhow::anyhow!("{d} is not an ip address"))?;
@@ -1089,6 +1111,7 @@ fn ps_header(field: &str) -> &str {
         "Labels" => "LABELS",
         "Mounts" => "MOUNTS",
         "Networks" => "NETWORKS",
+        "LocalVolumes" => "LOCAL VOLUMES",
         other => other,
     }
 }
@@ -1143,7 +1166,21 @@ fn ps(g: &Global, a: PsArgs) -> Result<i32> {
             cmd = format!("{}…", cmd.chars().take(19).collect::<String>());
         }
         let command = format!("\"{cmd}\"");
-        let size = || format::human_size(engine.container_size(&c.id));
+        // docker's SIZE: the writable layer, and with the image under it.
+        let size = || {
+            let rw = engine.container_size(&c.id);
+            let image = engine
+                .images()
+                .resolve(&c.image_id)
+                .map(|i| engine.images().size(&i))
+                .unwrap_or(0);
+            format!(
+                "{} (virtual {})",
+                format::human_size(rw),
+                format::human_size(rw + image)
+            )
+        };
+        let ports = ports_column(&engine, c);
         match &fmt {
             Some(f) => {
                 let created = docker_time(&c.created);
@@ -1153,7 +1190,7 @@ fn ps(g: &Global, a: PsArgs) -> Result<i32> {
                     "Command": command,
                     "CreatedAt": created,
                     "RunningFor": format::ago(&c.created),
-                    "Ports": ports_column(c),
+                    "Ports": ports,
                     "State": c.state.status.as_str(),
                     "Status": c.status_text(),
                     "Size": if a.size { size() } else { String::new() },
@@ -1165,8 +1202,14 @@ fn ps(g: &Global, a: PsArgs) -> Result<i32> {
                         .map(|(k, v)| format!("{k}={v}"))
                         .collect::<Vec<_>>()
                         .join(","),
-                    "Mounts": "",
-                    "Networks": "",
+                    "Mounts": c
+                        .mounts
+                        .iter()
+                        .map(|m| m.name.clone().unwrap_or_else(|| m.source.display().to_string()))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    "LocalVolumes": c.mounts.iter().filter(|m| m.name.is_some()).count().to_string(),
+                    "Networks": networks_column(c),
                 });
                 let line = f.render(&data)?;
                 if table_mode {
@@ -1182,7 +1225,7 @@ fn ps(g: &Global, a: PsArgs) -> Result<i32> {
                     command,
                     format::ago(&c.created),
                     c.status_text(),
-                    ports_column(c),
+                    ports,
                     c.name.clone(),
                 ];
                 if a.size {
@@ -1198,21 +1241,58 @@ fn ps(g: &Global, a: PsArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// `0.0.0.0:4000->80/tcp, ...` (ps's PORTS).
-fn ports_column(c: &berth_engine::ContainerRecord) -> String {
-    c.state
+/// `0.0.0.0:4000->80/tcp, 443/tcp` (ps's PORTS): published ports, then
+/// those a running container exposes without publishing.
+fn ports_column(engine: &berth_engine::Engine, c: &berth_engine::ContainerRecord) -> String {
+    let mut out: Vec<String> = c
+        .state
         .ports
         .iter()
         .map(|p| format!("{}->{}/{}", p.host(), p.container_port, p.proto.as_str()))
-        .collect::<Vec<_>>()
-        .join(", ")
+        .collect();
+    if c.state.status.is_active() {
+        for e in engine.exposed_ports(c) {
+            let published = c
+                .state
+                .ports
+                .iter()
+                .any(|p| format!("{}/{}", p.container_port, p.proto.as_str()) == e);
+            if !published {
+                out.push(e);
+            }
+        }
+    }
+    out.join(", ")
+}
+
+/// ps's NETWORKS: the networks a container is on, as its mode names them.
+fn networks_column(c: &berth_engine::ContainerRecord) -> String {
+    use berth_engine::NetworkMode;
+    let mut nets: Vec<String> = match &c.options.network {
+        NetworkMode::Bridge => vec!["bridge".into()],
+        NetworkMode::Named(n) => vec![n.clone()],
+        NetworkMode::Host => vec!["host".into()],
+        NetworkMode::None => vec!["none".into()],
+        NetworkMode::Container(_) => Vec::new(),
+    };
+    for n in &c.options.extra_networks {
+        if !nets.contains(n) {
+            nets.push(n.clone());
+        }
+    }
+    nets.join(",")
 }
 
 fn rm(g: &Global, a: RmArgs) -> Result<i32> {
     let engine = engine(g)?;
     let mut code = 0;
     for key in &a.containers {
-        match engine.remove(key, a.force, a.volumes) {
+        let done = if a.link {
+            engine.remove_link(key)
+        } else {
+            engine.remove(key, a.force, a.volumes)
+        };
+        match done {
             Ok(()) => println!("{key}"),
             // `rm -f` of what is not there is done (docker says so, and
             // exits 0, so cleanup scripts under `set -e` go on).

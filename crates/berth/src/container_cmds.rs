@@ -116,7 +116,7 @@ fn stop_signal(a: &StopArgs) -> Result<Option<nix::sys::signal::Signal>> {
 pub fn stop(engine: &Engine, a: StopArgs) -> Result<i32> {
     let sig = stop_signal(&a)?;
     each(&a.containers, |c| {
-        engine.stop(c, sig, a.timeout)?;
+        engine.stop(c, sig, a.timeout.or(a.time))?;
         println!("{c}");
         Ok(())
     })
@@ -125,7 +125,7 @@ pub fn stop(engine: &Engine, a: StopArgs) -> Result<i32> {
 pub fn restart(engine: &Engine, a: StopArgs) -> Result<i32> {
     let sig = stop_signal(&a)?;
     each(&a.containers, |c| {
-        engine.stop(c, sig, a.timeout)?;
+        engine.stop(c, sig, a.timeout.or(a.time))?;
         engine.start_monitored(c, None, None)?;
         println!("{c}");
         Ok(())
@@ -246,16 +246,12 @@ pub fn attach(engine: &Engine, a: AttachArgs) -> Result<i32> {
     }
 }
 
-pub fn prune(engine: &Engine) -> Result<i32> {
-    let mut freed = 0u64;
+pub fn prune(engine: &Engine, a: crate::cli::FilterPruneArgs) -> Result<i32> {
+    let filter = berth_engine::filters::PruneFilter::from_words(&a.filter, true)?;
+    let (removed, freed) = engine.prune_containers(&filter)?;
     println!("Deleted Containers:");
-    for c in engine.containers()? {
-        if c.state.status.can_remove() {
-            let size = engine.container_size(&c.id);
-            engine.remove(&c.id, false, false)?;
-            freed += size;
-            println!("{}", c.id);
-        }
+    for id in removed {
+        println!("{id}");
     }
     println!();
     println!(
@@ -336,6 +332,11 @@ fn exec_failure_code(e: &berth_engine::Error) -> i32 {
 /// `top`: the host's `ps` output, only the container's processes (as docker does).
 /// `update`: new limits and restart policy; prints each container as named.
 pub fn update(engine: &Engine, a: crate::cli::UpdateArgs) -> Result<i32> {
+    if a.kernel_memory.is_some() {
+        eprintln!(
+            "WARNING: Specifying a kernel memory limit is deprecated and ignored (as docker does)"
+        );
+    }
     let mut req = crate::commands::resource_request(&a.res)?;
     req.restart = a
         .restart
@@ -393,7 +394,8 @@ pub fn top(engine: &Engine, a: crate::cli::TopArgs) -> Result<i32> {
             rows.push(row);
         }
     }
-    crate::format::table(&rows)?;
+    // docker's top: columns at least 20 wide.
+    crate::format::table_min(&rows, 20)?;
     Ok(0)
 }
 
@@ -473,7 +475,11 @@ pub fn stats(engine: &Engine, a: crate::cli::StatsArgs) -> Result<i32> {
                 id,
                 rec.name.clone(),
                 cpu,
-                format!("{} / {}", h(used), h(limit)),
+                format!(
+                    "{} / {}",
+                    crate::format::binary_size(used),
+                    crate::format::binary_size(limit)
+                ),
                 percent(used as f64, limit as f64),
                 format!("{} / {}", h(s.net_rx_bytes), h(s.net_tx_bytes)),
                 format!(

@@ -14,13 +14,31 @@ pub fn human_size(bytes: u64) -> String {
     format!("{}{}", sig3(v), UNITS[i])
 }
 
+/// Go's `units.BytesSize` (`stats`' memory): binary units, four significant
+/// digits (`262KiB`, `23.56GiB`).
+pub fn binary_size(bytes: u64) -> String {
+    const UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < UNITS.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{}{}", sig(v, 4), UNITS[i])
+}
+
 /// `%.3g` without trailing zeros.
 fn sig3(v: f64) -> String {
+    sig(v, 3)
+}
+
+/// `%.{n}g` without trailing zeros (for values below 10^n).
+fn sig(v: f64, n: i32) -> String {
     if v == 0.0 {
         return "0".into();
     }
     let digits = v.abs().log10().floor() as i32 + 1;
-    let decimals = (3 - digits).max(0) as usize;
+    let decimals = (n - digits).max(0) as usize;
     let s = format!("{v:.decimals$}");
     if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.').to_string()
@@ -33,7 +51,15 @@ pub use berth_engine::units::ago;
 
 /// Prints rows the way docker's tables look (Go tabwriter: min width 10, padding 3; this tabwriter adds the padding to the minimum).
 pub fn table(rows: &[Vec<String>]) -> std::io::Result<()> {
-    let mut tw = tabwriter::TabWriter::new(Vec::new()).minwidth(7).padding(3);
+    table_min(rows, 10)
+}
+
+/// A table whose columns are at least `min` wide, padding included (Go
+/// tabwriter's minwidth: docker's `top` uses 20).
+pub fn table_min(rows: &[Vec<String>], min: usize) -> std::io::Result<()> {
+    let mut tw = tabwriter::TabWriter::new(Vec::new())
+        .minwidth(min.saturating_sub(3))
+        .padding(3);
     for row in rows {
         writeln!(tw, "{}", row.join("\t"))?;
     }
@@ -121,6 +147,15 @@ pub fn header_row(template: &str, title: impl Fn(&str) -> &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binary_sizes_like_docker_s_stats() {
+        assert_eq!(binary_size(0), "0B");
+        assert_eq!(binary_size(268_288), "262KiB");
+        assert_eq!(binary_size(25_297_000_000), "23.56GiB");
+        assert_eq!(binary_size(1536 * 1024), "1.5MiB");
+        assert_eq!(binary_size(1023), "1023B");
+    }
 
     #[test]
     fn sizes_like_docker() {

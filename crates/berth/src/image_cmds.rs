@@ -193,6 +193,10 @@ pub fn inspect(engine: &Engine, a: InspectArgs) -> Result<i32> {
 /// Prints inspect documents: through `--format`, else as docker's indented JSON array.
 pub fn print_docs(format: Option<&Format>, docs: &[serde_json::Value]) -> Result<()> {
     match format {
+        // `--format json`: docker's JSON inspector, the array on one line.
+        Some(f) if f.is_json() => {
+            println!("{}", serde_json::to_string(docs)?);
+        }
         Some(f) => {
             for d in docs {
                 println!("{}", f.render(d)?);
@@ -228,7 +232,7 @@ pub fn rmi(engine: &Engine, a: RmiArgs) -> Result<i32> {
             }
         }
     }
-    if code == 0 {
+    if code == 0 && !a.no_prune {
         engine.images().collect_garbage()?;
     }
     Ok(code)
@@ -268,7 +272,8 @@ pub fn export(engine: &Engine, a: ExportArgs) -> Result<i32> {
 }
 
 pub fn prune(engine: &Engine, a: PruneArgs) -> Result<i32> {
-    let (deleted, freed) = engine.prune_images(a.all)?;
+    let filter = berth_engine::filters::PruneFilter::from_words(&a.filter, true)?;
+    let (deleted, freed) = engine.prune_images_filtered(a.all, &filter)?;
     if !deleted.is_empty() {
         println!("Deleted Images:");
         for d in &deleted {
@@ -277,58 +282,6 @@ pub fn prune(engine: &Engine, a: PruneArgs) -> Result<i32> {
         println!();
     }
     println!("Total reclaimed space: {}", format::human_size(freed));
-    Ok(0)
-}
-
-pub fn df(engine: &Engine) -> Result<i32> {
-    let du = engine.disk_usage()?;
-    let pct = |part: u64, whole: u64| (part * 100).checked_div(whole).unwrap_or(0);
-    let rows = vec![
-        ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
-            .map(String::from)
-            .to_vec(),
-        vec![
-            "Images".into(),
-            du.images.to_string(),
-            du.active_images.to_string(),
-            format::human_size(du.images_size),
-            format!(
-                "{} ({}%)",
-                format::human_size(du.images_reclaimable),
-                pct(du.images_reclaimable, du.images_size)
-            ),
-        ],
-        vec![
-            "Containers".into(),
-            du.containers.to_string(),
-            du.running_containers.to_string(),
-            format::human_size(du.containers_size),
-            format!(
-                "{} ({}%)",
-                format::human_size(du.containers_reclaimable),
-                pct(du.containers_reclaimable, du.containers_size)
-            ),
-        ],
-        vec![
-            "Local Volumes".into(),
-            du.volumes.to_string(),
-            du.active_volumes.to_string(),
-            format::human_size(du.volumes_size),
-            format!(
-                "{} ({}%)",
-                format::human_size(du.volumes_reclaimable),
-                pct(du.volumes_reclaimable, du.volumes_size)
-            ),
-        ],
-        vec![
-            "Build Cache".into(),
-            "0".into(),
-            "0".into(),
-            "0B".into(),
-            "0B".into(),
-        ],
-    ];
-    format::table(&rows)?;
     Ok(0)
 }
 

@@ -13,7 +13,7 @@ use crate::template::Format;
 
 pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<i32> {
     match c {
-        NetworkCommand::Create(a) => create(engine, a),
+        NetworkCommand::Create(a) => create(engine, *a),
         NetworkCommand::Ls(a) => ls(engine, a),
         NetworkCommand::Inspect(a) => {
             let fmt = a.format.as_deref().map(Format::parse).transpose()?;
@@ -22,6 +22,15 @@ pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<i32> {
             for key in &a.networks {
                 match engine.network(key) {
                     Ok(n) => docs.push(engine.inspect_network(&n)?),
+                    Err(e) if e.kind() == berth_engine::ErrorKind::NotFound => {
+                        match engine.inspect_builtin_network(key)? {
+                            Some(doc) => docs.push(doc),
+                            None => {
+                                report(&e.into());
+                                code = 1;
+                            }
+                        }
+                    }
                     Err(e) => {
                         report(&e.into());
                         code = 1;
@@ -46,8 +55,9 @@ pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<i32> {
             }
             Ok(code)
         }
-        NetworkCommand::Prune(_) => {
-            let removed = engine.network_prune()?;
+        NetworkCommand::Prune(a) => {
+            let filter = berth_engine::filters::PruneFilter::from_words(&a.filter, true)?;
+            let removed = engine.network_prune_filtered(&filter)?;
             if !removed.is_empty() {
                 println!("Deleted Networks:");
                 for n in removed {
@@ -57,7 +67,28 @@ pub fn dispatch(engine: &Engine, c: NetworkCommand) -> Result<i32> {
             Ok(0)
         }
         NetworkCommand::Connect(a) => {
-            engine.network_connect(&a.network, &a.container, &a.alias)?;
+            let refused = [
+                ("--ip6", a.ip6.is_some(), "no IPv6 networks yet"),
+                (
+                    "--link-local-ip",
+                    !a.link_local_ip.is_empty(),
+                    "no link-local addresses",
+                ),
+                (
+                    "--driver-opt",
+                    !a.driver_opt.is_empty(),
+                    "the bridge driver takes no endpoint options",
+                ),
+            ];
+            if let Some((flag, _, why)) = refused.iter().find(|(_, given, _)| *given) {
+                anyhow::bail!("{flag} is not supported by Berth ({why})");
+            }
+            let links = a
+                .link
+                .iter()
+                .map(|l| berth_engine::Link::parse(l))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            engine.network_connect_with(&a.network, &a.container, &a.alias, a.ip, &links)?;
             Ok(0)
         }
         NetworkCommand::Disconnect(a) => {
@@ -86,12 +117,68 @@ fn create(engine: &Engine, a: NetworkCreateArgs) -> Result<i32> {
         let (k, v) = l.split_once('=').unwrap_or((l, ""));
         labels.insert(k.to_string(), v.to_string());
     }
+    let refused = [
+        ("--ipv6", a.ipv6, "no IPv6 networks yet"),
+        ("--ingress", a.ingress, "a swarm feature"),
+        ("--config-only", a.config_only, "a swarm feature"),
+        ("--config-from", a.config_from.is_some(), "a swarm feature"),
+        (
+            "--ipam-opt",
+            !a.ipam_opt.is_empty(),
+            "the default IPAM driver has no options",
+        ),
+        (
+            "--ipam-driver",
+            a.ipam_driver != "default",
+            "only the default IPAM driver exists",
+        ),
+        (
+            "--scope",
+            a.scope.as_deref().is_some_and(|s| s != "local"),
+            "networks are local",
+        ),
+    ];
+    if let Some((flag, _, why)) = refused.iter().find(|(_, given, _)| *given) {
+        anyhow::bail!("{flag} is not supported by Berth ({why})");
+    }
+    let ip_range = a
+        .ip_range
+        .as_deref()
+        .map(|r| {
+            r.parse()
+                .map_err(|_| anyhow!("invalid ip-range {r}: use CIDR notation (10.89.0.128/25)"))
+        })
+        .transpose()?;
+    let mut aux_addresses = BTreeMap::new();
+    for kv in &a.aux_address {
+        let (k, v) = kv
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .ok_or_else(|| {
+                anyhow!("invalid argument \"{kv}\" for \"--aux-address\" flag: expected NAME=IP")
+            })?;
+        let ip = v.parse().map_err(|_| {
+            anyhow!(
+                "invalid argument \"{kv}\" for \"--aux-address\" flag: {v} is not an IPv4 address"
+            )
+        })?;
+        aux_addresses.insert(k.to_string(), ip);
+    }
+    let mut options = BTreeMap::new();
+    for kv in &a.opt {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        options.insert(k.to_string(), v.to_string());
+    }
     let n = engine.network_create(NetworkRequest {
         name: a.name,
         driver: Some(a.driver),
         subnet,
         gateway,
         labels,
+        ip_range,
+        aux_addresses,
+        internal: a.internal,
+        options,
     })?;
     println!("{}", n.id);
     Ok(0)
@@ -135,13 +222,13 @@ fn ls(engine: &Engine, a: NetworkLsArgs) -> Result<i32> {
         .map(|n| (n.id, n.name, n.driver, n.labels))
         .collect();
     nets.push((
-        "host".repeat(16),
+        engine.builtin_network_id("host")?,
         "host".into(),
         "host".into(),
         Default::default(),
     ));
     nets.push((
-        "none".repeat(16),
+        engine.builtin_network_id("none")?,
         "none".into(),
         "null".into(),
         Default::default(),

@@ -153,7 +153,16 @@ fn progress_for(out: Out, quiet: bool) -> Arc<dyn Progress> {
     }
 }
 
+/// `--disable-content-trust=false`: content trust needs Docker Hub's notary.
+pub fn check_content_trust(disabled: bool) -> Result<()> {
+    if !disabled {
+        bail!("content trust is not supported: it needs Docker Hub's notary service");
+    }
+    Ok(())
+}
+
 pub fn pull(e: &Engine, a: PullArgs) -> Result<i32> {
+    check_content_trust(a.disable_content_trust)?;
     check_platform(a.platform.as_deref())?;
     if a.all_tags {
         let pulled = e.pull_all_tags(&a.name, progress_for(Out::Stdout, a.quiet))?;
@@ -234,6 +243,7 @@ fn summary(out: Out, pulled: &Pulled, reference: &berth_engine::image::Reference
 }
 
 pub fn push(e: &Engine, a: PushArgs) -> Result<i32> {
+    check_content_trust(a.disable_content_trust)?;
     let progress = progress_for(Out::Stdout, a.quiet);
     let pushed = if a.all_tags {
         e.push_all_tags(&a.name, progress)?
@@ -387,5 +397,78 @@ pub fn garbage_collect(a: RegistryGcArgs) -> Result<i32> {
         report.removed.len(),
         report.freed()
     );
+    Ok(0)
+}
+
+/// `search HOST[:PORT]/TERM`: the repositories of the registry's catalog
+/// whose name holds TERM, in docker's columns (a catalog has no
+/// descriptions, stars or official marks: they are empty, 0 and empty).
+pub fn search(e: &Engine, a: crate::cli::SearchArgs) -> Result<i32> {
+    let (registry, term) = match a.term.split_once('/') {
+        Some((host, rest)) if host.contains(['.', ':']) || host == "localhost" => (host, rest),
+        _ => ("docker.io", a.term.as_str()),
+    };
+    let mut min_stars = 0u64;
+    let mut official: Option<bool> = None;
+    for f in &a.filter {
+        let bad = || anyhow::anyhow!("invalid filter '{f}'");
+        let (k, v) = f.split_once('=').ok_or_else(bad)?;
+        match k {
+            "stars" => {
+                min_stars = v
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("invalid filter 'stars={v}'"))?
+            }
+            "is-official" | "is-automated" => {
+                let b = v
+                    .parse::<bool>()
+                    .map_err(|_| anyhow::anyhow!("invalid filter '{k}={v}'"))?;
+                if k == "is-official" {
+                    official = Some(b);
+                } else if b {
+                    // Nothing in a catalog is an automated build.
+                    min_stars = u64::MAX;
+                }
+            }
+            _ => return Err(bad()),
+        }
+    }
+    if !(1..=100).contains(&a.limit) {
+        bail!("limit {} is outside the range of [1, 100]", a.limit);
+    }
+    let repos = e.catalog(registry)?;
+    let rows: Vec<(Vec<String>, serde_json::Value)> = repos
+        .iter()
+        .filter(|r| r.contains(term))
+        // A catalog has no stars and no official images.
+        .filter(|_| min_stars == 0 && official != Some(true))
+        .take(a.limit)
+        .map(|r| {
+            let name = format!("{registry}/{r}");
+            let cols = vec![name.clone(), String::new(), "0".into(), String::new()];
+            let doc = serde_json::json!({
+                "Name": name,
+                "Description": "",
+                "StarCount": "0",
+                "IsOfficial": "false",
+                "IsAutomated": "false",
+            });
+            (cols, doc)
+        })
+        .collect();
+    crate::format::print_list(
+        a.format.as_deref(),
+        &["NAME", "DESCRIPTION", "STARS", "OFFICIAL"],
+        |f| match f {
+            "Name" => "NAME",
+            "Description" => "DESCRIPTION",
+            "StarCount" => "STARS",
+            "IsOfficial" => "OFFICIAL",
+            "IsAutomated" => "AUTOMATED",
+            other => other,
+        },
+        &rows,
+    )?;
+    let _ = a.no_trunc;
     Ok(0)
 }

@@ -37,7 +37,7 @@ fn print_formatted(format: Option<&str>, doc: &Value) -> Result<bool> {
     Ok(true)
 }
 
-pub fn version(a: FormatArgs) -> Result<i32> {
+pub fn version(a: crate::cli::VersionArgs) -> Result<i32> {
     let os_arch = format!("linux/{}", arch());
     let engine = json!({
         "Version": VERSION,

@@ -140,6 +140,48 @@ fn print_fn(args: &[Value]) -> Result<Value, FuncError> {
     ))
 }
 
+/// docker's `.Label "key"` on list rows: the value of one label, from the
+/// row's `Labels` (docker's `k=v,k2=v2` text, or an object); empty if absent.
+fn label_fn(args: &[Value]) -> Result<Value, FuncError> {
+    let key = string(arg(args, 1, "Label")?);
+    let found = match arg(args, 0, "Label")? {
+        Value::Object(o) | Value::Map(o) => o.get(&key).map(string),
+        Value::String(text) => text.split(',').find_map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (k == key).then(|| v.to_string())
+        }),
+        _ => None,
+    };
+    Ok(Value::String(found.unwrap_or_default()))
+}
+
+/// The name `.Label "key"` is rewritten to call.
+const LABEL: &str = "__berth_label";
+
+/// `.Label "k"` (a method call on the row in docker's templates) becomes
+/// `__berth_label .Labels "k"`; `.Labels` itself is left alone.
+fn route_label_calls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(".Label") {
+        let after = &rest[at + ".Label".len()..];
+        let before_ok = at == 0
+            || !rest[..at]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$');
+        if before_ok && after.starts_with([' ', '\t']) {
+            out.push_str(&rest[..at]);
+            out.push_str(&format!("{LABEL} .Labels"));
+        } else {
+            out.push_str(&rest[..at + ".Label".len()]);
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The name under which printing actions are routed through [`go_string`].
 const PRINT: &str = "__berth_print";
 
@@ -211,8 +253,9 @@ fn route_prints(text: &str) -> String {
     out
 }
 
-const FUNCS: [(&str, Func); 8] = [
+const FUNCS: [(&str, Func); 9] = [
     (PRINT, print_fn),
+    (LABEL, label_fn),
     ("json", json_fn),
     ("join", join_fn),
     ("upper", upper_fn),
@@ -222,22 +265,82 @@ const FUNCS: [(&str, Func); 8] = [
     ("truncate", truncate_fn),
 ];
 
-/// A parsed `--format` template.
-pub struct Format(Template);
+/// A parsed `--format` template, and its text (for docker's error words).
+pub struct Format(Template, String);
+
+/// docker's (Go's) words for a template that does not parse:
+/// `template: :1: unclosed action`, `template: :1: function "x" not defined`.
+fn parse_error(text: &str, said: &str) -> String {
+    let line = 1 + text.matches('\n').count();
+    if let Some(name) = said
+        .split("function ")
+        .nth(1)
+        .and_then(|r| r.strip_suffix(" not defined"))
+    {
+        return format!("template: :{line}: function \"{name}\" not defined");
+    }
+    if text.matches("{{").count() > text.matches("}}").count() {
+        return format!("template: :{line}: unclosed action");
+    }
+    format!(
+        "template: :{line}: {}",
+        said.trim_start_matches("template: ")
+    )
+}
+
+/// docker's (Go's) words for a template that fails on its data:
+/// `template: :1:2: executing "" at <.Missing>: map has no entry for key "Missing"`.
+fn exec_error(text: &str, said: &str) -> String {
+    let Some(field) = said
+        .strip_prefix("no field ")
+        .and_then(|r| r.split(" for ").next())
+    else {
+        return format!("template: :1: executing \"\": {said}");
+    };
+    let dotted = format!(".{field}");
+    let Some(at) = text.find(&dotted) else {
+        return format!(
+            "template: :1: executing \"\" at <{dotted}>: map has no entry for key \"{field}\""
+        );
+    };
+    // The whole field chain the field ends (`.Config.Nope`), and where it starts.
+    let start = text[..at]
+        .rfind(|c: char| !(c.is_alphanumeric() || c == '.' || c == '_'))
+        .map_or(0, |i| i + 1);
+    let path = &text[start..at + dotted.len()];
+    let line = 1 + text[..start].matches('\n').count();
+    let col = start - text[..start].rfind('\n').map_or(0, |n| n + 1);
+    format!(
+        "template: :{line}:{col}: executing \"\" at <{path}>: map has no entry for key \"{field}\""
+    )
+}
 
 impl Format {
     pub fn parse(text: &str) -> Result<Format> {
         let mut t = Template::default();
         t.add_funcs(&FUNCS);
-        t.parse(route_prints(text))
-            .map_err(|e| anyhow!("template parsing error: {e}"))?;
-        Ok(Format(t))
+        t.parse(route_prints(&route_label_calls(text)))
+            .map_err(|e| {
+                anyhow!(
+                    "template parsing error: {}",
+                    parse_error(text, &e.to_string())
+                )
+            })?;
+        Ok(Format(t, text.to_string()))
+    }
+
+    /// Whether the format is the word `json` (inspect's JSON output).
+    pub fn is_json(&self) -> bool {
+        self.1.trim() == "json"
     }
 
     pub fn render(&self, data: &serde_json::Value) -> Result<String> {
+        if self.is_json() {
+            return Ok(data.to_string());
+        }
         self.0
             .render(&Context::from(to_value(data)))
-            .map_err(|e| anyhow!("template: {e}"))
+            .map_err(|e| anyhow!("{}", exec_error(&self.1, &e.to_string())))
     }
 }
 
@@ -294,7 +397,48 @@ mod tests {
     }
 
     #[test]
-    fn errors_are_reported() {
-        assert!(Format::parse("{{.Id").is_err());
+    fn errors_are_reported_in_docker_s_words() {
+        let e = |t: &str| {
+            Format::parse(t)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            e("{{.Id"),
+            "template parsing error: template: :1: unclosed action"
+        );
+        assert_eq!(
+            e("{{nofunc .Id}}"),
+            "template parsing error: template: :1: function \"nofunc\" not defined"
+        );
+        let v = json!({"Id": "x", "Config": {"Env": []}});
+        let r = |t: &str| {
+            Format::parse(t)
+                .unwrap()
+                .render(&v)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            r("{{.Missing}}"),
+            "template: :1:2: executing \"\" at <.Missing>: map has no entry for key \"Missing\""
+        );
+        assert_eq!(
+            r("id {{.Config.Nope}}"),
+            "template: :1:5: executing \"\" at <.Config.Nope>: map has no entry for key \"Nope\""
+        );
+    }
+
+    #[test]
+    fn label_method_of_list_rows() {
+        let row = json!({"Labels": "a=1,tier=web", "Names": "c"});
+        assert_eq!(
+            render("{{.Label \"tier\"}}|{{.Labels}}", row.clone()),
+            "web|a=1,tier=web"
+        );
+        assert_eq!(render("{{.Label \"nope\"}}", row), "");
+        let obj = json!({"Labels": {"tier": "db"}});
+        assert_eq!(render("{{.Label \"tier\"}}", obj), "db");
     }
 }

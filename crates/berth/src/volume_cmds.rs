@@ -168,7 +168,7 @@ pub fn inspect(engine: &Engine, format: Option<&str>, names: &[String]) -> Resul
     Ok(code)
 }
 
-fn confirm(question: &str) -> Result<bool> {
+pub(crate) fn confirm(question: &str) -> Result<bool> {
     print!("{question} [y/N] ");
     std::io::stdout().flush()?;
     let mut line = String::new();

@@ -46,10 +46,25 @@ pub struct BuildOptions {
     pub quiet: bool,
     /// `--pull`: pull every base image, not only missing ones.
     pub pull: bool,
+    /// What RUN steps' containers get: `--memory`, `--cpu-shares`,
+    /// `--cpuset-cpus`, ... (the cgroup limits), `--shm-size`, `--ulimit`,
+    /// `--add-host`, `--security-opt`. They do not change cache keys, as
+    /// docker's do not.
+    pub step: StepOptions,
     /// Set by the caller to stop the build (an API client that went away):
     /// the running step's container is killed and removed, and no further
     /// step starts.
     pub cancel: Option<Arc<AtomicBool>>,
+}
+
+/// The run-time settings of RUN steps' containers.
+#[derive(Debug, Clone, Default)]
+pub struct StepOptions {
+    pub resources: berth_engine::Resources,
+    pub shm_size: Option<i64>,
+    pub ulimits: Vec<berth_engine::Ulimit>,
+    pub add_hosts: Vec<String>,
+    pub security_opt: Vec<String>,
 }
 
 /// Docker's `created_by` prefix for steps that only change the config.
@@ -897,6 +912,12 @@ impl Builder<'_> {
         o.env = env;
         // A build whose client is killed leaves no step running.
         o.ends_with_client = true;
+        let step = &self.opts.step;
+        o.resources = step.resources.clone();
+        o.shm_size = step.shm_size;
+        o.ulimits = step.ulimits.clone();
+        o.add_hosts = step.add_hosts.clone();
+        o.security_opt = step.security_opt.clone();
         if let Some(n) = network {
             o.network = NetworkMode::parse(n)?;
         }

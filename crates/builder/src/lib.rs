@@ -17,7 +17,7 @@ pub mod shell;
 pub use changes::{apply_changes, ChangeError};
 pub use context::{is_archive, unpack_archive, unpack_context};
 pub use error::BuildError;
-pub use executor::{build, BuildOptions};
+pub use executor::{build, BuildOptions, StepOptions};
 pub use instructions::{
     parse_dockerfile, parse_instruction, Command, CopySpec, Dockerfile, Healthcheck, Instruction,
     Stage, Step,

@@ -313,6 +313,13 @@ pub struct ContainerOptions {
     /// `userns_remap`.
     #[serde(default)]
     pub userns: String,
+    /// `--link NAME[:ALIAS]` (docker's legacy links).
+    #[serde(default)]
+    pub links: Vec<crate::links::Link>,
+    /// `network connect --ip`: the address asked for on a connected network
+    /// (by the network's name).
+    #[serde(default)]
+    pub extra_ips: std::collections::BTreeMap<String, std::net::Ipv4Addr>,
 }
 
 /// Whether a container gets a namespace of its own (`--ipc`, `--pid`,
@@ -521,9 +528,45 @@ impl RestartPolicy {
     }
 }
 
-/// The json-file log's rotation (`--log-opt max-size=10m --log-opt max-file=3`).
+/// Where a container's output goes (`--log-driver`): docker's json-file
+/// log, docker's `local` driver (a file of its own under `local-logs/`,
+/// 20 MiB by 5 files by default), or nowhere (`none`; `logs` then refuses).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogDriver {
+    #[default]
+    JsonFile,
+    Local,
+    None,
+}
+
+impl LogDriver {
+    pub fn parse(name: &str) -> Result<LogDriver> {
+        match name {
+            "json-file" | "" => Ok(LogDriver::JsonFile),
+            "local" => Ok(LogDriver::Local),
+            "none" => Ok(LogDriver::None),
+            other => Err(Error::InvalidArgument(format!(
+                "failed to create container: logger: no log driver named '{other}' is registered (json-file, local and none are)"
+            ))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LogDriver::JsonFile => "json-file",
+            LogDriver::Local => "local",
+            LogDriver::None => "none",
+        }
+    }
+}
+
+/// The log driver and its rotation (`--log-opt max-size=10m --log-opt max-file=3`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogOptions {
+    /// Records written before the driver was a choice are json-file's.
+    #[serde(default)]
+    pub driver: LogDriver,
     /// Rotate when the file would grow past this many bytes (0: never).
     pub max_size: u64,
     /// Files kept, the current one included.
@@ -533,14 +576,25 @@ pub struct LogOptions {
 impl Default for LogOptions {
     /// Rotation is on by default: 10 MiB, 3 files.
     fn default() -> LogOptions {
-        LogOptions {
-            max_size: 10 * 1024 * 1024,
-            max_file: 3,
-        }
+        LogOptions::for_driver(LogDriver::JsonFile)
     }
 }
 
 impl LogOptions {
+    /// A driver with docker's defaults for it.
+    pub fn for_driver(driver: LogDriver) -> LogOptions {
+        let (max_size, max_file) = match driver {
+            LogDriver::JsonFile => (10 * 1024 * 1024, 3),
+            LogDriver::Local => (20 * 1024 * 1024, 5),
+            LogDriver::None => (0, 1),
+        };
+        LogOptions {
+            driver,
+            max_size,
+            max_file,
+        }
+    }
+
     /// Applies one `--log-opt key=value`.
     pub fn set(&mut self, opt: &str) -> Result<()> {
         let bad = |m: String| Error::InvalidArgument(m);
@@ -548,7 +602,7 @@ impl LogOptions {
             .split_once('=')
             .ok_or_else(|| bad(format!("invalid log opt '{opt}': expected key=value")))?;
         match k {
-            "max-size" => {
+            "max-size" if self.driver != LogDriver::None => {
                 let n = if v == "-1" {
                     0
                 } else {
@@ -557,7 +611,7 @@ impl LogOptions {
                 };
                 self.max_size = n.max(0) as u64;
             }
-            "max-file" => {
+            "max-file" if self.driver != LogDriver::None => {
                 let n: u32 = v
                     .parse()
                     .map_err(|_| bad(format!("invalid max-file '{v}': must be a number")))?;
@@ -568,7 +622,8 @@ impl LogOptions {
             }
             _ => {
                 return Err(bad(format!(
-                    "unknown log opt '{k}' for json-file log driver"
+                    "unknown log opt '{k}' for {} log driver",
+                    self.driver.name()
                 )))
             }
         }
@@ -632,6 +687,8 @@ impl ContainerOptions {
             add_hosts: Vec::new(),
             extra_networks: Vec::new(),
             ends_with_client: false,
+            links: Vec::new(),
+            extra_ips: Default::default(),
         }
     }
 }
@@ -1049,5 +1106,11 @@ mod policy_tests {
         assert!(o.set("max-file=0").is_err());
         assert!(o.set("compress=true").is_err());
         assert!(o.set("max-size").is_err());
+        let mut l = LogOptions::for_driver(LogDriver::parse("local").unwrap());
+        assert_eq!((l.max_size, l.max_file), (20 * 1024 * 1024, 5));
+        l.set("max-file=2").unwrap();
+        let mut n = LogOptions::for_driver(LogDriver::parse("none").unwrap());
+        assert!(n.set("max-size=1k").is_err());
+        assert!(LogDriver::parse("syslog").is_err());
     }
 }

@@ -188,9 +188,15 @@ impl ContainerStore {
         }
     }
 
-    /// The JSON-file log of a container (docker's json-file layout).
-    pub(crate) fn log_path(&self, id: &str) -> PathBuf {
-        self.dir(id).join(format!("{id}-json.log"))
+    /// A container's log file where its driver keeps it: docker's json-file
+    /// layout, or the `local` driver's `local-logs/container.log`; `none`
+    /// keeps no file.
+    pub(crate) fn log_path(&self, id: &str, driver: crate::LogDriver) -> Option<PathBuf> {
+        match driver {
+            crate::LogDriver::JsonFile => Some(self.dir(id).join(format!("{id}-json.log"))),
+            crate::LogDriver::Local => Some(self.dir(id).join("local-logs").join("container.log")),
+            crate::LogDriver::None => None,
+        }
     }
 
     pub(crate) fn load(&self, id: &str) -> Result<ContainerRecord> {

@@ -140,6 +140,11 @@ impl Engine {
         Ok(client::verify(&self.registry_options(), registry, creds)?)
     }
 
+    /// `search`: the repositories `registry` lists in its catalog.
+    pub fn catalog(&self, registry: &str) -> Result<Vec<String>> {
+        Ok(client::catalog(&self.registry_options(), registry)?)
+    }
+
     /// Forgets `registry`'s credentials; false if there were none.
     pub fn logout(&self, registry: &str) -> Result<bool> {
         Ok(client::logout(&self.registry_options(), registry)?)

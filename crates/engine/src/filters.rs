@@ -145,6 +145,63 @@ impl ContainerFilter {
     }
 }
 
+/// docker's prune filters (`container/image/network/volume/system prune
+/// --filter`): `until=` (a time or a duration before now: only what was
+/// created before it), `label=KEY[=VALUE]` and `label!=KEY[=VALUE]`. All of
+/// them apply.
+#[derive(Debug, Default, Clone)]
+pub struct PruneFilter {
+    until: Option<chrono::DateTime<chrono::Utc>>,
+    /// (wanted label, whether it must be absent)
+    labels: Vec<(String, bool)>,
+}
+
+impl PruneFilter {
+    /// From `key=value` words; `until` is refused where docker refuses it
+    /// (volumes: `allow_until` false).
+    pub fn from_words(words: &[String], allow_until: bool) -> Result<Self> {
+        let mut out = PruneFilter::default();
+        for w in words {
+            let (k, v) = w.split_once('=').ok_or_else(|| {
+                Error::InvalidArgument(format!("bad format of filter (expected name=value): {w}"))
+            })?;
+            // `label!=x` splits at its '=': the key ends in '!'.
+            match k {
+                "until" if allow_until => {
+                    out.until = Some(crate::logs::parse_time(v, chrono::Utc::now())?);
+                }
+                "label" => out.labels.push((v.to_string(), false)),
+                "label!" => out.labels.push((v.to_string(), true)),
+                _ => {
+                    return Err(Error::InvalidArgument(format!(
+                        "invalid filter '{}'",
+                        k.trim_end_matches('!')
+                    )))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether an object created at `created` (RFC 3339) with `labels` is
+    /// one the prune may remove.
+    pub fn matches(
+        &self,
+        created: &str,
+        labels: &std::collections::BTreeMap<String, String>,
+    ) -> bool {
+        if let Some(until) = self.until {
+            match chrono::DateTime::parse_from_rfc3339(created) {
+                Ok(t) if t.with_timezone(&chrono::Utc) < until => {}
+                _ => return false,
+            }
+        }
+        self.labels
+            .iter()
+            .all(|(want, absent)| label_matches(labels, want) != *absent)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,5 +220,26 @@ mod tests {
         assert_eq!(e.to_string(), "invalid filter 'status=sleeping'");
         assert!(ContainerFilter::parse([("name", "web[")]).is_err());
         assert!(ContainerFilter::from_words(&["nameweb".into()]).is_err());
+    }
+
+    #[test]
+    fn prune_filters() {
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let mut l = std::collections::BTreeMap::new();
+        l.insert("keep".to_string(), "yes".to_string());
+        let old = "2020-01-01T00:00:00Z";
+        let new = chrono::Utc::now().to_rfc3339();
+        let f = PruneFilter::from_words(&words(&["until=1h"]), true).unwrap();
+        assert!(f.matches(old, &l) && !f.matches(&new, &l));
+        let f = PruneFilter::from_words(&words(&["label!=keep"]), true).unwrap();
+        assert!(!f.matches(old, &l) && f.matches(old, &Default::default()));
+        let f = PruneFilter::from_words(&words(&["label=keep=yes"]), true).unwrap();
+        assert!(f.matches(old, &l) && !f.matches(old, &Default::default()));
+        let f = PruneFilter::from_words(&words(&["label!=keep=no"]), true).unwrap();
+        assert!(f.matches(old, &l));
+        let e = PruneFilter::from_words(&words(&["until=1h"]), false).unwrap_err();
+        assert_eq!(e.to_string(), "invalid filter 'until'");
+        assert!(PruneFilter::from_words(&words(&["colour=red"]), true).is_err());
+        assert!(PruneFilter::from_words(&words(&["until=soon"]), true).is_err());
     }
 }

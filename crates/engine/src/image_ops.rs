@@ -232,17 +232,71 @@ impl Engine {
     /// layer and blob nothing references. Returns the deleted image IDs and
     /// the bytes freed.
     pub fn prune_images(&self, all: bool) -> Result<(Vec<Digest>, u64)> {
+        self.prune_images_filtered(all, &crate::filters::PruneFilter::default())
+    }
+
+    /// `image prune --filter until=/label=`: as [`Engine::prune_images`],
+    /// only the images `filter` picks (by their creation time and labels).
+    pub fn prune_images_filtered(
+        &self,
+        all: bool,
+        filter: &crate::filters::PruneFilter,
+    ) -> Result<(Vec<Digest>, u64)> {
         // Build cache goes with `-a` (or `builder prune`), never as dangling.
         // An image pulled by digest has no tag but is named by its digest.
         self.prune_where(|img| {
-            all || (img.refs.is_empty() && img.repo_digests.is_empty() && !img.intermediate)
+            (all || (img.refs.is_empty() && img.repo_digests.is_empty() && !img.intermediate))
+                && filter.matches(&img.created, &image_labels(img))
         })
     }
 
     /// `builder prune`: deletes the build cache (build steps' images no
     /// container uses), then what nothing references any more.
     pub fn prune_build_cache(&self) -> Result<(Vec<Digest>, u64)> {
-        self.prune_where(|img| img.intermediate && img.refs.is_empty())
+        self.prune_build_cache_filtered(&crate::filters::PruneFilter::default())
+    }
+
+    /// `builder prune`/`system prune` with `--filter until=/label=`.
+    pub fn prune_build_cache_filtered(
+        &self,
+        filter: &crate::filters::PruneFilter,
+    ) -> Result<(Vec<Digest>, u64)> {
+        self.prune_where(|img| {
+            img.intermediate
+                && img.refs.is_empty()
+                && filter.matches(&img.created, &image_labels(img))
+        })
+    }
+
+    /// `builder prune --keep-storage N`: the newest build cache is kept up
+    /// to `keep` bytes (of layers only the cache holds), the rest goes; 0
+    /// keeps nothing.
+    pub fn prune_build_cache_keeping(
+        &self,
+        filter: &crate::filters::PruneFilter,
+        keep: u64,
+    ) -> Result<(Vec<Digest>, u64)> {
+        let mut cache: Vec<ImageUsage> = self
+            .image_usage()?
+            .into_iter()
+            .filter(|u| {
+                u.image.intermediate
+                    && u.image.refs.is_empty()
+                    && filter.matches(&u.image.created, &image_labels(&u.image))
+            })
+            .collect();
+        cache.sort_by(|a, b| b.image.created.cmp(&a.image.created));
+        let mut kept = 0u64;
+        let mut doomed = Vec::new();
+        for u in cache {
+            let bytes = u.size - u.shared;
+            if keep > 0 && kept + bytes <= keep {
+                kept += bytes;
+            } else {
+                doomed.push(u.image.id);
+            }
+        }
+        self.prune_where(|img| doomed.contains(&img.id))
     }
 
     /// Deletes the images no container uses that `doomed` picks, then every
@@ -262,6 +316,17 @@ impl Engine {
     }
 }
 
+/// An image's labels (its config's), in order.
+pub(crate) fn image_labels(img: &Image) -> std::collections::BTreeMap<String, String> {
+    img.config
+        .config()
+        .as_ref()
+        .and_then(|c| c.labels().clone())
+        .unwrap_or_default()
+        .into_iter()
+        .collect()
+}
+
 /// Writes a directory tree as a tar without following symlinks.
 fn write_tree(root: &Path, out: impl Write) -> std::io::Result<()> {
     let mut b = tar::Builder::new(out);
@@ -277,6 +342,18 @@ fn write_tree(root: &Path, out: impl Write) -> std::io::Result<()> {
         }
     }
     b.into_inner()?.flush()
+}
+
+/// One image's share of the disk (`system df -v`).
+#[derive(Debug, Clone)]
+pub struct ImageUsage {
+    pub image: Image,
+    /// Bytes of all its layers.
+    pub size: u64,
+    /// Bytes of its layers other images use too.
+    pub shared: u64,
+    /// Containers made from it.
+    pub containers: usize,
 }
 
 /// `system df`'s figures.
@@ -358,6 +435,39 @@ impl Engine {
             }
         }
         Ok(du)
+    }
+
+    /// Per image, `system df -v`'s columns: its layers' bytes, the part of
+    /// them other images share, and how many containers use it.
+    pub fn image_usage(&self) -> Result<Vec<ImageUsage>> {
+        use std::collections::HashMap;
+        let containers = self.containers.list()?;
+        let images = self.images.list()?;
+        let mut holders: HashMap<&Digest, usize> = HashMap::new();
+        for img in &images {
+            for c in &img.chain_ids {
+                *holders.entry(c).or_default() += 1;
+            }
+        }
+        let mut out = Vec::new();
+        for img in &images {
+            let (mut size, mut shared) = (0, 0);
+            for c in &img.chain_ids {
+                let bytes = self.images.layers().info(c).map(|i| i.size).unwrap_or(0);
+                size += bytes;
+                if holders.get(c).copied().unwrap_or(0) > 1 {
+                    shared += bytes;
+                }
+            }
+            let id = img.id.to_string();
+            out.push(ImageUsage {
+                image: img.clone(),
+                size,
+                shared,
+                containers: containers.iter().filter(|c| c.image_id == id).count(),
+            });
+        }
+        Ok(out)
     }
 
     /// The size of a container's writable layer.

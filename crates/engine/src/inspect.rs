@@ -63,10 +63,14 @@ fn host_config(rec: &ContainerRecord, network: String) -> Value {
     let r = &o.resources;
     let mut v = json!({
         "LogConfig": {
-            "Type": "json-file",
-            "Config": {
-                "max-size": o.log.max_size.to_string(),
-                "max-file": o.log.max_file.to_string(),
+            "Type": o.log.driver.name(),
+            "Config": if o.log.driver == crate::LogDriver::None {
+                json!({})
+            } else {
+                json!({
+                    "max-size": o.log.max_size.to_string(),
+                    "max-file": o.log.max_file.to_string(),
+                })
             },
         },
         "RestartPolicy": {
@@ -74,6 +78,12 @@ fn host_config(rec: &ContainerRecord, network: String) -> Value {
             "MaximumRetryCount": o.restart.max_retries(),
         },
         "NetworkMode": network,
+        "Links": (!o.links.is_empty()).then(|| {
+            o.links
+                .iter()
+                .map(|l| format!("/{}:/{}/{}", l.name, rec.name, l.alias))
+                .collect::<Vec<_>>()
+        }),
         "AutoRemove": o.auto_remove,
         "Privileged": o.privileged,
         "ReadonlyRootfs": o.read_only,
@@ -143,6 +153,27 @@ fn rates(list: &[crate::DeviceRate]) -> Value {
         .collect::<Vec<_>>())
 }
 
+impl Engine {
+    /// The ports a container exposes (`80/tcp`): its image's and `--expose`'s.
+    pub fn exposed_ports(&self, rec: &ContainerRecord) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .images
+            .resolve(&rec.image_id)
+            .ok()
+            .and_then(|i| i.config.config().clone())
+            .and_then(|c| c.exposed_ports().clone())
+            .unwrap_or_default();
+        for e in &rec.options.expose {
+            for p in crate::config::parse_expose(e).unwrap_or_default() {
+                if !out.contains(&p) {
+                    out.push(p);
+                }
+            }
+        }
+        out
+    }
+}
+
 /// `Config.ExposedPorts` as `--expose` gave them (`{"80/tcp": {}}`).
 fn exposed_ports(o: &crate::ContainerOptions) -> Value {
     let m: BTreeMap<String, Value> = o
@@ -189,6 +220,8 @@ impl Engine {
                 );
             }
         }
+        let mut options = n.options.clone();
+        options.insert("com.docker.network.bridge.name".into(), n.bridge.clone());
         Ok(json!({
             "Name": n.name,
             "Id": n.id,
@@ -199,14 +232,55 @@ impl Engine {
             "IPAM": {
                 "Driver": "default",
                 "Options": {},
-                "Config": [{"Subnet": n.subnet.to_string(), "Gateway": n.gateway.to_string()}],
+                "Config": [ipam_config(n)],
             },
-            "Internal": false,
+            "Internal": n.internal,
             "Attachable": false,
             "Containers": containers,
-            "Options": {"com.docker.network.bridge.name": n.bridge},
+            "Options": options,
             "Labels": n.labels,
         }))
+    }
+
+    /// docker's `network inspect` document of the built-in `host` or `none`
+    /// network (found by name or by its ID): no IPAM, the containers that
+    /// use it.
+    pub fn inspect_builtin_network(&self, key: &str) -> Result<Option<Value>> {
+        for name in ["host", "none"] {
+            let id = self.builtin_network_id(name)?;
+            if key != name && (key.len() < 12 || !id.starts_with(key)) {
+                continue;
+            }
+            let mode = if name == "host" {
+                NetworkMode::Host
+            } else {
+                NetworkMode::None
+            };
+            let mut containers = serde_json::Map::new();
+            for c in self.containers()? {
+                if c.options.network == mode && c.state.status.is_active() {
+                    containers.insert(
+                        c.id.clone(),
+                        json!({"Name": c.name, "MacAddress": "", "IPv4Address": "", "IPv6Address": ""}),
+                    );
+                }
+            }
+            return Ok(Some(json!({
+                "Name": name,
+                "Id": id,
+                "Created": "0001-01-01T00:00:00Z",
+                "Scope": "local",
+                "Driver": if name == "host" { "host" } else { "null" },
+                "EnableIPv6": false,
+                "IPAM": {"Driver": "default", "Options": null, "Config": null},
+                "Internal": false,
+                "Attachable": false,
+                "Containers": containers,
+                "Options": {},
+                "Labels": {},
+            })));
+        }
+        Ok(None)
     }
 
     /// docker's `volume inspect` document.
@@ -312,7 +386,7 @@ impl Engine {
                 "Health": s.health,
             },
             "Image": rec.image_id,
-            "LogPath": self.containers.log_path(&rec.id),
+            "LogPath": self.containers.log_path(&rec.id, rec.options.log.driver).unwrap_or_default(),
             "Name": format!("/{}", rec.name),
             "RestartCount": s.restart_count,
             "Driver": "overlay",
@@ -419,4 +493,17 @@ fn networks_doc(rec: &ContainerRecord) -> Value {
         );
     }
     Value::Object(out)
+}
+
+/// A network's IPAM config entry as docker shows it: the range and the
+/// auxiliary addresses only where they were given.
+fn ipam_config(n: &crate::networks::Network) -> Value {
+    let mut c = json!({"Subnet": n.subnet.to_string(), "Gateway": n.gateway.to_string()});
+    if let Some(r) = n.ip_range {
+        c["IPRange"] = json!(r.to_string());
+    }
+    if !n.aux_addresses.is_empty() {
+        c["AuxiliaryAddresses"] = json!(n.aux_addresses);
+    }
+    c
 }

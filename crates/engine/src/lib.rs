@@ -16,6 +16,7 @@ pub mod health;
 mod image_ops;
 mod inspect;
 mod lifecycle;
+mod links;
 pub mod logs;
 pub mod monitor;
 pub mod mounts;
@@ -80,16 +81,17 @@ pub mod runtime {
 pub use build_ops::Stream;
 pub use check::{Check, ContainerFinding, ContainerProblem, Repair, Severity};
 pub use config::{
-    format_cpuset, parse_expose, ContainerOptions, DeviceMapping, DeviceRate, LogOptions,
-    NamespaceMode, NetworkMode, Resources, RestartPolicy, Ulimit,
+    format_cpuset, parse_expose, ContainerOptions, DeviceMapping, DeviceRate, LogDriver,
+    LogOptions, NamespaceMode, NetworkMode, Resources, RestartPolicy, Ulimit,
 };
 pub use containers::{ContainerRecord, State, Status, EXIT_UNKNOWN};
 pub use cp::CopyDirection;
 pub use error::{Error, ErrorKind, Result};
 pub use exec::ExecRequest;
 pub use image_ops::named_refs;
-pub use image_ops::{CommitRequest, DiskUsage, Removed};
+pub use image_ops::{CommitRequest, DiskUsage, ImageUsage, Removed};
 pub use lifecycle::{parse_signal, ContainerStats};
+pub use links::Link;
 pub use networks::{Endpoint, Network, NetworkRequest, PublishedPort, DEFAULT_NETWORK};
 pub use update::UpdateRequest;
 pub use user::{resolve as resolve_user, ExecUser};
@@ -559,7 +561,10 @@ impl Engine {
             extra.push(("TERM", "xterm".into()));
         }
         extra.push(("HOME", user.home.clone()));
-        let env = spec::environment(cfg.env().as_deref().unwrap_or_default(), &opts.env, &extra);
+        // Link variables come first: the image's and the user's win.
+        let mut base_env = self.link_env(rec)?;
+        base_env.extend(cfg.env().clone().unwrap_or_default());
+        let env = spec::environment(&base_env, &opts.env, &extra);
         // Files regenerated at every start live in the runtime state directory.
         let run_dir = self.run_dir(&rec.id);
         fs::create_dir_all(&run_dir).map_err(Error::io("create", &run_dir))?;

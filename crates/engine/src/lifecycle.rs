@@ -105,6 +105,29 @@ fn parse_stat(stat: &str) -> Option<(char, Option<i32>)> {
     Some((state, exit))
 }
 
+impl Engine {
+    /// `container prune`: removes every container that is not running (and
+    /// that `filter` picks by creation time and labels). Returns their IDs
+    /// and the bytes their writable layers held.
+    pub fn prune_containers(
+        &self,
+        filter: &crate::filters::PruneFilter,
+    ) -> Result<(Vec<String>, u64)> {
+        let mut removed = Vec::new();
+        let mut freed = 0;
+        for c in self.containers.list()? {
+            if !c.state.status.can_remove() || !filter.matches(&c.created, &c.options.labels) {
+                continue;
+            }
+            let size = self.container_size(&c.id);
+            self.remove(&c.id, false, false)?;
+            freed += size;
+            removed.push(c.id);
+        }
+        Ok((removed, freed))
+    }
+}
+
 #[cfg(test)]
 mod stat_tests {
     #[test]
@@ -470,6 +493,12 @@ impl Engine {
                 .map(|r| r.state.status.is_active() && monitor_alive(r.state.monitor_pid))
                 .unwrap_or(false)
         };
+        let path = self
+            .containers
+            .log_path(&rec.id, rec.options.log.driver)
+            .ok_or_else(|| {
+                Error::InvalidArgument("configured logging driver does not support reading".into())
+            })?;
         let unmonitored = || {
             self.containers.load(&rec.id).is_ok_and(|r| {
                 r.state.status.is_active() && r.state.pid > 0 && !monitor_alive(r.state.monitor_pid)
@@ -481,13 +510,7 @@ impl Engine {
                 rec.name
             );
         }
-        let done = crate::logs::read(
-            &self.containers.log_path(&rec.id),
-            rec.options.log.max_file,
-            opts,
-            running,
-            sink,
-        );
+        let done = crate::logs::read(&path, rec.options.log.max_file, opts, running, sink);
         if opts.follow && unmonitored() {
             tracing::warn!(
                 "container {}: its monitor is gone (killed): the log ends here while the container runs on (restart it)",
@@ -497,8 +520,9 @@ impl Engine {
         done
     }
 
-    pub fn log_path(&self, id: &str) -> std::path::PathBuf {
-        self.containers.log_path(id)
+    pub fn log_path(&self, id: &str) -> Option<std::path::PathBuf> {
+        let driver = self.containers.load(id).ok()?.options.log.driver;
+        self.containers.log_path(id, driver)
     }
 }
 

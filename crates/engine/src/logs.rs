@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::LogOptions;
+use crate::config::{LogDriver, LogOptions};
 use crate::error::{Error, Result};
 
 /// A line longer than this is written as several entries, as docker does.
@@ -34,7 +34,8 @@ pub struct LogEntry {
 /// Writes a container's output to its log, rotating by size.
 pub struct LogWriter {
     path: PathBuf,
-    file: File,
+    /// None for the `none` driver: output is dropped.
+    file: Option<File>,
     size: u64,
     opts: LogOptions,
     /// Per stream, the start of a line not yet ended.
@@ -49,12 +50,24 @@ fn rotated(path: &Path, n: u32) -> PathBuf {
 
 impl LogWriter {
     pub fn open(path: &Path, opts: LogOptions) -> Result<LogWriter> {
-        let file = File::options()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(Error::io("open log", path))?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let file = if opts.driver == LogDriver::None {
+            None
+        } else {
+            if let Some(dir) = path.parent() {
+                fs::create_dir_all(dir).map_err(Error::io("create log directory", dir))?;
+            }
+            Some(
+                File::options()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(Error::io("open log", path))?,
+            )
+        };
+        let size = file
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .map_or(0, |m| m.len());
         Ok(LogWriter {
             path: path.to_path_buf(),
             file,
@@ -66,6 +79,9 @@ impl LogWriter {
 
     /// Records output of one stream; complete lines become entries.
     pub fn write(&mut self, stream: Stream, data: &[u8]) -> io::Result<()> {
+        if self.file.is_none() {
+            return Ok(());
+        }
         let i = stream as usize;
         // Entries are appended one by one so that rotation keeps every file
         // within max-size.
@@ -105,6 +121,9 @@ impl LogWriter {
 
     /// Writes out unfinished lines (the container ended).
     pub fn flush_partial(&mut self) -> io::Result<()> {
+        if self.file.is_none() {
+            return Ok(());
+        }
         let mut out = Vec::new();
         for (i, stream) in [Stream::Stdout, Stream::Stderr].into_iter().enumerate() {
             let line = std::mem::take(&mut self.partial[i]);
@@ -125,7 +144,9 @@ impl LogWriter {
         {
             self.rotate()?;
         }
-        self.file.write_all(data)?;
+        if let Some(f) = &mut self.file {
+            f.write_all(data)?;
+        }
         self.size += data.len() as u64;
         Ok(())
     }
@@ -145,11 +166,13 @@ impl LogWriter {
                 }
             }
         }
-        self.file = File::options()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .open(&self.path)?;
+        self.file = Some(
+            File::options()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .open(&self.path)?,
+        );
         self.size = 0;
         Ok(())
     }
@@ -371,6 +394,7 @@ mod tests {
             LogOptions {
                 max_size: 300,
                 max_file: 3,
+                ..LogOptions::default()
             },
         )
         .unwrap();

@@ -44,6 +44,18 @@ pub struct Network {
     pub created: String,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// `--ip-range`: the part of the subnet containers' addresses come from.
+    #[serde(default)]
+    pub ip_range: Option<Ipv4Net>,
+    /// `--aux-address NAME=IP`: addresses never given to a container.
+    #[serde(default)]
+    pub aux_addresses: BTreeMap<String, Ipv4Addr>,
+    /// `--internal`: no route out, no masquerade, nothing forwarded in.
+    #[serde(default)]
+    pub internal: bool,
+    /// `-o KEY=VALUE` driver options (com.docker.network.bridge.name).
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
 }
 
 /// A container's address on one network.
@@ -59,6 +71,9 @@ pub struct Endpoint {
     /// The host end of the veth pair.
     pub veth: String,
     pub aliases: Vec<String>,
+    /// On an internal network: no default route through its gateway.
+    #[serde(default)]
+    pub internal: bool,
 }
 
 impl Endpoint {
@@ -78,6 +93,7 @@ impl Endpoint {
             bridge: n.bridge.clone(),
             veth: format!("vb{}{index}", &id[..10]),
             aliases,
+            internal: n.internal,
         }
     }
 }
@@ -143,7 +159,18 @@ pub struct NetworkRequest {
     pub subnet: Option<Ipv4Net>,
     pub gateway: Option<Ipv4Addr>,
     pub labels: BTreeMap<String, String>,
+    /// `--ip-range`, inside the subnet.
+    pub ip_range: Option<Ipv4Net>,
+    /// `--aux-address NAME=IP`, inside the subnet.
+    pub aux_addresses: BTreeMap<String, Ipv4Addr>,
+    pub internal: bool,
+    /// `-o KEY=VALUE`: com.docker.network.bridge.name (the bridge's interface
+    /// name) is honoured; other keys are refused.
+    pub options: BTreeMap<String, String>,
 }
+
+/// The driver options `network create -o` takes.
+const BRIDGE_NAME_OPTION: &str = "com.docker.network.bridge.name";
 
 fn net_err(e: berth_network::Error) -> Error {
     Error::Network(e)
@@ -226,11 +253,50 @@ fn ensure_kernel(nl: &Netlink, n: &Network) -> Result<()> {
         // Lets localhost reach published ports (DNAT from 127.0.0.1).
         netlink::sysctl(&format!("net/ipv4/conf/{}/route_localnet", n.bridge), "1")?;
         nft::ensure_table()?;
-        nft::add_network(&n.bridge, &n.subnet)
+        nft::add_network(&n.bridge, &n.subnet, n.internal)
     })();
     if let Err(e) = done {
         let _ = nl.delete(&n.bridge);
         return Err(net_err(e));
+    }
+    Ok(())
+}
+
+/// What docker checks of `--ip-range`, `--aux-address` and `-o` before a
+/// network is made: ranges and auxiliary addresses need `--subnet` and must
+/// lie in it, option keys must be ones the bridge driver knows.
+fn check_ipam(req: &NetworkRequest) -> Result<()> {
+    let bad = |m: String| Err(Error::InvalidArgument(m));
+    for (k, v) in &req.options {
+        match k.as_str() {
+            BRIDGE_NAME_OPTION if !ipam::valid_ifname(v) => {
+                return bad(format!(
+                    "invalid bridge name {v:?}: an interface name of 1 to 15 characters"
+                ));
+            }
+            BRIDGE_NAME_OPTION => {}
+            other => {
+                return bad(format!(
+                    "network option {other:?} is not supported (com.docker.network.bridge.name is)"
+                ))
+            }
+        }
+    }
+    if req.ip_range.is_none() && req.aux_addresses.is_empty() {
+        return Ok(());
+    }
+    let Some(subnet) = req.subnet.map(|s| s.trunc()) else {
+        return bad("invalid pool request: an --ip-range or --aux-address needs a --subnet".into());
+    };
+    if let Some(r) = req.ip_range {
+        if !subnet.contains(&r.trunc()) {
+            return bad(format!("no matching subnet for range {r}"));
+        }
+    }
+    for (name, ip) in &req.aux_addresses {
+        if !subnet.contains(ip) {
+            return bad(format!("no matching subnet for aux-address {name}={ip}"));
+        }
     }
     Ok(())
 }
@@ -342,7 +408,9 @@ fn setup(
         }
         let nl = inside.as_ref().ok_or("no netlink connection")?;
         let mac = parse_mac(&ep.mac).unwrap_or_else(|| ipam::mac_for(ep.ip));
-        let gw = (i == 0).then_some(ep.gateway);
+        // The default route goes through the first network that has a way out.
+        let router = endpoints.iter().position(|e| !e.internal);
+        let gw = (router == Some(i)).then_some(ep.gateway);
         nl.configure_inside(&peer, &format!("eth{i}"), ep.ip, ep.prefix, mac, gw)
             .map_err(|e| e.to_string())?;
     }
@@ -406,8 +474,9 @@ fn free_ip(records: &[ContainerRecord], n: &Network, except: &str) -> Result<Ipv
         .flat_map(|o| o.state.endpoints.iter())
         .filter(|e| e.network_id == n.id)
         .map(|e| e.ip)
+        .chain(n.aux_addresses.values().copied())
         .collect();
-    ipam::allocate(&n.subnet, n.gateway, &used).ok_or_else(|| {
+    ipam::allocate_in(&n.subnet, n.ip_range.as_ref(), n.gateway, &used).ok_or_else(|| {
         Error::Conflict(format!("no available IPv4 addresses on network {}", n.name))
     })
 }
@@ -451,6 +520,7 @@ fn chosen_ip(
         )));
     }
     let used = ip == n.gateway
+        || n.aux_addresses.values().any(|a| *a == ip)
         || records
             .iter()
             .filter(|o| o.id != except)
@@ -480,6 +550,32 @@ fn port_free(port: u16, proto: Proto) -> bool {
 impl Engine {
     pub fn networks(&self) -> Result<Vec<Network>> {
         self.networks.list()
+    }
+
+    /// The ID of the built-in `host` or `none` network: random, made once
+    /// per state root and kept (`<root>/networks/builtin/NAME`), as docker's
+    /// daemon gives them IDs of their own.
+    pub fn builtin_network_id(&self, name: &str) -> Result<String> {
+        if !matches!(name, "host" | "none") {
+            return Err(Error::NetworkNotFound(name.to_string()));
+        }
+        let dir = self.networks.dir.join("builtin");
+        let path = dir.join(name);
+        if let Ok(id) = fs::read_to_string(&path) {
+            if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Ok(id);
+            }
+        }
+        let _lock = self.lock_containers()?;
+        if let Ok(id) = fs::read_to_string(&path) {
+            if id.len() == 64 {
+                return Ok(id);
+            }
+        }
+        fs::create_dir_all(&dir).map_err(Error::io("create", &dir))?;
+        let id = hex::encode(crate::random_bytes::<32>()?);
+        berth_image::write_atomic(&path, id.as_bytes())?;
+        Ok(id)
     }
 
     pub fn network(&self, key: &str) -> Result<Network> {
@@ -526,9 +622,23 @@ impl Engine {
                 )))
             }
         }
+        check_ipam(&req)?;
         let _host = host_lock()?;
         let _lock = self.lock_containers()?;
         let existing = self.networks.list()?;
+        if let Some(bridge) = req.options.get(BRIDGE_NAME_OPTION) {
+            let taken = existing.iter().any(|n| &n.bridge == bridge)
+                || *bridge == self.config.bridge
+                || Netlink::new()
+                    .and_then(|nl| nl.index(bridge))
+                    .map_err(net_err)?
+                    .is_some();
+            if taken {
+                return Err(Error::Conflict(format!(
+                    "bridge name {bridge} is already in use on this host"
+                )));
+            }
+        }
         if let Some(n) = existing.iter().find(|n| n.name == req.name) {
             if n.name == DEFAULT_NETWORK {
                 // Another command made the default network meanwhile.
@@ -564,6 +674,8 @@ impl Engine {
         let id = hex::encode(crate::random_bytes::<32>()?);
         let bridge = if req.name == DEFAULT_NETWORK {
             self.config.bridge.clone()
+        } else if let Some(name) = req.options.get(BRIDGE_NAME_OPTION) {
+            name.clone()
         } else {
             format!("br-{}", &id[..12])
         };
@@ -576,6 +688,10 @@ impl Engine {
             bridge,
             created: crate::now(),
             labels: req.labels,
+            ip_range: req.ip_range,
+            aux_addresses: req.aux_addresses,
+            internal: req.internal,
+            options: req.options,
         };
         ensure_kernel(&nl, &n)?;
         if let Err(e) = self.networks.save(&n) {
@@ -650,9 +766,20 @@ impl Engine {
 
     /// Removes every user network without running containers.
     pub fn network_prune(&self) -> Result<Vec<String>> {
+        self.network_prune_filtered(&crate::filters::PruneFilter::default())
+    }
+
+    /// `network prune --filter until=/label=`: only the networks `filter` picks.
+    pub fn network_prune_filtered(
+        &self,
+        filter: &crate::filters::PruneFilter,
+    ) -> Result<Vec<String>> {
         let mut out = Vec::new();
         for n in self.networks.list()? {
-            if n.name == DEFAULT_NETWORK || !self.network_users(&n.id)?.is_empty() {
+            if n.name == DEFAULT_NETWORK
+                || !filter.matches(&n.created, &n.labels)
+                || !self.network_users(&n.id)?.is_empty()
+            {
                 continue;
             }
             out.push(self.network_remove(&n.id)?);
@@ -661,7 +788,7 @@ impl Engine {
     }
 
     /// The networks a container joins, in order (the first one routes).
-    fn container_networks(&self, rec: &ContainerRecord) -> Result<Vec<Network>> {
+    pub(crate) fn container_networks(&self, rec: &ContainerRecord) -> Result<Vec<Network>> {
         let mut out = Vec::new();
         match &rec.options.network {
             NetworkMode::Bridge => out.push(self.default_network()?),
@@ -679,6 +806,7 @@ impl Engine {
 
     /// Checks at create time that the network mode can work.
     pub(crate) fn check_network(&self, opts: &crate::ContainerOptions) -> Result<()> {
+        self.check_links(opts)?;
         match &opts.network {
             NetworkMode::Named(n) => self.networks.find(n).map(drop),
             NetworkMode::Container(c) => self.containers.find(c).map(drop),
@@ -724,7 +852,11 @@ impl Engine {
             let others = self.records_with_leases()?;
             let mut endpoints = Vec::new();
             for (i, n) in nets.iter().enumerate() {
-                let ip = match r.options.ip.filter(|_| i == 0) {
+                let asked = match i {
+                    0 => r.options.ip,
+                    _ => r.options.extra_ips.get(&n.name).copied(),
+                };
+                let ip = match asked {
                     Some(ip) => chosen_ip(&others, n, &r.id, ip)?,
                     None => free_ip(&others, n, &r.id)?,
                 };
@@ -854,6 +986,7 @@ impl Engine {
         if let Some(ep) = rec.state.endpoints.first() {
             out.push_str(&format!("{}\t{hostname}\n", ep.ip));
         }
+        out.push_str(&self.link_hosts(rec));
         let user_nets: Vec<&Endpoint> = rec
             .state
             .endpoints
@@ -1037,7 +1170,33 @@ impl Engine {
 
     /// `network connect`: joins a container (now, if it runs) to a network.
     pub fn network_connect(&self, net: &str, key: &str, aliases: &[String]) -> Result<()> {
+        self.network_connect_with(net, key, aliases, None, &[])
+    }
+
+    /// `network connect` with docker's `--ip` (an address of the network's
+    /// subnet, kept for later starts) and `--link NAME[:ALIAS]`.
+    pub fn network_connect_with(
+        &self,
+        net: &str,
+        key: &str,
+        aliases: &[String],
+        ip: Option<Ipv4Addr>,
+        links: &[crate::links::Link],
+    ) -> Result<()> {
         let n = self.network(net)?;
+        if let Some(ip) = ip {
+            if n.name == DEFAULT_NETWORK {
+                return Err(Error::InvalidArgument(
+                    "user specified IP address is supported on user defined networks only".into(),
+                ));
+            }
+            chosen_ip(&self.records_with_leases()?, &n, "", ip)?;
+        }
+        for l in links {
+            self.containers.find(&l.name).map_err(|_| {
+                Error::InvalidArgument(format!("could not get container for {}", l.name))
+            })?;
+        }
         let rec = self.containers.find(key)?;
         if matches!(
             rec.options.network,
@@ -1057,6 +1216,14 @@ impl Engine {
         }
         let (rec, ()) = self.update(&rec.id, |r| {
             r.options.extra_networks.push(n.name.clone());
+            if let Some(ip) = ip {
+                r.options.extra_ips.insert(n.name.clone(), ip);
+            }
+            for l in links {
+                if !r.options.links.contains(l) {
+                    r.options.links.push(l.clone());
+                }
+            }
             for a in aliases {
                 if !r.options.network_aliases.contains(a) {
                     r.options.network_aliases.push(a.clone());
@@ -1076,7 +1243,10 @@ impl Engine {
         let pid = rec.state.pid;
         let index = rec.state.endpoints.len();
         let (_, ep) = self.update(&rec.id, |r| {
-            let ip = free_ip(&self.records_with_leases()?, &n, "")?;
+            let ip = match ip {
+                Some(ip) => chosen_ip(&self.records_with_leases()?, &n, &r.id, ip)?,
+                None => free_ip(&self.records_with_leases()?, &n, "")?,
+            };
             let ep = Endpoint::new(&n, ip, &r.id, index, r.options.network_aliases.clone());
             r.state.endpoints.push(ep.clone());
             Ok(ep)

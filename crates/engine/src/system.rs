@@ -101,7 +101,7 @@ impl Engine {
             "IndexServerAddress": "https://index.docker.io/v1/",
             "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": []},
             "SecurityOptions": ["name=seccomp,profile=builtin", "name=cgroupns"],
-            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Log": ["json-file"]},
+            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Log": ["json-file", "local", "none"]},
             "Swarm": {"LocalNodeState": "inactive"},
             "Labels": [],
             "Warnings": [],

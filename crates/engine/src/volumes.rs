@@ -276,6 +276,11 @@ impl Engine {
 
     /// Removes the unused volumes `keep` does not keep: anonymous ones only
     /// unless `all`. Returns their names and the bytes freed.
+    /// The bytes a volume's files hold (`system df -v`).
+    pub fn volume_size(&self, v: &Volume) -> u64 {
+        berth_image::dir_size(&v.mountpoint)
+    }
+
     pub fn volume_prune(
         &self,
         all: bool,

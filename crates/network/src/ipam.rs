@@ -36,7 +36,31 @@ pub fn gateway(subnet: &Ipv4Net) -> Ipv4Addr {
 
 /// The lowest free host address of `subnet`, never the gateway.
 pub fn allocate(subnet: &Ipv4Net, gateway: Ipv4Addr, used: &HashSet<Ipv4Addr>) -> Option<Ipv4Addr> {
-    subnet.hosts().find(|a| *a != gateway && !used.contains(a))
+    allocate_in(subnet, None, gateway, used)
+}
+
+/// The lowest free host address of `subnet` within `range` (docker's
+/// `--ip-range`, a part of the subnet containers' addresses come from),
+/// never the gateway.
+pub fn allocate_in(
+    subnet: &Ipv4Net,
+    range: Option<&Ipv4Net>,
+    gateway: Ipv4Addr,
+    used: &HashSet<Ipv4Addr>,
+) -> Option<Ipv4Addr> {
+    subnet
+        .hosts()
+        .find(|a| *a != gateway && !used.contains(a) && range.is_none_or(|r| r.contains(a)))
+}
+
+/// Whether `name` can be a network interface's name (the kernel's rule:
+/// 1 to 15 bytes, no '/', no whitespace, not "." or "..").
+pub fn valid_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() < 16
+        && name != "."
+        && name != ".."
+        && !name.contains(|c: char| c == '/' || c == ':' || c.is_whitespace() || c.is_control())
 }
 
 /// The IPv4 routes of this network namespace (from /proc/net/route).
@@ -96,6 +120,28 @@ mod tests {
         assert_eq!(got, vec![2, 3, 4, 5, 6]);
         used.remove(&Ipv4Addr::new(10, 89, 0, 4));
         assert_eq!(allocate(&s, gw, &used), Some(Ipv4Addr::new(10, 89, 0, 4)));
+    }
+
+    #[test]
+    fn ranges_and_reserved_addresses() {
+        let s = net("10.90.0.0/24");
+        let gw = gateway(&s);
+        let range = net("10.90.0.128/25");
+        let mut used = HashSet::new();
+        assert_eq!(
+            allocate_in(&s, Some(&range), gw, &used),
+            Some(Ipv4Addr::new(10, 90, 0, 128))
+        );
+        used.insert(Ipv4Addr::new(10, 90, 0, 128));
+        assert_eq!(
+            allocate_in(&s, Some(&range), gw, &used),
+            Some(Ipv4Addr::new(10, 90, 0, 129))
+        );
+        let tiny = net("10.90.0.254/31");
+        used.insert(Ipv4Addr::new(10, 90, 0, 254));
+        assert_eq!(allocate_in(&s, Some(&tiny), gw, &used), None);
+        assert!(valid_ifname("br-web") && valid_ifname("a234567890abcde"));
+        assert!(!valid_ifname("a234567890abcdef") && !valid_ifname("a/b") && !valid_ifname(""));
     }
 
     #[test]

@@ -134,13 +134,24 @@ pub fn ensure_table() -> Result<()> {
 }
 
 /// Registers a network: its subnet is masqueraded, its bridge is isolated
-/// from the other networks' bridges.
-pub fn add_network(bridge: &str, subnet: &Ipv4Net) -> Result<()> {
-    apply(&format!(
-        "add element ip berth nets {{ {subnet} }}\n\
-         add element ip berth bridges {{ \"{bridge}\" }}\n\
-         add rule ip berth forward iifname \"{bridge}\" oifname @bridges oifname != \"{bridge}\" drop comment \"isolate {bridge}\"\n"
-    ))
+/// from the other networks' bridges. An `internal` network (docker's
+/// `--internal`) is not masqueraded and nothing is forwarded into or out of
+/// its bridge: its containers reach each other and nothing else.
+pub fn add_network(bridge: &str, subnet: &Ipv4Net, internal: bool) -> Result<()> {
+    let tag = format!("comment \"isolate {bridge}\"");
+    let mut script = format!("add element ip berth bridges {{ \"{bridge}\" }}\n");
+    if internal {
+        script.push_str(&format!(
+            "add rule ip berth forward iifname \"{bridge}\" oifname != \"{bridge}\" drop {tag}\n\
+             add rule ip berth forward oifname \"{bridge}\" iifname != \"{bridge}\" drop {tag}\n"
+        ));
+    } else {
+        script.push_str(&format!(
+            "add element ip berth nets {{ {subnet} }}\n\
+             add rule ip berth forward iifname \"{bridge}\" oifname @bridges oifname != \"{bridge}\" drop {tag}\n"
+        ));
+    }
+    apply(&script)
 }
 
 /// Undoes [`add_network`]; what is already gone is skipped.

@@ -83,8 +83,11 @@ impl Engine {
         let mut io = Io::empty(rec.options.tty);
         io.out = reopen_output(pid, 1);
         io.err = reopen_output(pid, 2);
-        let mut log = match LogWriter::open(&self.containers.log_path(id), rec.options.log.clone())
-        {
+        let path = self
+            .containers
+            .log_path(id, rec.options.log.driver)
+            .unwrap_or_default();
+        let mut log = match LogWriter::open(&path, rec.options.log.clone()) {
             Ok(l) => Some(l),
             Err(e) => {
                 tracing::warn!("open log: {e}");

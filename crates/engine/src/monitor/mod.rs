@@ -1139,7 +1139,10 @@ impl Engine {
     ) -> Result<(Running, Io, LogWriter)> {
         let rec = self.containers.load(id)?;
         let o = &rec.options;
-        let log = LogWriter::open(&self.containers.log_path(id), o.log.clone())?;
+        let log = match self.containers.log_path(id, o.log.driver) {
+            Some(path) => LogWriter::open(&path, o.log.clone())?,
+            None => LogWriter::open(std::path::Path::new(""), o.log.clone())?,
+        };
         let (stdio, mut io) = Io::new(o.tty, o.interactive)?;
         let mut running = self.start(id, stdio, console_size, restarting)?;
         if let Some(master) = running.container.take_pty_master() {

@@ -12,6 +12,9 @@ pub enum ClientError {
     NotFound { reference: String, message: String },
     #[error("registry {registry} answered with an error: {message}")]
     Registry { registry: String, message: String },
+    /// `search` of a registry that lists no catalog.
+    #[error("registry {registry} has no catalog to search: {message}")]
+    NoCatalog { registry: String, message: String },
     #[error("{what} from {registry} failed verification: expected {expected}, got {actual}")]
     DigestMismatch {
         registry: String,

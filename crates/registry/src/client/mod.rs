@@ -7,6 +7,7 @@
 //! process).
 
 mod auth;
+mod catalog;
 mod error;
 mod login;
 mod progress;
@@ -22,6 +23,7 @@ use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientP
 use oci_client::secrets::RegistryAuth;
 
 pub use auth::{AuthConfig, Credentials};
+pub use catalog::catalog;
 pub use error::ClientError;
 pub use login::{login, logout, verify};
 pub use progress::{Progress, Quiet, Status};
