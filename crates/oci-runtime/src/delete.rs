@@ -19,10 +19,25 @@ pub struct Args {
 
 /// Removes the container's cgroup (killing what it still holds) and its
 /// state directory.
+/// The poststop hooks run last; their failures are reported, not fatal
+/// (the spec's rule).
 pub fn remove(cli: &Cli, rec: &Record) -> Result<()> {
+    let poststop = rec
+        .spec(&cli.root)
+        .ok()
+        .and_then(|s| s.hooks().clone())
+        .and_then(|h| h.poststop().clone())
+        .unwrap_or_default();
     let cg = berth_runtime::cgroups::Cgroup::new(CGROUP_ROOT.as_ref(), &rec.cgroup_path)?;
+    if rec.paused {
+        // A frozen process cannot die: thaw it for the kill.
+        let _ = cg.freeze(false);
+    }
     cg.remove()?;
     std::fs::remove_dir_all(record::dir(&cli.root, &rec.id))?;
+    if let Err(e) = crate::hooks::run_all("poststop", &poststop, &rec.hook_state("stopped")) {
+        eprintln!("berth-runtime: warning: {e:#}");
+    }
     Ok(())
 }
 
@@ -40,6 +55,10 @@ pub fn run(cli: &Cli, a: &Args) -> Result<()> {
                 rec.id,
                 rec.status(&cli.root).as_str()
             );
+        }
+        if rec.paused {
+            let cg = berth_runtime::cgroups::Cgroup::new(CGROUP_ROOT.as_ref(), &rec.cgroup_path)?;
+            let _ = cg.freeze(false);
         }
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(rec.pid), Signal::SIGKILL);
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -18,7 +18,7 @@ pub struct RunArgs {
 }
 
 pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
-    let (rec, container) = crate::create::create(cli, &a.create)?;
+    let (rec, container, master) = crate::create::create(cli, &a.create, !a.detach)?;
     if let Err(e) = crate::start::start(cli, &rec.id) {
         let _ = container.signal(nix::sys::signal::Signal::SIGKILL);
         let _ = container.wait();
@@ -28,6 +28,12 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
     if a.detach {
         std::mem::forget(container);
         return Ok(0);
+    }
+    if let Some(m) = &master {
+        let pid = rec.pid;
+        crate::console::proxy(m, &|| {
+            crate::record::proc_stat(pid).is_none_or(|(_, s)| s == 'Z')
+        });
     }
     let status = container.wait()?;
     if !a.keep {

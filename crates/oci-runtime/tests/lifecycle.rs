@@ -48,6 +48,15 @@ impl Bundle {
         b
     }
 
+    /// Changes config.json.
+    fn edit(&self, f: impl FnOnce(&mut serde_json::Value)) {
+        let path = self.path().join("config.json");
+        let mut spec: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        f(&mut spec);
+        std::fs::write(&path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
+    }
+
     fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -164,14 +173,19 @@ fn create_start_kill_delete() {
 #[test]
 fn what_it_cannot_honour_is_refused_by_name() {
     let b = Bundle::new(&["true"]);
-    let path = b.path().join("config.json");
-    let mut spec: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    spec["hooks"] = serde_json::json!({"prestart": [{"path": "/bin/true"}]});
-    std::fs::write(&path, serde_json::to_vec(&spec).unwrap()).unwrap();
+    b.edit(|spec| {
+        spec["process"]["scheduler"] = serde_json::json!({"policy": "SCHED_FIFO", "priority": 1});
+        spec["linux"]["personality"] = serde_json::json!({"domain": "LINUX32"});
+        // The current runtime-tools version is accepted.
+        spec["ociVersion"] = "1.3.0".into();
+    });
     let out = b.rt(&["run", "c4"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
-    assert!(text(&out).contains("hooks"), "{out:?}");
+    let t = text(&out);
+    assert!(
+        t.contains("process.scheduler") && t.contains("linux.personality"),
+        "{t}"
+    );
     assert_eq!(text(&b.rt(&["list", "-q"])), "");
     let out = b.rt(&["--systemd-cgroup", "list"]);
     assert_eq!(out.status.code(), Some(1));
@@ -180,4 +194,233 @@ fn what_it_cannot_honour_is_refused_by_name() {
     assert!(text(&out).contains("invalid container id"), "{out:?}");
     let out = b.rt(&["spec"]);
     assert!(text(&out).contains("exists"), "{out:?}");
+}
+
+/// Receives the descriptor a runtime sends to a console socket.
+fn recv_fd(listener: &std::os::unix::net::UnixListener) -> std::os::fd::OwnedFd {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let (conn, _) = listener.accept().unwrap();
+    let mut buf = [0u8; 256];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = nix::sys::socket::recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .unwrap();
+    for c in msg.cmsgs().unwrap() {
+        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+            // SAFETY: the descriptor just arrived and nothing else owns it.
+            return unsafe { std::os::fd::OwnedFd::from_raw_fd(fds[0]) };
+        }
+    }
+    panic!("no descriptor in the console socket's message");
+}
+
+/// Reads `master` until `want` shows up (or 10 s pass).
+fn read_until(master: &std::os::fd::OwnedFd, want: &str) -> String {
+    use std::os::fd::AsFd;
+    let mut got = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !got.contains(want) && std::time::Instant::now() < deadline {
+        let mut fds = [nix::poll::PollFd::new(
+            master.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u8));
+        let mut buf = [0u8; 1024];
+        match nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(master), &mut buf) {
+            Ok(n) if n > 0 => got.push_str(&String::from_utf8_lossy(&buf[..n])),
+            _ => std::thread::sleep(std::time::Duration::from_millis(10)),
+        }
+    }
+    got
+}
+
+#[test]
+fn console_socket_gets_the_terminal() {
+    let b = Bundle::new(&["sh", "-c", "tty; read line; echo got $line; exit 2"]);
+    b.edit(|spec| spec["process"]["terminal"] = true.into());
+    // Without a socket, a detached container cannot have a terminal.
+    let out = b.rt(&["create", "t0"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(text(&out).contains("console socket"), "{out:?}");
+
+    let sock = b.path().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let receiver = std::thread::spawn(move || recv_fd(&listener));
+    let out = b.rt(&[
+        "create",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        "--pid-file",
+        "t1.pid",
+        "t1",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let master = receiver.join().unwrap();
+    assert!(b.rt(&["start", "t1"]).status.success());
+    let seen = read_until(&master, "/dev/pts/");
+    assert!(seen.contains("/dev/pts/0"), "{seen:?}");
+    nix::unistd::write(&master, b"hello\n").unwrap();
+    let seen = read_until(&master, "got hello");
+    assert!(seen.contains("got hello"), "{seen:?}");
+    for _ in 0..200 {
+        if b.status("t1") == "stopped" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(b.status("t1"), "stopped");
+    assert!(b.rt(&["delete", "t1"]).status.success());
+}
+
+#[test]
+fn hooks_run_with_the_state_at_their_moments() {
+    let b = Bundle::new(&["sh", "-c", "cat /hook-start.json"]);
+    let out_dir = b.path().join("hooks-out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let host_hook = |name: &str| {
+        serde_json::json!({
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("cat > {}/{name}.json", out_dir.display())],
+            "timeout": 10,
+        })
+    };
+    b.edit(|spec| {
+        spec["hooks"] = serde_json::json!({
+            "createRuntime": [host_hook("createRuntime")],
+            "prestart": [host_hook("prestart")],
+            // Runs in the container: its /bin/sh is busybox's.
+            "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "cat > /hook-start.json"]}],
+            "poststart": [host_hook("poststart")],
+            "poststop": [host_hook("poststop")],
+        });
+        spec["root"]["readonly"] = false.into();
+    });
+    let out = b.rt(&["run", "h1"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // The container printed what its startContainer hook read.
+    let inside: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(inside["id"], "h1");
+    for (name, status) in [
+        ("createRuntime", "creating"),
+        ("prestart", "creating"),
+        ("poststart", "running"),
+        ("poststop", "stopped"),
+    ] {
+        let path = out_dir.join(format!("{name}.json"));
+        let state: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap_or_default())
+                .unwrap_or_else(|e| panic!("{name} hook wrote no state ({e}): {out:?}"));
+        assert_eq!(state["id"], "h1", "{name}");
+        assert_eq!(state["status"], status, "{name}");
+        assert_eq!(state["bundle"], b.path().to_str().unwrap(), "{name}");
+    }
+
+    // A hook that fails, or outlives its timeout, fails the create, by name.
+    b.edit(|spec| {
+        spec["hooks"] = serde_json::json!({
+            "createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "sleep 30"], "timeout": 1}],
+        });
+    });
+    let started = std::time::Instant::now();
+    let out = b.rt(&["create", "h2"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        text(&out).contains("createRuntime hook /bin/sh: timed out"),
+        "{out:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(text(&b.rt(&["list", "-q"])), "");
+}
+
+#[test]
+fn exec_ps_pause_update_events() {
+    let b = Bundle::new(&["sleep", "600"]);
+    assert!(b.rt(&["run", "-d", "e1"]).status.success());
+
+    // The args form, as a user types it.
+    let out = b.rt(&["exec", "e1", "sh", "-c", "echo in $(hostname); exit 3"]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "in berth\n");
+    // The shim's form: a process document, detached, with a pid file.
+    let p = serde_json::json!({
+        "args": ["sleep", "500"], "cwd": "/", "user": {"uid": 0, "gid": 0},
+        "env": ["PATH=/bin"],
+    });
+    std::fs::write(b.path().join("p.json"), p.to_string()).unwrap();
+    let out = b.rt(&[
+        "exec",
+        "--process",
+        "p.json",
+        "--detach",
+        "--pid-file",
+        "e.pid",
+        "e1",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let pid: i32 = std::fs::read_to_string(b.path().join("e.pid"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm.trim(), "sleep");
+
+    let out = b.rt(&["ps", "--format", "json", "e1"]);
+    let pids: Vec<i32> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(pids.len(), 2, "{out:?}");
+    assert!(pids.contains(&pid));
+    let table = text(&b.rt(&["ps", "e1"]));
+    assert!(
+        table.contains("PID") && table.contains("sleep 500"),
+        "{table}"
+    );
+
+    assert!(b.rt(&["pause", "e1"]).status.success());
+    assert_eq!(b.status("e1"), "paused");
+    let out = b.rt(&["exec", "e1", "true"]);
+    assert!(text(&out).contains("paused"), "{out:?}");
+    assert!(b.rt(&["resume", "e1"]).status.success());
+    assert_eq!(b.status("e1"), "running");
+
+    let out = b.rt(&["update", "--pids-limit", "7", "--memory", "64m", "e1"]);
+    assert!(out.status.success(), "{out:?}");
+    let out = b.rt(&["events", "--stats", "e1"]);
+    let ev: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(ev["type"], "stats");
+    assert_eq!(ev["data"]["pids"]["current"], 2);
+    assert_eq!(ev["data"]["memory"]["usage"]["limit"], 64 << 20);
+
+    assert!(b.rt(&["delete", "-f", "e1"]).status.success());
+    assert!(std::fs::metadata(format!("/proc/{pid}")).is_err());
+
+    let f: serde_json::Value = serde_json::from_slice(&b.rt(&["features"]).stdout).unwrap();
+    assert_eq!(f["ociVersionMax"], "1.3.0");
+    assert!(f["hooks"].as_array().unwrap().contains(&"poststop".into()));
+}
+
+#[test]
+fn preserved_descriptors_and_no_pivot() {
+    let b = Bundle::new(&[
+        "sh",
+        "-c",
+        "cat <&3; [ -e /proc/self/fd/4 ] && echo 4 leaked || echo 4 closed",
+    ]);
+    std::fs::write(b.path().join("passed"), "passed on\n").unwrap();
+    // fd 3 given to berth-runtime, as a shim passes one.
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "exec 3<passed 4<passed; {RUNTIME} --root state run --no-pivot --preserve-fds 1 p1"
+        ))
+        .current_dir(b.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // 3 reached the program, 4 did not.
+    assert_eq!(stdout, "passed on\n4 closed\n");
 }

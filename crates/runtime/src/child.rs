@@ -62,6 +62,8 @@ pub(crate) struct ChildConfig {
     pub stdio: [Option<RawFd>; 3],
     /// Open a terminal inside the container, with this size (rows, columns).
     pub terminal: Option<Option<(u16, u16)>>,
+    /// Descriptors 3 .. 3+n pass to the program (made inheritable).
+    pub preserve_fds: u32,
 }
 
 /// The PATH docker uses when the image sets none.
@@ -357,9 +359,23 @@ fn setup_and_exec(cfg: &ChildConfig, chan: &Channel) -> Result<Infallible, Start
     umask(Mode::from_bits_truncate(cfg.umask as libc::mode_t));
 
     let program = resolve_program(&cfg.program, cfg.path_var.as_deref())?;
-    // No descriptor other than stdio may reach the container's program.
+    // No descriptor other than stdio (and those the caller asked to
+    // preserve) may reach the container's program.
+    let first_closed = 3 + cfg.preserve_fds;
+    for fd in 3..first_closed {
+        // SAFETY: fcntl on a descriptor number with integer arguments only;
+        // one that is not open fails with EBADF, which is ignored.
+        unsafe { libc::fcntl(fd as RawFd, libc::F_SETFD, 0) };
+    }
     // SAFETY: close_range only marks descriptors close-on-exec.
-    if unsafe { libc::close_range(3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int) } != 0 {
+    if unsafe {
+        libc::close_range(
+            first_closed,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC as libc::c_int,
+        )
+    } != 0
+    {
         return Err(sys("close inherited descriptors")(Errno::last()));
     }
     let cprog = CString::new(program.as_os_str().as_bytes())

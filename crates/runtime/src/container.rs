@@ -64,6 +64,12 @@ pub struct CreateOptions {
     /// runs anything of the container's (OCI's createRuntime hook): where
     /// the caller sets up the container's network.
     pub prestart: Option<Prestart>,
+    /// Descriptors 3 .. 3+n of the caller that the program inherits (runc's
+    /// `--preserve-fds`); every other one is closed at exec.
+    pub preserve_fds: u32,
+    /// Enter the root with MS_MOVE + chroot instead of pivot_root (runc's
+    /// `--no-pivot`, for a root on the initramfs, where pivot_root fails).
+    pub no_pivot: bool,
 }
 
 /// See [`CreateOptions::prestart`].
@@ -200,6 +206,7 @@ pub(crate) fn process_config(
             .collect(),
         stdio: [fd(&stdio.stdin), fd(&stdio.stdout), fd(&stdio.stderr)],
         terminal: terminal.then_some(console_size),
+        preserve_fds: 0,
     })
 }
 
@@ -305,8 +312,10 @@ pub fn create(mut opts: CreateOptions) -> Result<Container> {
             })
             .unwrap_or_default(),
         cgroup_root: opts.cgroup_root.clone(),
+        no_pivot: opts.no_pivot,
     };
     let mut config = process_config(process, &opts.stdio, join, Some(plan))?;
+    config.preserve_fds = opts.preserve_fds;
     config.hostname = spec
         .hostname()
         .clone()

@@ -33,6 +33,8 @@ pub struct ExecOptions {
     pub cgroup_path: PathBuf,
     /// The container's compiled seccomp filter, which the process gets too.
     pub seccomp_program: Option<Vec<u8>>,
+    /// Descriptors 3 .. 3+n of the caller that the process inherits.
+    pub preserve_fds: u32,
 }
 
 /// A process started in a running container; our child.
@@ -89,6 +91,7 @@ pub fn exec(opts: ExecOptions) -> Result<ExecProcess> {
     let own_pidns = ns_file(Pid::this(), "pid")?;
     let mut config = process_config(&opts.process, &opts.stdio, join, None)?;
     config.seccomp = opts.seccomp_program;
+    config.preserve_fds = opts.preserve_fds;
     let cgroup = Cgroup::new(&opts.cgroup_root, &opts.cgroup_path)?;
 
     let (parent_chan, child_chan) = sync::pair()?;

@@ -37,6 +37,8 @@ pub(crate) struct RootfsPlan {
     pub sysctls: Vec<(String, String)>,
     /// Where the host mounts its cgroup hierarchies (for a `cgroup` mount).
     pub cgroup_root: PathBuf,
+    /// MS_MOVE + chroot instead of pivot_root.
+    pub no_pivot: bool,
 }
 
 pub(crate) type Res<T = ()> = Result<T, String>;
@@ -299,7 +301,7 @@ pub(crate) fn setup(plan: &RootfsPlan) -> Res<Option<cgroupfs::Pending>> {
         )?;
     }
     drop(root);
-    enter(&plan.rootfs)?;
+    enter(&plan.rootfs, plan.no_pivot)?;
     let root = open_dir(Path::new("/"))?;
     for (key, value) in &plan.sysctls {
         write_sysctl(key, value)?;
@@ -331,10 +333,15 @@ fn write_sysctl(key: &str, value: &str) -> Res {
 }
 
 /// pivot_root into `rootfs` and detach the old root; chroot where pivot_root
-/// cannot work (a rootfs on the initramfs).
-fn enter(rootfs: &Path) -> Res {
+/// cannot work (a rootfs on the initramfs) or was not wanted (`no_pivot`).
+fn enter(rootfs: &Path, no_pivot: bool) -> Res {
     ctx(chdir(rootfs), || format!("chdir {}", rootfs.display()))?;
-    match pivot_root(".", ".") {
+    let pivoted = if no_pivot {
+        Err(Errno::EINVAL)
+    } else {
+        pivot_root(".", ".")
+    };
+    match pivoted {
         Ok(()) => {
             // The old root is now stacked under the new one at "/": detach it
             // without letting the unmount propagate anywhere.
@@ -353,7 +360,7 @@ fn enter(rootfs: &Path) -> Res {
             })?;
         }
         Err(Errno::EINVAL) => {
-            tracing::debug!("pivot_root not possible here, falling back to chroot");
+            tracing::debug!("no pivot_root (not wanted, or not possible here): MS_MOVE and chroot");
             ctx(
                 mount(
                     Some(rootfs),

@@ -1,0 +1,104 @@
+//! The terminal of a container with `process.terminal`: its master side
+//! goes to the caller's `--console-socket` (runc's protocol: one message
+//! carrying the descriptor over SCM_RIGHTS), or, for a foreground `run` or
+//! `exec` without a socket, is copied to and from this process's stdio.
+
+use std::io::IoSlice;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+
+/// Sends `master` to the unix socket at `socket`, as runc does: the
+/// message's bytes are the terminal's name, its one descriptor the master.
+pub fn send(socket: &Path, master: &OwnedFd) -> Result<()> {
+    let stream = UnixStream::connect(socket)
+        .with_context(|| format!("connect to console socket {}", socket.display()))?;
+    let name = b"/dev/ptmx";
+    let fds = [master.as_raw_fd()];
+    sendmsg::<()>(
+        stream.as_raw_fd(),
+        &[IoSlice::new(name)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .with_context(|| format!("send the terminal to {}", socket.display()))?;
+    Ok(())
+}
+
+/// Puts this process's stdin in raw mode while it lives, if it is a terminal.
+struct RawMode(Option<nix::sys::termios::Termios>);
+
+impl RawMode {
+    fn new() -> RawMode {
+        let stdin = std::io::stdin();
+        let Ok(old) = nix::sys::termios::tcgetattr(stdin.as_fd()) else {
+            return RawMode(None);
+        };
+        let mut raw = old.clone();
+        nix::sys::termios::cfmakeraw(&mut raw);
+        let _ =
+            nix::sys::termios::tcsetattr(stdin.as_fd(), nix::sys::termios::SetArg::TCSANOW, &raw);
+        RawMode(Some(old))
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if let Some(old) = &self.0 {
+            let _ = nix::sys::termios::tcsetattr(
+                std::io::stdin().as_fd(),
+                nix::sys::termios::SetArg::TCSANOW,
+                old,
+            );
+        }
+    }
+}
+
+/// Copies stdin to the terminal and the terminal to stdout until the
+/// terminal closes (its last slave is gone: the container exited) or
+/// `done` says so.
+pub fn proxy(master: &OwnedFd, done: &dyn Fn() -> bool) {
+    let _raw = RawMode::new();
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let mut stdin_open = true;
+    let mut buf = [0u8; 8192];
+    loop {
+        let mut fds = vec![PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        if stdin_open {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+        let _ = poll(&mut fds, PollTimeout::from(100u8));
+        let m = fds[0].revents().unwrap_or(PollFlags::empty());
+        let i = fds
+            .get(1)
+            .and_then(|f| f.revents())
+            .unwrap_or(PollFlags::empty());
+        if m.contains(PollFlags::POLLIN) {
+            match nix::unistd::read(master.as_raw_fd(), &mut buf) {
+                Ok(n) if n > 0 => {
+                    let _ = nix::unistd::write(stdout.as_fd(), &buf[..n]);
+                }
+                _ => return,
+            }
+        } else if m.intersects(PollFlags::POLLHUP | PollFlags::POLLERR) {
+            return;
+        }
+        if i.intersects(PollFlags::POLLIN | PollFlags::POLLHUP) {
+            match nix::unistd::read(stdin.as_raw_fd(), &mut buf) {
+                Ok(n) if n > 0 => {
+                    let _ = nix::unistd::write(master.as_fd(), &buf[..n]);
+                }
+                _ => stdin_open = false,
+            }
+        }
+        if done() {
+            return;
+        }
+    }
+}
