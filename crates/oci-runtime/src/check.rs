@@ -123,7 +123,7 @@ fn walk(v: &Value, path: &mut Vec<String>, out: &mut Vec<String>) {
         }
     }
     let leaf = |path: &Vec<String>, out: &mut Vec<String>| {
-        if !is_empty(v) || path.len() <= 1 {
+        if !is_empty(v) {
             out.push(path.join("."));
         }
     };
@@ -196,6 +196,9 @@ mod tests {
                       "memory": {"limit": 100, "kernel": 0}}},
             "hooks": {"prestart": [{"path": "/bin/true", "timeout": 3}]}
         });
+        assert_eq!(unsupported(&spec), Vec::<String>::new());
+        // Empty sections ask for nothing (docker writes "hooks": {}).
+        let spec = json!({"ociVersion": "1.0.2", "hooks": {}, "windows": {}, "process": {"scheduler": {}}});
         assert_eq!(unsupported(&spec), Vec::<String>::new());
     }
 

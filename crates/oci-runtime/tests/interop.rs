@@ -285,3 +285,143 @@ fn containerd_runs_containers_with_berth_runtime() {
     ok(c.ctr(&["container", "delete", "c3"]));
     assert_eq!(ok(c.ctr(&["containers", "ls", "-q"])), "");
 }
+
+/// dockerd with its own data root, exec root and socket, no bridge and no
+/// firewall rules (nothing on the host changes), and berth-runtime added
+/// as runtime `berth`.
+struct Dockerd {
+    _daemon: Daemon,
+    sock: PathBuf,
+}
+
+impl Dockerd {
+    fn start(dir: &Path) -> Dockerd {
+        let sock = dir.join("d.sock");
+        let config = dir.join("daemon.json");
+        std::fs::write(&config, "{}").unwrap();
+        let log = dir.join("dockerd.log");
+        let mut child = Command::new("dockerd")
+            .arg("--config-file")
+            .arg(&config)
+            .arg("--data-root")
+            .arg(dir.join("data"))
+            .arg("--exec-root")
+            .arg(dir.join("exec"))
+            .arg("--pidfile")
+            .arg(dir.join("d.pid"))
+            .arg("-H")
+            .arg(format!("unix://{}", sock.display()))
+            .args([
+                "--bridge=none",
+                "--iptables=false",
+                "--ip-masq=false",
+                "--storage-driver=vfs",
+            ])
+            .arg(format!("--add-runtime=berth={RUNTIME}"))
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("dockerd (apt-get install docker.io)");
+        wait_for_socket(&sock, &mut child, &log);
+        Dockerd {
+            _daemon: Daemon(child),
+            sock,
+        }
+    }
+
+    fn docker(&self, args: &[&str]) -> Output {
+        Command::new("docker")
+            .arg("--host")
+            .arg(format!("unix://{}", self.sock.display()))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn docker_tty(&self, args: &[&str]) -> Output {
+        let host = format!("unix://{}", self.sock.display());
+        let line: Vec<String> = ["docker", "--host", &host]
+            .iter()
+            .chain(args)
+            .map(|a| format!("'{a}'"))
+            .collect();
+        Command::new("script")
+            .args(["-q", "-e", "-c", &line.join(" "), "/dev/null"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+}
+
+#[test]
+fn dockerd_runs_containers_with_berth_runtime() {
+    let dir = tempfile::Builder::new()
+        .prefix("bd-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let archive = busybox_archive(dir.path(), "docker");
+    let d = Dockerd::start(dir.path());
+    ok(d.docker(&["load", "-i", archive.to_str().unwrap()]));
+
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "berth",
+        "busybox:latest",
+        "sh",
+        "-c",
+        "echo hi from $(hostname); exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("hi from "),
+        "{}",
+        text(&out)
+    );
+
+    let out = d.docker_tty(&[
+        "run",
+        "--rm",
+        "-t",
+        "--runtime",
+        "berth",
+        "busybox:latest",
+        "sh",
+        "-c",
+        "tty; exit 4",
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("/dev/pts/0"),
+        "{}",
+        text(&out)
+    );
+
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "d1",
+        "--runtime",
+        "berth",
+        "--memory",
+        "64m",
+        "busybox:latest",
+        "sleep",
+        "600",
+    ]));
+    let out = d.docker(&["exec", "d1", "sh", "-c", "echo exec ok; exit 6"]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "exec ok\n");
+    let top = ok(d.docker(&["top", "d1"]));
+    assert!(top.contains("sleep 600"), "{top}");
+    ok(d.docker(&["pause", "d1"]));
+    let status = ok(d.docker(&["inspect", "-f", "{{.State.Status}}", "d1"]));
+    assert_eq!(status.trim(), "paused");
+    ok(d.docker(&["unpause", "d1"]));
+    ok(d.docker(&["update", "--memory", "128m", "--memory-swap", "256m", "d1"]));
+    ok(d.docker(&["rm", "-f", "d1"]));
+    assert_eq!(ok(d.docker(&["ps", "-aq"])), "");
+}
