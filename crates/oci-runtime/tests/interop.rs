@@ -423,5 +423,98 @@ fn dockerd_runs_containers_with_berth_runtime() {
     ok(d.docker(&["unpause", "d1"]));
     ok(d.docker(&["update", "--memory", "128m", "--memory-swap", "256m", "d1"]));
     ok(d.docker(&["rm", "-f", "d1"]));
+
+    // What berth-runtime cannot do is refused by the spec field's name,
+    // which the user sees through docker.
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "berth",
+        "--kernel-memory",
+        "64m",
+        "busybox:latest",
+        "true",
+    ]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("linux.resources.memory.kernel"),
+        "{}",
+        text(&out)
+    );
+    ok(d.docker(&["container", "prune", "-f"]));
     assert_eq!(ok(d.docker(&["ps", "-aq"])), "");
+}
+
+/// podman with its own root, runroot and tmpdir (cgroupfs, vfs, no event
+/// log), berth-runtime as its runtime.
+fn podman(dir: &Path, args: &[&str]) -> Output {
+    Command::new("podman")
+        .arg("--root")
+        .arg(dir.join("root"))
+        .arg("--runroot")
+        .arg(dir.join("run"))
+        .arg("--tmpdir")
+        .arg(dir.join("tmp"))
+        .args([
+            "--cgroup-manager",
+            "cgroupfs",
+            "--storage-driver",
+            "vfs",
+            "--events-backend",
+            "none",
+            "--runtime",
+            RUNTIME,
+        ])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn podman_runs_containers_with_berth_runtime() {
+    let dir = tempfile::Builder::new()
+        .prefix("bp-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let archive = busybox_archive(dir.path(), "oci");
+    ok(podman(
+        dir.path(),
+        &["load", "-i", archive.to_str().unwrap()],
+    ));
+    // podman asks for RLIMIT_NOFILE/NPROC 1048576 by default; raising a
+    // hard limit needs CAP_SYS_RESOURCE, which root lacks on these
+    // machines (runc fails the same way): limits below the host's are given.
+    let limits = [
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=1024:1024",
+    ];
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "--rm"];
+        args.extend(limits);
+        args.extend(extra);
+        podman(dir.path(), &args)
+    };
+    ok(run(&["docker.io/library/busybox:latest", "true"]));
+    let out = run(&[
+        "docker.io/library/busybox:latest",
+        "sh",
+        "-c",
+        "echo hi; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n");
+
+    let mut args = vec!["run", "-d", "--name", "p1"];
+    args.extend(limits);
+    args.extend(["docker.io/library/busybox:latest", "sleep", "600"]);
+    ok(podman(dir.path(), &args));
+    let out = podman(dir.path(), &["exec", "p1", "sh", "-c", "echo ex; exit 5"]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ex\n");
+    ok(podman(dir.path(), &["rm", "-f", "-t", "0", "p1"]));
+    assert_eq!(ok(podman(dir.path(), &["ps", "-aq"])), "");
 }
