@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Container start-to-exit latency: berth vs crun vs runc on the same busybox rootfs,
+# Container start-to-exit latency: berth (the engine, and its runtime as the
+# runc-compatible berth-runtime) vs crun vs runc on the same busybox rootfs,
 # with `unshare` and the same namespaces as the floor. Needs root, hyperfine,
 # crun, runc, busybox-static and python3 (Debian packages). Prints the medians.
 #
@@ -13,6 +14,8 @@ runs=${1:-50}
 here=$(cd "$(dirname "$0")/.." && pwd)
 if [ -z "${BERTH:-}" ]; then (cd "$here" && cargo build --release -q -p berth); fi
 berth=${BERTH:-$here/target/release/berth}
+if [ -z "${BERTH_RUNTIME:-}" ]; then (cd "$here" && cargo build --release -q -p berth-oci-runtime); fi
+berth_runtime=${BERTH_RUNTIME:-$here/target/release/berth-runtime}
 for t in hyperfine crun runc busybox; do
   command -v "$t" >/dev/null || { echo "missing $t: apt-get install -y hyperfine crun runc busybox-static" >&2; exit 1; }
 done
@@ -32,7 +35,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# One busybox rootfs, used as a tarball by berth and as a bundle by crun/runc.
+# One busybox rootfs, used as a tarball by berth and as a bundle (made once)
+# by berth-runtime, crun and runc.
 "$here/scripts/busybox-rootfs.sh" "$work/rootfs.tar"
 mkdir -p "$work/bundle/rootfs"
 tar -C "$work/bundle/rootfs" -xf "$work/rootfs.tar"
@@ -40,7 +44,8 @@ tar -C "$work/bundle/rootfs" -xf "$work/rootfs.tar"
 B="$berth --root $work/root --runroot $work/run --bridge $br"
 $B import "$work/rootfs.tar" busybox >/dev/null
 
-export B work
+R="$berth_runtime --root $work/berth-runtime"
+export B R work
 unshare -m --propagation private bash -c '
   umount /sys/fs/cgroup/unified 2>/dev/null || true
   hyperfine -N --warmup 5 --runs '"$runs"' --export-json "$work/results.json" \
@@ -48,6 +53,7 @@ unshare -m --propagation private bash -c '
     -n "berth run --rm --network none busybox true" "$B run --rm --network none busybox true" \
     -n "berth run --rm --network none --security-opt seccomp=unconfined busybox true" "$B run --rm --network none --security-opt seccomp=unconfined busybox true" \
     -n "berth run --rm --network host busybox true" "$B run --rm --network host busybox true" \
+    -n "berth-runtime run" "$R run -b $work/bundle bench-berth-runtime" \
     -n "crun run" "crun run -b $work/bundle bench-crun" \
     -n "runc run" "runc run -b $work/bundle bench-runc" \
     -n "unshare (floor)" "unshare --pid --fork --mount --uts --ipc --net --cgroup true"

@@ -5,7 +5,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use berth_runtime::oci_spec::runtime::{Hook, Spec};
+use berth_runtime::oci_spec::runtime::{Hook, LinuxDeviceCgroupBuilder, LinuxDeviceType, Spec};
 use berth_runtime::{CreateOptions, Stdio};
 
 use crate::record::{self, Record, CGROUP_ROOT};
@@ -57,6 +57,57 @@ pub fn load_spec(bundle: &Path) -> Result<Spec> {
     Ok(spec)
 }
 
+/// The device rules runc adds after the spec's own (a spec's `deny all`
+/// would otherwise take the container's /dev/null and terminal away):
+/// mknod of any node, the standard character devices, the terminals, and
+/// every node `linux.devices` creates.
+fn add_default_device_rules(spec: &mut Spec) -> Result<()> {
+    let Some(mut linux) = spec.linux().clone() else {
+        return Ok(());
+    };
+    let rule = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
+        // A wildcard is a missing number, as the spec writes it.
+        let mut b = LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .typ(typ)
+            .access(access);
+        if let Some(m) = major {
+            b = b.major(m);
+        }
+        if let Some(m) = minor {
+            b = b.minor(m);
+        }
+        b.build()
+    };
+    let mut extra = vec![
+        rule(LinuxDeviceType::C, None, None, "m")?,
+        rule(LinuxDeviceType::B, None, None, "m")?,
+    ];
+    for (major, minor) in [
+        (1, 3),
+        (1, 5),
+        (1, 7),
+        (1, 8),
+        (1, 9),
+        (5, 0),
+        (5, 1),
+        (5, 2),
+    ] {
+        extra.push(rule(LinuxDeviceType::C, Some(major), Some(minor), "rwm")?);
+    }
+    extra.push(rule(LinuxDeviceType::C, Some(136), None, "rwm")?);
+    for d in linux.devices().as_deref().unwrap_or_default() {
+        extra.push(rule(d.typ(), Some(d.major()), Some(d.minor()), "rwm")?);
+    }
+    let mut resources = linux.resources().clone().unwrap_or_default();
+    let mut rules = resources.devices().clone().unwrap_or_default();
+    rules.extend(extra);
+    resources.set_devices(Some(rules));
+    linux.set_resources(Some(resources));
+    spec.set_linux(Some(linux));
+    Ok(())
+}
+
 pub fn bundle_dir(given: &Option<PathBuf>) -> Result<PathBuf> {
     let b = match given {
         Some(b) => b.clone(),
@@ -88,7 +139,8 @@ pub fn create(
 ) -> Result<(Record, berth_runtime::Container, Option<OwnedFd>)> {
     record::check_id(&a.id)?;
     let bundle = bundle_dir(&a.bundle)?;
-    let spec = load_spec(&bundle)?;
+    let mut spec = load_spec(&bundle)?;
+    add_default_device_rules(&mut spec)?;
     let terminal = spec
         .process()
         .as_ref()

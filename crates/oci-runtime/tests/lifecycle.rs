@@ -15,6 +15,12 @@ impl Bundle {
     /// A bundle with the busybox root filesystem the repository's script
     /// writes, and config.json from `berth-runtime spec` running `args`.
     fn new(args: &[&str]) -> Bundle {
+        Bundle::with_spec_from(RUNTIME, args)
+    }
+
+    /// The same with config.json written by `SPEC_TOOL spec` (runc's
+    /// own template, where runc is installed).
+    fn with_spec_from(spec_tool: &str, args: &[&str]) -> Bundle {
         let dir = tempfile::Builder::new()
             .prefix("berth-oci-")
             .tempdir()
@@ -38,12 +44,17 @@ impl Bundle {
         assert!(st.success());
         let b = Bundle { dir };
         // As a user types it: in the bundle, relative paths.
-        let out = b.rt(&["spec"]);
+        let out = Command::new(spec_tool)
+            .arg("spec")
+            .current_dir(b.path())
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{out:?}");
         let path = b.path().join("config.json");
         let mut spec: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         spec["process"]["args"] = serde_json::json!(args);
+        spec["process"]["terminal"] = false.into();
         std::fs::write(&path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
         b
     }
@@ -423,4 +434,27 @@ fn preserved_descriptors_and_no_pivot() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     // 3 reached the program, 4 did not.
     assert_eq!(stdout, "passed on\n4 closed\n");
+}
+
+#[test]
+fn runc_spec_bundle_with_a_terminal_in_the_foreground() {
+    // runc's template: a read-only root, a devices cgroup that denies all
+    // (the runtime adds the standard nodes and terminals, as runc does).
+    let b = Bundle::with_spec_from("runc", &["sh", "-c", "echo x > /dev/null && tty; exit 4"]);
+    b.edit(|spec| spec["process"]["terminal"] = true.into());
+    // Typed at a terminal (util-linux's script gives the command one).
+    let out = Command::new("script")
+        .args(["-q", "-e", "-c"])
+        .arg(format!("{RUNTIME} --root state run r1"))
+        .arg("/dev/null")
+        .current_dir(b.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("/dev/pts/0"),
+        "{out:?}"
+    );
+    assert_eq!(text(&b.rt(&["list", "-q"])), "");
 }
