@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use nix::sys::signal::Signal;
 
-use crate::record::{self, Record, Status, CGROUP_ROOT};
+use crate::record::{self, Record, CGROUP_ROOT};
 use crate::Cli;
 
 #[derive(clap::Args, Debug)]
@@ -48,7 +48,7 @@ pub fn run(cli: &Cli, a: &Args) -> Result<()> {
         Err(_) if a.force => return Ok(()),
         Err(e) => return Err(e),
     };
-    if rec.status(&cli.root) != Status::Stopped {
+    if !rec.status(&cli.root).can_delete() {
         if !a.force {
             bail!(
                 "cannot delete container {} that is not stopped: {}",

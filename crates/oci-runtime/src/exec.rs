@@ -168,14 +168,15 @@ pub fn pid_file(path: &Path, pid: i32) -> Result<()> {
 
 pub fn run(cli: &Cli, a: &Args) -> Result<i32> {
     let rec = Record::load(&cli.root, &a.id)?;
-    match rec.status(&cli.root) {
-        Status::Running => {}
-        Status::Paused if a.ignore_paused => {}
-        Status::Paused => {
-            bail!("cannot exec in a paused container (use --ignore-paused to override)")
+    let status = rec.status(&cli.root);
+    if !(status.can_exec() || (status == Status::Paused && a.ignore_paused)) {
+        match status {
+            Status::Paused => {
+                bail!("cannot exec in a paused container (use --ignore-paused to override)")
+            }
+            Status::Created => bail!("cannot exec in a container that has not started"),
+            _ => bail!("cannot exec in a stopped container"),
         }
-        Status::Created => bail!("cannot exec in a container that has not started"),
-        Status::Stopped => bail!("cannot exec in a stopped container"),
     }
     let spec = rec.spec(&cli.root)?;
     let process = process_of(a, &spec)?;

@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Result};
 
-use crate::record::{Record, Status, CGROUP_ROOT};
+use crate::record::{Record, CGROUP_ROOT};
 use crate::Cli;
 
 #[derive(clap::Args, Debug)]
@@ -13,14 +13,17 @@ pub struct Args {
 
 pub fn run(cli: &Cli, a: &Args, freeze: bool) -> Result<()> {
     let mut rec = Record::load(&cli.root, &a.id)?;
-    match (rec.status(&cli.root), freeze) {
-        (Status::Running, true) | (Status::Paused, false) => {}
-        (Status::Paused, true) => bail!("container {} is already paused", a.id),
-        (s, true) => bail!("cannot pause a container that is {}", s.as_str()),
-        (s, false) => bail!(
-            "cannot resume a container that is {}: it is not paused",
-            s.as_str()
+    let status = rec.status(&cli.root);
+    match freeze {
+        true if !status.can_pause() => {
+            bail!("cannot pause container {}: it is {}", a.id, status.as_str())
+        }
+        false if !status.can_resume() => bail!(
+            "cannot resume container {}: it is {}, not paused",
+            a.id,
+            status.as_str()
         ),
+        _ => {}
     }
     let cg = berth_runtime::cgroups::Cgroup::new(CGROUP_ROOT.as_ref(), &rec.cgroup_path)?;
     cg.freeze(freeze)?;

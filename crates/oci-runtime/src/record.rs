@@ -35,7 +35,40 @@ pub enum Status {
     Stopped,
 }
 
+/// What a verb may do to a container in each status (youki's
+/// `container/state.rs`): checked before every operation.
 impl Status {
+    pub fn can_start(self) -> bool {
+        self == Status::Created
+    }
+
+    /// runc signals created, running and paused containers alike.
+    pub fn can_kill(self) -> bool {
+        self != Status::Stopped
+    }
+
+    /// Without --force, only what has stopped.
+    pub fn can_delete(self) -> bool {
+        self == Status::Stopped
+    }
+
+    pub fn can_pause(self) -> bool {
+        self == Status::Running
+    }
+
+    pub fn can_resume(self) -> bool {
+        self == Status::Paused
+    }
+
+    pub fn can_exec(self) -> bool {
+        self == Status::Running
+    }
+
+    /// New limits for anything not yet gone.
+    pub fn can_update(self) -> bool {
+        self != Status::Stopped
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Created => "created",
@@ -184,4 +217,24 @@ pub fn all(root: &Path) -> Vec<Record> {
         .collect();
     out.sort_by(|a, b| a.created.cmp(&b.created));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Status::{self, *};
+
+    #[test]
+    fn permitted_transitions() {
+        let all = [Created, Running, Paused, Stopped];
+        let which = |f: fn(Status) -> bool| -> Vec<Status> {
+            all.iter().copied().filter(|s| f(*s)).collect()
+        };
+        assert_eq!(which(Status::can_start), [Created]);
+        assert_eq!(which(Status::can_kill), [Created, Running, Paused]);
+        assert_eq!(which(Status::can_delete), [Stopped]);
+        assert_eq!(which(Status::can_pause), [Running]);
+        assert_eq!(which(Status::can_resume), [Paused]);
+        assert_eq!(which(Status::can_exec), [Running]);
+        assert_eq!(which(Status::can_update), [Created, Running, Paused]);
+    }
 }

@@ -19,10 +19,12 @@ pub struct Args {
 
 pub fn start(cli: &Cli, id: &str) -> Result<()> {
     let rec = Record::load(&cli.root, id)?;
-    match rec.status(&cli.root) {
-        Status::Created => {}
-        Status::Running | Status::Paused => bail!("cannot start an already running container"),
-        Status::Stopped => bail!("cannot start a container that has stopped"),
+    let status = rec.status(&cli.root);
+    if !status.can_start() {
+        match status {
+            Status::Stopped => bail!("cannot start a container that has stopped"),
+            _ => bail!("cannot start an already running container"),
+        }
     }
     let spec = rec.spec(&cli.root)?;
     let hooks = spec.hooks().clone().unwrap_or_default();

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use berth_runtime::oci_spec::runtime::LinuxResources;
 use serde_json::{json, Map, Value};
 
-use crate::record::{Record, Status, CGROUP_ROOT};
+use crate::record::{Record, CGROUP_ROOT};
 use crate::Cli;
 
 #[derive(clap::Args, Debug)]
@@ -139,7 +139,7 @@ pub fn resources(a: &Args) -> Result<LinuxResources> {
 
 pub fn run(cli: &Cli, a: &Args) -> Result<()> {
     let rec = Record::load(&cli.root, &a.id)?;
-    if rec.status(&cli.root) == Status::Stopped {
+    if !rec.status(&cli.root).can_update() {
         bail!("cannot update a container that has stopped");
     }
     let r = resources(a)?;
