@@ -38,10 +38,43 @@ use berth_runtime::oci_spec::runtime::LinuxNamespaceType;
 use berth_runtime::{RootfsMount, Stdio};
 use nix::fcntl::{Flock, FlockArg};
 
-pub use berth_image as image;
-pub use berth_network as network;
-pub use berth_registry as registry;
-pub use berth_runtime as runtime;
+/// What the faces (the CLI, the API server, the builder) use of the image
+/// store: names, archives and configurations. The store itself is the
+/// engine's.
+pub mod image {
+    pub use berth_image::{
+        host_arch, ArchiveFormat, Digest, Error, Image, ImportOptions, Reference, RuntimeConfigJson,
+    };
+}
+
+/// What the faces use of the network crate: docker's `-p` syntax.
+pub mod network {
+    /// Published ports as `-p` writes them.
+    pub mod ports {
+        pub use berth_network::ports::parse_publish;
+    }
+}
+
+/// What the faces use of the registry client: credentials, pull policy and
+/// the progress they show.
+pub mod registry {
+    /// The registry client's types that a face passes or shows.
+    pub mod client {
+        pub use berth_registry::client::{
+            Credentials, Progress, PullPolicy, Pulled, Quiet, Status,
+        };
+    }
+}
+
+/// What the builder uses of the runtime: confined file operations inside a
+/// container's root, for COPY and ADD.
+pub mod runtime {
+    pub use berth_runtime::{create_dir_in_root, open_in_root, reopen_dir};
+    /// Copying files into a root without leaving it.
+    pub mod copyup {
+        pub use berth_runtime::copyup::{copy_entry, copy_tree, CopyOptions};
+    }
+}
 pub use build_ops::Stream;
 pub use config::{
     format_cpuset, parse_expose, ContainerOptions, DeviceMapping, DeviceRate, LogOptions,
