@@ -458,3 +458,92 @@ fn runc_spec_bundle_with_a_terminal_in_the_foreground() {
     );
     assert_eq!(text(&b.rt(&["list", "-q"])), "");
 }
+
+#[test]
+fn a_hostile_container_cannot_reach_the_host_through_exec() {
+    // The container's program watches /proc for every process that joins it
+    // and tries the CVE-2019-5736 / CVE-2024-21626 moves on it (write its
+    // executable, follow its descriptors out, read its environment) while
+    // the host runs `berth-runtime exec` with a secret in its environment
+    // and a host directory open on descriptor 5.
+    let b = Bundle::new(&["/watch", "6", "HOST_TOKEN", "host-secret-dir"]);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/e2e/data/proc_watch.c");
+    let st = Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(b.path().join("rootfs/watch"))
+        .arg(&src)
+        .status()
+        .expect("gcc (scripts/setup.sh installs it)");
+    assert!(st.success());
+    let secret = b.path().join("host-secret-dir");
+    std::fs::create_dir(&secret).unwrap();
+    std::fs::write(secret.join("data"), "host only").unwrap();
+    let sha = |p: &str| {
+        let out = Command::new("sha256sum").arg(p).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let runtime_before = sha(RUNTIME);
+    // The watcher's report goes to a file the test reads at the end.
+    let report = std::fs::File::create(b.path().join("report")).unwrap();
+    let st = Command::new(RUNTIME)
+        .arg("--root")
+        .arg(b.state_root())
+        .args(["run", "-d", "victim"])
+        .current_dir(b.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(report.try_clone().unwrap())
+        .stderr(report)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let dir = std::fs::File::open(&secret).unwrap();
+    let dir_fd = std::os::fd::AsRawFd::as_raw_fd(&dir);
+    let mut ran = 0;
+    for _ in 0..120 {
+        let mut cmd = Command::new(RUNTIME);
+        cmd.arg("--root")
+            .arg(b.state_root())
+            .args(["exec", "victim", "true"])
+            .env("HOST_TOKEN", "topsecret-4711")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        // SAFETY: dup2 only, between fork and exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                if libc::dup2(dir_fd, 5) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        if !cmd.status().unwrap().success() {
+            break; // the watcher's time is up
+        }
+        ran += 1;
+    }
+    assert!(ran >= 20, "only {ran} execs ran");
+    let mut summary = String::new();
+    for _ in 0..2000 {
+        summary = std::fs::read_to_string(b.path().join("report")).unwrap();
+        if summary.contains("pids=") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let counts: std::collections::HashMap<&str, i64> = summary
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k, v.parse().unwrap()))
+        .collect();
+    assert!(counts.get("pids").is_some_and(|p| *p >= 20), "{summary}");
+    for k in ["exe_write", "exe_host", "fd_host", "fd_open", "env_token"] {
+        assert_eq!(counts[k], 0, "{k}: {summary}");
+    }
+    assert_eq!(sha(RUNTIME), runtime_before);
+    assert_eq!(
+        std::fs::read_to_string(secret.join("data")).unwrap(),
+        "host only"
+    );
+    assert!(b.rt(&["delete", "-f", "victim"]).status.success());
+}

@@ -245,6 +245,15 @@ fn console(
 }
 
 fn setup_and_exec(cfg: &ChildConfig, chan: &Channel) -> Result<Infallible, StartFailure> {
+    // Until it executes the container's program this process carries its
+    // caller's memory (environment), descriptors and executable, while it
+    // is already visible in the container's /proc: non-dumpable, none of
+    // /proc/<pid>/{exe,fd,environ,mem} opens to the container's processes
+    // (they lack CAP_SYS_PTRACE). execve makes the program dumpable again.
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        return Err(sys("make the process non-dumpable")(Errno::last()));
+    }
     reset_signals();
     let went_away = || setup_err("the runtime went away before the container started".into());
     if cfg.userns {
