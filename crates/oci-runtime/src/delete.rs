@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use nix::sys::signal::Signal;
 
-use crate::record::{self, Record, CGROUP_ROOT};
+use crate::record::{self, Record, Status, CGROUP_ROOT};
 use crate::Cli;
 
 #[derive(clap::Args, Debug)]
@@ -48,12 +48,15 @@ pub fn run(cli: &Cli, a: &Args) -> Result<()> {
         Err(_) if a.force => return Ok(()),
         Err(e) => return Err(e),
     };
-    if !rec.status(&cli.root).can_delete() {
-        if !a.force {
+    let status = rec.status(&cli.root);
+    if !status.can_delete() {
+        // As runc: a created container (its program never ran) goes
+        // without --force.
+        if !a.force && status != Status::Created {
             bail!(
                 "cannot delete container {} that is not stopped: {}",
                 rec.id,
-                rec.status(&cli.root).as_str()
+                status.as_str()
             );
         }
         if rec.paused {

@@ -174,6 +174,10 @@ fn create_start_kill_delete() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("does not exist"), "{out:?}");
 
+    // A created container (its program never ran) is deleted without -f.
+    assert!(b.rt(&["create", "c5"]).status.success());
+    assert!(b.rt(&["delete", "c5"]).status.success());
+
     // delete -f stops a running container.
     assert!(b.rt(&["run", "-d", "c3"]).status.success());
     assert_eq!(b.status("c3"), "running");
