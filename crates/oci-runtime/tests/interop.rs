@@ -163,7 +163,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         Command::new("ctr")
             .arg("--address")
             .arg(&self.sock)
-            .args(["--namespace", "berth-test"])
+            .args(["--namespace", "berth-rt-interop"])
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -175,7 +175,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
     fn ctr_tty(&self, args: &[&str]) -> Output {
         let line: Vec<String> = ["ctr", "--address", self.sock.to_str().unwrap()]
             .iter()
-            .chain(&["--namespace", "berth-test"])
+            .chain(&["--namespace", "berth-rt-interop"])
             .chain(args)
             .map(|a| format!("'{a}'"))
             .collect();
@@ -507,6 +507,29 @@ fn podman_runs_containers_with_berth_runtime() {
     ]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n");
+
+    // A terminal: conmon's console socket gets the pty's master.
+    let mut line = format!(
+        "podman --root {d}/root --runroot {d}/run --tmpdir {d}/tmp --cgroup-manager cgroupfs \
+         --storage-driver vfs --events-backend none --runtime {RUNTIME} run --rm -t",
+        d = dir.path().display()
+    );
+    for a in limits {
+        line.push(' ');
+        line.push_str(a);
+    }
+    line.push_str(" docker.io/library/busybox:latest sh -c 'tty; exit 4'");
+    let out = Command::new("script")
+        .args(["-q", "-e", "-c", &line, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("/dev/pts/0"),
+        "{}",
+        text(&out)
+    );
 
     let mut args = vec!["run", "-d", "--name", "p1"];
     args.extend(limits);
