@@ -178,6 +178,7 @@ pub fn run(cli: &Cli, a: &Args) -> Result<i32> {
             _ => bail!("cannot exec in a stopped container"),
         }
     }
+    let signals = crate::signals::block()?;
     let spec = rec.spec(&cli.root)?;
     let process = process_of(a, &spec)?;
     let terminal = process.terminal().unwrap_or(false);
@@ -225,5 +226,12 @@ pub fn run(cli: &Cli, a: &Args) -> Result<i32> {
             crate::record::proc_stat(pid).is_none_or(|(_, s)| s == 'Z')
         });
     }
-    Ok(p.wait()?.code())
+    let status = crate::signals::wait_forwarding(
+        &signals,
+        || Ok(p.try_wait()?),
+        |s| {
+            let _ = p.signal(s);
+        },
+    )?;
+    Ok(status.code())
 }

@@ -17,6 +17,7 @@ mod pause;
 mod ps;
 mod record;
 mod run;
+mod signals;
 mod spec;
 mod start;
 mod state;

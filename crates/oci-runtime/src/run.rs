@@ -18,6 +18,7 @@ pub struct RunArgs {
 }
 
 pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
+    let signals = crate::signals::block()?;
     let (rec, container, master) = crate::create::create(cli, &a.create, !a.detach)?;
     if let Err(e) = crate::start::start(cli, &rec.id) {
         let _ = container.signal(nix::sys::signal::Signal::SIGKILL);
@@ -35,7 +36,13 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
             crate::record::proc_stat(pid).is_none_or(|(_, s)| s == 'Z')
         });
     }
-    let status = container.wait()?;
+    let status = crate::signals::wait_forwarding(
+        &signals,
+        || Ok(container.try_wait()?),
+        |s| {
+            let _ = container.signal(s);
+        },
+    )?;
     if !a.keep {
         crate::delete::remove(cli, &rec)?;
     }

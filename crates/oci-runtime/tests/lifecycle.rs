@@ -551,3 +551,41 @@ fn a_hostile_container_cannot_reach_the_host_through_exec() {
     );
     assert!(b.rt(&["delete", "-f", "victim"]).status.success());
 }
+
+#[test]
+fn a_foreground_run_passes_its_signals_on() {
+    let b = Bundle::new(&[
+        "sh",
+        "-c",
+        "trap 'echo got TERM; exit 9' TERM; echo ready; while true; do sleep 0.1; done",
+    ]);
+    let out_path = b.path().join("out");
+    let mut child = Command::new(RUNTIME)
+        .arg("--root")
+        .arg(b.state_root())
+        .args(["run", "s1"])
+        .current_dir(b.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .spawn()
+        .unwrap();
+    for _ in 0..1000 {
+        if std::fs::read_to_string(&out_path)
+            .unwrap()
+            .contains("ready")
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // As a supervisor stops it: SIGTERM to berth-runtime reaches the container.
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(9));
+    assert_eq!(
+        std::fs::read_to_string(&out_path).unwrap(),
+        "ready\ngot TERM\n"
+    );
+    assert_eq!(text(&b.rt(&["list", "-q"])), "");
+}
