@@ -314,11 +314,11 @@ impl Engine {
             damaged: None,
         };
         let made = (|| {
+            etc::shared_init_layer(&self.config.root)?;
             for d in ["upper", "work", "rootfs"] {
                 let p = dir.join(d);
                 fs::create_dir_all(&p).map_err(Error::io("create", &p))?;
             }
-            etc::init_layer(&dir.join("init"))?;
             self.containers.save(&rec)
         })();
         if let Err(e) = made {
@@ -663,7 +663,7 @@ impl Engine {
         berth_image::replace_file(&spec_path, &json)?;
         let overlay = self
             .images
-            .overlay(image, Some(&dir.join("init")), &upper, &work)?;
+            .overlay(image, Some(&self.init_layer(&dir)?), &upper, &work)?;
         let seccomp_program = self.seccomp_program_of(&spec)?;
         let container = berth_runtime::create(berth_runtime::CreateOptions {
             seccomp_program,
@@ -672,7 +672,7 @@ impl Engine {
             rootfs_mount: Some(RootfsMount {
                 fstype: "overlay".into(),
                 source: "overlay".into(),
-                data: Some(overlay.data),
+                data: Some(volatile_if(overlay.data, opts.auto_remove)),
                 workdir: Some(overlay.workdir),
             }),
             stdio,
@@ -968,6 +968,16 @@ impl Engine {
 
     /// Where a running container's regenerated files live (the OCI bundle's
     /// config.json, /etc/hostname, /etc/hosts, /etc/resolv.conf).
+    /// The init layer of the container whose directory is `cdir`: its own
+    /// where an older Berth made one per container, else the shared one.
+    pub(crate) fn init_layer(&self, cdir: &Path) -> Result<PathBuf> {
+        let own = cdir.join("init");
+        if own.is_dir() {
+            return Ok(own);
+        }
+        etc::shared_init_layer(&self.config.root)
+    }
+
     fn run_dir(&self, id: &str) -> PathBuf {
         self.config.runroot.join("containers").join(id)
     }
@@ -1053,5 +1063,19 @@ pub fn exit_code_for(e: &Error) -> i32 {
         Some(StartFailureKind::NotFound) => 127,
         Some(StartFailureKind::NotExecutable) => 126,
         _ => 125,
+    }
+}
+
+/// Overlay options for a container's root: a container removed when it ends
+/// (`--rm`) gets overlay's `volatile` option, as podman gives its `--rm`
+/// containers: its writable layer is never synced to disk (without it, the
+/// unmount at the container's exit syncs the whole filesystem under the store
+/// and the exit waits for that), and nothing is lost that would have been
+/// kept.
+fn volatile_if(data: String, auto_remove: bool) -> String {
+    if auto_remove {
+        format!("{data},volatile")
+    } else {
+        data
     }
 }
