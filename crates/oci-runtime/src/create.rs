@@ -140,7 +140,18 @@ pub fn create(
     record::check_id(&a.id)?;
     let bundle = bundle_dir(&a.bundle)?;
     let mut spec = load_spec(&bundle)?;
-    add_default_device_rules(&mut spec)?;
+    if berth_runtime::cgroups::detect(CGROUP_ROOT.as_ref())? == berth_runtime::cgroups::Version::V2
+    {
+        let refused = crate::check::unsupported_on_cgroup_v2(&serde_json::to_value(&spec)?);
+        if !refused.is_empty() {
+            bail!(
+                "config.json asks for what berth-runtime does not support on this cgroup v2 host: {}",
+                refused.join(", ")
+            );
+        }
+    } else {
+        add_default_device_rules(&mut spec)?;
+    }
     let terminal = spec
         .process()
         .as_ref()
