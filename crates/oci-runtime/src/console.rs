@@ -59,16 +59,37 @@ impl Drop for RawMode {
     }
 }
 
+/// The size of this process's terminal (rows, columns), if stdin is one.
+fn own_size() -> Option<(u16, u16)> {
+    let mut ws = nix::pty::Winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one struct winsize, which lives on our stack.
+    let r = unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) };
+    (r == 0 && ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))
+}
+
 /// Copies stdin to the terminal and the terminal to stdout until the
 /// terminal closes (its last slave is gone: the container exited) or
-/// `done` says so.
+/// `done` says so. The container's terminal follows the size of ours.
 pub fn proxy(master: &OwnedFd, done: &dyn Fn() -> bool) {
     let _raw = RawMode::new();
+    let mut size = None;
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let mut stdin_open = true;
     let mut buf = [0u8; 8192];
     loop {
+        let now = own_size();
+        if now.is_some() && now != size {
+            size = now;
+            if let Some((rows, cols)) = now {
+                let _ = berth_runtime::set_winsize(master, rows, cols);
+            }
+        }
         let mut fds = vec![PollFd::new(master.as_fd(), PollFlags::POLLIN)];
         if stdin_open {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));

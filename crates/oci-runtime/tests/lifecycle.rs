@@ -444,22 +444,27 @@ fn preserved_descriptors_and_no_pivot() {
 fn runc_spec_bundle_with_a_terminal_in_the_foreground() {
     // runc's template: a read-only root, a devices cgroup that denies all
     // (the runtime adds the standard nodes and terminals, as runc does).
-    let b = Bundle::with_spec_from("runc", &["sh", "-c", "echo x > /dev/null && tty; exit 4"]);
+    let b = Bundle::with_spec_from(
+        "runc",
+        &["sh", "-c", "echo x > /dev/null && tty && stty size; exit 4"],
+    );
     b.edit(|spec| spec["process"]["terminal"] = true.into());
     // Typed at a terminal (util-linux's script gives the command one).
     let out = Command::new("script")
         .args(["-q", "-e", "-c"])
-        .arg(format!("{RUNTIME} --root state run r1"))
+        // The container's terminal takes the size of the user's.
+        .arg(format!(
+            "stty rows 31 cols 97; {RUNTIME} --root state run r1"
+        ))
         .arg("/dev/null")
         .current_dir(b.path())
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(4), "{out:?}");
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("/dev/pts/0"),
-        "{out:?}"
-    );
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("/dev/pts/0"), "{out:?}");
+    assert!(shown.contains("31 97"), "{out:?}");
     assert_eq!(text(&b.rt(&["list", "-q"])), "");
 }
 
