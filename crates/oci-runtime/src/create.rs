@@ -244,6 +244,7 @@ pub fn create(
                 &create_container,
                 &state,
                 &target,
+                true,
             ) {
                 abort(&container);
                 return Err(e);

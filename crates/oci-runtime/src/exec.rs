@@ -202,6 +202,7 @@ pub fn run(cli: &Cli, a: &Args) -> Result<i32> {
         cgroup_path: rec.cgroup_path.clone(),
         seccomp_program,
         preserve_fds: a.preserve_fds,
+        program: None,
     })?;
     let pid = p.pid().as_raw();
     let master = p.take_pty_master();

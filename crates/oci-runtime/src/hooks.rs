@@ -65,25 +65,39 @@ fn run_one(h: &Hook, input: &[u8]) -> Result<()> {
     }
 }
 
-/// Runs `hooks` inside the running (or created) container whose init is
-/// `pid`: each joins the container's namespaces and cgroup as an `exec`
-/// does, with the container's user and capabilities, so its path resolves
-/// in the container (createContainer and startContainer hooks).
+/// Runs `hooks` inside the created container whose init is `container.pid`:
+/// each joins the container's namespaces and cgroup as an `exec` does, with
+/// the container's user and capabilities. With `path_on_host` (createContainer)
+/// the hook's path resolves in this runtime's mount namespace and the
+/// program runs through a descriptor; otherwise (startContainer) it
+/// resolves in the container, as the spec says of each.
 pub fn run_in_container(
     kind: &str,
     hooks: &[Hook],
     state: &serde_json::Value,
     container: &crate::exec::Target,
+    path_on_host: bool,
 ) -> Result<()> {
     let input = serde_json::to_vec(state)?;
     for h in hooks {
-        run_one_inside(h, &input, container)
+        run_one_inside(h, &input, container, path_on_host)
             .with_context(|| format!("{kind} hook {}", h.path().display()))?;
     }
     Ok(())
 }
 
-fn run_one_inside(h: &Hook, input: &[u8], target: &crate::exec::Target) -> Result<()> {
+fn run_one_inside(
+    h: &Hook,
+    input: &[u8],
+    target: &crate::exec::Target,
+    path_on_host: bool,
+) -> Result<()> {
+    let program = if path_on_host {
+        let f = std::fs::File::open(h.path()).context("open")?;
+        Some(std::os::fd::OwnedFd::from(f))
+    } else {
+        None
+    };
     let mut process = target.process.clone();
     let mut args = h.args().clone().unwrap_or_default();
     let path = h.path().to_string_lossy().into_owned();
@@ -111,6 +125,7 @@ fn run_one_inside(h: &Hook, input: &[u8], target: &crate::exec::Target) -> Resul
         cgroup_path: target.cgroup_path.clone(),
         seccomp_program: None,
         preserve_fds: 0,
+        program,
     })?;
     let deadline = h
         .timeout()

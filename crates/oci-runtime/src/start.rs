@@ -36,6 +36,7 @@ pub fn start(cli: &Cli, id: &str) -> Result<()> {
             &start_container,
             &rec.hook_state("created"),
             &target,
+            false,
         )?;
     }
     let path = record::fifo(&cli.root, id);

@@ -294,9 +294,23 @@ fn console_socket_gets_the_terminal() {
 
 #[test]
 fn hooks_run_with_the_state_at_their_moments() {
-    let b = Bundle::new(&["sh", "-c", "cat /hook-start.json"]);
+    let b = Bundle::new(&[
+        "sh",
+        "-c",
+        "cat /hook-start.json; echo; cat /hook-create.json",
+    ]);
     let out_dir = b.path().join("hooks-out");
     std::fs::create_dir(&out_dir).unwrap();
+    // A createContainer hook's path resolves on the host (this script is
+    // not in the container); it runs in the container (its /bin/sh and the
+    // file it writes are the container's).
+    let create_hook = b.path().join("create-hook.sh");
+    std::fs::write(&create_hook, "#!/bin/sh\ncat > /hook-create.json\n").unwrap();
+    std::fs::set_permissions(
+        &create_hook,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let host_hook = |name: &str| {
         serde_json::json!({
             "path": "/bin/sh",
@@ -310,6 +324,7 @@ fn hooks_run_with_the_state_at_their_moments() {
             "prestart": [host_hook("prestart")],
             // Runs in the container: its /bin/sh is busybox's.
             "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "cat > /hook-start.json"]}],
+            "createContainer": [{"path": create_hook, "timeout": 10}],
             "poststart": [host_hook("poststart")],
             "poststop": [host_hook("poststop")],
         });
@@ -317,9 +332,17 @@ fn hooks_run_with_the_state_at_their_moments() {
     });
     let out = b.rt(&["run", "h1"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    // The container printed what its startContainer hook read.
-    let inside: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(inside["id"], "h1");
+    // The container printed what its startContainer and createContainer
+    // hooks read.
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut docs = printed.lines();
+    for status in ["created", "creating"] {
+        let inside: serde_json::Value =
+            serde_json::from_str(docs.next().unwrap_or_default()).unwrap();
+        assert_eq!(inside["id"], "h1", "{printed}");
+        assert_eq!(inside["status"], status, "{printed}");
+    }
+    assert!(!b.path().join("rootfs/create-hook.sh").exists());
     for (name, status) in [
         ("createRuntime", "creating"),
         ("prestart", "creating"),

@@ -64,6 +64,11 @@ pub(crate) struct ChildConfig {
     pub terminal: Option<Option<(u16, u16)>>,
     /// Descriptors 3 .. 3+n pass to the program (made inheritable).
     pub preserve_fds: u32,
+    /// The program as a descriptor the caller opened in its own mount
+    /// namespace, executed through it instead of `program` (an OCI
+    /// createContainer hook: its path resolves on the host, it runs in the
+    /// container).
+    pub program_fd: Option<RawFd>,
 }
 
 /// The PATH docker uses when the image sets none.
@@ -367,7 +372,10 @@ fn setup_and_exec(cfg: &ChildConfig, chan: &Channel) -> Result<Infallible, Start
     }
     umask(Mode::from_bits_truncate(cfg.umask as libc::mode_t));
 
-    let program = resolve_program(&cfg.program, cfg.path_var.as_deref())?;
+    let program = match cfg.program_fd {
+        Some(_) => PathBuf::new(),
+        None => resolve_program(&cfg.program, cfg.path_var.as_deref())?,
+    };
     // No descriptor other than stdio (and those the caller asked to
     // preserve) may reach the container's program.
     let first_closed = 3 + cfg.preserve_fds;
@@ -395,7 +403,22 @@ fn setup_and_exec(cfg: &ChildConfig, chan: &Channel) -> Result<Infallible, Start
     if let (Some(prog), true) = (&cfg.seccomp, cfg.no_new_privs) {
         crate::seccomp::load(prog).map_err(sys("install the seccomp filter"))?;
     }
-    let err = match execve(&cprog, &cfg.args, &cfg.env) {
+    let executed = match cfg.program_fd {
+        Some(fd) => {
+            // Inheritable: a script's interpreter opens it as /dev/fd/N.
+            // SAFETY: fcntl on our own descriptor with integer arguments only.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+            nix::unistd::execveat(
+                Some(fd),
+                c"",
+                &cfg.args,
+                &cfg.env,
+                nix::fcntl::AtFlags::AT_EMPTY_PATH,
+            )
+        }
+        None => execve(&cprog, &cfg.args, &cfg.env),
+    };
+    let err = match executed {
         Ok(never) => match never {},
         Err(e) => e,
     };

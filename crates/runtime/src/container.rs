@@ -207,6 +207,7 @@ pub(crate) fn process_config(
         stdio: [fd(&stdio.stdin), fd(&stdio.stdout), fd(&stdio.stderr)],
         terminal: terminal.then_some(console_size),
         preserve_fds: 0,
+        program_fd: None,
     })
 }
 

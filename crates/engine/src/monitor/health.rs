@@ -171,6 +171,7 @@ impl Checker {
             cgroup_path: engine.cgroup_path(&running.id),
             seccomp_program: engine.exec_seccomp(&running.id)?,
             preserve_fds: 0,
+            program: None,
         })?;
         set_nonblocking(read.as_fd());
         Ok(Probe {
