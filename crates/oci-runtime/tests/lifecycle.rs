@@ -207,6 +207,26 @@ fn what_it_cannot_honour_is_refused_by_name() {
     assert!(text(&out).contains("--systemd-cgroup"), "{out:?}");
     let out = b.rt(&["create", "bad/id"]);
     assert!(text(&out).contains("invalid container id"), "{out:?}");
+    // containerd's shim reads the error from --log in JSON.
+    let out = b.rt(&[
+        "--log",
+        "log.json",
+        "--log-format",
+        "json",
+        "state",
+        "nothing",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let log = std::fs::read_to_string(b.path().join("log.json")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(log.trim()).unwrap();
+    assert_eq!(line["level"], "error");
+    assert!(
+        line["msg"]
+            .as_str()
+            .unwrap()
+            .contains("nothing does not exist"),
+        "{log}"
+    );
     let out = b.rt(&["spec"]);
     assert!(text(&out).contains("exists"), "{out:?}");
 }
