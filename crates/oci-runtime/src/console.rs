@@ -60,7 +60,7 @@ impl Drop for RawMode {
 }
 
 /// The size of this process's terminal (rows, columns), if stdin is one.
-fn own_size() -> Option<(u16, u16)> {
+pub fn own_size() -> Option<(u16, u16)> {
     let mut ws = nix::pty::Winsize {
         ws_row: 0,
         ws_col: 0,
@@ -120,6 +120,20 @@ pub fn proxy(master: &OwnedFd, done: &dyn Fn() -> bool) {
         }
         if done() {
             return;
+        }
+    }
+}
+
+/// For a terminal this process copies (no console socket): the process
+/// starts with the size of this process's terminal, before the proxy runs.
+pub fn size_from_own(process: &mut berth_runtime::oci_spec::runtime::Process) {
+    if let Some((rows, cols)) = own_size() {
+        let size = berth_runtime::oci_spec::runtime::BoxBuilder::default()
+            .height(u64::from(rows))
+            .width(u64::from(cols))
+            .build();
+        if let Ok(b) = size {
+            process.set_console_size(Some(b));
         }
     }
 }

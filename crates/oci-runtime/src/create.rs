@@ -163,6 +163,12 @@ pub fn create(
     if !terminal && a.console_socket.is_some() {
         bail!("cannot use console socket if berth-runtime will not detach or allocate tty");
     }
+    if terminal && a.console_socket.is_none() {
+        if let Some(mut p) = spec.process().clone() {
+            crate::console::size_from_own(&mut p);
+            spec.set_process(Some(p));
+        }
+    }
     let rootfs = spec
         .root()
         .as_ref()

@@ -188,6 +188,10 @@ pub fn run(cli: &Cli, a: &Args) -> Result<i32> {
     if !terminal && a.console_socket.is_some() {
         bail!("cannot use console socket if berth-runtime will not detach or allocate tty");
     }
+    let mut process = process;
+    if terminal && a.console_socket.is_none() {
+        crate::console::size_from_own(&mut process);
+    }
     let seccomp_program = spec
         .linux()
         .as_ref()
