@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Container start-to-exit latency: berth vs crun vs runc on the same busybox rootfs
-# (berth also in a user namespace of its own, --userns=auto), with `unshare` and
+# Container start-to-exit latency: berth (the engine, also in a user namespace
+# of its own with --userns=auto, and its runtime as the runc-compatible
+# berth-runtime) vs crun vs runc on the same busybox rootfs, with `unshare` and
 # the same namespaces as the floor. Needs root, hyperfine, crun, runc,
 # busybox-static and python3 (Debian packages). Prints the medians.
 #
@@ -18,11 +19,16 @@ berth=${BERTH:-$here/target/release/berth}
 # ids (scripts/setup.sh adds them).
 grep -q '^berth:' /etc/subuid && grep -q '^berth:' /etc/subgid || {
   echo "no subordinate ids for the user berth: run scripts/setup.sh" >&2; exit 1; }
+if [ -z "${BERTH_RUNTIME:-}" ]; then (cd "$here" && cargo build --release -q -p berth-oci-runtime); fi
+berth_runtime=${BERTH_RUNTIME:-$here/target/release/berth-runtime}
 for t in hyperfine crun runc busybox; do
   command -v "$t" >/dev/null || { echo "missing $t: apt-get install -y hyperfine crun runc busybox-static" >&2; exit 1; }
 done
 
 work=$(mktemp -d /tmp/berth-bench.XXXXXX)
+# Run state on tmpfs, where each engine keeps it by default (berth's
+# /run/berth, runc's /run/runc, crun's /run/crun).
+run=$(mktemp -d /run/berth-bench.XXXXXX)
 # The bridge case uses a bridge of its own, removed (with its NAT set
 # entries) at the end.
 br=bbench$$
@@ -33,19 +39,21 @@ cleanup() {
     ip link delete "$br" 2>/dev/null || true
     [ -n "$subnet" ] && printf 'delete element ip berth nets { %s }\ndelete element ip berth bridges { "%s" }\n' "$subnet" "$br" | nft -f - 2>/dev/null || true
   fi
-  rm -rf "$work"
+  rm -rf "$work" "$run"
 }
 trap cleanup EXIT
 
-# One busybox rootfs, used as a tarball by berth and as a bundle by crun/runc.
+# One busybox rootfs, used as a tarball by berth and as a bundle (made once)
+# by berth-runtime, crun and runc.
 "$here/scripts/busybox-rootfs.sh" "$work/rootfs.tar"
 mkdir -p "$work/bundle/rootfs"
 tar -C "$work/bundle/rootfs" -xf "$work/rootfs.tar"
 (cd "$work/bundle" && runc spec && sed -i 's/"terminal": true/"terminal": false/; s/"sh"/"true"/' config.json)
-B="$berth --root $work/root --runroot $work/run --bridge $br"
+B="$berth --root $work/root --runroot $run/berth --bridge $br"
 $B import "$work/rootfs.tar" busybox >/dev/null
 
-export B work
+R="$berth_runtime --root $run/berth-runtime"
+export B R work
 unshare -m --propagation private bash -c '
   umount /sys/fs/cgroup/unified 2>/dev/null || true
   hyperfine -N --warmup 5 --runs '"$runs"' --export-json "$work/results.json" \
@@ -54,6 +62,7 @@ unshare -m --propagation private bash -c '
     -n "berth run --rm --network none --security-opt seccomp=unconfined busybox true" "$B run --rm --network none --security-opt seccomp=unconfined busybox true" \
     -n "berth run --rm --network none --userns=auto busybox true" "$B run --rm --network none --userns=auto busybox true" \
     -n "berth run --rm --network host busybox true" "$B run --rm --network host busybox true" \
+    -n "berth-runtime run" "$R run -b $work/bundle bench-berth-runtime" \
     -n "crun run" "crun run -b $work/bundle bench-crun" \
     -n "runc run" "runc run -b $work/bundle bench-runc" \
     -n "unshare (floor)" "unshare --pid --fork --mount --uts --ipc --net --cgroup true"

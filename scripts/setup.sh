@@ -40,6 +40,23 @@ fi
 for f in /etc/subuid /etc/subgid; do
   grep -q '^berth:' "$f" 2>/dev/null || echo 'berth:1000000000:1000000000' >> "$f"
 done
+# containerd (its runc v2 shim) and podman drive berth-runtime in its
+# interop tests, each started by the test with its own root and socket;
+# their services are not started (policy-rc.d refuses it while they install).
+interop=()
+command -v containerd >/dev/null || interop+=(containerd)
+command -v podman >/dev/null || interop+=(podman conmon)
+if [ ${#interop[@]} -gt 0 ]; then
+  apt-get update -q
+  made_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
+  apt-get install -y -q --no-install-recommends "${interop[@]}"
+  if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+fi
 # docker-py (PyPI) in a virtual environment of the tests' own.
 venv="$(pwd)/target/test-venv"
 if ! "$venv/bin/python" -c 'import docker' 2>/dev/null; then

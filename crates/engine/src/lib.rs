@@ -733,6 +733,8 @@ impl Engine {
             cgroup_root: self.config.cgroup_root.clone(),
             default_cgroup_path: self.cgroup_path(&rec.id),
             prestart: Engine::prestart(lease),
+            preserve_fds: 0,
+            no_pivot: false,
         })?;
         Ok((container, copied))
     }

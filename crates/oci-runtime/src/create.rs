@@ -1,10 +1,11 @@
 //! `create`: the container is set up from its bundle and its init waits on
 //! the start fifo; this process exits and leaves it to `start`.
 
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use berth_runtime::oci_spec::runtime::Spec;
+use berth_runtime::oci_spec::runtime::{Hook, LinuxDeviceCgroupBuilder, LinuxDeviceType, Spec};
 use berth_runtime::{CreateOptions, Stdio};
 
 use crate::record::{self, Record, CGROUP_ROOT};
@@ -18,55 +19,35 @@ pub struct CreateArgs {
     /// Where to write the init's pid
     #[arg(long)]
     pub pid_file: Option<PathBuf>,
-    /// A unix socket that takes the terminal's master side (not supported yet)
+    /// A unix socket that takes the terminal's master side
     #[arg(long)]
     pub console_socket: Option<PathBuf>,
-    /// Descriptors beyond stdio to pass on (only 0 is supported)
+    /// Descriptors beyond stdio to pass on (3 .. 3+N)
     #[arg(long, default_value_t = 0)]
     pub preserve_fds: u32,
-    /// Do not use pivot_root (refused: berth-runtime always pivots)
+    /// Enter the root with MS_MOVE and chroot, not pivot_root (a root on the initramfs)
     #[arg(long)]
     pub no_pivot: bool,
-    /// Do not create a new session keyring (berth-runtime never does)
+    /// Do not create a new session keyring (berth-runtime never creates one)
     #[arg(long)]
     pub no_new_keyring: bool,
     pub id: String,
 }
 
-/// The bundle's spec, checked for what berth-runtime cannot honour, with
-/// its root made absolute.
+/// The bundle's spec, checked for what berth-runtime cannot honour (every
+/// such field named), with its root made absolute.
 pub fn load_spec(bundle: &Path) -> Result<Spec> {
     let path = bundle.join("config.json");
     let mut spec = Spec::load(&path).with_context(|| format!("load {}", path.display()))?;
     if !spec.version().starts_with("1.") {
         bail!("unsupported ociVersion {}", spec.version());
     }
-    if spec.hooks().is_some() {
-        bail!("spec field hooks is not supported by berth-runtime yet");
-    }
-    if let Some(p) = spec.process() {
-        if p.terminal().unwrap_or(false) {
-            bail!("process.terminal is true: a terminal needs --console-socket, which berth-runtime does not support yet");
-        }
-        if p.apparmor_profile()
-            .as_deref()
-            .is_some_and(|a| !a.is_empty())
-        {
-            bail!(
-                "spec field process.apparmorProfile is not supported (this host has no AppArmor)"
-            );
-        }
-        if p.selinux_label().as_deref().is_some_and(|l| !l.is_empty()) {
-            bail!("spec field process.selinuxLabel is not supported (this host has no SELinux)");
-        }
-    }
-    if let Some(l) = spec.linux() {
-        if l.intel_rdt().is_some() {
-            bail!("spec field linux.intelRdt is not supported");
-        }
-        if l.personality().is_some() {
-            bail!("spec field linux.personality is not supported");
-        }
+    let unsupported = crate::check::unsupported(&serde_json::to_value(&spec)?);
+    if !unsupported.is_empty() {
+        bail!(
+            "config.json asks for what berth-runtime does not support: {}",
+            unsupported.join(", ")
+        );
     }
     let mut root = spec.root().clone().context("config.json has no root")?;
     if root.path().is_relative() {
@@ -74,6 +55,57 @@ pub fn load_spec(bundle: &Path) -> Result<Spec> {
     }
     spec.set_root(Some(root));
     Ok(spec)
+}
+
+/// The device rules runc adds after the spec's own (a spec's `deny all`
+/// would otherwise take the container's /dev/null and terminal away):
+/// mknod of any node, the standard character devices, the terminals, and
+/// every node `linux.devices` creates.
+fn add_default_device_rules(spec: &mut Spec) -> Result<()> {
+    let Some(mut linux) = spec.linux().clone() else {
+        return Ok(());
+    };
+    let rule = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
+        // A wildcard is a missing number, as the spec writes it.
+        let mut b = LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .typ(typ)
+            .access(access);
+        if let Some(m) = major {
+            b = b.major(m);
+        }
+        if let Some(m) = minor {
+            b = b.minor(m);
+        }
+        b.build()
+    };
+    let mut extra = vec![
+        rule(LinuxDeviceType::C, None, None, "m")?,
+        rule(LinuxDeviceType::B, None, None, "m")?,
+    ];
+    for (major, minor) in [
+        (1, 3),
+        (1, 5),
+        (1, 7),
+        (1, 8),
+        (1, 9),
+        (5, 0),
+        (5, 1),
+        (5, 2),
+    ] {
+        extra.push(rule(LinuxDeviceType::C, Some(major), Some(minor), "rwm")?);
+    }
+    extra.push(rule(LinuxDeviceType::C, Some(136), None, "rwm")?);
+    for d in linux.devices().as_deref().unwrap_or_default() {
+        extra.push(rule(d.typ(), Some(d.major()), Some(d.minor()), "rwm")?);
+    }
+    let mut resources = linux.resources().clone().unwrap_or_default();
+    let mut rules = resources.devices().clone().unwrap_or_default();
+    rules.extend(extra);
+    resources.set_devices(Some(rules));
+    linux.set_resources(Some(resources));
+    spec.set_linux(Some(linux));
+    Ok(())
 }
 
 pub fn bundle_dir(given: &Option<PathBuf>) -> Result<PathBuf> {
@@ -84,21 +116,59 @@ pub fn bundle_dir(given: &Option<PathBuf>) -> Result<PathBuf> {
     std::path::absolute(&b).with_context(|| format!("bundle {}", b.display()))
 }
 
+/// The state document hooks get before the record exists.
+fn early_state(id: &str, pid: i32, bundle: &Path, spec: &Spec) -> serde_json::Value {
+    serde_json::json!({
+        "ociVersion": record::OCI_VERSION,
+        "id": id,
+        "status": "creating",
+        "pid": pid,
+        "bundle": bundle,
+        "annotations": spec.annotations().clone().unwrap_or_default(),
+    })
+}
+
 /// Creates the container; returns its record and the runtime's handle (the
-/// init is this process's child until this process exits).
-pub fn create(cli: &Cli, a: &CreateArgs) -> Result<(Record, berth_runtime::Container)> {
+/// init is this process's child until this process exits). With
+/// `foreground`, a terminal without a console socket is the caller's to
+/// copy (`run`); its master side is returned.
+pub fn create(
+    cli: &Cli,
+    a: &CreateArgs,
+    foreground: bool,
+) -> Result<(Record, berth_runtime::Container, Option<OwnedFd>)> {
     record::check_id(&a.id)?;
-    if a.console_socket.is_some() {
-        bail!("--console-socket is not supported by berth-runtime yet");
-    }
-    if a.preserve_fds > 0 {
-        bail!("--preserve-fds is not supported by berth-runtime yet");
-    }
-    if a.no_pivot {
-        bail!("--no-pivot is not supported: berth-runtime always uses pivot_root");
-    }
     let bundle = bundle_dir(&a.bundle)?;
-    let spec = load_spec(&bundle)?;
+    let mut spec = load_spec(&bundle)?;
+    if berth_runtime::cgroups::detect(CGROUP_ROOT.as_ref())? == berth_runtime::cgroups::Version::V2
+    {
+        let refused = crate::check::unsupported_on_cgroup_v2(&serde_json::to_value(&spec)?);
+        if !refused.is_empty() {
+            bail!(
+                "config.json asks for what berth-runtime does not support on this cgroup v2 host: {}",
+                refused.join(", ")
+            );
+        }
+    } else {
+        add_default_device_rules(&mut spec)?;
+    }
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    if terminal && a.console_socket.is_none() && !foreground {
+        bail!("cannot allocate tty if berth-runtime will detach without setting console socket");
+    }
+    if !terminal && a.console_socket.is_some() {
+        bail!("cannot use console socket if berth-runtime will not detach or allocate tty");
+    }
+    if terminal && a.console_socket.is_none() {
+        if let Some(mut p) = spec.process().clone() {
+            crate::console::size_from_own(&mut p);
+            spec.set_process(Some(p));
+        }
+    }
     let rootfs = spec
         .root()
         .as_ref()
@@ -114,7 +184,10 @@ pub fn create(cli: &Cli, a: &CreateArgs) -> Result<(Record, berth_runtime::Conta
         }
         Err(e) => return Err(e).with_context(|| format!("create {}", dir.display())),
     }
-    let made = (|| -> Result<(Record, berth_runtime::Container)> {
+    let made = (|| -> Result<(Record, berth_runtime::Container, Option<OwnedFd>)> {
+        // The spec as created: later verbs (hooks, exec) read this copy,
+        // not the bundle, which its owner may change.
+        record::save_spec(&cli.root, &a.id, &spec)?;
         let fifo = record::fifo(&cli.root, &a.id);
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
             .with_context(|| format!("create {}", fifo.display()))?;
@@ -123,17 +196,74 @@ pub fn create(cli: &Cli, a: &CreateArgs) -> Result<(Record, berth_runtime::Conta
             .as_ref()
             .and_then(|l| l.cgroups_path().clone())
             .unwrap_or_else(|| Path::new("/berth-runtime").join(&a.id));
-        let container = berth_runtime::create(CreateOptions {
-            spec,
+        let hooks = spec.hooks().clone().unwrap_or_default();
+        let early_hooks: Vec<(&str, Vec<Hook>)> = vec![
+            ("prestart", hooks.prestart().clone().unwrap_or_default()),
+            (
+                "createRuntime",
+                hooks.create_runtime().clone().unwrap_or_default(),
+            ),
+        ];
+        let prestart: Option<berth_runtime::Prestart> =
+            if early_hooks.iter().all(|(_, h)| h.is_empty()) {
+                None
+            } else {
+                let id = a.id.clone();
+                let bundle = bundle.clone();
+                let spec_for_state = spec.clone();
+                Some(Box::new(move |pid: nix::unistd::Pid| {
+                    let state = early_state(&id, pid.as_raw(), &bundle, &spec_for_state);
+                    for (kind, list) in &early_hooks {
+                        crate::hooks::run_all(kind, list, &state).map_err(|e| format!("{e:#}"))?;
+                    }
+                    Ok(())
+                }))
+            };
+        let mut container = berth_runtime::create(CreateOptions {
+            spec: spec.clone(),
             rootfs_mount: None,
             stdio: Stdio::default(),
             cgroup_root: CGROUP_ROOT.into(),
             default_cgroup_path: cgroup_path.clone(),
-            prestart: None,
+            prestart,
             seccomp_program: None,
             start_fifo: Some(fifo),
+            preserve_fds: a.preserve_fds,
+            no_pivot: a.no_pivot,
         })?;
         let pid = container.pid().as_raw();
+        let abort = |container: &berth_runtime::Container| {
+            let _ = container.signal(nix::sys::signal::Signal::SIGKILL);
+            let _ = container.wait();
+            let _ = container.cgroup().remove();
+        };
+        let create_container = hooks.create_container().clone().unwrap_or_default();
+        if !create_container.is_empty() {
+            let target = crate::exec::Target {
+                pid,
+                cgroup_path: cgroup_path.clone(),
+                process: spec.process().clone().unwrap_or_default(),
+            };
+            let state = early_state(&a.id, pid, &bundle, &spec);
+            if let Err(e) = crate::hooks::run_in_container(
+                "createContainer",
+                &create_container,
+                &state,
+                &target,
+                true,
+            ) {
+                abort(&container);
+                return Err(e);
+            }
+        }
+        let mut master = container.take_pty_master();
+        if let (Some(sock), Some(m)) = (&a.console_socket, &master) {
+            if let Err(e) = crate::console::send(sock, m) {
+                abort(&container);
+                return Err(e);
+            }
+            master = None;
+        }
         let start_time = record::proc_stat(pid).map_or(0, |(t, _)| t);
         let rec = Record {
             id: a.id.clone(),
@@ -144,13 +274,17 @@ pub fn create(cli: &Cli, a: &CreateArgs) -> Result<(Record, berth_runtime::Conta
             created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
             cgroup_path,
             annotations,
+            paused: false,
         };
-        rec.save(&cli.root)?;
-        if let Some(p) = &a.pid_file {
-            std::fs::write(p, pid.to_string())
-                .with_context(|| format!("write pid file {}", p.display()))?;
+        let saved = rec.save(&cli.root).and_then(|()| match &a.pid_file {
+            Some(p) => crate::exec::pid_file(p, pid),
+            None => Ok(()),
+        });
+        if let Err(e) = saved {
+            abort(&container);
+            return Err(e);
         }
-        Ok((rec, container))
+        Ok((rec, container, master))
     })();
     if made.is_err() {
         let _ = std::fs::remove_dir_all(&dir);
@@ -161,7 +295,7 @@ pub fn create(cli: &Cli, a: &CreateArgs) -> Result<(Record, berth_runtime::Conta
 pub fn run(cli: &Cli, a: &CreateArgs) -> Result<()> {
     // The init waits on the fifo; this process leaves it (reparented to the
     // nearest subreaper, as runc's is).
-    let (_, container) = create(cli, a)?;
+    let (_, container, _) = create(cli, a, false)?;
     std::mem::forget(container);
     Ok(())
 }

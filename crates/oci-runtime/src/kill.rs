@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use crate::record::{Record, Status, CGROUP_ROOT};
+use crate::record::{Record, CGROUP_ROOT};
 use crate::Cli;
 
 #[derive(clap::Args, Debug)]
@@ -36,7 +36,7 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
 pub fn run(cli: &Cli, a: &Args) -> Result<()> {
     let rec = Record::load(&cli.root, &a.id)?;
     let sig = parse_signal(a.signal.as_deref().unwrap_or("TERM"))?;
-    if rec.status(&cli.root) == Status::Stopped {
+    if !rec.status(&cli.root).can_kill() {
         bail!("container not running");
     }
     if a.all {

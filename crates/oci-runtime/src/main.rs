@@ -3,15 +3,25 @@
 //! dockerd's `--add-runtime`, a user with an OCI bundle) can drive it. One
 //! file per verb; the container's state is a record under `--root`.
 
+mod check;
+mod console;
 mod create;
 mod delete;
+mod events;
+mod exec;
+mod features;
+mod hooks;
 mod kill;
 mod list;
+mod pause;
+mod ps;
 mod record;
 mod run;
+mod signals;
 mod spec;
 mod start;
 mod state;
+mod update;
 
 use std::path::PathBuf;
 
@@ -65,6 +75,20 @@ pub enum Command {
     List(list::Args),
     /// Write a new config.json for a bundle
     Spec(spec::Args),
+    /// Run another process in a running container
+    Exec(exec::Args),
+    /// The processes of a container
+    Ps(ps::Args),
+    /// Freeze every process of a container
+    Pause(pause::Args),
+    /// Thaw a paused container
+    Resume(pause::Args),
+    /// Change a running container's resource limits
+    Update(update::Args),
+    /// A container's resource use, as JSON events
+    Events(events::Args),
+    /// What this runtime implements, as JSON
+    Features,
 }
 
 fn log_error(cli: &Cli, e: &anyhow::Error) {
@@ -110,6 +134,13 @@ fn main() {
             Command::Delete(a) => delete::run(&cli, a).map(|_| 0),
             Command::List(a) => list::run(&cli, a).map(|_| 0),
             Command::Spec(a) => spec::run(a).map(|_| 0),
+            Command::Exec(a) => exec::run(&cli, a),
+            Command::Ps(a) => ps::run(&cli, a).map(|_| 0),
+            Command::Pause(a) => pause::run(&cli, a, true).map(|_| 0),
+            Command::Resume(a) => pause::run(&cli, a, false).map(|_| 0),
+            Command::Update(a) => update::run(&cli, a).map(|_| 0),
+            Command::Events(a) => events::run(&cli, a).map(|_| 0),
+            Command::Features => features::run().map(|_| 0),
         }
     })();
     match result {

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use berth_runtime::oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -20,6 +21,9 @@ pub struct Record {
     pub cgroup_path: PathBuf,
     #[serde(default)]
     pub annotations: std::collections::HashMap<String, String>,
+    /// Frozen by `pause` (until `resume`).
+    #[serde(default)]
+    pub paused: bool,
 }
 
 /// The container's status, as runc names them.
@@ -27,20 +31,58 @@ pub struct Record {
 pub enum Status {
     Created,
     Running,
+    Paused,
     Stopped,
 }
 
+/// What a verb may do to a container in each status (youki's
+/// `container/state.rs`): checked before every operation.
 impl Status {
+    pub fn can_start(self) -> bool {
+        self == Status::Created
+    }
+
+    /// runc signals created, running and paused containers alike.
+    pub fn can_kill(self) -> bool {
+        self != Status::Stopped
+    }
+
+    /// Without --force, only what has stopped.
+    pub fn can_delete(self) -> bool {
+        self == Status::Stopped
+    }
+
+    pub fn can_pause(self) -> bool {
+        self == Status::Running
+    }
+
+    pub fn can_resume(self) -> bool {
+        self == Status::Paused
+    }
+
+    pub fn can_exec(self) -> bool {
+        self == Status::Running
+    }
+
+    /// New limits for anything not yet gone.
+    pub fn can_update(self) -> bool {
+        self != Status::Stopped
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         }
     }
 }
 
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// The version of the runtime spec whose state documents this writes.
+pub const OCI_VERSION: &str = "1.2.0";
 
 /// A container id runc accepts: letters, digits, `_`, `-`, `.`, `+`.
 pub fn check_id(id: &str) -> Result<()> {
@@ -53,6 +95,17 @@ pub fn check_id(id: &str) -> Result<()> {
     if !ok {
         bail!("invalid container id format: {id:?}");
     }
+    Ok(())
+}
+
+/// Keeps the spec the container is created with beside its record.
+pub fn save_spec(root: &Path, id: &str, spec: &Spec) -> Result<()> {
+    let dir = dir(root, id);
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
+        .with_context(|| format!("write in {}", dir.display()))?;
+    serde_json::to_writer(&mut tmp, spec)?;
+    tmp.persist(dir.join("config.json"))
+        .map_err(|e| anyhow::anyhow!("save the spec: {}", e.error))?;
     Ok(())
 }
 
@@ -99,6 +152,19 @@ impl Record {
         Ok(())
     }
 
+    /// The spec the container was created with.
+    pub fn spec(&self, root: &Path) -> Result<Spec> {
+        let path = dir(root, &self.id).join("config.json");
+        Spec::load(&path).with_context(|| format!("load {}", path.display()))
+    }
+
+    /// The state document for a hook, with `status` as given.
+    pub fn hook_state(&self, status: &str) -> serde_json::Value {
+        let mut v = self.state_json_with(status);
+        v["pid"] = self.pid.into();
+        v
+    }
+
     /// Whether the init still runs (a zombie does not).
     pub fn alive(&self) -> bool {
         matches!(proc_stat(self.pid), Some((t, s)) if t == self.start_time && s != 'Z' && s != 'X')
@@ -109,6 +175,8 @@ impl Record {
             Status::Stopped
         } else if fifo(root, &self.id).exists() {
             Status::Created
+        } else if self.paused {
+            Status::Paused
         } else {
             Status::Running
         }
@@ -117,11 +185,19 @@ impl Record {
     /// The state document runc's `state` prints.
     pub fn state_json(&self, root: &Path) -> serde_json::Value {
         let status = self.status(root);
+        let mut v = self.state_json_with(status.as_str());
+        if status == Status::Stopped {
+            v["pid"] = 0.into();
+        }
+        v
+    }
+
+    fn state_json_with(&self, status: &str) -> serde_json::Value {
         serde_json::json!({
-            "ociVersion": "1.2.0",
+            "ociVersion": OCI_VERSION,
             "id": self.id,
-            "pid": if status == Status::Stopped { 0 } else { self.pid },
-            "status": status.as_str(),
+            "pid": self.pid,
+            "status": status,
             "bundle": self.bundle,
             "rootfs": self.rootfs,
             "created": self.created,
@@ -141,4 +217,24 @@ pub fn all(root: &Path) -> Vec<Record> {
         .collect();
     out.sort_by(|a, b| a.created.cmp(&b.created));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Status::{self, *};
+
+    #[test]
+    fn permitted_transitions() {
+        let all = [Created, Running, Paused, Stopped];
+        let which = |f: fn(Status) -> bool| -> Vec<Status> {
+            all.iter().copied().filter(|s| f(*s)).collect()
+        };
+        assert_eq!(which(Status::can_start), [Created]);
+        assert_eq!(which(Status::can_kill), [Created, Running, Paused]);
+        assert_eq!(which(Status::can_delete), [Stopped]);
+        assert_eq!(which(Status::can_pause), [Running]);
+        assert_eq!(which(Status::can_resume), [Paused]);
+        assert_eq!(which(Status::can_exec), [Running]);
+        assert_eq!(which(Status::can_update), [Created, Running, Paused]);
+    }
 }

@@ -18,7 +18,8 @@ pub struct RunArgs {
 }
 
 pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
-    let (rec, container) = crate::create::create(cli, &a.create)?;
+    let signals = crate::signals::block()?;
+    let (rec, container, master) = crate::create::create(cli, &a.create, !a.detach)?;
     if let Err(e) = crate::start::start(cli, &rec.id) {
         let _ = container.signal(nix::sys::signal::Signal::SIGKILL);
         let _ = container.wait();
@@ -29,7 +30,19 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
         std::mem::forget(container);
         return Ok(0);
     }
-    let status = container.wait()?;
+    if let Some(m) = &master {
+        let pid = rec.pid;
+        crate::console::proxy(m, &|| {
+            crate::record::proc_stat(pid).is_none_or(|(_, s)| s == 'Z')
+        });
+    }
+    let status = crate::signals::wait_forwarding(
+        &signals,
+        || Ok(container.try_wait()?),
+        |s| {
+            let _ = container.signal(s);
+        },
+    )?;
     if !a.keep {
         crate::delete::remove(cli, &rec)?;
     }

@@ -19,10 +19,25 @@ pub struct Args {
 
 pub fn start(cli: &Cli, id: &str) -> Result<()> {
     let rec = Record::load(&cli.root, id)?;
-    match rec.status(&cli.root) {
-        Status::Created => {}
-        Status::Running => bail!("cannot start an already running container"),
-        Status::Stopped => bail!("cannot start a container that has stopped"),
+    let status = rec.status(&cli.root);
+    if !status.can_start() {
+        match status {
+            Status::Stopped => bail!("cannot start a container that has stopped"),
+            _ => bail!("cannot start an already running container"),
+        }
+    }
+    let spec = rec.spec(&cli.root)?;
+    let hooks = spec.hooks().clone().unwrap_or_default();
+    let start_container = hooks.start_container().clone().unwrap_or_default();
+    if !start_container.is_empty() {
+        let target = crate::exec::Target::of(&rec, &spec)?;
+        crate::hooks::run_in_container(
+            "startContainer",
+            &start_container,
+            &rec.hook_state("created"),
+            &target,
+            false,
+        )?;
     }
     let path = record::fifo(&cli.root, id);
     // Opened without blocking: if the init died meanwhile there is no
@@ -51,6 +66,11 @@ pub fn start(cli: &Cli, id: &str) -> Result<()> {
         }
     }
     std::fs::remove_file(&path).with_context(|| format!("remove {}", path.display()))?;
+    // The program runs: a failed poststart hook is reported, not undone.
+    let poststart = hooks.poststart().clone().unwrap_or_default();
+    if let Err(e) = crate::hooks::run_all("poststart", &poststart, &rec.hook_state("running")) {
+        eprintln!("berth-runtime: warning: {e:#}");
+    }
     Ok(())
 }
 

@@ -62,6 +62,13 @@ pub(crate) struct ChildConfig {
     pub stdio: [Option<RawFd>; 3],
     /// Open a terminal inside the container, with this size (rows, columns).
     pub terminal: Option<Option<(u16, u16)>>,
+    /// Descriptors 3 .. 3+n pass to the program (made inheritable).
+    pub preserve_fds: u32,
+    /// The program as a descriptor the caller opened in its own mount
+    /// namespace, executed through it instead of `program` (an OCI
+    /// createContainer hook: its path resolves on the host, it runs in the
+    /// container).
+    pub program_fd: Option<RawFd>,
 }
 
 /// The PATH docker uses when the image sets none.
@@ -243,6 +250,15 @@ fn console(
 }
 
 fn setup_and_exec(cfg: &ChildConfig, chan: &Channel) -> Result<Infallible, StartFailure> {
+    // Until it executes the container's program this process carries its
+    // caller's memory (environment), descriptors and executable, while it
+    // is already visible in the container's /proc: non-dumpable, none of
+    // /proc/<pid>/{exe,fd,environ,mem} opens to the container's processes
+    // (they lack CAP_SYS_PTRACE). execve makes the program dumpable again.
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        return Err(sys("make the process non-dumpable")(Errno::last()));
+    }
     reset_signals();
     let went_away = || setup_err("the runtime went away before the container started".into());
     if cfg.userns {
@@ -356,10 +372,27 @@ fn setup_and_exec(cfg: &ChildConfig, chan: &Channel) -> Result<Infallible, Start
     }
     umask(Mode::from_bits_truncate(cfg.umask as libc::mode_t));
 
-    let program = resolve_program(&cfg.program, cfg.path_var.as_deref())?;
-    // No descriptor other than stdio may reach the container's program.
+    let program = match cfg.program_fd {
+        Some(_) => PathBuf::new(),
+        None => resolve_program(&cfg.program, cfg.path_var.as_deref())?,
+    };
+    // No descriptor other than stdio (and those the caller asked to
+    // preserve) may reach the container's program.
+    let first_closed = 3 + cfg.preserve_fds;
+    for fd in 3..first_closed {
+        // SAFETY: fcntl on a descriptor number with integer arguments only;
+        // one that is not open fails with EBADF, which is ignored.
+        unsafe { libc::fcntl(fd as RawFd, libc::F_SETFD, 0) };
+    }
     // SAFETY: close_range only marks descriptors close-on-exec.
-    if unsafe { libc::close_range(3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int) } != 0 {
+    if unsafe {
+        libc::close_range(
+            first_closed,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC as libc::c_int,
+        )
+    } != 0
+    {
         return Err(sys("close inherited descriptors")(Errno::last()));
     }
     let cprog = CString::new(program.as_os_str().as_bytes())
@@ -370,7 +403,22 @@ fn setup_and_exec(cfg: &ChildConfig, chan: &Channel) -> Result<Infallible, Start
     if let (Some(prog), true) = (&cfg.seccomp, cfg.no_new_privs) {
         crate::seccomp::load(prog).map_err(sys("install the seccomp filter"))?;
     }
-    let err = match execve(&cprog, &cfg.args, &cfg.env) {
+    let executed = match cfg.program_fd {
+        Some(fd) => {
+            // Inheritable: a script's interpreter opens it as /dev/fd/N.
+            // SAFETY: fcntl on our own descriptor with integer arguments only.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+            nix::unistd::execveat(
+                Some(fd),
+                c"",
+                &cfg.args,
+                &cfg.env,
+                nix::fcntl::AtFlags::AT_EMPTY_PATH,
+            )
+        }
+        None => execve(&cprog, &cfg.args, &cfg.env),
+    };
+    let err = match executed {
         Ok(never) => match never {},
         Err(e) => e,
     };

@@ -65,6 +65,12 @@ pub struct CreateOptions {
     /// runs anything of the container's (OCI's createRuntime hook): where
     /// the caller sets up the container's network.
     pub prestart: Option<Prestart>,
+    /// Descriptors 3 .. 3+n of the caller that the program inherits (runc's
+    /// `--preserve-fds`); every other one is closed at exec.
+    pub preserve_fds: u32,
+    /// Enter the root with MS_MOVE + chroot instead of pivot_root (runc's
+    /// `--no-pivot`, for a root on the initramfs, where pivot_root fails).
+    pub no_pivot: bool,
 }
 
 /// See [`CreateOptions::prestart`].
@@ -236,6 +242,8 @@ pub(crate) fn process_config(
             .collect(),
         stdio: [fd(&stdio.stdin), fd(&stdio.stdout), fd(&stdio.stderr)],
         terminal: terminal.then_some(console_size),
+        preserve_fds: 0,
+        program_fd: None,
     })
 }
 
@@ -343,6 +351,7 @@ pub fn create(mut opts: CreateOptions) -> Result<Container> {
         cgroup_root: opts.cgroup_root.clone(),
         prepared_root: None,
         bind_trees: Vec::new(),
+        no_pivot: opts.no_pivot,
     };
     // Held until the clone has given the init its copies.
     let mut prepared = Vec::new();
@@ -350,6 +359,7 @@ pub fn create(mut opts: CreateOptions) -> Result<Container> {
         prepare_detached(&mut plan, linux, &mut prepared)?;
     }
     let mut config = process_config(process, &opts.stdio, join, Some(plan))?;
+    config.preserve_fds = opts.preserve_fds;
     config.hostname = spec
         .hostname()
         .clone()

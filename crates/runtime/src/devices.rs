@@ -87,7 +87,7 @@ pub(crate) fn create_nodes(root: &impl AsRawFd, nodes: &[Node], bind: bool) -> n
         let Some(name) = rel.file_name() else {
             return Err(Errno::EINVAL);
         };
-        if bind {
+        let bind_host_node = || -> nix::Result<()> {
             let target = open_or_create(root, &rel, Create::File)?;
             mount(
                 Some(Path::new(&node.path)),
@@ -95,7 +95,10 @@ pub(crate) fn create_nodes(root: &impl AsRawFd, nodes: &[Node], bind: bool) -> n
                 None::<&str>,
                 MsFlags::MS_BIND,
                 None::<&str>,
-            )?;
+            )
+        };
+        if bind {
+            bind_host_node()?;
             continue;
         }
         // An O_PATH descriptor serves as dirfd for the *at calls.
@@ -107,6 +110,12 @@ pub(crate) fn create_nodes(root: &impl AsRawFd, nodes: &[Node], bind: bool) -> n
             makedev(node.major, node.minor),
         ) {
             Ok(()) | Err(Errno::EEXIST) => {}
+            // The caller's devices cgroup may forbid mknod (podman's conmon
+            // runs in one that does): the host's node, bound, as runc does.
+            Err(Errno::EPERM) => {
+                bind_host_node()?;
+                continue;
+            }
             Err(e) => return Err(e),
         }
         fchownat(

@@ -2,7 +2,7 @@
 //! namespace of the container's init and its cgroup, then takes the process
 //! spec's user, capabilities and environment, as the init did.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
 use nix::fcntl::{open, OFlag};
@@ -33,6 +33,11 @@ pub struct ExecOptions {
     pub cgroup_path: PathBuf,
     /// The container's compiled seccomp filter, which the process gets too.
     pub seccomp_program: Option<Vec<u8>>,
+    /// Descriptors 3 .. 3+n of the caller that the process inherits.
+    pub preserve_fds: u32,
+    /// The program, opened by the caller (in its mount namespace), to run
+    /// instead of resolving `process.args[0]` in the container's.
+    pub program: Option<OwnedFd>,
 }
 
 /// A process started in a running container; our child.
@@ -89,6 +94,8 @@ pub fn exec(opts: ExecOptions) -> Result<ExecProcess> {
     let own_pidns = ns_file(Pid::this(), "pid")?;
     let mut config = process_config(&opts.process, &opts.stdio, join, None)?;
     config.seccomp = opts.seccomp_program;
+    config.preserve_fds = opts.preserve_fds;
+    config.program_fd = opts.program.as_ref().map(|f| f.as_raw_fd());
     let cgroup = Cgroup::new(&opts.cgroup_root, &opts.cgroup_path)?;
 
     let (parent_chan, child_chan) = sync::pair()?;

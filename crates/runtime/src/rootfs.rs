@@ -45,6 +45,8 @@ pub(crate) struct RootfsPlan {
     /// detached tree (a container in a user namespace cannot reach sources
     /// under root-only host directories).
     pub bind_trees: Vec<Option<RawFd>>,
+    /// MS_MOVE + chroot instead of pivot_root.
+    pub no_pivot: bool,
 }
 
 pub(crate) type Res<T = ()> = Result<T, String>;
@@ -335,10 +337,10 @@ pub(crate) fn setup(plan: &RootfsPlan) -> Res<Option<cgroupfs::Pending>> {
         )?;
     }
     match plan.prepared_root {
-        Some(_) => enter_fd(&root)?,
+        Some(_) => enter_fd(&root, plan.no_pivot)?,
         None => {
             drop(root);
-            enter(&plan.rootfs)?
+            enter(&plan.rootfs, plan.no_pivot)?
         }
     }
     let root = open_dir(Path::new("/"))?;
@@ -372,24 +374,30 @@ fn write_sysctl(key: &str, value: &str) -> Res {
 }
 
 /// pivot_root into the mount whose root is `root` and detach the old root.
-fn enter_fd(root: &OwnedFd) -> Res {
+fn enter_fd(root: &OwnedFd, no_pivot: bool) -> Res {
     ctx(nix::unistd::fchdir(root.as_raw_fd()), || {
         "change into the root filesystem".into()
     })?;
-    pivot_here(None)
+    pivot_here(None, no_pivot)
 }
 
 /// pivot_root into `rootfs` and detach the old root; chroot where pivot_root
-/// cannot work (a rootfs on the initramfs).
-fn enter(rootfs: &Path) -> Res {
+/// cannot work (a rootfs on the initramfs) or was not wanted (`no_pivot`).
+fn enter(rootfs: &Path, no_pivot: bool) -> Res {
     ctx(chdir(rootfs), || format!("chdir {}", rootfs.display()))?;
-    pivot_here(Some(rootfs))
+    pivot_here(Some(rootfs), no_pivot)
 }
 
 /// pivot_root into the working directory, a mount's root; where pivot_root
-/// cannot work, move the mount at `rootfs` (if named) on `/` and chroot.
-fn pivot_here(rootfs: Option<&Path>) -> Res {
-    match pivot_root(".", ".") {
+/// cannot work or is not wanted (`no_pivot`), move the mount at `rootfs` (if
+/// named) on `/` and chroot.
+fn pivot_here(rootfs: Option<&Path>, no_pivot: bool) -> Res {
+    let pivoted = if no_pivot {
+        Err(Errno::EINVAL)
+    } else {
+        pivot_root(".", ".")
+    };
+    match pivoted {
         Ok(()) => {
             // The old root is now stacked under the new one at "/": detach it
             // without letting the unmount propagate anywhere.
@@ -409,7 +417,7 @@ fn pivot_here(rootfs: Option<&Path>) -> Res {
         }
         Err(Errno::EINVAL) if rootfs.is_some() => {
             let rootfs = rootfs.unwrap_or(Path::new("/"));
-            tracing::debug!("pivot_root not possible here, falling back to chroot");
+            tracing::debug!("no pivot_root (not wanted, or not possible here): MS_MOVE and chroot");
             ctx(
                 mount(
                     Some(rootfs),
@@ -421,6 +429,11 @@ fn pivot_here(rootfs: Option<&Path>) -> Res {
                 || "move root filesystem to /".into(),
             )?;
             ctx(chroot("."), || "chroot".into())?;
+        }
+        Err(_) if no_pivot => {
+            return Err(
+                "--no-pivot is not supported for a container in a user namespace of its own".into(),
+            );
         }
         Err(e) => {
             let what = rootfs.map(|p| p.display().to_string());

@@ -121,6 +121,8 @@ fn container_in_user_namespace() {
         },
         cgroup_root: "/sys/fs/cgroup".into(),
         default_cgroup_path: format!("berth-runtime-test/{}", std::process::id()).into(),
+        preserve_fds: 0,
+        no_pivot: false,
     })
     .unwrap();
     let status = container.wait().unwrap();

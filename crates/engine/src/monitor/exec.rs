@@ -256,6 +256,8 @@ fn spawn(engine: &Engine, running: &Running, exec_id: &str) -> Result<Exec> {
         cgroup_root: engine.config.cgroup_root.clone(),
         cgroup_path: engine.cgroup_path(&running.id),
         seccomp_program: engine.exec_seccomp(&running.id)?,
+        preserve_fds: 0,
+        program: None,
     })?;
     if let Some(master) = process.take_pty_master() {
         if record.open_stdin {

@@ -170,6 +170,8 @@ impl Checker {
             cgroup_root: engine.config.cgroup_root.clone(),
             cgroup_path: engine.cgroup_path(&running.id),
             seccomp_program: engine.exec_seccomp(&running.id)?,
+            preserve_fds: 0,
+            program: None,
         })?;
         set_nonblocking(read.as_fd());
         Ok(Probe {

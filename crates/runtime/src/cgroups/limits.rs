@@ -61,25 +61,30 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// A zero (or empty) value means "not set", as runc reads the spec:
+    /// docker writes `"shares": 0` and `"weight": 0` for what it leaves alone.
     pub fn from_spec(r: &LinuxResources) -> Limits {
         let mem = r.memory().as_ref();
         let cpu = r.cpu().as_ref();
         let blkio = r.block_io().as_ref();
+        fn set<T: Default + PartialEq>(v: Option<T>) -> Option<T> {
+            v.filter(|v| *v != T::default())
+        }
         Limits {
-            memory: mem.and_then(|m| m.limit()),
-            memory_swap: mem.and_then(|m| m.swap()),
-            memory_reservation: mem.and_then(|m| m.reservation()),
+            memory: set(mem.and_then(|m| m.limit())),
+            memory_swap: set(mem.and_then(|m| m.swap())),
+            memory_reservation: set(mem.and_then(|m| m.reservation())),
             disable_oom_killer: mem.and_then(|m| m.disable_oom_killer()).unwrap_or(false),
-            cpu_shares: cpu.and_then(|c| c.shares()),
-            cpu_quota: cpu.and_then(|c| c.quota()),
-            cpu_period: cpu.and_then(|c| c.period()),
-            cpuset_cpus: cpu.and_then(|c| c.cpus().clone()),
-            cpuset_mems: cpu.and_then(|c| c.mems().clone()),
+            cpu_shares: set(cpu.and_then(|c| c.shares())),
+            cpu_quota: set(cpu.and_then(|c| c.quota())),
+            cpu_period: set(cpu.and_then(|c| c.period())),
+            cpuset_cpus: set(cpu.and_then(|c| c.cpus().clone())),
+            cpuset_mems: set(cpu.and_then(|c| c.mems().clone())),
             pids: r.pids().as_ref().map(|p| p.limit()),
             swappiness: mem.and_then(|m| m.swappiness()),
-            cpu_rt_runtime: cpu.and_then(|c| c.realtime_runtime()),
-            cpu_rt_period: cpu.and_then(|c| c.realtime_period()),
-            blkio_weight: blkio.and_then(|b| b.weight()),
+            cpu_rt_runtime: set(cpu.and_then(|c| c.realtime_runtime())),
+            cpu_rt_period: set(cpu.and_then(|c| c.realtime_period())),
+            blkio_weight: set(blkio.and_then(|b| b.weight())),
             blkio_weight_device: blkio
                 .and_then(|b| b.weight_device().clone())
                 .unwrap_or_default()
@@ -157,5 +162,24 @@ mod tests {
             access: "rwm".into(),
         };
         assert_eq!(r.line(), "c 136:* rwm");
+    }
+
+    #[test]
+    fn zeros_are_unset_as_docker_writes_them() {
+        let r: LinuxResources = serde_json::from_value(serde_json::json!({
+            "memory": {"limit": 0, "swappiness": 0},
+            "cpu": {"shares": 0, "quota": 0, "period": 0, "cpus": ""},
+            "blockIO": {"weight": 0},
+            "pids": {"limit": 0},
+        }))
+        .unwrap();
+        let l = Limits::from_spec(&r);
+        assert_eq!(
+            (l.memory, l.cpu_shares, l.cpu_quota, l.cpu_period),
+            (None, None, None, None)
+        );
+        assert_eq!((l.cpuset_cpus, l.blkio_weight), (None, None));
+        // A swappiness of 0 is a value (never swap), and pids 0 unlimited.
+        assert_eq!((l.swappiness, l.pids), (Some(0), Some(0)));
     }
 }
