@@ -33,9 +33,9 @@ run=$(mktemp -d /run/berth-bench.XXXXXX)
 # entries) at the end.
 br=bbench$$
 cleanup() {
-  "$berth" --root "$work/root" --runroot "$work/run" rm -f bench >/dev/null 2>&1 || true
+  "$berth" --root "$work/root" --runroot "$run/berth" rm -f bench >/dev/null 2>&1 || true
   if ip link show "$br" >/dev/null 2>&1; then
-    subnet=$("$berth" --root "$work/root" --runroot "$work/run" --bridge "$br" network inspect -f '{{(index .IPAM.Config 0).Subnet}}' bridge 2>/dev/null || true)
+    subnet=$("$berth" --root "$work/root" --runroot "$run/berth" --bridge "$br" network inspect -f '{{(index .IPAM.Config 0).Subnet}}' bridge 2>/dev/null || true)
     ip link delete "$br" 2>/dev/null || true
     [ -n "$subnet" ] && printf 'delete element ip berth nets { %s }\ndelete element ip berth bridges { "%s" }\n' "$subnet" "$br" | nft -f - 2>/dev/null || true
   fi
