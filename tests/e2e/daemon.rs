@@ -17,10 +17,17 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(env: &Env) -> Daemon {
+        Daemon::start_with(env, &[])
+    }
+
+    /// A daemon with more options (another `-H`, TLS).
+    pub fn start_with(env: &Env, extra: &[&str]) -> Daemon {
         let socket = env.runroot.join("api.sock");
         let host = format!("unix://{}", socket.display());
+        let mut args = vec!["daemon", "-H", &host];
+        args.extend(extra);
         let child = env
-            .command(&["daemon", "-H", &host])
+            .command(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

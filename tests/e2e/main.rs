@@ -11,6 +11,7 @@ mod daemon_build;
 mod daemon_compose;
 mod daemon_events;
 mod daemon_images;
+mod daemon_tls;
 mod distribution;
 mod exec_attack;
 mod heal;
