@@ -211,10 +211,7 @@ async fn tag(app: AppState, path: &str, q: TagQuery) -> ApiResult<StatusCode> {
             .map_err(|_| ApiError::NotFound(format!("No such image: {name}")))?;
         let reference = Reference::parse(&target)
             .map_err(|e| ApiError::BadRequest(format!("invalid reference {target}: {e}")))?;
-        app.engine
-            .images()
-            .tag(&img.id, &reference)
-            .map_err(berth_engine::Error::from)?;
+        app.engine.tag_image(&img.id, &reference)?;
         Ok(StatusCode::CREATED)
     })
     .await

@@ -320,6 +320,7 @@ pub fn build(engine: &Engine, opts: &BuildOptions, out: &mut dyn Write) -> Resul
         image = b.labels(image)?;
     }
     engine.images().finish_build(&image.id, &opts.tags)?;
+    engine.emit_tags(&image.id, &opts.tags);
     let unused: Vec<&str> = opts
         .build_args
         .iter()

@@ -32,7 +32,13 @@ impl Engine {
         let reference = Reference::parse(name)?;
         let mut opts = self.registry_options();
         opts.credentials = credentials;
-        Ok(client::pull(&self.images, &reference, &opts, progress)?)
+        let pulled = client::pull(&self.images, &reference, &opts, progress)?;
+        self.emit_pulled(&reference);
+        Ok(pulled)
+    }
+
+    fn emit_pulled(&self, r: &Reference) {
+        self.emit_image(&r.familiar(), &r.familiar_repository(), "pull");
     }
 
     /// `pull -a`: every tag of the repository `name` names (a tag or digest
@@ -51,6 +57,7 @@ impl Engine {
         for t in tags {
             let r = Reference::parse(&format!("{}:{t}", repo.repository()))?;
             out.push(client::pull(&self.images, &r, &opts, progress.clone())?);
+            self.emit_pulled(&r);
         }
         Ok(out)
     }
@@ -84,6 +91,7 @@ impl Engine {
         let mut out = Vec::new();
         for r in refs {
             let pushed = client::push(&self.images, &r, &opts, progress.clone())?;
+            self.emit_image(&r.familiar(), &r.familiar_repository(), "push");
             out.push((r, pushed));
         }
         Ok(out)
@@ -127,7 +135,13 @@ impl Engine {
         self.images.resolve(&reference.to_string())?;
         let mut opts = self.registry_options();
         opts.credentials = credentials;
-        Ok(client::push(&self.images, &reference, &opts, progress)?)
+        let pushed = client::push(&self.images, &reference, &opts, progress)?;
+        self.emit_image(
+            &reference.familiar(),
+            &reference.familiar_repository(),
+            "push",
+        );
+        Ok(pushed)
     }
 
     /// Checks credentials against `registry` and stores them.
