@@ -78,6 +78,13 @@ impl Daemon {
         wait_timeout(&mut child, Duration::from_secs(30))
     }
 
+    /// The daemon's open file descriptors (sockets to clients and monitors).
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
     pub fn stop(mut self) {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
@@ -356,7 +363,7 @@ fn docker_run_it_on_a_terminal() {
 fn many_clients_at_once() {
     let env = Env::new();
     let d = Daemon::start(&env);
-    let runs: Vec<Child> = (0..12)
+    let runs: Vec<Child> = (0..20)
         .map(|i| {
             d.command(&[
                 "run",
@@ -379,6 +386,96 @@ fn many_clients_at_once() {
         assert_eq!((r.code, r.stdout), (0, format!("n{i}\n")));
     }
     assert_eq!(ok(d.docker(&["ps", "-aq"])), "");
+    d.stop();
+    env.assert_clean();
+}
+
+#[test]
+fn a_client_that_leaves_mid_attach_leaves_nothing() {
+    let env = Env::new();
+    let d = Daemon::start(&env);
+    // What the daemon opens once, at its first container, is not a session's.
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "warm",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "60",
+    ]));
+    ok(d.docker(&["exec", "warm", "true"]));
+    ok(d.docker(&["rm", "-f", "warm"]));
+    let before = d.open_fds();
+    let spawn = |args: &[&str]| {
+        d.command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let running = |name: &str| {
+        eventually(Duration::from_secs(20), name, || {
+            (env.berth(&["inspect", "-f", "{{.State.Status}}", name])
+                .stdout
+                == "running\n")
+                .then_some(())
+        })
+    };
+    // `run --rm -i`: the client dies, the container's stdin ends, it exits
+    // and is removed.
+    let mut client = spawn(&[
+        "run",
+        "--rm",
+        "-i",
+        "--name",
+        "cat",
+        "--network",
+        "none",
+        "busybox",
+        "cat",
+    ]);
+    running("cat");
+    client.kill().unwrap();
+    let _ = client.wait();
+    eventually(Duration::from_secs(20), "the --rm container gone", || {
+        (env.berth(&["ps", "-aq"]).stdout.is_empty()).then_some(())
+    });
+    // `attach` and `exec -i` to a long-running container: the container
+    // runs on, the exec's process ends with its stdin.
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "long",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    let mut attach = spawn(&["attach", "long"]);
+    let mut exec = spawn(&["exec", "-i", "long", "cat"]);
+    eventually(Duration::from_secs(20), "the exec's cat", || {
+        ok(d.docker(&["top", "long"])).contains("cat").then_some(())
+    });
+    attach.kill().unwrap();
+    exec.kill().unwrap();
+    let _ = (attach.wait(), exec.wait());
+    eventually(Duration::from_secs(20), "the exec's cat gone", || {
+        (!ok(d.docker(&["top", "long"])).contains("cat")).then_some(())
+    });
+    assert_eq!(env.inspect("long", "{{.State.Status}}"), "running");
+    ok(d.docker(&["rm", "-f", "long"]));
+    // Nothing of the sessions is left open in the daemon.
+    eventually(
+        Duration::from_secs(20),
+        "the daemon's sockets closed",
+        || (d.open_fds() <= before).then_some(()),
+    );
     d.stop();
     env.assert_clean();
 }

@@ -3,6 +3,7 @@
 //! unversioned ones.
 
 use std::collections::HashMap;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -253,7 +254,8 @@ async fn run(
                     loop {
                         match listener.accept().await {
                             Ok((stream, _)) => {
-                                tokio::spawn(serve_connection(stream, app.clone()));
+                                let fd = stream.as_raw_fd();
+                                tokio::spawn(serve_connection(stream, Some(fd), app.clone()));
                             }
                             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
                         }
@@ -274,7 +276,10 @@ async fn run(
                             match tokio::time::timeout(Duration::from_secs(10), tls.accept(stream))
                                 .await
                             {
-                                Ok(Ok(s)) => serve_connection(s, app).await,
+                                Ok(Ok(s)) => {
+                                    let fd = s.get_ref().0.as_raw_fd();
+                                    serve_connection(s, Some(fd), app).await
+                                }
                                 Ok(Err(e)) => tracing::info!("tcp client {peer} refused: {e}"),
                                 Err(_) => {
                                     tracing::info!("tcp client {peer}: TLS handshake timed out")
@@ -305,12 +310,13 @@ async fn run(
 
 /// HTTP/1.1 with upgrades on one connection, versioned paths served as the
 /// unversioned ones.
-async fn serve_connection<S>(stream: S, app: Router)
+async fn serve_connection<S>(stream: S, fd: Option<std::os::fd::RawFd>, app: Router)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         tracing::debug!("{} {}", req.method(), req.uri());
+        req.extensions_mut().insert(crate::streams::ConnFd(fd));
         if let Some(rest) = strip_version(req.uri().path()) {
             let query = req
                 .uri()
