@@ -22,7 +22,11 @@ impl Daemon {
 
     /// A daemon with more options (another `-H`, TLS).
     pub fn start_with(env: &Env, extra: &[&str]) -> Daemon {
-        let socket = env.runroot.join("api.sock");
+        Daemon::start_on(env, env.runroot.join("api.sock"), extra)
+    }
+
+    /// A daemon on the unix socket `socket`, with more options.
+    pub fn start_on(env: &Env, socket: PathBuf, extra: &[&str]) -> Daemon {
         let host = format!("unix://{}", socket.display());
         let mut args = vec!["daemon", "-H", &host];
         args.extend(extra);

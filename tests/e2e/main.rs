@@ -7,6 +7,7 @@ mod as_typed;
 mod build;
 mod cleanup;
 mod daemon;
+mod daemon_attack;
 mod daemon_build;
 mod daemon_compose;
 mod daemon_events;
