@@ -261,6 +261,44 @@ fn docker_volumes_and_networks() {
     );
     // The daemonless CLI sees the volume and its content.
     assert!(ok(env.berth(&["volume", "ls", "-q"])).contains("data"));
+    // system df counts what the volume holds, and -v shows it by volume.
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "user",
+        "--network",
+        "none",
+        "-v",
+        "data:/d",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 1048576 /dev/zero > /d/mib; sleep 60",
+    ]));
+    eventually(Duration::from_secs(20), "the volume filled", || {
+        let df = ok(d.docker(&[
+            "system",
+            "df",
+            "--format",
+            "{{.Type}} {{.TotalCount}} {{.Active}} {{.Size}}",
+        ]));
+        df.lines()
+            .any(|l| l.starts_with("Local Volumes 1 1 1.049MB"))
+            .then_some(())
+    });
+    let verbose = ok(d.docker(&["system", "df", "-v"]));
+    let row = verbose
+        .lines()
+        .skip_while(|l| !l.starts_with("Local Volumes space usage"))
+        .find(|l| l.starts_with("data "))
+        .unwrap_or_default();
+    assert_eq!(
+        row.split_whitespace().collect::<Vec<_>>(),
+        ["data", "1", "1.049MB"],
+        "{verbose}"
+    );
+    ok(d.docker(&["rm", "-f", "user"]));
     ok(d.docker(&["volume", "rm", "data"]));
     let r = d.docker(&["volume", "inspect", "data"]);
     assert_ne!(r.code, 0, "{r:?}");

@@ -411,7 +411,8 @@ pub async fn df(State(app): State<AppState>) -> ApiResult<Json<Value>> {
             .iter()
             .map(|v| {
                 let mut doc = app.engine.inspect_volume(v);
-                doc["UsageData"] = json!({"Size": -1, "RefCount": -1});
+                let usage = du.volume_usage.get(&v.name).copied().unwrap_or_default();
+                doc["UsageData"] = json!({"Size": usage.size, "RefCount": usage.ref_count});
                 doc
             })
             .collect();

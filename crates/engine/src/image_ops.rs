@@ -348,6 +348,15 @@ pub struct DiskUsage {
     pub active_volumes: usize,
     pub volumes_size: u64,
     pub volumes_reclaimable: u64,
+    /// Each volume's bytes and how many containers use it, by name.
+    pub volume_usage: std::collections::BTreeMap<String, VolumeUsage>,
+}
+
+/// What one volume holds (docker's `UsageData`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VolumeUsage {
+    pub size: u64,
+    pub ref_count: usize,
 }
 
 impl Engine {
@@ -390,10 +399,13 @@ impl Engine {
             let size = berth_image::dir_size(&v.mountpoint);
             du.volumes += 1;
             du.volumes_size += size;
-            let used = containers
+            let ref_count = containers
                 .iter()
-                .any(|c| c.mounts.iter().any(|m| m.name.as_ref() == Some(&v.name)));
-            if used {
+                .filter(|c| c.mounts.iter().any(|m| m.name.as_ref() == Some(&v.name)))
+                .count();
+            du.volume_usage
+                .insert(v.name.clone(), VolumeUsage { size, ref_count });
+            if ref_count > 0 {
                 du.active_volumes += 1;
             } else {
                 du.volumes_reclaimable += size;
