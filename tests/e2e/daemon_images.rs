@@ -139,7 +139,24 @@ fn docker_login_push_and_pull_through_the_daemon() {
         "{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}}",
     ]));
     let repo = format!("{}/me/app", reg.addr);
-    assert_eq!(events, format!("push {name} {repo}\npull {name} {repo}\n"),);
+    assert_eq!(events, format!("push {name} {repo}\npull {name} {repo}\n"));
+    // A classic build whose base is in the registry: the CLI sends its
+    // credentials (X-Registry-Config) for the FROM pull, the daemon keeps
+    // none of them.
+    ok(d.docker(&["rmi", &name]));
+    let dir = env.workdir();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!("FROM {name}\nRUN echo built > /b\n"),
+    )
+    .unwrap();
+    let built = d.docker_in(&dir, &["build", "-q", "-t", "frompriv", "."]);
+    assert_eq!(built.code, 0, "{built:?}");
+    assert_eq!(
+        ok(d.docker(&["run", "--rm", "--network", "none", "frompriv", "cat", "/b"])),
+        "built\n"
+    );
+    ok(d.docker(&["rmi", "frompriv"]));
     d.stop();
     env.assert_clean();
 }

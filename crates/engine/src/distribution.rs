@@ -169,6 +169,19 @@ impl Engine {
         progress: Arc<dyn Progress>,
         before_pull: impl FnOnce(&Reference),
     ) -> Result<Option<Pulled>> {
+        self.ensure_image_as(name, policy, None, progress, before_pull)
+    }
+
+    /// [`Engine::ensure_image`] with credentials given for its pull only
+    /// (a build's `X-Registry-Config`); none: the stored ones.
+    pub fn ensure_image_as(
+        &self,
+        name: &str,
+        policy: PullPolicy,
+        credentials: Option<Credentials>,
+        progress: Arc<dyn Progress>,
+        before_pull: impl FnOnce(&Reference),
+    ) -> Result<Option<Pulled>> {
         let local = self.images.resolve(name);
         let wanted = match (policy, &local) {
             (PullPolicy::Never, _) => false,
@@ -187,7 +200,7 @@ impl Engine {
         if local.is_err() {
             before_pull(&reference);
         }
-        self.pull(name, progress).map(Some)
+        self.pull_as(name, credentials, progress).map(Some)
     }
 }
 

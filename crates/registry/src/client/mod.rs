@@ -8,6 +8,7 @@
 
 mod auth;
 mod error;
+mod fetch;
 mod login;
 mod progress;
 mod pull;
@@ -23,6 +24,7 @@ use oci_client::secrets::RegistryAuth;
 
 pub use auth::{AuthConfig, Credentials};
 pub use error::ClientError;
+pub use fetch::fetch;
 pub use login::{login, logout, verify};
 pub use progress::{Progress, Quiet, Status};
 pub use pull::{list_tags, pull, PullPolicy, Pulled};
