@@ -128,7 +128,7 @@ impl Engine {
         let cdir = self.containers.dir(&rec.id);
         let m = self.images.overlay(
             &image,
-            Some(&cdir.join("init")),
+            Some(&self.init_layer(&cdir)?),
             &cdir.join("upper"),
             &cdir.join("work"),
         )?;

@@ -134,7 +134,7 @@ impl Engine {
         // A read-only overlay of the writable layer over init and image layers.
         let m = self.images.overlay(
             &image,
-            Some(&dir.join("init")),
+            Some(&self.init_layer(&dir)?),
             &dir.join("upper"),
             &dir.join("work"),
         )?;

@@ -38,10 +38,43 @@ use berth_runtime::oci_spec::runtime::LinuxNamespaceType;
 use berth_runtime::{RootfsMount, Stdio};
 use nix::fcntl::{Flock, FlockArg};
 
-pub use berth_image as image;
-pub use berth_network as network;
-pub use berth_registry as registry;
-pub use berth_runtime as runtime;
+/// What the faces (the CLI, the API server, the builder) use of the image
+/// store: names, archives and configurations. The store itself is the
+/// engine's.
+pub mod image {
+    pub use berth_image::{
+        host_arch, ArchiveFormat, Digest, Error, Image, ImportOptions, Reference, RuntimeConfigJson,
+    };
+}
+
+/// What the faces use of the network crate: docker's `-p` syntax.
+pub mod network {
+    /// Published ports as `-p` writes them.
+    pub mod ports {
+        pub use berth_network::ports::parse_publish;
+    }
+}
+
+/// What the faces use of the registry client: credentials, pull policy and
+/// the progress they show.
+pub mod registry {
+    /// The registry client's types that a face passes or shows.
+    pub mod client {
+        pub use berth_registry::client::{
+            Credentials, Progress, PullPolicy, Pulled, Quiet, Status,
+        };
+    }
+}
+
+/// What the builder uses of the runtime: confined file operations inside a
+/// container's root, for COPY and ADD.
+pub mod runtime {
+    pub use berth_runtime::{create_dir_in_root, open_in_root, reopen_dir};
+    /// Copying files into a root without leaving it.
+    pub mod copyup {
+        pub use berth_runtime::copyup::{copy_entry, copy_tree, CopyOptions};
+    }
+}
 pub use build_ops::Stream;
 pub use config::{
     format_cpuset, parse_expose, ContainerOptions, DeviceMapping, DeviceRate, LogOptions,
@@ -281,11 +314,11 @@ impl Engine {
             damaged: None,
         };
         let made = (|| {
+            etc::shared_init_layer(&self.config.root)?;
             for d in ["upper", "work", "rootfs"] {
                 let p = dir.join(d);
                 fs::create_dir_all(&p).map_err(Error::io("create", &p))?;
             }
-            etc::init_layer(&dir.join("init"))?;
             self.containers.save(&rec)
         })();
         if let Err(e) = made {
@@ -630,7 +663,7 @@ impl Engine {
         berth_image::replace_file(&spec_path, &json)?;
         let overlay = self
             .images
-            .overlay(image, Some(&dir.join("init")), &upper, &work)?;
+            .overlay(image, Some(&self.init_layer(&dir)?), &upper, &work)?;
         let seccomp_program = self.seccomp_program_of(&spec)?;
         let container = berth_runtime::create(berth_runtime::CreateOptions {
             seccomp_program,
@@ -639,7 +672,7 @@ impl Engine {
             rootfs_mount: Some(RootfsMount {
                 fstype: "overlay".into(),
                 source: "overlay".into(),
-                data: Some(overlay.data),
+                data: Some(volatile_if(overlay.data, opts.auto_remove)),
                 workdir: Some(overlay.workdir),
             }),
             stdio,
@@ -933,6 +966,16 @@ impl Engine {
 
     /// Where a running container's regenerated files live (the OCI bundle's
     /// config.json, /etc/hostname, /etc/hosts, /etc/resolv.conf).
+    /// The init layer of the container whose directory is `cdir`: its own
+    /// where an older Berth made one per container, else the shared one.
+    pub(crate) fn init_layer(&self, cdir: &Path) -> Result<PathBuf> {
+        let own = cdir.join("init");
+        if own.is_dir() {
+            return Ok(own);
+        }
+        etc::shared_init_layer(&self.config.root)
+    }
+
     fn run_dir(&self, id: &str) -> PathBuf {
         self.config.runroot.join("containers").join(id)
     }
@@ -1018,5 +1061,19 @@ pub fn exit_code_for(e: &Error) -> i32 {
         Some(StartFailureKind::NotFound) => 127,
         Some(StartFailureKind::NotExecutable) => 126,
         _ => 125,
+    }
+}
+
+/// Overlay options for a container's root: a container removed when it ends
+/// (`--rm`) gets overlay's `volatile` option, as podman gives its `--rm`
+/// containers: its writable layer is never synced to disk (without it, the
+/// unmount at the container's exit syncs the whole filesystem under the store
+/// and the exit waits for that), and nothing is lost that would have been
+/// kept.
+fn volatile_if(data: String, auto_remove: bool) -> String {
+    if auto_remove {
+        format!("{data},volatile")
+    } else {
+        data
     }
 }
