@@ -247,7 +247,13 @@ fn run_build(
         // docker-py's `path=URL`: the body is empty, the daemon fetches.
         Some(remote) => {
             let _ = std::fs::remove_file(archive);
-            berth_builder::prepare_remote_context(remote, &made, scratch.path(), MAX_CONTEXT)?
+            berth_builder::prepare_remote_context(
+                &app.engine,
+                remote,
+                &made,
+                scratch.path(),
+                MAX_CONTEXT,
+            )?
         }
         None => {
             berth_builder::unpack_context(archive, &made, MAX_UNPACKED)?;

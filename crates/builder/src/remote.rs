@@ -5,7 +5,7 @@
 use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use berth_engine::registry::client;
+use berth_engine::Engine;
 
 /// What `remote` names, as docker tells them apart.
 #[derive(Debug, PartialEq, Eq)]
@@ -63,6 +63,7 @@ impl<'a> Remote<'a> {
 /// Returns the context directory (a subdirectory of `dest` for
 /// `#ref:subdir`).
 pub fn prepare_remote_context(
+    engine: &Engine,
     remote: &str,
     dest: &Path,
     scratch: &Path,
@@ -82,7 +83,7 @@ pub fn prepare_remote_context(
         }
         Remote::Url(url) => {
             let file = scratch.join("remote-context");
-            client::fetch(url, limit, &file).map_err(|e| e.to_string())?;
+            engine.fetch(url, limit, &file).map_err(|e| e.to_string())?;
             if crate::is_archive(&file) {
                 crate::unpack_context(&file, dest, limit)?;
             } else {

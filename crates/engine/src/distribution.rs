@@ -144,6 +144,12 @@ impl Engine {
         Ok(pushed)
     }
 
+    /// Fetches `url` (http or https) into the new file `dest`, at most
+    /// `max` bytes: a build's remote context.
+    pub fn fetch(&self, url: &str, max: u64, dest: &std::path::Path) -> Result<()> {
+        Ok(client::fetch(url, max, dest)?)
+    }
+
     /// Checks credentials against `registry` and stores them.
     pub fn login(&self, registry: &str, creds: &Credentials) -> Result<()> {
         Ok(client::login(&self.registry_options(), registry, creds)?)
