@@ -2,7 +2,7 @@
 # Installs what Berth needs to build, run and be tested on Debian 12 (as root).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(busybox-static zstd gzip util-linux iproute2 nftables curl procps ca-certificates pkg-config gcc skopeo hyperfine docker-registry apache2-utils openssl attr python3-venv tini libseccomp-dev)
+pkgs=(busybox-static zstd gzip util-linux iproute2 nftables curl procps ca-certificates pkg-config gcc skopeo hyperfine docker-registry apache2-utils openssl attr python3-venv tini libseccomp-dev git)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

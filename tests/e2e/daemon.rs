@@ -20,12 +20,27 @@ impl Daemon {
         Daemon::start_with(env, &[])
     }
 
+    /// A daemon with more options (another `-H`, TLS).
+    pub fn start_with(env: &Env, extra: &[&str]) -> Daemon {
+        Daemon::start_on(env, env.runroot.join("api.sock"), extra)
+    }
+
+    /// A daemon on the unix socket `socket`, with more options.
+    pub fn start_on(env: &Env, socket: PathBuf, extra: &[&str]) -> Daemon {
+        Daemon::launch(env, socket, &[], extra)
+    }
+
     /// A daemon started as `berth [global...] daemon`.
-    pub fn start_with(env: &Env, global: &[&str]) -> Daemon {
-        let socket = env.runroot.join("api.sock");
+    pub fn start_global(env: &Env, global: &[&str]) -> Daemon {
+        Daemon::launch(env, env.runroot.join("api.sock"), global, &[])
+    }
+
+    /// `berth [global...] daemon -H unix://SOCKET [extra...]`, once it answers.
+    fn launch(env: &Env, socket: PathBuf, global: &[&str], extra: &[&str]) -> Daemon {
         let host = format!("unix://{}", socket.display());
         let mut args = global.to_vec();
         args.extend(["daemon", "-H", &host]);
+        args.extend(extra);
         let child = env
             .command(&args)
             .stdin(Stdio::null())
@@ -51,7 +66,6 @@ impl Daemon {
         c
     }
 
-    /// `docker args...`, with a deadline.
     /// `docker args...` from directory `dir`, as a user types it there
     /// (the classic builder: `DOCKER_BUILDKIT=0`).
     pub fn docker_in(&self, dir: &std::path::Path, args: &[&str]) -> Run {
@@ -76,6 +90,13 @@ impl Daemon {
             .spawn()
             .unwrap();
         wait_timeout(&mut child, Duration::from_secs(30))
+    }
+
+    /// The daemon's open file descriptors (sockets to clients and monitors).
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .map(|d| d.count())
+            .unwrap_or(0)
     }
 
     pub fn stop(mut self) {
@@ -250,6 +271,44 @@ fn docker_volumes_and_networks() {
     );
     // The daemonless CLI sees the volume and its content.
     assert!(ok(env.berth(&["volume", "ls", "-q"])).contains("data"));
+    // system df counts what the volume holds, and -v shows it by volume.
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "user",
+        "--network",
+        "none",
+        "-v",
+        "data:/d",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 1048576 /dev/zero > /d/mib; sleep 60",
+    ]));
+    eventually(Duration::from_secs(20), "the volume filled", || {
+        let df = ok(d.docker(&[
+            "system",
+            "df",
+            "--format",
+            "{{.Type}} {{.TotalCount}} {{.Active}} {{.Size}}",
+        ]));
+        df.lines()
+            .any(|l| l.starts_with("Local Volumes 1 1 1.049MB"))
+            .then_some(())
+    });
+    let verbose = ok(d.docker(&["system", "df", "-v"]));
+    let row = verbose
+        .lines()
+        .skip_while(|l| !l.starts_with("Local Volumes space usage"))
+        .find(|l| l.starts_with("data "))
+        .unwrap_or_default();
+    assert_eq!(
+        row.split_whitespace().collect::<Vec<_>>(),
+        ["data", "1", "1.049MB"],
+        "{verbose}"
+    );
+    ok(d.docker(&["rm", "-f", "user"]));
     ok(d.docker(&["volume", "rm", "data"]));
     let r = d.docker(&["volume", "inspect", "data"]);
     assert_ne!(r.code, 0, "{r:?}");
@@ -356,7 +415,7 @@ fn docker_run_it_on_a_terminal() {
 fn many_clients_at_once() {
     let env = Env::new();
     let d = Daemon::start(&env);
-    let runs: Vec<Child> = (0..12)
+    let runs: Vec<Child> = (0..20)
         .map(|i| {
             d.command(&[
                 "run",
@@ -379,6 +438,96 @@ fn many_clients_at_once() {
         assert_eq!((r.code, r.stdout), (0, format!("n{i}\n")));
     }
     assert_eq!(ok(d.docker(&["ps", "-aq"])), "");
+    d.stop();
+    env.assert_clean();
+}
+
+#[test]
+fn a_client_that_leaves_mid_attach_leaves_nothing() {
+    let env = Env::new();
+    let d = Daemon::start(&env);
+    // What the daemon opens once, at its first container, is not a session's.
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "warm",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "60",
+    ]));
+    ok(d.docker(&["exec", "warm", "true"]));
+    ok(d.docker(&["rm", "-f", "warm"]));
+    let before = d.open_fds();
+    let spawn = |args: &[&str]| {
+        d.command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let running = |name: &str| {
+        eventually(Duration::from_secs(20), name, || {
+            (env.berth(&["inspect", "-f", "{{.State.Status}}", name])
+                .stdout
+                == "running\n")
+                .then_some(())
+        })
+    };
+    // `run --rm -i`: the client dies, the container's stdin ends, it exits
+    // and is removed.
+    let mut client = spawn(&[
+        "run",
+        "--rm",
+        "-i",
+        "--name",
+        "cat",
+        "--network",
+        "none",
+        "busybox",
+        "cat",
+    ]);
+    running("cat");
+    client.kill().unwrap();
+    let _ = client.wait();
+    eventually(Duration::from_secs(20), "the --rm container gone", || {
+        (env.berth(&["ps", "-aq"]).stdout.is_empty()).then_some(())
+    });
+    // `attach` and `exec -i` to a long-running container: the container
+    // runs on, the exec's process ends with its stdin.
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "long",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    let mut attach = spawn(&["attach", "long"]);
+    let mut exec = spawn(&["exec", "-i", "long", "cat"]);
+    eventually(Duration::from_secs(20), "the exec's cat", || {
+        ok(d.docker(&["top", "long"])).contains("cat").then_some(())
+    });
+    attach.kill().unwrap();
+    exec.kill().unwrap();
+    let _ = (attach.wait(), exec.wait());
+    eventually(Duration::from_secs(20), "the exec's cat gone", || {
+        (!ok(d.docker(&["top", "long"])).contains("cat")).then_some(())
+    });
+    assert_eq!(env.inspect("long", "{{.State.Status}}"), "running");
+    ok(d.docker(&["rm", "-f", "long"]));
+    // Nothing of the sessions is left open in the daemon.
+    eventually(
+        Duration::from_secs(20),
+        "the daemon's sockets closed",
+        || (d.open_fds() <= before).then_some(()),
+    );
     d.stop();
     env.assert_clean();
 }

@@ -186,3 +186,76 @@ fn docker_py_builds_and_hostile_contexts_fail() {
     d.stop();
     env.assert_clean();
 }
+
+/// A context by URL (`POST /build?remote=`, docker-py's `path=URL`): an
+/// archive, a Dockerfile and a git repository at a ref and subdirectory,
+/// served over http on 127.0.0.1 (git's dumb http).
+#[test]
+fn docker_py_builds_remote_contexts() {
+    let env = Env::new();
+    let d = Daemon::start(&env);
+    let site = env.workdir().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    let script = r#"
+set -e
+mkdir ctx && cd ctx
+printf 'FROM busybox\nCOPY hello /hello\n' > Dockerfile
+echo 'from the archive' > hello
+tar -czf ../ctx.tar.gz Dockerfile hello
+cd .. && rm -r ctx
+printf 'FROM busybox\nRUN echo plain > /p\n' > Dockerfile.plain
+git init -q -b main work && cd work
+git config user.email t@example.com && git config user.name t
+mkdir web
+printf 'FROM busybox\nCOPY site /site\n' > web/Dockerfile
+echo 'version one' > web/site
+git add -A && git commit -qm one && git tag v1
+echo 'version two' > web/site
+git commit -qam two
+cd .. && git clone -q --bare work repo.git && rm -rf work
+git -C repo.git update-server-info
+"#;
+    let out = Command::new("bash")
+        .args(["-c", script])
+        .current_dir(&site)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let port = crate::distribution::free_port().to_string();
+    let mut server = Command::new("python3")
+        .args(["-m", "http.server", "--bind", "127.0.0.1", &port])
+        .current_dir(&site)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    eventually(Duration::from_secs(10), "the http server", || {
+        std::net::TcpStream::connect(format!("127.0.0.1:{port}")).ok()
+    });
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/e2e/data/docker_py_remote.py");
+    let mut child = Command::new(test_python())
+        .arg(&script)
+        .arg(format!("unix://{}", d.socket.display()))
+        .arg(&base)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let r = wait_timeout(&mut child, Duration::from_secs(120));
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "docker-py remote ok\n"),
+        "{r:?}"
+    );
+    let left: Vec<_> = std::fs::read_dir(env.root.join("tmp"))
+        .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "build scratch left: {left:?}");
+    d.stop();
+    env.assert_clean();
+}

@@ -121,6 +121,122 @@ fn docker_login_push_and_pull_through_the_daemon() {
     );
     // The daemon kept no credentials of its own.
     assert!(!env.docker_config().join("config.json").exists());
+    // Push and pull are image events, named by the reference.
+    let until = chrono::Utc::now().timestamp() + 1;
+    let events = ok(d.docker(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until.to_string(),
+        "--filter",
+        "type=image",
+        "--filter",
+        "event=push",
+        "--filter",
+        "event=pull",
+        "--format",
+        "{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}}",
+    ]));
+    let repo = format!("{}/me/app", reg.addr);
+    assert_eq!(events, format!("push {name} {repo}\npull {name} {repo}\n"));
+    // A classic build whose base is in the registry: the CLI sends its
+    // credentials (X-Registry-Config) for the FROM pull, the daemon keeps
+    // none of them.
+    ok(d.docker(&["rmi", &name]));
+    let dir = env.workdir();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!("FROM {name}\nRUN echo built > /b\n"),
+    )
+    .unwrap();
+    let built = d.docker_in(&dir, &["build", "-q", "-t", "frompriv", "."]);
+    assert_eq!(built.code, 0, "{built:?}");
+    assert_eq!(
+        ok(d.docker(&["run", "--rm", "--network", "none", "frompriv", "cat", "/b"])),
+        "built\n"
+    );
+    ok(d.docker(&["rmi", "frompriv"]));
+    d.stop();
+    env.assert_clean();
+}
+
+/// Image events, as docker's: what the daemonless CLI and the daemon did to
+/// images (tag, untag, save, load, import, delete), in one log that
+/// `docker events --filter type=image` reads.
+#[test]
+fn image_events_from_the_cli_and_the_daemon() {
+    let env = Env::new();
+    let dir = env.workdir();
+    let rootfs = crate::common::busybox_tar().to_string_lossy().into_owned();
+    let id = env.inspect("busybox", "{{.Id}}");
+    let berth = |args: &[&str]| {
+        let r = env.berth_in(&dir, args);
+        assert_eq!(r.code, 0, "{args:?}: {r:?}");
+        r.stdout
+    };
+    // The CLI alone, before any daemon.
+    berth(&["tag", "busybox", "cli:v1"]);
+    berth(&["save", "-o", "cli.tar", "cli:v1"]);
+    berth(&["rmi", "cli:v1"]);
+    berth(&["load", "-i", "cli.tar"]);
+    let imported = berth(&["import", &rootfs, "imp:v1"]).trim().to_string();
+    // The daemon.
+    let d = Daemon::start(&env);
+    let docker = |args: &[&str]| ok(d.docker_in(&dir, args));
+    docker(&["tag", "busybox", "api:v1"]);
+    docker(&["rmi", "api:v1"]);
+    docker(&["save", "-o", "api.tar", "busybox"]);
+    docker(&["load", "-i", "api.tar"]);
+    docker(&["rmi", "imp:v1", "cli:v1"]);
+    let until = chrono::Utc::now().timestamp() + 1;
+    let events = docker(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until.to_string(),
+        "--filter",
+        "type=image",
+        "--format",
+        "{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}}",
+    ]);
+    let (i, m) = (id.as_str(), imported.as_str());
+    let want = [
+        format!("tag {i} cli:v1"),
+        format!("save {i} {i}"),
+        format!("untag {i} {i}"),
+        format!("load {i} {i}"),
+        format!("import {m} {m}"),
+        format!("tag {m} imp:v1"),
+        format!("tag {i} api:v1"),
+        format!("untag {i} {i}"),
+        format!("save {i} {i}"),
+        format!("load {i} {i}"),
+        format!("untag {m} {m}"),
+        format!("delete {m} {m}"),
+        format!("untag {i} {i}"),
+    ];
+    // The setup's own import of busybox comes first.
+    let got: Vec<&str> = events.lines().collect();
+    assert!(got.len() >= want.len(), "{events}");
+    assert_eq!(got[got.len() - want.len()..], want, "{events}");
+    // Other types are left out, and docker's own line shows the action.
+    let plain = docker(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until.to_string(),
+        "--filter",
+        "type=image",
+        "--filter",
+        "event=import",
+    ]);
+    assert!(
+        plain.lines().all(|l| l.contains(" image import sha256:")),
+        "{plain}"
+    );
     d.stop();
     env.assert_clean();
 }

@@ -306,7 +306,7 @@ fn commit_cp_and_export_record_the_containers_own_ids() {
 fn a_daemon_with_userns_remap_runs_docker_s_containers_remapped() {
     use crate::daemon::{ok as docker_ok, Daemon};
     let env = Env::new();
-    let d = Daemon::start_with(&env, &["--userns-remap=default"]);
+    let d = Daemon::start_global(&env, &["--userns-remap=default"]);
     let map = |args: &[&str]| {
         let mut cmd = vec!["run", "--name", "c"];
         cmd.extend(args);

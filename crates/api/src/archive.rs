@@ -6,7 +6,7 @@
 use std::io::Read;
 use std::path::{Path as FsPath, PathBuf};
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -19,7 +19,7 @@ use crate::error::{blocking, ApiError, ApiResult};
 use crate::server::State as AppState;
 
 /// The largest archive taken in.
-const MAX_ARCHIVE: usize = 1 << 30;
+const MAX_ARCHIVE: u64 = 1 << 30;
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -160,22 +160,27 @@ pub async fn put(
     Query(q): Query<ArchiveQuery>,
     body: Body,
 ) -> ApiResult<StatusCode> {
-    let data: Bytes = axum::body::to_bytes(body, MAX_ARCHIVE)
-        .await
-        .map_err(|e| ApiError::BadRequest(format!("read the archive: {e}")))?;
+    if !q.path.starts_with('/') {
+        return Err(ApiError::BadRequest(format!(
+            "the path {:?} in the container must be absolute",
+            q.path
+        )));
+    }
+    // Spooled to the scratch directory (never held in memory), at most
+    // MAX_ARCHIVE bytes.
+    let dir = {
+        let app = app.clone();
+        blocking(move || scratch(&app)).await?
+    };
+    let spooled = dir.path().join("archive.tar");
+    crate::streams::spool(body, &spooled, MAX_ARCHIVE, "the archive").await?;
     blocking(move || {
-        if !q.path.starts_with('/') {
-            return Err(ApiError::BadRequest(format!(
-                "the path {:?} in the container must be absolute",
-                q.path
-            )));
-        }
-        let dir = scratch(&app)?;
         let into = dir.path().join("in");
         std::fs::create_dir(&into).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let file = std::fs::File::open(&spooled).map_err(|e| ApiError::Internal(e.to_string()))?;
         // The tar crate keeps every entry inside `into` (no `..`, no
         // absolute names, no writing through links).
-        tar::Archive::new(&data[..])
+        tar::Archive::new(std::io::BufReader::new(file))
             .unpack(&into)
             .map_err(|e| ApiError::BadRequest(format!("unpack the archive: {e}")))?;
         let dest = if q.path.ends_with('/') {

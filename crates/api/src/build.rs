@@ -17,6 +17,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use berth_builder::BuildOptions;
 use berth_engine::image::Reference;
+use berth_engine::registry::client::Credentials;
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
@@ -43,6 +44,8 @@ pub struct BuildQuery {
     pub pull: bool,
     pub quiet: bool,
     pub network: Option<String>,
+    /// A context by URL instead of the body: a git repository or a file.
+    pub remote: Option<String>,
 }
 
 fn flag(v: &str) -> bool {
@@ -77,6 +80,7 @@ impl BuildQuery {
                 "pull" => q.pull = flag(&v),
                 "q" => q.quiet = flag(&v),
                 "networkmode" => q.network = nonempty().filter(|n| n != "default"),
+                "remote" => q.remote = nonempty(),
                 // rm/forcerm: step containers are always removed.
                 _ => {}
             }
@@ -151,9 +155,18 @@ fn internal(what: &str) -> impl FnOnce(std::io::Error) -> ApiError + '_ {
 pub async fn build(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
+    headers: axum::http::HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
     let q = BuildQuery::parse(raw.as_deref().unwrap_or(""))?;
+    // Credentials for the base images' registries, this build only.
+    let registry_auth: Vec<(String, Credentials)> = crate::images::auth_header::<
+        std::collections::BTreeMap<String, crate::images::AuthBody>,
+    >(&headers, "X-Registry-Config")?
+    .unwrap_or_default()
+    .into_iter()
+    .filter_map(|(registry, a)| a.credentials().map(|c| (registry, c)))
+    .collect();
     let mut tags = Vec::new();
     for t in &q.tags {
         tags.push(
@@ -193,7 +206,11 @@ pub async fn build(
     // runtime of its own, which cannot start inside the server's.
     std::thread::spawn(move || {
         let quiet = q.quiet;
-        let result = run_build(&app, &scratch, &archive, q, tags, &lines, &cancel);
+        let out = StreamWriter {
+            lines: lines.clone(),
+            cancel: cancel.clone(),
+        };
+        let result = run_build(&app, &scratch, &archive, q, tags, registry_auth, out);
         let last = match result {
             Ok(id) => {
                 // Quiet, the ID is all the output (the CLI prints the stream).
@@ -221,13 +238,29 @@ fn run_build(
     archive: &Path,
     q: BuildQuery,
     tags: Vec<Reference>,
-    lines: &Lines,
-    cancel: &Arc<AtomicBool>,
+    registry_auth: Vec<(String, Credentials)>,
+    mut out: StreamWriter,
 ) -> Result<String, String> {
-    let dir = scratch.path().join("context");
-    std::fs::create_dir(&dir).map_err(|e| format!("create the build context: {e}"))?;
-    berth_builder::unpack_context(archive, &dir, MAX_UNPACKED)?;
-    let _ = std::fs::remove_file(archive);
+    let made = scratch.path().join("context");
+    std::fs::create_dir(&made).map_err(|e| format!("create the build context: {e}"))?;
+    let dir = match &q.remote {
+        // docker-py's `path=URL`: the body is empty, the daemon fetches.
+        Some(remote) => {
+            let _ = std::fs::remove_file(archive);
+            berth_builder::prepare_remote_context(
+                &app.engine,
+                remote,
+                &made,
+                scratch.path(),
+                MAX_CONTEXT,
+            )?
+        }
+        None => {
+            berth_builder::unpack_context(archive, &made, MAX_UNPACKED)?;
+            let _ = std::fs::remove_file(archive);
+            made
+        }
+    };
     let name = q.dockerfile.unwrap_or_else(|| "Dockerfile".into());
     let path = dockerfile_path(&dir, &name)?;
     let dockerfile =
@@ -243,12 +276,9 @@ fn run_build(
         network: q.network,
         quiet: q.quiet,
         pull: q.pull,
-        cancel: Some(cancel.clone()),
+        cancel: Some(out.cancel.clone()),
+        registry_auth,
         ..Default::default()
-    };
-    let mut out = StreamWriter {
-        lines: lines.clone(),
-        cancel: cancel.clone(),
     };
     let image = berth_builder::build(&app.engine, &opts, &mut out).map_err(|e| e.to_string())?;
     Ok(image.id.to_string())

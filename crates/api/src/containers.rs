@@ -244,7 +244,9 @@ pub async fn wait(
     State(app): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<WaitQuery>,
+    req: Request<Body>,
 ) -> ApiResult<Response> {
+    let client_fd = streams::conn_fd(&req);
     let rec = {
         let (app, id) = (app.clone(), id.clone());
         blocking(move || Ok(app.engine.container(&id)?)).await?
@@ -254,20 +256,23 @@ pub async fn wait(
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
     tokio::task::spawn_blocking(move || {
         let id = rec.id.clone();
+        // A client that goes away ends the wait: nothing stays open for it.
+        let here = || !tx.is_closed() && !client_fd.is_some_and(streams::hung_up);
         if next && !rec.state.status.is_active() {
             // Wait for it to start (or go).
             let first = rec.state.started_at.clone();
             loop {
                 match app.engine.container(&id) {
                     Ok(r) if r.state.status.is_active() || r.state.started_at != first => break,
-                    Ok(_) if tx.is_closed() => return,
+                    Ok(_) if !here() => return,
                     Ok(_) => std::thread::sleep(Duration::from_millis(10)),
                     Err(_) => break,
                 }
             }
         }
-        let doc = match app.engine.wait(&id) {
-            Ok(code) => json!({"StatusCode": code, "Error": null}),
+        let doc = match app.engine.wait_while(&id, &here) {
+            Ok(None) => return,
+            Ok(Some(code)) => json!({"StatusCode": code, "Error": null}),
             // Removed as it exited (--rm): the record held its exit code
             // until its monitor removed it; a removed container exited 0
             // unless its waiter saw otherwise.
@@ -278,7 +283,7 @@ pub async fn wait(
             Err(e) => json!({"StatusCode": -1, "Error": {"Message": e.to_string()}}),
         };
         if removed {
-            while app.engine.container(&id).is_ok() && !tx.is_closed() {
+            while app.engine.container(&id).is_ok() && here() {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
@@ -320,6 +325,7 @@ pub async fn attach(
     mut req: Request<Body>,
 ) -> ApiResult<Response> {
     let upgrade = streams::take_upgrade(&mut req)?;
+    let client_fd = streams::conn_fd(&req);
     let stdin = truthy(&q.stdin);
     let codes = app.clone();
     let (sock, tty, cid) = blocking(move || {
@@ -344,11 +350,17 @@ pub async fn attach(
     })
     .await?;
     let on_exit: streams::OnExit = Box::new(move |code| {
-        if let Ok(mut m) = codes.exit_codes.lock() {
+        if let (Some(code), Ok(mut m)) = (code, codes.exit_codes.lock()) {
             m.insert(cid, code);
         }
     });
-    Ok(streams::hijack(upgrade, sock, tty, Some(on_exit)))
+    Ok(streams::hijack(
+        upgrade,
+        client_fd,
+        sock,
+        tty,
+        Some(on_exit),
+    ))
 }
 
 pub async fn resize(

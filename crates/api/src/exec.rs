@@ -39,6 +39,7 @@ pub async fn start(
     mut req: Request<Body>,
 ) -> ApiResult<Response> {
     let upgrade = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>();
+    let client_fd = crate::streams::conn_fd(&req);
     let body = axum::body::to_bytes(std::mem::take(req.body_mut()), 1 << 20)
         .await
         .map_err(|e| ApiError::BadRequest(format!("read the request: {e}")))?;
@@ -68,6 +69,14 @@ pub async fn start(
         )
     })?;
     let tty = exec.tty;
+    // The session's resize socket goes when the session ends, whether or
+    // not the client asks about the exec after it.
+    let (table, exec_id) = (app.clone(), exec.id.clone());
+    let on_end: streams::OnExit = Box::new(move |_| {
+        if let Ok(mut t) = table.exec_sessions.lock() {
+            t.remove(&exec_id);
+        }
+    });
     // Started once the client reads its stream, as docker does.
     let session = move || {
         let session = app
@@ -79,7 +88,13 @@ pub async fn start(
         }
         Ok(session.sock)
     };
-    Ok(streams::hijack_then(upgrade, tty, None, session))
+    Ok(streams::hijack_then(
+        upgrade,
+        client_fd,
+        tty,
+        Some(on_end),
+        session,
+    ))
 }
 
 pub async fn resize(

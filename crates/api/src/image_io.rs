@@ -99,8 +99,7 @@ pub async fn save(app: AppState, names: Vec<String>) -> ApiResult<Response> {
         let mut w = BodyWriter(tx.clone());
         if let Err(e) = app
             .engine
-            .images()
-            .save(&images, ArchiveFormat::Docker, &mut w)
+            .save_images(&images, ArchiveFormat::Docker, &mut w)
         {
             // The body breaks off: the client sees a short archive.
             let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
@@ -148,11 +147,7 @@ pub async fn load(State(app): State<AppState>, body: Body) -> ApiResult<Response
     let path = dir.path().join("images.tar");
     crate::streams::spool(body, &path, MAX_ARCHIVE, "the image archive").await?;
     let text = blocking(move || {
-        let loaded = app
-            .engine
-            .images()
-            .load(open(&path)?)
-            .map_err(berth_engine::Error::from)?;
+        let loaded = app.engine.load_images(open(&path)?)?;
         drop(dir);
         let mut lines = String::new();
         for (image, refs) in loaded {
@@ -218,11 +213,7 @@ pub async fn import(app: AppState, raw: &str, body: Body) -> ApiResult<Response>
             source: "-".into(),
             config,
         };
-        let image = app
-            .engine
-            .images()
-            .import(open(&path)?, &opts)
-            .map_err(berth_engine::Error::from)?;
+        let image = app.engine.import_image(open(&path)?, &opts)?;
         drop(dir);
         Ok(image.id.to_string())
     })
@@ -420,7 +411,8 @@ pub async fn df(State(app): State<AppState>) -> ApiResult<Json<Value>> {
             .iter()
             .map(|v| {
                 let mut doc = app.engine.inspect_volume(v);
-                doc["UsageData"] = json!({"Size": -1, "RefCount": -1});
+                let usage = du.volume_usage.get(&v.name).copied().unwrap_or_default();
+                doc["UsageData"] = json!({"Size": usage.size, "RefCount": usage.ref_count});
                 doc
             })
             .collect();

@@ -211,10 +211,7 @@ async fn tag(app: AppState, path: &str, q: TagQuery) -> ApiResult<StatusCode> {
             .map_err(|_| ApiError::NotFound(format!("No such image: {name}")))?;
         let reference = Reference::parse(&target)
             .map_err(|e| ApiError::BadRequest(format!("invalid reference {target}: {e}")))?;
-        app.engine
-            .images()
-            .tag(&img.id, &reference)
-            .map_err(berth_engine::Error::from)?;
+        app.engine.tag_image(&img.id, &reference)?;
         Ok(StatusCode::CREATED)
     })
     .await
@@ -246,8 +243,17 @@ pub async fn remove(
 /// The credentials of `X-Registry-Auth` (base64url of docker's JSON
 /// `{"username", "password", "serveraddress"}`); none if absent or empty.
 fn registry_auth(headers: &HeaderMap) -> ApiResult<Option<Credentials>> {
+    Ok(auth_header::<AuthBody>(headers, "X-Registry-Auth")?.and_then(|a| a.credentials()))
+}
+
+/// A header of base64url JSON (docker's `X-Registry-Auth` and
+/// `X-Registry-Config`); none if absent or empty.
+pub(crate) fn auth_header<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    name: &str,
+) -> ApiResult<Option<T>> {
     let Some(raw) = headers
-        .get("X-Registry-Auth")
+        .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|v| !v.is_empty())
@@ -263,10 +269,10 @@ fn registry_auth(headers: &HeaderMap) -> ApiResult<Option<Credentials>> {
     let json = engines
         .iter()
         .find_map(|e| e.decode(raw).ok())
-        .ok_or_else(|| ApiError::BadRequest("invalid X-Registry-Auth header".into()))?;
-    let auth: AuthBody = serde_json::from_slice(&json)
-        .map_err(|e| ApiError::BadRequest(format!("invalid X-Registry-Auth header: {e}")))?;
-    Ok(auth.credentials())
+        .ok_or_else(|| ApiError::BadRequest(format!("invalid {name} header")))?;
+    serde_json::from_slice(&json)
+        .map(Some)
+        .map_err(|e| ApiError::BadRequest(format!("invalid {name} header: {e}")))
 }
 
 #[derive(Deserialize, Default)]
@@ -275,13 +281,27 @@ pub struct AuthBody {
     username: String,
     password: String,
     serveraddress: String,
+    /// base64 of `user:password`, as docker's config file keeps it.
+    auth: String,
 }
 
 impl AuthBody {
-    fn credentials(&self) -> Option<Credentials> {
-        (!self.username.is_empty()).then(|| Credentials {
-            username: self.username.clone(),
-            password: self.password.clone(),
+    pub(crate) fn credentials(&self) -> Option<Credentials> {
+        if !self.username.is_empty() {
+            return Some(Credentials {
+                username: self.username.clone(),
+                password: self.password.clone(),
+            });
+        }
+        use base64::Engine as _;
+        let pair = base64::engine::general_purpose::STANDARD
+            .decode(&self.auth)
+            .ok()?;
+        let pair = String::from_utf8(pair).ok()?;
+        let (user, password) = pair.split_once(':')?;
+        Some(Credentials {
+            username: user.to_string(),
+            password: password.to_string(),
         })
     }
 }

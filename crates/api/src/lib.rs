@@ -24,8 +24,10 @@ mod networks;
 mod server;
 mod streams;
 mod system;
+mod tls;
 
-pub use server::{serve, DaemonOptions};
+pub use server::{serve, DaemonOptions, Listen};
+pub use tls::TlsFiles;
 
 /// The newest API version served, and the oldest.
 pub const API_VERSION: &str = "1.47";

@@ -4,6 +4,7 @@
 //! they are; with one, only their payload (docker's raw stream). What the
 //! client sends becomes STDIN frames, and its half-close STDIN_EOF.
 
+use std::os::fd::RawFd;
 use std::os::unix::net::UnixStream as StdUnixStream;
 
 use axum::body::Body;
@@ -27,18 +28,44 @@ pub fn take_upgrade(req: &mut Request<Body>) -> ApiResult<hyper::upgrade::OnUpgr
         })
 }
 
-/// What to do with the exit code a session ends with.
-pub type OnExit = Box<dyn FnOnce(i32) + Send>;
+/// The descriptor of the connection a request came on (a request
+/// extension the server adds), to see a client that has gone altogether.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnFd(pub Option<RawFd>);
+
+/// The connection descriptor of `req`, if the server recorded one.
+pub fn conn_fd<B>(req: &Request<B>) -> Option<RawFd> {
+    req.extensions().get::<ConnFd>().and_then(|c| c.0)
+}
+
+/// Whether the peer of the connection `fd` has closed it altogether (not a
+/// half-close: a client that ended its stdin still reads the output).
+pub fn hung_up(fd: RawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: `p` is one valid pollfd on our stack, a zero timeout; `fd`
+    // is the connection the relay holds open for as long as it runs.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n > 0 && p.revents & (libc::POLLHUP | libc::POLLERR) != 0
+}
+
+/// What to do when a session ends: with its exit code, or `None` when
+/// the client went first.
+pub type OnExit = Box<dyn FnOnce(Option<i32>) + Send>;
 
 /// Answers 101 and, once the client has switched, relays between it and
 /// the monitor session `sock`; `on_exit` gets the exit code it ends with.
 pub fn hijack(
     upgrade: hyper::upgrade::OnUpgrade,
+    client_fd: Option<RawFd>,
     sock: StdUnixStream,
     tty: bool,
     on_exit: Option<OnExit>,
 ) -> Response {
-    hijack_then(upgrade, tty, on_exit, move || Ok(sock))
+    hijack_then(upgrade, client_fd, tty, on_exit, move || Ok(sock))
 }
 
 /// Like [`hijack`], with the session made only once the client has
@@ -47,6 +74,7 @@ pub fn hijack(
 /// then is written to the stream.
 pub fn hijack_then(
     upgrade: hyper::upgrade::OnUpgrade,
+    client_fd: Option<RawFd>,
     tty: bool,
     on_exit: Option<OnExit>,
     session: impl FnOnce() -> ApiResult<StdUnixStream> + Send + 'static,
@@ -63,14 +91,15 @@ pub fn hijack_then(
                 }
                 Err(_) => return,
             };
-            match relay(conn, sock, tty).await {
-                Ok(Some(code)) => {
-                    if let Some(f) = on_exit {
-                        f(code)
-                    }
+            let code = match relay(conn, client_fd, sock, tty).await {
+                Ok(code) => code,
+                Err(e) => {
+                    tracing::debug!("an attached stream ended: {e}");
+                    None
                 }
-                Ok(None) => {}
-                Err(e) => tracing::debug!("an attached stream ended: {e}"),
+            };
+            if let Some(f) = on_exit {
+                f(code)
             }
         }
     });
@@ -91,6 +120,7 @@ pub fn hijack_then(
 /// Relays until the process ends (its exit code) or either side goes.
 async fn relay(
     conn: impl AsyncRead + AsyncWrite + Unpin,
+    client_fd: Option<RawFd>,
     sock: StdUnixStream,
     tty: bool,
 ) -> std::io::Result<Option<i32>> {
@@ -146,8 +176,18 @@ async fn relay(
                 }
             }
         }
-        // Output goes on until the process ends.
-        std::future::pending::<std::io::Result<Option<i32>>>().await
+        // Output goes on until the process ends, or until the client is
+        // gone altogether: then the session ends (the container runs on,
+        // as docker's does) and nothing of it stays open here.
+        match client_fd {
+            Some(fd) => loop {
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                if hung_up(fd) {
+                    return Ok(None);
+                }
+            },
+            None => std::future::pending::<std::io::Result<Option<i32>>>().await,
+        }
     };
     tokio::select! {
         r = output => r,

@@ -165,6 +165,8 @@ pub fn build(engine: &Engine, a: BuildArgs) -> Result<i32> {
         (Some(dir), text)
     };
     let opts = BuildOptions {
+        // The CLI pulls with the credentials it stores.
+        registry_auth: Vec::new(),
         dockerfile,
         context,
         tags,

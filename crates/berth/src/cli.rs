@@ -188,12 +188,27 @@ pub enum Command {
 
 #[derive(Args, Debug)]
 pub struct DaemonArgs {
-    /// Socket to listen on (unix:///PATH; default unix://RUNROOT/berth.sock)
+    /// Address to listen on, repeatable (unix:///PATH, or tcp://HOST:PORT with --tlsverify; default unix://RUNROOT/berth.sock)
     #[arg(short = 'H', long = "host")]
     pub hosts: Vec<String>,
     /// Group that may use the socket besides root
     #[arg(short = 'G', long)]
     pub group: Option<String>,
+    /// Use TLS; implied by --tlsverify (tcp:// is served only with --tlsverify)
+    #[arg(long)]
+    pub tls: bool,
+    /// Use TLS and verify the client: tcp:// needs it
+    #[arg(long)]
+    pub tlsverify: bool,
+    /// Trust only clients with certificates signed by this CA
+    #[arg(long, value_name = "PATH")]
+    pub tlscacert: Option<std::path::PathBuf>,
+    /// Path to the daemon's TLS certificate file
+    #[arg(long, value_name = "PATH")]
+    pub tlscert: Option<std::path::PathBuf>,
+    /// Path to the daemon's TLS key file
+    #[arg(long, value_name = "PATH")]
+    pub tlskey: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -358,8 +358,7 @@ fn import(g: &Global, a: ImportArgs) -> Result<i32> {
         config: import_config(&a.change)?,
     };
     let image = engine
-        .images()
-        .import(input, &opts)
+        .import_image(input, &opts)
         .with_context(|| format!("import {}", a.file))?;
     println!("{}", image.id);
     Ok(0)

@@ -126,7 +126,7 @@ pub fn tag(engine: &Engine, a: TagArgs) -> Result<i32> {
     if target.digest().is_some() {
         bail!("refusing to create a tag with a digest reference");
     }
-    engine.images().tag(&image.id, &target)?;
+    engine.tag_image(&image.id, &target)?;
     Ok(0)
 }
 
@@ -298,7 +298,7 @@ pub fn save(engine: &Engine, a: SaveArgs) -> Result<i32> {
         images.push((image, refs));
     }
     archive_output(a.output.as_deref(), |w| {
-        Ok(engine.images().save(&images, format, w)?)
+        Ok(engine.save_images(&images, format, w)?)
     })?;
     Ok(0)
 }
@@ -308,11 +308,9 @@ pub fn load(engine: &Engine, a: LoadArgs) -> Result<i32> {
         Some(path) => {
             let f =
                 std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
-            engine
-                .images()
-                .load(std::io::BufReader::with_capacity(256 * 1024, f))?
+            engine.load_images(std::io::BufReader::with_capacity(256 * 1024, f))?
         }
-        None => engine.images().load(std::io::stdin().lock())?,
+        None => engine.load_images(std::io::stdin().lock())?,
     };
     if !a.quiet {
         for (image, refs) in loaded {

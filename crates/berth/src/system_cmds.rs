@@ -92,15 +92,41 @@ pub fn version(a: crate::cli::VersionArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// `berth daemon`: the Docker Engine API on a unix socket, until SIGTERM.
+/// `berth daemon`: the Docker Engine API on unix sockets (and tcp:// with
+/// TLS that verifies clients), until SIGTERM.
 pub fn daemon(g: &Global, a: DaemonArgs) -> Result<i32> {
-    let mut socket = g.runroot.join("berth.sock");
+    let mut listen = Vec::new();
     for host in &a.hosts {
-        match host.strip_prefix("unix://") {
-            Some(path) if path.starts_with('/') => socket = path.into(),
-            _ => anyhow::bail!(
-                "-H {host}: only unix:///absolute/path sockets are served (tcp:// needs TLS with client certificates, which berth daemon does not offer yet)"
-            ),
+        listen.push(daemon_host(host)?);
+    }
+    if listen.is_empty() {
+        listen.push(berth_api::Listen::Unix(g.runroot.join("berth.sock")));
+    }
+    // docker's --tlsverify --tlscacert --tlscert --tlskey, all or nothing:
+    // TLS without client certificates is not offered (whoever reaches the
+    // API is root on this host).
+    let tls = match (a.tlsverify, &a.tlscacert, &a.tlscert, &a.tlskey) {
+        (true, Some(ca), Some(cert), Some(key)) => Some(berth_api::TlsFiles {
+            ca: crate::paths::absolute(ca)?,
+            cert: crate::paths::absolute(cert)?,
+            key: crate::paths::absolute(key)?,
+        }),
+        (true, ..) => anyhow::bail!(
+            "--tlsverify needs --tlscacert (the CA of the clients' certificates), --tlscert and --tlskey"
+        ),
+        (false, None, None, None) if !a.tls => None,
+        (false, ..) => anyhow::bail!(
+            "TLS is served only with client certificates: add --tlsverify (with --tlscacert, --tlscert and --tlskey)"
+        ),
+    };
+    if tls.is_none() {
+        if let Some(berth_api::Listen::Tcp(addr)) = listen
+            .iter()
+            .find(|l| matches!(l, berth_api::Listen::Tcp(_)))
+        {
+            anyhow::bail!(
+                "-H tcp://{addr}: tcp:// needs TLS with client certificates (--tlsverify --tlscacert CA --tlscert CERT --tlskey KEY): anyone who reaches the port would be root on this host"
+            );
         }
     }
     let group = match &a.group {
@@ -115,33 +141,68 @@ pub fn daemon(g: &Global, a: DaemonArgs) -> Result<i32> {
         }),
     };
     if group.is_some() {
-        // The group reaches the socket only through directories it may
+        // The group reaches a socket only through directories it may
         // search; the state directories are root's alone.
         use std::os::unix::fs::PermissionsExt;
-        let mut dir = socket.parent();
-        while let Some(d) = dir {
-            if let Ok(m) = std::fs::metadata(d) {
-                if m.permissions().mode() & 0o011 == 0 {
-                    anyhow::bail!(
-                        "-G: the socket's directory {} is private (mode {:o}): serve the group on a socket elsewhere, e.g. -H unix:///run/berth.sock",
-                        d.display(),
-                        m.permissions().mode() & 0o777
-                    );
+        for l in &listen {
+            let berth_api::Listen::Unix(socket) = l else {
+                continue;
+            };
+            let mut dir = socket.parent();
+            while let Some(d) = dir {
+                if let Ok(m) = std::fs::metadata(d) {
+                    if m.permissions().mode() & 0o011 == 0 {
+                        anyhow::bail!(
+                            "-G: the socket's directory {} is private (mode {:o}): serve the group on a socket elsewhere, e.g. -H unix:///run/berth.sock",
+                            d.display(),
+                            m.permissions().mode() & 0o777
+                        );
+                    }
                 }
+                dir = d.parent();
             }
-            dir = d.parent();
         }
     }
-    eprintln!(
-        "berth daemon: serving the Docker Engine API on unix://{}",
-        socket.display()
-    );
+    for l in &listen {
+        match l {
+            berth_api::Listen::Unix(p) => eprintln!(
+                "berth daemon: serving the Docker Engine API on unix://{}",
+                p.display()
+            ),
+            berth_api::Listen::Tcp(a) => eprintln!(
+                "berth daemon: serving the Docker Engine API on tcp://{a} (TLS, client certificates verified)"
+            ),
+        }
+    }
     berth_api::serve(berth_api::DaemonOptions {
         engine: crate::commands::engine_config(g)?,
-        socket,
+        listen,
         group,
+        tls,
     })?;
     Ok(0)
+}
+
+/// One `-H`: `unix:///absolute/path` or `tcp://host:port`.
+fn daemon_host(host: &str) -> Result<berth_api::Listen> {
+    if let Some(path) = host.strip_prefix("unix://") {
+        if !path.starts_with('/') {
+            anyhow::bail!("-H {host}: a unix socket's path must be absolute (unix:///PATH)");
+        }
+        return Ok(berth_api::Listen::Unix(path.into()));
+    }
+    if let Some(addr) = host.strip_prefix("tcp://") {
+        use std::net::ToSocketAddrs;
+        let addr = addr.trim_end_matches('/');
+        let found = addr
+            .to_socket_addrs()
+            .map_err(|e| anyhow::anyhow!("-H {host}: tcp://HOST:PORT expected: {e}"))?
+            .next();
+        return found
+            .map(berth_api::Listen::Tcp)
+            .ok_or_else(|| anyhow::anyhow!("-H {host}: the host has no address"));
+    }
+    anyhow::bail!("-H {host}: only unix:///PATH and tcp://HOST:PORT (with --tlsverify) are served")
 }
 
 /// Docker's `units.BytesSize`: binary units, four significant digits.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_engine::image::{Digest, Image, Reference};
+use berth_engine::registry::client::Credentials;
 use berth_engine::{ContainerOptions, Engine, NetworkMode, Stream};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
@@ -55,6 +56,29 @@ pub struct BuildOptions {
     /// the running step's container is killed and removed, and no further
     /// step starts.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Credentials for base images' registries, by registry (docker's
+    /// `X-Registry-Config`: `127.0.0.1:5000`, `https://index.docker.io/v1/`);
+    /// a registry not named here uses the stored ones.
+    pub registry_auth: Vec<(String, Credentials)>,
+}
+
+/// The credentials `auth` gives for the registry `domain` (docker's keys may
+/// carry a scheme and a path: `https://index.docker.io/v1/`).
+pub fn credentials_for(auth: &[(String, Credentials)], domain: &str) -> Option<Credentials> {
+    let host = |key: &str| {
+        let k = key
+            .strip_prefix("https://")
+            .or_else(|| key.strip_prefix("http://"))
+            .unwrap_or(key);
+        k.split('/').next().unwrap_or(k).to_string()
+    };
+    let hub = |h: &str| matches!(h, "docker.io" | "index.docker.io" | "registry-1.docker.io");
+    auth.iter()
+        .find(|(k, _)| {
+            let h = host(k);
+            h == domain || (hub(&h) && hub(domain))
+        })
+        .map(|(_, c)| c.clone())
 }
 
 /// The run-time settings of RUN steps' containers.
@@ -335,6 +359,7 @@ pub fn build(engine: &Engine, opts: &BuildOptions, out: &mut dyn Write) -> Resul
         image = b.labels(image)?;
     }
     engine.images().finish_build(&image.id, &opts.tags)?;
+    engine.emit_tags(&image.id, &opts.tags);
     let unused: Vec<&str> = opts
         .build_args
         .iter()
@@ -366,9 +391,12 @@ impl Builder<'_> {
             PullPolicy::Missing
         };
         let mut asked = None;
+        let credentials = Reference::parse(base)
+            .ok()
+            .and_then(|r| credentials_for(&self.opts.registry_auth, r.domain()));
         let pulled = self
             .engine
-            .ensure_image(base, policy, std::sync::Arc::new(Quiet), |r| {
+            .ensure_image_as(base, policy, credentials, std::sync::Arc::new(Quiet), |r| {
                 asked = Some(r.familiar())
             })
             .map_err(|e| BuildError::step("FROM", e))?;

@@ -12,17 +12,19 @@ mod executor;
 pub mod ignore;
 pub mod instructions;
 pub mod parser;
+mod remote;
 pub mod shell;
 
 pub use changes::{apply_changes, ChangeError};
 pub use context::{is_archive, unpack_archive, unpack_context};
 pub use error::BuildError;
-pub use executor::{build, BuildOptions, StepOptions};
+pub use executor::{build, credentials_for, BuildOptions, StepOptions};
 pub use instructions::{
     parse_dockerfile, parse_instruction, Command, CopySpec, Dockerfile, Healthcheck, Instruction,
     Stage, Step,
 };
 pub use parser::{Heredoc, ParseError};
+pub use remote::{prepare_remote_context, Remote};
 
 /// The shared Dockerfile corpus (`../shared/corpus/dockerfile`), if this
 /// checkout has it; tests that need it skip without it.

@@ -32,7 +32,13 @@ impl Engine {
         let reference = Reference::parse(name)?;
         let mut opts = self.registry_options();
         opts.credentials = credentials;
-        Ok(client::pull(&self.images, &reference, &opts, progress)?)
+        let pulled = client::pull(&self.images, &reference, &opts, progress)?;
+        self.emit_pulled(&reference);
+        Ok(pulled)
+    }
+
+    fn emit_pulled(&self, r: &Reference) {
+        self.emit_image(&r.familiar(), &r.familiar_repository(), "pull");
     }
 
     /// `pull -a`: every tag of the repository `name` names (a tag or digest
@@ -51,6 +57,7 @@ impl Engine {
         for t in tags {
             let r = Reference::parse(&format!("{}:{t}", repo.repository()))?;
             out.push(client::pull(&self.images, &r, &opts, progress.clone())?);
+            self.emit_pulled(&r);
         }
         Ok(out)
     }
@@ -84,6 +91,7 @@ impl Engine {
         let mut out = Vec::new();
         for r in refs {
             let pushed = client::push(&self.images, &r, &opts, progress.clone())?;
+            self.emit_image(&r.familiar(), &r.familiar_repository(), "push");
             out.push((r, pushed));
         }
         Ok(out)
@@ -127,7 +135,19 @@ impl Engine {
         self.images.resolve(&reference.to_string())?;
         let mut opts = self.registry_options();
         opts.credentials = credentials;
-        Ok(client::push(&self.images, &reference, &opts, progress)?)
+        let pushed = client::push(&self.images, &reference, &opts, progress)?;
+        self.emit_image(
+            &reference.familiar(),
+            &reference.familiar_repository(),
+            "push",
+        );
+        Ok(pushed)
+    }
+
+    /// Fetches `url` (http or https) into the new file `dest`, at most
+    /// `max` bytes: a build's remote context.
+    pub fn fetch(&self, url: &str, max: u64, dest: &std::path::Path) -> Result<()> {
+        Ok(client::fetch(url, max, dest)?)
     }
 
     /// Checks credentials against `registry` and stores them.
@@ -160,6 +180,19 @@ impl Engine {
         progress: Arc<dyn Progress>,
         before_pull: impl FnOnce(&Reference),
     ) -> Result<Option<Pulled>> {
+        self.ensure_image_as(name, policy, None, progress, before_pull)
+    }
+
+    /// [`Engine::ensure_image`] with credentials given for its pull only
+    /// (a build's `X-Registry-Config`); none: the stored ones.
+    pub fn ensure_image_as(
+        &self,
+        name: &str,
+        policy: PullPolicy,
+        credentials: Option<Credentials>,
+        progress: Arc<dyn Progress>,
+        before_pull: impl FnOnce(&Reference),
+    ) -> Result<Option<Pulled>> {
         let local = self.images.resolve(name);
         let wanted = match (policy, &local) {
             (PullPolicy::Never, _) => false,
@@ -178,7 +211,7 @@ impl Engine {
         if local.is_err() {
             before_pull(&reference);
         }
-        self.pull(name, progress).map(Some)
+        self.pull_as(name, credentials, progress).map(Some)
     }
 }
 

@@ -33,10 +33,13 @@ pub fn event(typ: &str, action: &str, id: &str, attributes: &BTreeMap<String, St
         "time": now.timestamp(),
         "timeNano": nanos,
     });
-    // Older clients read these.
-    if typ == "container" {
+    // Older clients read these (docker fills them for containers and
+    // images).
+    if typ == "container" || typ == "image" {
         v["status"] = json!(action);
         v["id"] = json!(id);
+    }
+    if typ == "container" {
         if let Some(image) = attributes.get("image") {
             v["from"] = json!(image);
         }
@@ -145,6 +148,23 @@ impl Engine {
 
     pub(crate) fn emit(&self, typ: &str, action: &str, id: &str, attrs: BTreeMap<String, String>) {
         append(&self.events_path(), &event(typ, action, id, &attrs));
+    }
+
+    /// An image's event, as docker's: pull and push name the reference
+    /// (`busybox:latest`, attribute `name` its repository); tag names the
+    /// image ID with the new name; untag, delete, import, load and save
+    /// name the image ID alone.
+    pub(crate) fn emit_image(&self, id: &str, name: &str, action: &str) {
+        let attrs = BTreeMap::from([("name".to_string(), name.to_string())]);
+        self.emit("image", action, id, attrs);
+    }
+
+    /// `tag` events for names a caller gave an image through the store (a
+    /// build's tags).
+    pub fn emit_tags(&self, id: &berth_image::Digest, refs: &[berth_image::Reference]) {
+        for r in refs {
+            self.emit_image(&id.to_string(), &r.familiar(), "tag");
+        }
     }
 
     /// A container's event: its name, image and labels as attributes, as

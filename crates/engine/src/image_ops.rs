@@ -1,10 +1,13 @@
 //! What the engine does with images and containers' filesystems: diff,
 //! commit, export, image removal, garbage collection and disk usage.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 
-use berth_image::{Change, CommitOptions, Digest, Image, Reference, RuntimeConfigJson};
+use berth_image::{
+    ArchiveFormat, Change, CommitOptions, Digest, Image, ImportOptions, Reference,
+    RuntimeConfigJson,
+};
 use berth_runtime::RootfsMount;
 use serde_json::{json, Value};
 
@@ -177,9 +180,66 @@ impl Engine {
             .collect())
     }
 
+    /// `tag`: gives the image `id` the name `reference` too.
+    pub fn tag_image(&self, id: &Digest, reference: &Reference) -> Result<()> {
+        self.images.tag(id, reference)?;
+        self.emit_image(&id.to_string(), &reference.familiar(), "tag");
+        Ok(())
+    }
+
+    /// `save`: `images` (with the names each is saved under) as one archive.
+    pub fn save_images(
+        &self,
+        images: &[(Image, Vec<Reference>)],
+        format: ArchiveFormat,
+        out: impl Write,
+    ) -> Result<()> {
+        self.images.save(images, format, out)?;
+        for (image, _) in images {
+            let id = image.id.to_string();
+            self.emit_image(&id, &id, "save");
+        }
+        Ok(())
+    }
+
+    /// `load`: every image of a docker or OCI archive, with its names.
+    pub fn load_images(&self, input: impl Read) -> Result<Vec<(Image, Vec<Reference>)>> {
+        let loaded = self.images.load(input)?;
+        for (image, _) in &loaded {
+            let id = image.id.to_string();
+            self.emit_image(&id, &id, "load");
+        }
+        Ok(loaded)
+    }
+
+    /// `import`: a root filesystem tarball as a new one-layer image.
+    pub fn import_image(&self, input: impl Read, opts: &ImportOptions) -> Result<Image> {
+        let image = self.images.import(input, opts)?;
+        let id = image.id.to_string();
+        self.emit_image(&id, &id, "import");
+        if let Some(r) = &opts.reference {
+            self.emit_image(&id, &r.familiar(), "tag");
+        }
+        Ok(image)
+    }
+
     /// `rmi`: untags a reference, and deletes the image once no reference
     /// names it. Refused while a container uses the image, unless `force`.
+    /// Each untag and the delete are events.
     pub fn remove_image(&self, name: &str, force: bool) -> Result<Vec<Removed>> {
+        let id = self.images.resolve_even_damaged(name)?.id.to_string();
+        let removed = self.remove_image_quietly(name, force)?;
+        for r in &removed {
+            let action = match r {
+                Removed::Untagged(_) => "untag",
+                Removed::Deleted(_) => "delete",
+            };
+            self.emit_image(&id, &id, action);
+        }
+        Ok(removed)
+    }
+
+    fn remove_image_quietly(&self, name: &str, force: bool) -> Result<Vec<Removed>> {
         let image = self.images.resolve_even_damaged(name)?;
         let by_ref = Reference::parse(name)
             .ok()
@@ -308,6 +368,8 @@ impl Engine {
         for img in self.images.list()? {
             if !used.contains(&img.id.to_string()) && doomed(&img) {
                 self.images.delete(&img.id)?;
+                let id = img.id.to_string();
+                self.emit_image(&id, &id, "delete");
                 deleted.push(img.id);
             }
         }
@@ -375,6 +437,15 @@ pub struct DiskUsage {
     pub active_volumes: usize,
     pub volumes_size: u64,
     pub volumes_reclaimable: u64,
+    /// Each volume's bytes and how many containers use it, by name.
+    pub volume_usage: std::collections::BTreeMap<String, VolumeUsage>,
+}
+
+/// What one volume holds (docker's `UsageData`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VolumeUsage {
+    pub size: u64,
+    pub ref_count: usize,
 }
 
 impl Engine {
@@ -425,10 +496,13 @@ impl Engine {
             let size = berth_image::dir_size(&v.mountpoint);
             du.volumes += 1;
             du.volumes_size += size;
-            let used = containers
+            let ref_count = containers
                 .iter()
-                .any(|c| c.mounts.iter().any(|m| m.name.as_ref() == Some(&v.name)));
-            if used {
+                .filter(|c| c.mounts.iter().any(|m| m.name.as_ref() == Some(&v.name)))
+                .count();
+            du.volume_usage
+                .insert(v.name.clone(), VolumeUsage { size, ref_count });
+            if ref_count > 0 {
                 du.active_volumes += 1;
             } else {
                 du.volumes_reclaimable += size;

@@ -89,7 +89,7 @@ pub use cp::CopyDirection;
 pub use error::{Error, ErrorKind, Result};
 pub use exec::ExecRequest;
 pub use image_ops::named_refs;
-pub use image_ops::{CommitRequest, DiskUsage, ImageUsage, Removed};
+pub use image_ops::{CommitRequest, DiskUsage, ImageUsage, Removed, VolumeUsage};
 pub use lifecycle::{parse_signal, ContainerStats};
 pub use links::Link;
 pub use networks::{Endpoint, Network, NetworkRequest, PublishedPort, DEFAULT_NETWORK};

@@ -421,17 +421,46 @@ impl Engine {
 
     /// Waits for the container to stop; returns its exit code.
     pub fn wait(&self, key: &str) -> Result<i32> {
+        loop {
+            if let Some(code) = self.wait_while(key, &|| true)? {
+                return Ok(code);
+            }
+        }
+    }
+
+    /// [`Engine::wait`] for a waiter that may go away (a client of the
+    /// API): `keep_waiting` is asked every quarter second, and once it says
+    /// no the wait ends with `None`, leaving nothing open.
+    pub fn wait_while(&self, key: &str, keep_waiting: &dyn Fn() -> bool) -> Result<Option<i32>> {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
         let rec = self.containers.find(key)?;
         if !rec.state.status.is_active() {
-            return Ok(rec.state.exit_code);
+            return Ok(Some(rec.state.exit_code));
         }
         self.adopt_orphan(&rec.id);
         if let Some(mut sock) = self.monitor_request(&rec.id, &proto::Request::Wait)? {
-            while let Ok(Some((kind, payload))) = proto::read_frame(&mut sock) {
-                if kind == proto::EXIT {
-                    if let Some(code) = proto::exit_code(&payload) {
-                        return Ok(code);
+            loop {
+                let mut fds = [PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
+                match poll(&mut fds, PollTimeout::from(250u16)) {
+                    Ok(0) | Err(nix::errno::Errno::EINTR) => {
+                        if !keep_waiting() {
+                            return Ok(None);
+                        }
+                        continue;
                     }
+                    Ok(_) | Err(_) => {}
+                }
+                // The monitor writes each frame whole: a readable socket
+                // holds one.
+                match proto::read_frame(&mut sock) {
+                    Ok(Some((kind, payload))) if kind == proto::EXIT => {
+                        if let Some(code) = proto::exit_code(&payload) {
+                            return Ok(Some(code));
+                        }
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) | Err(_) => break,
                 }
             }
         }
@@ -439,10 +468,13 @@ impl Engine {
         loop {
             match self.containers.find(&rec.id) {
                 Ok(r) if r.state.status.is_active() && monitor_alive(r.state.monitor_pid) => {
+                    if !keep_waiting() {
+                        return Ok(None);
+                    }
                     std::thread::sleep(Duration::from_millis(50))
                 }
-                Ok(r) => return Ok(r.state.exit_code),
-                Err(Error::ContainerNotFound(_)) => return Ok(rec.state.exit_code),
+                Ok(r) => return Ok(Some(r.state.exit_code)),
+                Err(Error::ContainerNotFound(_)) => return Ok(Some(rec.state.exit_code)),
                 Err(e) => return Err(e),
             }
         }

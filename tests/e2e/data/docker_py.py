@@ -42,4 +42,42 @@ try:
     raise SystemExit("a missing container was found")
 except docker.errors.NotFound:
     pass
+# logs, streamed as they come
+ct = client.containers.run(
+    "busybox", ["sh", "-c", "echo one; sleep 0.5; echo two"], detach=True, network_mode="none"
+)
+chunks = list(ct.logs(stream=True, follow=True))
+assert b"".join(chunks) == b"one\ntwo\n", chunks
+ct.remove()
+t0 = int(time.time())
+# networks: created, joined by a container that peers find by name, removed
+net = client.networks.create("pynet", driver="bridge")
+assert "pynet" in [n.name for n in client.networks.list()]
+srv = client.containers.run("busybox", "sleep 60", detach=True, name="pysrv")
+net.connect(srv, aliases=["db"])
+out = client.containers.run("busybox", "ping -c1 -W2 db", network="pynet", remove=True)
+assert b"1 packets received" in out, out
+net.reload()
+assert [c.name for c in net.containers] == ["pysrv"], net.attrs
+net.disconnect(srv)
+net.reload()
+assert net.containers == [], net.attrs
+srv.remove(force=True)
+net.remove()
+# volumes: created with labels, written by one container, read by the next
+vol = client.volumes.create("pyvol", labels={"k": "v"})
+mount = {"pyvol": {"bind": "/v", "mode": "rw"}}
+client.containers.run(
+    "busybox", ["sh", "-c", "echo data > /v/f"], volumes=mount, network_mode="none", remove=True
+)
+assert client.containers.run("busybox", "cat /v/f", volumes=mount, network_mode="none", remove=True) == b"data\n"
+assert client.volumes.get("pyvol").attrs["Labels"] == {"k": "v"}
+assert "pyvol" in [v.name for v in client.volumes.list()]
+vol.remove()
+# events: what happened to the volume and the network, filtered
+events = client.events(since=t0, until=int(time.time()) + 1, decode=True, filters={"type": ["volume", "network"]})
+seen = [(e["Type"], e["Action"]) for e in events if e["Type"] == "volume"]
+assert seen[0] == ("volume", "create") and seen[-1] == ("volume", "destroy"), seen
+nets = [e["Action"] for e in client.events(since=t0, until=int(time.time()) + 1, decode=True, filters={"type": "network", "network": "pynet", "event": ["create", "destroy"]})]
+assert nets == ["create", "destroy"], nets
 print("docker-py ok")

@@ -41,6 +41,8 @@ pub enum ClientError {
         path: std::path::PathBuf,
         message: String,
     },
+    #[error("fetch {url}: {message}")]
+    Fetch { url: String, message: String },
     #[error(transparent)]
     Image(#[from] berth_image::Error),
 }

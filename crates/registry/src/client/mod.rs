@@ -9,6 +9,7 @@
 mod auth;
 mod catalog;
 mod error;
+mod fetch;
 mod login;
 mod progress;
 mod pull;
@@ -25,6 +26,7 @@ use oci_client::secrets::RegistryAuth;
 pub use auth::{AuthConfig, Credentials};
 pub use catalog::catalog;
 pub use error::ClientError;
+pub use fetch::fetch;
 pub use login::{login, logout, verify};
 pub use progress::{Progress, Quiet, Status};
 pub use pull::{list_tags, pull, PullPolicy, Pulled};
