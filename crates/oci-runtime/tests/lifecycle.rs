@@ -641,12 +641,13 @@ fn a_foreground_run_passes_its_signals_on() {
 /// `berth-runtime run ID` in a mount namespace where /sys/fs/cgroup is a
 /// cgroup2 mount, so the runtime sees a pure cgroup v2 host (this machine
 /// is v1 with an empty cgroup2 beside it; the kernel checks devices with the
-/// v2 cgroup's eBPF program either way). Prints `LEFT-CGROUP` when the run
-/// leaves its cgroup behind.
+/// v2 cgroup's eBPF program either way). The spec's cgroup is one level,
+/// `/berth-devv2-test`, so no parent is left; prints `LEFT-CGROUP` when the
+/// run leaves the cgroup behind.
 fn run_on_cgroup_v2(b: &Bundle, id: &str) -> Output {
     let script = r#"mount -t cgroup2 none /sys/fs/cgroup || exit 99
 "$0" --root "$1" run "$2"; rc=$?
-[ -e "/sys/fs/cgroup/berth-runtime/$2" ] && echo LEFT-CGROUP
+[ -e /sys/fs/cgroup/berth-devv2-test ] && echo LEFT-CGROUP
 exit $rc"#;
     Command::new("unshare")
         .args(["-m", "--propagation", "private", "sh", "-c", script])
@@ -674,6 +675,7 @@ echo null >/dev/null && head -c 3 /dev/zero | wc -c";
     b.edit(|spec| {
         spec["linux"]["resources"]["devices"] =
             serde_json::json!([{"allow": false, "access": "rwm"}]);
+        spec["linux"]["cgroupsPath"] = "/berth-devv2-test".into();
         for set in ["bounding", "effective", "permitted"] {
             spec["process"]["capabilities"][set]
                 .as_array_mut()
