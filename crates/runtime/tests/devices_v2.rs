@@ -57,7 +57,7 @@ fn cstr(p: &Path) -> CString {
 }
 
 /// What the child found; each step its own exit code.
-const STEPS: [&str; 7] = [
+const STEPS: [&str; 8] = [
     "all allowed",
     "could not join the cgroup",
     "open /dev/null was denied",
@@ -65,6 +65,7 @@ const STEPS: [&str; 7] = [
     "open /dev/zero for writing did not fail with EPERM",
     "mknod of a block device did not fail with EPERM",
     "mknod of c 1:3 (allowed) failed",
+    "open /dev/zero for reading and writing did not fail with EPERM",
 ];
 
 /// Forks a child that joins `cgroup` and tries the devices; returns the
@@ -93,6 +94,8 @@ fn probe(cgroup: &Path, nodes: &Path, zero_readable: bool) -> i32 {
             let zero_r_eperm = zero_r < 0 && eperm();
             let zero_w = libc::open(c"/dev/zero".as_ptr(), libc::O_WRONLY);
             let zero_w_eperm = zero_w < 0 && eperm();
+            let zero_rw = libc::open(c"/dev/zero".as_ptr(), libc::O_RDWR);
+            let zero_rw_eperm = zero_rw < 0 && eperm();
             let mk_blk = libc::mknod(blk.as_ptr(), libc::S_IFBLK | 0o600, libc::makedev(7, 0));
             let mk_blk_eperm = mk_blk < 0 && eperm();
             let mk_chr = libc::mknod(chr.as_ptr(), libc::S_IFCHR | 0o600, libc::makedev(1, 3));
@@ -106,6 +109,8 @@ fn probe(cgroup: &Path, nodes: &Path, zero_readable: bool) -> i32 {
                 5
             } else if mk_chr < 0 {
                 6
+            } else if !zero_rw_eperm {
+                7
             } else {
                 0
             }
@@ -147,10 +152,12 @@ fn a_process_in_the_cgroup_gets_only_the_allowed_devices() {
     let step = probe(&cg.0, nodes.path(), false);
     assert_eq!(step, 0, "{}", STEPS[step as usize]);
 
-    // An update replaces the program: /dev/zero readable, still not writable.
+    // An update replaces the program: /dev/zero readable, still not
+    // writable (allowed rw, then denied w: the later deny wins for writes).
     let _ = std::fs::remove_file(nodes.path().join("null"));
     let mut more = rules.clone();
-    more.push(rule(true, 'c', Some(1), Some(5), "r"));
+    more.push(rule(true, 'c', Some(1), Some(5), "rw"));
+    more.push(rule(false, 'c', Some(1), Some(5), "w"));
     devicefilter::install(&cg.0, &more).unwrap();
     assert_eq!(
         devicefilter::attached(&cg.0).unwrap().len(),

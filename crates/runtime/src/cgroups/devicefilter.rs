@@ -3,9 +3,11 @@
 //! The program is built from the rules as runc's `devicefilter.go` builds
 //! it: the rules are checked last to first, the first that matches decides
 //! (so the last matching rule wins, as on v1), and what no rule matches is
-//! denied.
+//! denied. An allow matches a request asking for nothing it does not name; a
+//! deny matches one asking for any access it names (v1's partial match, which
+//! runc's device emulator keeps: denying `w` refuses an open for `rw`).
 //!
-//! Hand-assembled (eight opcodes) rather than built with `aya`: aya brings an
+//! Hand-assembled (nine opcodes) rather than built with `aya`: aya brings an
 //! ELF loader, maps, BTF and async support for a program of a few
 //! instructions per rule. The kernel effects are five bpf(2) commands.
 
@@ -57,6 +59,8 @@ const MOV_X: u8 = 0xbc;
 const JNE_K: u8 = 0x55;
 /// `BPF_JMP | BPF_JNE | BPF_X`: if dst != src, skip `off` instructions.
 const JNE_X: u8 = 0x5d;
+/// `BPF_JMP | BPF_JEQ | BPF_K`: if dst == imm, skip `off` instructions.
+const JEQ_K: u8 = 0x15;
 /// `BPF_JMP | BPF_EXIT`: return r0.
 const EXIT: u8 = 0x95;
 
@@ -152,10 +156,15 @@ pub fn program(rules: &[DeviceRule]) -> io::Result<Vec<Insn>> {
             _ => {}
         }
         if access != ACC_ALL {
-            // The request must ask for nothing the rule does not name.
             block.push(insn(MOV_X, R1, R3, 0, 0));
             block.push(insn(AND_K, R1, 0, 0, access));
-            block.push(insn(JNE_X, R1, R3, 0, 0));
+            block.push(if r.allow {
+                // Allows only what asks for nothing the rule does not name.
+                insn(JNE_X, R1, R3, 0, 0)
+            } else {
+                // Denies what asks for any access the rule names.
+                insn(JEQ_K, R1, 0, 0, 0)
+            });
         }
         if let Some(m) = number(r, r.major)? {
             block.push(insn(JNE_K, R4, 0, 0, m));
@@ -167,7 +176,7 @@ pub fn program(rules: &[DeviceRule]) -> io::Result<Vec<Insn>> {
         block.push(insn(EXIT, 0, 0, 0, 0));
         let len = block.len();
         for (i, ins) in block.iter_mut().enumerate() {
-            if ins.code == JNE_K || ins.code == JNE_X {
+            if matches!(ins.code, JNE_K | JNE_X | JEQ_K) {
                 // Relative to the next instruction: lands on the next block.
                 ins.off = (len - i - 1) as i16;
             }
@@ -202,7 +211,8 @@ pub fn run(program: &[Insn], kind: char, major: u32, minor: u32, access: &str) -
             MOV_X => reg[dst] = u64::from(reg[src] as u32),
             JNE_K if reg[dst] != i.imm as i64 as u64 => pc += i.off as usize,
             JNE_X if reg[dst] != reg[src] => pc += i.off as usize,
-            JNE_K | JNE_X => {}
+            JEQ_K if reg[dst] == i.imm as i64 as u64 => pc += i.off as usize,
+            JNE_K | JNE_X | JEQ_K => {}
             EXIT => return reg[0] == 1,
             other => panic!("opcode {other:#x}"),
         }
@@ -505,6 +515,20 @@ mod tests {
         assert!(run(&p, 'c', 1, 5, "r"));
         assert!(!run(&p, 'c', 1, 5, "w"), "the allow names only r");
         assert!(!run(&p, 'c', 1, 5, "rw"), "a request asks for all it names");
+    }
+
+    #[test]
+    fn a_deny_refuses_any_request_asking_for_what_it_names() {
+        let p = program(&[
+            rule(true, 'a', None, None, "rwm"),
+            rule(false, 'c', Some(1), Some(5), "w"),
+        ])
+        .unwrap();
+        assert!(run(&p, 'c', 1, 5, "r"));
+        assert!(!run(&p, 'c', 1, 5, "w"));
+        assert!(!run(&p, 'c', 1, 5, "rw"), "an open for rw asks for w");
+        let deny = p.iter().find(|i| i.code == JEQ_K).unwrap();
+        assert_eq!((deny.regs, deny.imm), (R1, 0));
     }
 
     #[test]
