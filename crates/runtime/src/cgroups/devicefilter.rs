@@ -191,7 +191,8 @@ pub fn program(rules: &[DeviceRule]) -> io::Result<Vec<Insn>> {
 /// Runs `program` on one request, as the kernel would: `kind` is `b` or
 /// `c`, `access` one or more of `rwm`; returns whether it is allowed. For
 /// tests of the generated programs: it knows only the opcodes above.
-pub fn run(program: &[Insn], kind: char, major: u32, minor: u32, access: &str) -> bool {
+#[cfg(test)]
+fn run(program: &[Insn], kind: char, major: u32, minor: u32, access: &str) -> bool {
     let ty = if kind == 'b' { DEV_BLOCK } else { DEV_CHAR } as u32;
     let ctx = [ty | ((access_mask(access) as u32) << 16), major, minor];
     let mut reg = [0u64; 11];
