@@ -179,16 +179,12 @@ pub fn unsupported(spec: &Value) -> Vec<String> {
     names
 }
 
-/// What a cgroup v2 host cannot honour of what [`SUPPORTED`] lists: device
-/// rules (v2 needs an eBPF program, which the runtime does not load yet: a
-/// container would keep every device it can mknod), swappiness and the OOM
-/// killer switch (v2 has neither file).
+/// What a cgroup v2 host cannot honour of what [`SUPPORTED`] lists:
+/// swappiness and the OOM killer switch (v2 has neither file). Device rules
+/// it honours with an eBPF program attached to the container's cgroup.
 pub fn unsupported_on_cgroup_v2(spec: &Value) -> Vec<String> {
     let r = &spec["linux"]["resources"];
     let mut out = Vec::new();
-    if r["devices"].as_array().is_some_and(|a| !a.is_empty()) {
-        out.push("linux.resources.devices (on cgroup v2: device rules need an eBPF program berth-runtime does not load yet)".to_string());
-    }
     if !r["memory"]["swappiness"].is_null() {
         out.push("linux.resources.memory.swappiness (cgroup v2 has none)".to_string());
     }
@@ -210,9 +206,9 @@ mod tests {
             "memory": {"swappiness": 0, "disableOOMKiller": false}
         }}});
         let got = unsupported_on_cgroup_v2(&spec);
-        assert_eq!(got.len(), 2, "{got:?}");
-        assert!(got[0].starts_with("linux.resources.devices"));
-        assert!(got[1].starts_with("linux.resources.memory.swappiness"));
+        // Device rules become the cgroup's eBPF program.
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(got[0].starts_with("linux.resources.memory.swappiness"));
         assert!(unsupported_on_cgroup_v2(&json!({"linux": {}})).is_empty());
     }
 

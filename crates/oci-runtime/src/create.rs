@@ -149,9 +149,9 @@ pub fn create(
                 refused.join(", ")
             );
         }
-    } else {
-        add_default_device_rules(&mut spec)?;
     }
+    // On v2 the rules become the cgroup's eBPF device program.
+    add_default_device_rules(&mut spec)?;
     let terminal = spec
         .process()
         .as_ref()

@@ -637,3 +637,75 @@ fn a_foreground_run_passes_its_signals_on() {
     );
     assert_eq!(text(&b.rt(&["list", "-q"])), "");
 }
+
+/// `berth-runtime run ID` in a mount namespace where /sys/fs/cgroup is a
+/// cgroup2 mount, so the runtime sees a pure cgroup v2 host (this machine
+/// is v1 with an empty cgroup2 beside it; the kernel checks devices with the
+/// v2 cgroup's eBPF program either way). The spec's cgroup is one level,
+/// `/berth-devv2-test`, so no parent is left; prints `LEFT-CGROUP` when the
+/// run leaves the cgroup behind.
+fn run_on_cgroup_v2(b: &Bundle, id: &str) -> Output {
+    let script = r#"mount -t cgroup2 none /sys/fs/cgroup || exit 99
+"$0" --root "$1" run "$2"; rc=$?
+[ -e /sys/fs/cgroup/berth-devv2-test ] && echo LEFT-CGROUP
+exit $rc"#;
+    Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", script])
+        .arg(RUNTIME)
+        .arg(b.state_root())
+        .arg(id)
+        .current_dir(b.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// The attack on a cgroup v2 host: the container's root, with CAP_MKNOD,
+/// makes a node for a host block device (loop0, b 7:0: this machine's
+/// sandbox keeps even the host's root off its disk) and opens it. Under a
+/// spec's `deny all` the device program refuses the open (mknod itself is
+/// allowed, as runc allows it) while the standard devices stay usable. A
+/// spec that allows the device is the control: the same open then works.
+#[test]
+fn on_cgroup_v2_the_container_s_root_cannot_open_a_denied_device() {
+    let attack = "mknod /dev/hostblk b 7 0 || exit 10
+head -c 512 /dev/hostblk >/dev/null && echo opened
+echo null >/dev/null && head -c 3 /dev/zero | wc -c";
+    let b = Bundle::new(&["sh", "-c", attack]);
+    b.edit(|spec| {
+        spec["linux"]["resources"]["devices"] =
+            serde_json::json!([{"allow": false, "access": "rwm"}]);
+        spec["linux"]["cgroupsPath"] = "/berth-devv2-test".into();
+        for set in ["bounding", "effective", "permitted"] {
+            spec["process"]["capabilities"][set]
+                .as_array_mut()
+                .unwrap()
+                .push("CAP_MKNOD".into());
+        }
+    });
+    let out = run_on_cgroup_v2(&b, "devv2-attack");
+    assert_ne!(out.status.code(), Some(99), "cannot mount cgroup2: {out:?}");
+    let t = text(&out);
+    assert!(
+        t.contains("/dev/hostblk: Operation not permitted"),
+        "the device opened: {t}"
+    );
+    // /dev/null and /dev/zero (runc's defaults) still work; the cgroup is gone.
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "3\n", "{t}");
+    assert!(out.status.success(), "{t}");
+
+    b.edit(|spec| {
+        spec["linux"]["resources"]["devices"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"allow": true, "type": "b", "major": 7,
+                                     "minor": 0, "access": "r"}));
+    });
+    let out = run_on_cgroup_v2(&b, "devv2-control");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "opened\n3\n",
+        "{}",
+        text(&out)
+    );
+}

@@ -4,8 +4,11 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use nix::unistd::Pid;
+
+use super::devicefilter::DeviceFilter;
 
 use super::v1::{Hierarchy, V1};
 use super::v2::V2;
@@ -104,7 +107,11 @@ fn fake_v2() -> Fake {
     .unwrap();
     touch(&tmp.path().join("berth/c1"), &V2_FILES);
     let dir: PathBuf = tmp.path().join("berth/c1");
-    let backend = Box::new(V2::new(tmp.path(), Path::new("berth/c1")));
+    let backend = Box::new(V2::with_device_filter(
+        tmp.path(),
+        Path::new("berth/c1"),
+        Box::new(Recorder::default()),
+    ));
     let read = Box::new(move |meaning: &str| {
         let file = match meaning {
             "memory" => "memory.max",
@@ -124,6 +131,41 @@ fn fake_v2() -> Fake {
         backend,
         read,
     }
+}
+
+/// Stands in for the eBPF loader on a fake tree: remembers what it was
+/// asked to install, and where.
+#[derive(Default, Clone)]
+struct Recorder(Arc<Mutex<Vec<Installed>>>);
+
+/// A cgroup directory and the rules installed for it.
+type Installed = (PathBuf, Vec<DeviceRule>);
+
+impl DeviceFilter for Recorder {
+    fn install(&self, cgroup: &Path, rules: &[DeviceRule]) -> std::io::Result<()> {
+        self.0
+            .lock()
+            .unwrap()
+            .push((cgroup.to_path_buf(), rules.to_vec()));
+        Ok(())
+    }
+}
+
+#[test]
+fn v2_installs_the_device_rules_once_per_apply_with_rules() {
+    let tmp = tempfile::tempdir().unwrap();
+    touch(&tmp.path().join("berth/c1"), &V2_FILES);
+    let rec = Recorder::default();
+    let v2 = V2::with_device_filter(tmp.path(), Path::new("berth/c1"), Box::new(rec.clone()));
+    v2.apply(&limits()).unwrap();
+    // An update without device rules leaves the program alone.
+    v2.apply(&Limits {
+        pids: Some(5),
+        ..Default::default()
+    })
+    .unwrap();
+    let got = rec.0.lock().unwrap().clone();
+    assert_eq!(got, vec![(tmp.path().join("berth/c1"), limits().devices)]);
 }
 
 fn limits() -> Limits {

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use nix::unistd::Pid;
 
+use super::devicefilter::{Bpf, DeviceFilter};
 use super::{cpu_weight, kill_procs, read_pids, write, Backend, Limits};
 
 /// Controllers enabled for containers where the host offers them.
@@ -13,13 +14,24 @@ const CONTROLLERS: [&str; 6] = ["cpuset", "cpu", "io", "memory", "hugetlb", "pid
 pub(crate) struct V2 {
     root: PathBuf,
     dir: PathBuf,
+    /// v2 has no devices.allow: the rules become an eBPF program.
+    devices: Box<dyn DeviceFilter>,
 }
 
 impl V2 {
     pub(crate) fn new(root: &Path, path: &Path) -> V2 {
+        V2::with_device_filter(root, path, Box::new(Bpf))
+    }
+
+    pub(crate) fn with_device_filter(
+        root: &Path,
+        path: &Path,
+        devices: Box<dyn DeviceFilter>,
+    ) -> V2 {
         V2 {
             root: root.to_path_buf(),
             dir: root.join(path),
+            devices,
         }
     }
 
@@ -157,7 +169,11 @@ impl Backend for V2 {
                 &if p > 0 { p.to_string() } else { "max".into() },
             )?;
         }
-        // Device rules on v2 need an eBPF program, not yet loaded by Berth.
+        // No rules (an update) leaves the program in place, as v1 leaves
+        // devices.allow alone.
+        if !l.devices.is_empty() {
+            self.devices.install(d, &l.devices)?;
+        }
         Ok(())
     }
 
