@@ -91,6 +91,7 @@ pub(crate) fn shared_init_layer(root: &Path) -> Result<PathBuf> {
     if dir.join(".dockerenv").exists() {
         return Ok(dir);
     }
+    remove_stale_init_layers(root);
     let tmp = tempfile::Builder::new()
         .prefix(".init-layer-")
         .tempdir_in(root)
@@ -112,6 +113,25 @@ pub(crate) fn shared_init_layer(root: &Path) -> Result<PathBuf> {
         }
     }
     Ok(dir)
+}
+
+/// Temporary init layers a killed command left (older than a minute, so
+/// never one another command is still filling).
+fn remove_stale_init_layers(root: &Path) {
+    let Ok(entries) = fs::read_dir(root) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let stale = e.file_name().to_string_lossy().starts_with(".init-layer-")
+            && e.metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(60));
+        if stale {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// Writes the init layer's entries into `dir` (.dockerenv last: the layer is
@@ -153,8 +173,16 @@ mod tests {
     #[test]
     fn one_init_layer_made_once_and_an_incomplete_one_replaced() {
         let root = tempfile::tempdir().unwrap();
-        // What a command killed while making it by hand would have left.
+        // What a command killed while making it by hand would have left:
+        // an incomplete layer, and a temporary one from a minute ago.
         fs::create_dir_all(root.path().join("init-layer/proc")).unwrap();
+        let old = root.path().join(".init-layer-killed");
+        fs::create_dir_all(old.join("etc")).unwrap();
+        let minutes_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(120);
+        fs::File::open(&old)
+            .unwrap()
+            .set_modified(minutes_ago)
+            .unwrap();
         let dir = shared_init_layer(root.path()).unwrap();
         assert_eq!(dir, root.path().join("init-layer"));
         for e in [
