@@ -399,6 +399,13 @@ pub fn create(mut opts: CreateOptions) -> Result<Container> {
         .map(Path::to_path_buf)
         .unwrap_or(cgroup_path);
 
+    // The cgroup is made, with every limit written, before the clone: after
+    // it only the init's move into it is left, which the init's root
+    // filesystem setup overlaps (a move into a v1 cgroup can wait for an RCU
+    // grace period). Removed again if the start fails from here on.
+    let mut cgroup = CgroupGuard(Some(Cgroup::new(&opts.cgroup_root, &cgroup_path)?));
+    cgroup.get().create(linux.resources().as_ref())?;
+
     let (parent_chan, child_chan) = sync::pair()?;
     let own_pid_ns = match &pid_ns {
         Some(target) => {
@@ -436,11 +443,9 @@ pub fn create(mut opts: CreateOptions) -> Result<Container> {
         return Err(Error::sys("restore pid namespace")(e));
     }
 
-    // The child builds its root filesystem while we set up its cgroup: moving
-    // a task into a v1 cgroup can wait for an RCU grace period, which this
-    // overlaps with the mounts. The child joins its cgroup before it
-    // unshares its cgroup namespace or executes anything of the container's.
-    let mut cgroup = None;
+    // The child builds its root filesystem while we move it into its cgroup.
+    // It joins its cgroup before it unshares its cgroup namespace or
+    // executes anything of the container's.
     let prepared = (|| {
         if userns {
             write_id_map(
@@ -455,9 +460,7 @@ pub fn create(mut opts: CreateOptions) -> Result<Container> {
             )?;
             parent_chan.send_go()?;
         }
-        let cg = cgroup.insert(Cgroup::new(&opts.cgroup_root, &cgroup_path)?);
-        cg.create(linux.resources().as_ref())?;
-        cg.add(pid)?;
+        cgroup.get().add(pid)?;
         if let Some(adj) = process.oom_score_adj() {
             set_oom_score_adj(pid, adj)?;
         }
@@ -475,7 +478,7 @@ pub fn create(mut opts: CreateOptions) -> Result<Container> {
         }
     };
     if let Err(e) = prepared {
-        abort(cgroup);
+        abort(cgroup.0.take());
         // The child may have failed first (and so made our step fail): its
         // report says what went wrong.
         return Err(match parent_chan.wait_started() {
@@ -483,8 +486,8 @@ pub fn create(mut opts: CreateOptions) -> Result<Container> {
             _ => e,
         });
     }
-    let Some(cgroup) = cgroup else {
-        unreachable!("the cgroup is set whenever preparation succeeded")
+    let Some(cgroup) = cgroup.0.take() else {
+        unreachable!("the guard holds the cgroup until here")
     };
     match parent_chan.wait_started() {
         Ok(pty_master) => Ok(Container {
@@ -644,4 +647,27 @@ pub(crate) fn ensure_single_threaded(what: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// A container's cgroup while its start may still fail: removed (with
+/// anything in it) unless taken out.
+struct CgroupGuard(Option<Cgroup>);
+
+impl CgroupGuard {
+    fn get(&self) -> &Cgroup {
+        match &self.0 {
+            Some(cg) => cg,
+            None => unreachable!("taken only at the end of a start"),
+        }
+    }
+}
+
+impl Drop for CgroupGuard {
+    fn drop(&mut self) {
+        if let Some(cg) = self.0.take() {
+            if let Err(e) = cg.remove() {
+                tracing::warn!("cleanup after failed start: {e}");
+            }
+        }
+    }
 }
