@@ -94,18 +94,7 @@ impl Engine {
                 None
             }
         };
-        let mut m = Monitor {
-            trimmed: true,
-            trim_at: Instant::now(),
-            listener,
-            clients: Vec::new(),
-            buf: vec![0u8; 32 * 1024],
-            next_client: 1,
-            execs: Vec::new(),
-            pending_execs: Vec::new(),
-            owner: None,
-            owner_gone: false,
-        };
+        let mut m = Monitor::new(listener, true);
         m.serve_adopted(&pidfd, &mut io, log.as_mut());
         // The init has ended; with it, its PID namespace. What is left in
         // the cgroup (a container sharing the host's PID namespace) goes.

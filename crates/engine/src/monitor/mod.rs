@@ -588,18 +588,7 @@ impl Engine {
             }
         };
         let sock_path = dir.path(id);
-        let mut m = Monitor {
-            trimmed: false,
-            trim_at: Instant::now(),
-            listener,
-            clients: Vec::new(),
-            buf: vec![0u8; 32 * 1024],
-            next_client: 1,
-            execs: Vec::new(),
-            pending_execs: Vec::new(),
-            owner: None,
-            owner_gone: false,
-        };
+        let mut m = Monitor::new(listener, false);
         if let Some(fd) = attach {
             let (stdin, owned) = self
                 .containers
@@ -751,6 +740,23 @@ struct Monitor {
 }
 
 impl Monitor {
+    /// A monitor listening on `listener`, with no client yet; `trimmed`
+    /// when its memory need not be given back once more.
+    fn new(listener: UnixListener, trimmed: bool) -> Monitor {
+        Monitor {
+            trimmed,
+            trim_at: Instant::now(),
+            listener,
+            clients: Vec::new(),
+            buf: vec![0u8; 32 * 1024],
+            next_client: 1,
+            execs: Vec::new(),
+            pending_execs: Vec::new(),
+            owner: None,
+            owner_gone: false,
+        }
+    }
+
     /// Runs until the container's init exits.
     fn serve(
         &mut self,
