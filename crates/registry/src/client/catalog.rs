@@ -2,8 +2,6 @@
 //! (paginated with `n` and `last`, following the `Link` header). A registry
 //! without a catalog (Docker Hub has none for clients) is a clear error.
 
-use std::time::Duration;
-
 use super::auth::{AuthConfig, Credentials};
 use super::error::ClientError;
 use super::login::{parse_challenge, Challenge};
@@ -49,17 +47,7 @@ async fn list(opts: &Options, registry: &str) -> Result<Vec<String>, ClientError
         registry: registry.to_string(),
         message,
     };
-    let client = super::plain_client(
-        opts,
-        registry,
-        Duration::from_secs(15),
-        Duration::from_secs(60),
-    )?;
-    let scheme = if opts.is_insecure(registry) && !super::speaks_https(opts, registry).await? {
-        "http"
-    } else {
-        "https"
-    };
+    let (client, scheme) = super::api_client(opts, registry).await?;
     let creds: Option<Credentials> = match &opts.credentials {
         Some(c) => Some(c.clone()),
         None => AuthConfig::load(&opts.config_dir)?.get(registry),

@@ -2,8 +2,6 @@
 //! or a bearer token fetched with them, as the registry's challenge asks)
 //! before they are stored.
 
-use std::time::Duration;
-
 use super::auth::{AuthConfig, Credentials};
 use super::error::ClientError;
 use super::Options;
@@ -88,17 +86,7 @@ async fn check(opts: &Options, registry: &str, creds: &Credentials) -> Result<()
         registry: registry.to_string(),
         message: "incorrect username or password".into(),
     };
-    let client = super::plain_client(
-        opts,
-        registry,
-        Duration::from_secs(15),
-        Duration::from_secs(60),
-    )?;
-    let scheme = if opts.is_insecure(registry) && !super::speaks_https(opts, registry).await? {
-        "http"
-    } else {
-        "https"
-    };
+    let (client, scheme) = super::api_client(opts, registry).await?;
     let base = format!("{scheme}://{}/v2/", hub_host(registry));
     let res = client.get(&base).send().await.map_err(unreachable)?;
     if res.status().is_success() {

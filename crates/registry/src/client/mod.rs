@@ -153,6 +153,36 @@ pub(crate) fn plain_client(
 /// does: a loopback registry with TLS gets TLS. A registry that speaks TLS
 /// with a certificate this host does not trust is an error, not a reason to
 /// fall back to http.
+/// The scheme to reach `registry` with: https, or http for a registry
+/// allowed to be insecure that does not speak https (docker's rule).
+pub(crate) async fn scheme_for(
+    opts: &Options,
+    registry: &str,
+) -> Result<&'static str, ClientError> {
+    Ok(
+        if opts.is_insecure(registry) && !speaks_https(opts, registry).await? {
+            "http"
+        } else {
+            "https"
+        },
+    )
+}
+
+/// A client for `registry`'s own API calls (login, catalog), with the
+/// scheme to reach it by.
+pub(crate) async fn api_client(
+    opts: &Options,
+    registry: &str,
+) -> Result<(reqwest::Client, &'static str), ClientError> {
+    let client = plain_client(
+        opts,
+        registry,
+        Duration::from_secs(15),
+        Duration::from_secs(60),
+    )?;
+    Ok((client, scheme_for(opts, registry).await?))
+}
+
 async fn speaks_https(opts: &Options, registry: &str) -> Result<bool, ClientError> {
     let client = plain_client(
         opts,
@@ -199,10 +229,9 @@ pub(crate) async fn connect_clients(
 ) -> Result<(oci_client::Client, Option<oci_client::Client>, RegistryAuth), ClientError> {
     install_crypto();
     let registry = registry_of(reference);
-    let protocol = if opts.is_insecure(registry) && !speaks_https(opts, registry).await? {
-        ClientProtocol::Http
-    } else {
-        ClientProtocol::Https
+    let protocol = match scheme_for(opts, registry).await? {
+        "http" => ClientProtocol::Http,
+        _ => ClientProtocol::Https,
     };
     let make = |use_monolithic_push: bool| {
         let config = ClientConfig {
