@@ -12,10 +12,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -q "${missing[@]}"
 fi
 # The docker CLI drives `berth daemon` in the tests: the one these machines
-# have in /usr/local/bin, else Debian's.
-# Its daemon is not started: dockerd's firewall rules would change the
-# host's forwarding under the tests.
-if ! command -v docker >/dev/null && [ ! -x /usr/local/bin/docker ]; then
+# have in /usr/local/bin, else Debian's. dockerd (Debian's docker.io) runs
+# berth-runtime in its interop test, started by the test with a root and
+# socket of its own; its service is not started: dockerd's firewall rules
+# would change the host's forwarding under the tests.
+if ! command -v dockerd >/dev/null || { ! command -v docker >/dev/null && [ ! -x /usr/local/bin/docker ]; }; then
   apt-get update -q
   made_policy=
   if [ ! -e /usr/sbin/policy-rc.d ]; then

@@ -9,7 +9,7 @@
 
 use std::convert::Infallible;
 use std::ffi::{CString, OsStr};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -46,6 +46,9 @@ pub(crate) struct ChildConfig {
     pub new_cgroup_ns: bool,
     pub userns: bool,
     pub join: Vec<(OwnedFd, CloneFlags)>,
+    /// The cgroup v1 `tasks` files the process writes itself into first
+    /// (see [`crate::cgroups::Entry`]); closed once written.
+    pub cgroup_tasks: Vec<RawFd>,
     /// The root filesystem to build; `None` for a process joining a running
     /// container (exec), whose namespaces are all in `join`.
     pub plan: Option<RootfsPlan>,
@@ -124,6 +127,19 @@ fn wait_for_start(chan: &Channel, fifo: RawFd) -> Result<(), StartFailure> {
     .map(crate::paths::owned)
     .map_err(sys("open the start fifo"))?;
     let _ = nix::unistd::write(&fd, b"0");
+    Ok(())
+}
+
+/// Moves this (single-threaded) process into its cgroup: "0" written to a
+/// `tasks` file is the writer itself. Each descriptor is closed after use,
+/// before the process joins anything of the container's.
+fn join_cgroup(tasks: &[RawFd]) -> Result<(), StartFailure> {
+    for &fd in tasks {
+        // SAFETY: `fd` is a descriptor the parent opened for this and that
+        // nothing else in this process uses; the parent's copy is its own.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        nix::unistd::write(&fd, b"0").map_err(sys("join the container's cgroup"))?;
+    }
     Ok(())
 }
 
@@ -260,6 +276,8 @@ fn setup_and_exec(cfg: &ChildConfig, chan: &Channel) -> Result<Infallible, Start
         return Err(sys("make the process non-dumpable")(Errno::last()));
     }
     reset_signals();
+    join_cgroup(&cfg.cgroup_tasks)?;
+    chan.send_joined().map_err(|e| setup_err(e.to_string()))?;
     let went_away = || setup_err("the runtime went away before the container started".into());
     if cfg.userns {
         // Nothing is allowed in the new user namespace before the id maps exist.

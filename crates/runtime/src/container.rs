@@ -16,7 +16,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Process, Spec};
 
 use crate::capabilities;
-use crate::cgroups::Cgroup;
+use crate::cgroups::{Cgroup, Entry};
 use crate::child::{self, ChildConfig};
 use crate::clone::{clone_into, Forked};
 use crate::detached;
@@ -228,6 +228,7 @@ pub(crate) fn process_config(
         new_cgroup_ns: false,
         userns: false,
         join,
+        cgroup_tasks: Vec::new(),
         plan,
         caps: capabilities::Plan::new(process.capabilities().as_ref()),
         no_new_privs: process.no_new_privileges().unwrap_or(false),
@@ -405,6 +406,8 @@ pub fn create(mut opts: CreateOptions) -> Result<Container> {
     // grace period). Removed again if the start fails from here on.
     let mut cgroup = CgroupGuard(Some(Cgroup::new(&opts.cgroup_root, &cgroup_path)?));
     cgroup.get().create(linux.resources().as_ref())?;
+    let entry = cgroup.get().entry()?;
+    config.cgroup_tasks = entry.tasks();
 
     let (parent_chan, child_chan) = sync::pair()?;
     let own_pid_ns = match &pid_ns {
@@ -422,11 +425,12 @@ pub fn create(mut opts: CreateOptions) -> Result<Container> {
         }
         None => None,
     };
-    let forked = clone_into(clone_flags.bits(), None);
+    let (forked, parent_moves) = clone_in(clone_flags.bits(), &entry);
     if let Ok(Forked::Child) = forked {
         drop(parent_chan);
         child::run(&config, &child_chan)
     }
+    drop(entry);
     // Our own future children belong to our namespace again.
     let restored = match &own_pid_ns {
         Some(own) => nix::sched::setns(own, CloneFlags::CLONE_NEWPID),
@@ -443,9 +447,8 @@ pub fn create(mut opts: CreateOptions) -> Result<Container> {
         return Err(Error::sys("restore pid namespace")(e));
     }
 
-    // The child builds its root filesystem while we move it into its cgroup.
-    // It joins its cgroup before it unshares its cgroup namespace or
-    // executes anything of the container's.
+    // The child is in its cgroup (or moved there here) before it unshares
+    // its cgroup namespace or executes anything of the container's.
     let prepared = (|| {
         if userns {
             write_id_map(
@@ -460,7 +463,10 @@ pub fn create(mut opts: CreateOptions) -> Result<Container> {
             )?;
             parent_chan.send_go()?;
         }
-        cgroup.get().add(pid)?;
+        parent_chan.wait_joined()?;
+        if parent_moves {
+            cgroup.get().add(pid)?;
+        }
         if let Some(adj) = process.oom_score_adj() {
             set_oom_score_adj(pid, adj)?;
         }
@@ -500,6 +506,20 @@ pub fn create(mut opts: CreateOptions) -> Result<Container> {
             abort(Some(cgroup));
             Err(e)
         }
+    }
+}
+
+/// Clones a process that starts out in its cgroup by way of `entry`. The
+/// flag says whether the caller must still move it in: the kernel refused
+/// to clone into the cgroup (before Linux 5.7, or a cgroup it starts no
+/// process in, where the move then fails with the reason).
+pub(crate) fn clone_in(flags: libc::c_int, entry: &Entry) -> (nix::Result<Forked>, bool) {
+    match entry.clone_into() {
+        Some(dir) => match clone_into(flags, Some(dir)) {
+            Err(_) => (clone_into(flags, None), true),
+            forked => (forked, false),
+        },
+        None => (clone_into(flags, None), false),
     }
 }
 

@@ -15,9 +15,9 @@ use oci_spec::runtime::Process;
 
 use crate::cgroups::Cgroup;
 use crate::child;
-use crate::clone::{clone_into, Forked};
+use crate::clone::Forked;
 use crate::container::{
-    kill_and_reap, process_config, send_signal, status, wait_pid, ExitStatus, Stdio,
+    clone_in, kill_and_reap, process_config, send_signal, status, wait_pid, ExitStatus, Stdio,
 };
 use crate::error::{Error, Result};
 use crate::paths::owned;
@@ -97,14 +97,17 @@ pub fn exec(opts: ExecOptions) -> Result<ExecProcess> {
     config.preserve_fds = opts.preserve_fds;
     config.program_fd = opts.program.as_ref().map(|f| f.as_raw_fd());
     let cgroup = Cgroup::new(&opts.cgroup_root, &opts.cgroup_path)?;
+    let entry = cgroup.entry()?;
+    config.cgroup_tasks = entry.tasks();
 
     let (parent_chan, child_chan) = sync::pair()?;
     setns(&target_pidns, CloneFlags::CLONE_NEWPID).map_err(Error::sys("join pid namespace"))?;
-    let forked = clone_into(0, None);
+    let (forked, parent_moves) = clone_in(0, &entry);
     if let Ok(Forked::Child) = forked {
         drop(parent_chan);
         child::run(&config, &child_chan)
     }
+    drop(entry);
     // Our own future children belong to our namespace again.
     let restored = setns(&own_pidns, CloneFlags::CLONE_NEWPID);
     drop(child_chan);
@@ -114,7 +117,10 @@ pub fn exec(opts: ExecOptions) -> Result<ExecProcess> {
     };
     let started = (|| {
         restored.map_err(Error::sys("restore pid namespace"))?;
-        cgroup.add(pid)?;
+        parent_chan.wait_joined()?;
+        if parent_moves {
+            cgroup.add(pid)?;
+        }
         parent_chan.send_go()?;
         parent_chan.wait_started()
     })();

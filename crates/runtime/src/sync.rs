@@ -1,7 +1,9 @@
 //! The channel between `create` and the container's init process.
 //!
-//! A SOCK_SEQPACKET pair, close-on-exec on both ends. The parent sends one
-//! `GO` byte once the child is in its cgroup (and its id maps are written). When
+//! A SOCK_SEQPACKET pair, close-on-exec on both ends. The child first sends
+//! one `JOINED` byte once it has put itself in its cgroup (or a failure).
+//! The parent sends one `GO` byte once the child is in its cgroup (and its
+//! id maps are written). When
 //! the container has a terminal, the child sends the master side of the pty it
 //! opened inside the container (one `PTY` byte carrying the descriptor). The
 //! child then either executes its program, which closes its end (the parent
@@ -20,6 +22,8 @@ use crate::error::{Error, Result, StartFailure, StartFailureKind};
 use crate::paths::owned;
 
 const GO: u8 = b'g';
+/// The child is in its cgroup (it wrote itself into it).
+const JOINED: u8 = b'j';
 const PTY: u8 = b'p';
 /// The init is ready and waits for `start` (a create/start barrier).
 const CREATED: u8 = b'c';
@@ -60,7 +64,29 @@ impl Channel {
         matches!(retry(|| recv(self.0.as_raw_fd(), &mut buf, MsgFlags::empty())), Ok(1) if buf[0] == GO)
     }
 
-    /// Child: report a failure.
+    /// Child: tell the parent it is in its cgroup.
+    pub(crate) fn send_joined(&self) -> Result<()> {
+        retry(|| send(self.0.as_raw_fd(), &[JOINED], MsgFlags::empty()))
+            .map(|_| ())
+            .map_err(Error::sys("report the cgroup joined"))
+    }
+
+    /// Parent: wait until the child is in its cgroup, or for its failure.
+    pub(crate) fn wait_joined(&self) -> Result<()> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = retry(|| recv(self.0.as_raw_fd(), &mut buf, MsgFlags::empty()))
+            .map_err(Error::sys("wait for container init"))?;
+        match &buf[..n] {
+            [JOINED] => Ok(()),
+            [] => Err(StartFailure {
+                kind: StartFailureKind::Setup,
+                message: "the container's process ended before it joined its cgroup".into(),
+            }
+            .into()),
+            report => Err(failure(report).into()),
+        }
+    }
+
     /// Tells the parent the container is created; its program runs later.
     pub(crate) fn send_created(&self) -> Result<()> {
         retry(|| send(self.0.as_raw_fd(), &[CREATED], MsgFlags::empty()))
@@ -115,6 +141,9 @@ impl Channel {
             if n == 0 {
                 return Ok(pty);
             }
+            if n == 1 && buf[0] == JOINED {
+                continue;
+            }
             if n == 1 && buf[0] == CREATED {
                 return Ok(pty);
             }
@@ -122,12 +151,15 @@ impl Channel {
                 pty = fds.into_iter().next();
                 continue;
             }
-            let failure =
-                serde_json::from_slice::<StartFailure>(&buf[..n]).unwrap_or(StartFailure {
-                    kind: StartFailureKind::Setup,
-                    message: "container init sent an unreadable report".into(),
-                });
-            return Err(failure.into());
+            return Err(failure(&buf[..n]).into());
         }
     }
+}
+
+/// The child's failure report.
+fn failure(report: &[u8]) -> StartFailure {
+    serde_json::from_slice::<StartFailure>(report).unwrap_or(StartFailure {
+        kind: StartFailureKind::Setup,
+        message: "container init sent an unreadable report".into(),
+    })
 }

@@ -216,6 +216,15 @@ impl Backend for V1 {
         Ok(())
     }
 
+    fn entry(&self) -> std::io::Result<super::Entry> {
+        let tasks = self
+            .dirs
+            .iter()
+            .map(|(_, dir)| super::open_entry(&dir.join("tasks"), nix::fcntl::OFlag::O_WRONLY))
+            .collect::<std::io::Result<_>>()?;
+        Ok(super::Entry::SelfJoin(tasks))
+    }
+
     fn apply(&self, l: &Limits) -> std::io::Result<()> {
         if l.memory.is_some() || l.memory_swap.is_some() {
             let dir = self.need("memory")?;

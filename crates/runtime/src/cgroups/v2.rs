@@ -83,6 +83,11 @@ impl Backend for V2 {
         write(&self.dir, "cgroup.procs", &pid.to_string())
     }
 
+    fn entry(&self) -> std::io::Result<super::Entry> {
+        let flags = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY;
+        super::open_entry(&self.dir, flags).map(super::Entry::CloneInto)
+    }
+
     fn apply(&self, l: &Limits) -> std::io::Result<()> {
         let d = &self.dir;
         let max = |v: i64| {
