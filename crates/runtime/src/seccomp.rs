@@ -82,6 +82,14 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Vec<u8>> {
     let mut ctx = ScmpFilterContext::new_filter(default).map_err(fail("create filter"))?;
     // The runtime sets no_new_privs itself, as the spec says.
     ctx.set_ctl_nnp(false).map_err(fail("no_new_privs"))?;
+    // A binary tree of syscall numbers rather than one long list: when the
+    // filter is loaded the kernel runs it once per syscall number to find
+    // the always-allowed ones, which over docker's ~980-instruction list
+    // took ~1 ms of every start; a tree also decides each call in a few
+    // jumps. libseccomp before 2.5 lacks it and keeps the list.
+    if let Err(e) = ctx.set_ctl_optimize(OPTIMIZE) {
+        tracing::debug!("seccomp: no binary tree: {e}");
+    }
     for a in s.architectures().as_deref().unwrap_or_default() {
         let a = arch(a)?;
         if a != ScmpArch::native() {
@@ -144,11 +152,14 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Vec<u8>> {
     Ok(prog)
 }
 
-/// The libseccomp this program was built with (a compiled program may
-/// differ from one version to the next).
+/// libseccomp's optimization level 2: a binary tree.
+const OPTIMIZE: u32 = 2;
+
+/// The libseccomp this program was built with and the form it compiles to
+/// (a compiled program may differ from one to the next).
 pub fn compiler_version() -> String {
     libseccomp::ScmpVersion::current()
-        .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
+        .map(|v| format!("{}.{}.{}+o{OPTIMIZE}", v.major, v.minor, v.micro))
         .unwrap_or_default()
 }
 
