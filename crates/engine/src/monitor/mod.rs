@@ -316,11 +316,7 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
             return 2;
         }
     };
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(invocation.log_path());
-    if let Ok(file) = log {
+    {
         use tracing_subscriber::filter::{LevelFilter, Targets};
         use tracing_subscriber::prelude::*;
         // Fixed targets, no directive parsing: this runs at every start.
@@ -328,16 +324,53 @@ pub fn main(args: &[std::ffi::OsString]) -> i32 {
             .with_default(LevelFilter::WARN)
             .with_target("libcgroups", LevelFilter::ERROR)
             .with_target("rustls", LevelFilter::OFF);
+        // One per process, for its whole life.
+        let log: &'static LazyLog = Box::leak(Box::new(LazyLog {
+            path: invocation.log_path(),
+            file: std::sync::OnceLock::new(),
+        }));
         let _ = tracing_subscriber::registry()
             .with(
                 tracing_subscriber::fmt::layer()
-                    .with_writer(std::sync::Mutex::new(file))
+                    .with_writer(move || log)
                     .with_ansi(false)
                     .with_filter(filter),
             )
             .try_init();
     }
     invocation.run()
+}
+
+/// The monitor's warnings go to this file in the container's directory.
+const LOG_NAME: &str = "monitor.log";
+
+/// The monitor's log file, made at its first warning: most monitors never
+/// write one, and a file made on a disk per container start costs more
+/// than its write.
+struct LazyLog {
+    path: PathBuf,
+    file: std::sync::OnceLock<Option<File>>,
+}
+
+impl Write for &LazyLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let file = self.file.get_or_init(|| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .ok()
+        });
+        match file {
+            Some(f) => (&*f).write(buf),
+            // The container's directory is gone (removed): nowhere to log.
+            None => Ok(buf.len()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A monitor's inputs, all explicit: `berth-monitor CONFIG-JSON ID ROWS,COLS|-
@@ -394,7 +427,7 @@ impl Invocation {
             .root
             .join("containers")
             .join(&self.id)
-            .join("monitor.log")
+            .join(LOG_NAME)
     }
 
     /// The monitor's life; returns its exit code. Call it first thing in a
@@ -540,7 +573,7 @@ impl Engine {
             Err(_) => Err(Error::StartFailed {
                 message: format!(
                     "the container's monitor ended before reporting ({status}; see {})",
-                    self.containers.dir(id).join("monitor.log").display()
+                    self.containers.dir(id).join(LOG_NAME).display()
                 ),
                 code: 125,
             }),
@@ -1164,5 +1197,31 @@ impl Engine {
             set_nonblocking(fd.as_fd());
         }
         Ok((running, io, log))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_file_is_made_at_the_first_write_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOG_NAME);
+        let log = LazyLog {
+            path: path.clone(),
+            file: std::sync::OnceLock::new(),
+        };
+        assert!(!path.exists(), "made before anything was written");
+        (&log).write_all(b"first\n").unwrap();
+        (&log).write_all(b"second\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "first\nsecond\n");
+        // A removed container's directory: the warning goes nowhere.
+        let gone = LazyLog {
+            path: dir.path().join("gone").join(LOG_NAME),
+            file: std::sync::OnceLock::new(),
+        };
+        (&gone).write_all(b"lost\n").unwrap();
+        assert!(!dir.path().join("gone").exists());
     }
 }
