@@ -1,8 +1,10 @@
 //! The container's init process between clone and exec.
 //!
-//! Order: (in a user namespace, wait for the id maps), join the namespaces to
-//! join, build and enter the root filesystem, set up stdio; then wait for the
-//! parent's go (cgroup joined, network set up), unshare the cgroup namespace,
+//! Order: enter the cgroup (write itself into each v1 `tasks` file it was
+//! handed; on v2 it was cloned into it) and report that, (in a user namespace,
+//! wait for the id maps), join the namespaces to join, build and enter the
+//! root filesystem, set up stdio; then wait for the parent's go (hooks run,
+//! network set up), unshare the cgroup namespace,
 //! mount the cgroup filesystems (rooted at the container's cgroup only now),
 //! drop privileges, then exec. Any failure is reported to the parent over the
 //! channel.

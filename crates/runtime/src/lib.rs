@@ -2,8 +2,9 @@
 //! running, isolated process.
 //!
 //! The caller (a single-threaded process: the CLI or a per-container monitor) calls
-//! [`create`], which clones the container's init process into new namespaces, puts
-//! it into its cgroup, sets up its root filesystem inside the new mount namespace,
+//! [`create`], which clones the container's init process into new namespaces and
+//! its cgroup (the process enters it itself, see [`cgroups`]'s `Entry`), sets up
+//! its root filesystem inside the new mount namespace,
 //! drops privileges and executes the container's program. The returned
 //! [`Container`] is used to signal, wait for and finally destroy the container.
 //!
