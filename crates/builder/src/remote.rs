@@ -2,8 +2,11 @@
 //! (`POST /build?remote=...`): a git repository (`URL#ref:subdir`), an
 //! archive (plain, gzip or zstd) or a lone Dockerfile fetched over http(s).
 
+use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use berth_engine::Engine;
 
@@ -75,7 +78,8 @@ pub fn prepare_remote_context(
             reference,
             subdir,
         } => {
-            clone(url, reference, dest)?;
+            let deadline = Instant::now() + GIT_DEADLINE;
+            clone(url, reference, dest, limit, deadline)?;
             match subdir {
                 None => Ok(dest.to_path_buf()),
                 Some(d) => inside(dest, d),
@@ -97,6 +101,74 @@ pub fn prepare_remote_context(
     }
 }
 
+/// How often a bounded command's output directory is measured.
+const MEASURE_EVERY: Duration = Duration::from_millis(200);
+
+/// Runs `cmd` to its end in a process group of its own, killing the whole
+/// group (git's helpers too) once `dir` holds more than `limit` bytes or
+/// `deadline` passes. The error is the command's own (its stderr) or the
+/// limit it broke.
+fn run_bounded(mut cmd: Command, dir: &Path, limit: u64, deadline: Instant) -> Result<(), String> {
+    let mut child = cmd
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("run {:?}: {e}", cmd.get_program()))?;
+    // Read on a thread, so that a chatty command never blocks on a full pipe.
+    let stderr = child.stderr.take();
+    let reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        if let Some(mut e) = stderr {
+            let _ = (&mut e).take(64 << 10).read_to_end(&mut text);
+            let _ = std::io::copy(&mut e, &mut std::io::sink());
+        }
+        String::from_utf8_lossy(&text).trim().to_string()
+    });
+    let broke = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                let text = reader.join().unwrap_or_default();
+                return if status.success() { Ok(()) } else { Err(text) };
+            }
+            Ok(None) => {}
+            Err(e) => break format!("wait for it: {e}"),
+        }
+        if Instant::now() >= deadline {
+            break format!("it took longer than {} s", GIT_DEADLINE.as_secs().max(1));
+        }
+        if tree_size(dir) > limit {
+            break format!("it is larger than {limit} bytes");
+        }
+        std::thread::sleep(MEASURE_EVERY);
+    };
+    if let Ok(pgid) = i32::try_from(child.id()) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pgid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    let _ = child.wait();
+    let _ = reader.join();
+    Err(broke)
+}
+
+/// The bytes of the files under `dir` (links not followed).
+fn tree_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => tree_size(&e.path()),
+            Ok(_) => e.metadata().map(|m| m.len()).unwrap_or(0),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
 /// `dir` of `root`, refusing names (or links) that lead out of it.
 fn inside(root: &Path, dir: &str) -> Result<PathBuf, String> {
     let rel = Path::new(dir);
@@ -115,25 +187,25 @@ fn inside(root: &Path, dir: &str) -> Result<PathBuf, String> {
     Ok(path)
 }
 
+/// How long fetching a git context may take in all.
+const GIT_DEADLINE: Duration = Duration::from_secs(600);
+
 /// `git clone` (the git program, as docker's daemon runs it), then the ref
 /// checked out. Git never prompts, and submodules never reach local paths.
-fn clone(url: &str, reference: Option<&str>, dest: &Path) -> Result<(), String> {
+/// The clone may not grow past `limit` bytes nor run past `deadline`.
+fn clone(
+    url: &str,
+    reference: Option<&str>,
+    dest: &Path,
+    limit: u64,
+    deadline: Instant,
+) -> Result<(), String> {
     let git = |args: &[&std::ffi::OsStr]| -> Result<(), String> {
-        let out = Command::new("git")
-            .args(["-c", "protocol.file.allow=never"])
+        let mut cmd = Command::new("git");
+        cmd.args(["-c", "protocol.file.allow=never"])
             .args(args)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("run git: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "error fetching {url}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
+            .env("GIT_TERMINAL_PROMPT", "0");
+        run_bounded(cmd, dest, limit, deadline).map_err(|e| format!("error fetching {url}: {e}"))
     };
     // `--` ends git's options: a URL never becomes one.
     git(&[
@@ -171,6 +243,62 @@ fn clone(url: &str, reference: Option<&str>, dest: &Path) -> Result<(), String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sh(script: &str, dir: &Path) -> Command {
+        let mut c = Command::new("sh");
+        c.args(["-c", script]).current_dir(dir);
+        c
+    }
+
+    /// A fetch that grows past its limit, or runs past its deadline, is
+    /// killed with everything it started; its own failure keeps its words.
+    #[test]
+    fn a_bounded_fetch_is_stopped_at_its_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let far = Instant::now() + Duration::from_secs(60);
+        let started = Instant::now();
+        let grown = run_bounded(
+            sh(
+                "head -c 3000000 /dev/zero > big; sleep 30 & echo $! > pid; wait",
+                dir.path(),
+            ),
+            dir.path(),
+            1 << 20,
+            far,
+        );
+        assert!(grown.unwrap_err().contains("larger than 1048576 bytes"));
+        assert!(started.elapsed() < Duration::from_secs(20));
+        let pid = std::fs::read_to_string(dir.path().join("pid")).unwrap();
+        // Dead: gone, or a zombie its new parent has not reaped yet.
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
+        let dead = stat.map_or(true, |s| {
+            s.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('Z'))
+        });
+        assert!(dead, "the fetch's own children are killed too");
+
+        let started = Instant::now();
+        let slow = run_bounded(
+            sh("sleep 30", dir.path()),
+            dir.path(),
+            u64::MAX,
+            Instant::now() + Duration::from_millis(300),
+        );
+        assert!(slow.unwrap_err().contains("took longer"));
+        assert!(started.elapsed() < Duration::from_secs(20));
+
+        let failed = run_bounded(
+            sh("echo 'no such ref' >&2; exit 3", dir.path()),
+            dir.path(),
+            u64::MAX,
+            far,
+        );
+        assert_eq!(failed.unwrap_err(), "no such ref");
+        assert_eq!(
+            run_bounded(sh("true", dir.path()), dir.path(), u64::MAX, far),
+            Ok(())
+        );
+    }
 
     #[test]
     fn tells_repositories_from_files() {
