@@ -166,6 +166,9 @@ fn runs_on_a_pure_cgroup_v2_host() {
         "set -e; umount -l /sys/fs/cgroup; mount -t cgroup2 none /sys/fs/cgroup; \
          {berth} run --rm busybox sh -c 'cat /proc/self/cgroup; grep \" /sys/fs/cgroup \" /proc/self/mountinfo; \
          mkdir /sys/fs/cgroup/sub 2>/dev/null && echo mkdir-ok || echo mkdir-refused; echo procs=$(cat /sys/fs/cgroup/cgroup.procs)'; \
+         {berth} run -d --name v2c busybox sleep 60 >/dev/null; \
+         echo exec=$({berth} exec v2c sh -c 'echo $$; cat /sys/fs/cgroup/cgroup.procs' | tr '\\n' ' '); \
+         {berth} rm -f v2c >/dev/null; \
          echo left=$(find /sys/fs/cgroup/{parent} -mindepth 1 -type d | wc -l); rmdir /sys/fs/cgroup/{parent}; rmdir /sys/fs/cgroup/berth-test 2>/dev/null || true"
     );
     let out = std::process::Command::new("unshare")
@@ -196,6 +199,17 @@ fn runs_on_a_pure_cgroup_v2_host() {
     assert!(
         procs.is_some_and(|p| p.split(' ').any(|pid| pid == "1")),
         "{text}"
+    );
+    // An exec'd process starts in the container's cgroup too.
+    let exec: Vec<&str> = text
+        .lines()
+        .find_map(|l| l.strip_prefix("exec="))
+        .unwrap_or_else(|| panic!("no exec output: {text}"))
+        .split_whitespace()
+        .collect();
+    assert!(
+        exec.len() >= 3 && exec[1..].contains(&exec[0]) && exec[1..].contains(&"1"),
+        "the exec's shell and the init in the cgroup: {text}"
     );
     assert!(text.contains("left=0"), "{text}");
     env.assert_clean();
