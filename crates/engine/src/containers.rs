@@ -347,16 +347,22 @@ fn parse_record(path: &Path, data: &[u8]) -> Result<ContainerRecord> {
         path: path.to_path_buf(),
         message: e.to_string(),
     };
-    // The version first: a newer record may not parse as this one at all.
-    let version: Version = serde_json::from_slice(data).map_err(corrupt)?;
-    if version.schema > SCHEMA {
-        return Err(Error::IncompatibleSchema {
-            path: path.to_path_buf(),
-            found: version.schema,
-            supported: SCHEMA,
-        });
+    let newer = |found: u32| Error::IncompatibleSchema {
+        path: path.to_path_buf(),
+        found,
+        supported: SCHEMA,
+    };
+    // One parse for a record this build reads (every listing reads them
+    // all); the version alone only when that fails, since a newer record
+    // may not parse as this one at all.
+    match serde_json::from_slice::<ContainerRecord>(data) {
+        Ok(rec) if rec.schema > SCHEMA => Err(newer(rec.schema)),
+        Ok(rec) => Ok(rec),
+        Err(e) => match serde_json::from_slice::<Version>(data) {
+            Ok(v) if v.schema > SCHEMA => Err(newer(v.schema)),
+            _ => Err(corrupt(e)),
+        },
     }
-    serde_json::from_slice(data).map_err(corrupt)
 }
 
 impl ContainerRecord {
@@ -479,6 +485,14 @@ mod tests {
         assert!(text.contains(&path.display().to_string()), "{text}");
         assert!(text.contains(&format!("version {}", SCHEMA + 1)), "{text}");
         assert!(text.contains(&format!("version {SCHEMA}")), "{text}");
+        // One whose fields all still parse is refused just the same.
+        write_edited(&store, &record("alike"), |v| {
+            v["schema"] = serde_json::json!(SCHEMA + 1);
+        });
+        assert!(matches!(
+            store.load("alike"),
+            Err(Error::IncompatibleSchema { found, .. }) if found == SCHEMA + 1
+        ));
         // Listing does not skip it silently, nor does finding another by name.
         store
             .save(&{
