@@ -400,10 +400,10 @@ pub fn create(mut opts: CreateOptions) -> Result<Container> {
         .map(Path::to_path_buf)
         .unwrap_or(cgroup_path);
 
-    // The cgroup is made, with every limit written, before the clone: after
-    // it only the init's move into it is left, which the init's root
-    // filesystem setup overlaps (a move into a v1 cgroup can wait for an RCU
-    // grace period). Removed again if the start fails from here on.
+    // The cgroup is made, with every limit written, before the clone, so
+    // the init can enter it first thing (see `Entry`: no move by the parent,
+    // which on v1 waits for an RCU grace period). Removed again if the start
+    // fails from here on.
     let mut cgroup = CgroupGuard(Some(Cgroup::new(&opts.cgroup_root, &cgroup_path)?));
     cgroup.get().create(linux.resources().as_ref())?;
     let entry = cgroup.get().entry()?;
