@@ -167,53 +167,14 @@ pub fn capabilities(opts: &ContainerOptions) -> Result<HashSet<Capability>> {
 /// Docker's device cgroup rules: nothing but the standard nodes, the
 /// terminals and mknod; everything for privileged containers.
 fn device_rules(privileged: bool) -> Result<Vec<LinuxDeviceCgroup>> {
-    let rule = |allow: bool,
-                typ: Option<LinuxDeviceType>,
-                major: Option<i64>,
-                minor: Option<i64>,
-                access: &str| {
-        let mut b = LinuxDeviceCgroupBuilder::default()
-            .allow(allow)
-            .access(access);
-        if let Some(t) = typ {
-            b = b.typ(t);
-        }
-        if let Some(m) = major {
-            b = b.major(m);
-        }
-        if let Some(m) = minor {
-            b = b.minor(m);
-        }
-        b.build().map_err(spec_err)
-    };
+    use berth_runtime::devices::{cgroup_rule, default_cgroup_rules};
+    // Everything allowed, or denied before the defaults allow some.
+    let all = cgroup_rule(privileged, LinuxDeviceType::A, None, None, "rwm").map_err(spec_err)?;
     if privileged {
-        return Ok(vec![rule(
-            true,
-            Some(LinuxDeviceType::A),
-            None,
-            None,
-            "rwm",
-        )?]);
+        return Ok(vec![all]);
     }
-    let c = Some(LinuxDeviceType::C);
-    let mut rules = vec![
-        rule(false, Some(LinuxDeviceType::A), None, None, "rwm")?,
-        rule(true, c, None, None, "m")?,
-        rule(true, Some(LinuxDeviceType::B), None, None, "m")?,
-    ];
-    for (major, minor) in [
-        (1, Some(3)),
-        (1, Some(5)),
-        (1, Some(7)),
-        (1, Some(8)),
-        (1, Some(9)),
-        (5, Some(0)),
-        (5, Some(1)),
-        (5, Some(2)),
-        (136, None),
-    ] {
-        rules.push(rule(true, c, Some(major), minor, "rwm")?);
-    }
+    let mut rules = vec![all];
+    rules.extend(default_cgroup_rules().map_err(spec_err)?);
     Ok(rules)
 }
 
@@ -229,17 +190,10 @@ fn resources(opts: &ContainerOptions, devices: &[HostDevice]) -> Result<LinuxRes
             'c' => LinuxDeviceType::C,
             _ => LinuxDeviceType::A,
         };
-        let mut b = LinuxDeviceCgroupBuilder::default()
-            .allow(true)
-            .typ(typ)
-            .access(access);
-        if let Some(m) = major {
-            b = b.major(m);
-        }
-        if let Some(m) = minor {
-            b = b.minor(m);
-        }
-        rules.push(b.build().map_err(spec_err)?);
+        rules.push(
+            berth_runtime::devices::cgroup_rule(true, typ, major, minor, &access)
+                .map_err(spec_err)?,
+        );
     }
     limits(
         &opts.resources,

@@ -5,7 +5,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use berth_runtime::oci_spec::runtime::{Hook, LinuxDeviceCgroupBuilder, LinuxDeviceType, Spec};
+use berth_runtime::oci_spec::runtime::{Hook, Spec};
 use berth_runtime::{CreateOptions, Stdio};
 
 use crate::record::{self, Record, CGROUP_ROOT};
@@ -65,39 +65,16 @@ fn add_default_device_rules(spec: &mut Spec) -> Result<()> {
     let Some(mut linux) = spec.linux().clone() else {
         return Ok(());
     };
-    let rule = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
-        // A wildcard is a missing number, as the spec writes it.
-        let mut b = LinuxDeviceCgroupBuilder::default()
-            .allow(true)
-            .typ(typ)
-            .access(access);
-        if let Some(m) = major {
-            b = b.major(m);
-        }
-        if let Some(m) = minor {
-            b = b.minor(m);
-        }
-        b.build()
-    };
-    let mut extra = vec![
-        rule(LinuxDeviceType::C, None, None, "m")?,
-        rule(LinuxDeviceType::B, None, None, "m")?,
-    ];
-    for (major, minor) in [
-        (1, 3),
-        (1, 5),
-        (1, 7),
-        (1, 8),
-        (1, 9),
-        (5, 0),
-        (5, 1),
-        (5, 2),
-    ] {
-        extra.push(rule(LinuxDeviceType::C, Some(major), Some(minor), "rwm")?);
-    }
-    extra.push(rule(LinuxDeviceType::C, Some(136), None, "rwm")?);
+    use berth_runtime::devices::{cgroup_rule, default_cgroup_rules};
+    let mut extra = default_cgroup_rules()?;
     for d in linux.devices().as_deref().unwrap_or_default() {
-        extra.push(rule(d.typ(), Some(d.major()), Some(d.minor()), "rwm")?);
+        extra.push(cgroup_rule(
+            true,
+            d.typ(),
+            Some(d.major()),
+            Some(d.minor()),
+            "rwm",
+        )?);
     }
     let mut resources = linux.resources().clone().unwrap_or_default();
     let mut rules = resources.devices().clone().unwrap_or_default();

@@ -8,7 +8,9 @@ use nix::fcntl::AtFlags;
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{makedev, mknodat, Mode, SFlag};
 use nix::unistd::{fchownat, symlinkat, Gid, Uid};
-use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
+use oci_spec::runtime::{
+    LinuxDevice, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType,
+};
 
 use crate::paths::{open_or_create, proc_fd, Create};
 
@@ -21,6 +23,52 @@ pub(crate) const DEFAULT_DEVICES: [(&str, u64, u64); 6] = [
     ("urandom", 1, 9),
     ("tty", 5, 0),
 ];
+
+/// A device cgroup rule as the spec writes it: a wildcard number is a
+/// missing one.
+pub fn cgroup_rule(
+    allow: bool,
+    typ: LinuxDeviceType,
+    major: Option<i64>,
+    minor: Option<i64>,
+    access: &str,
+) -> Result<LinuxDeviceCgroup, oci_spec::OciSpecError> {
+    let mut b = LinuxDeviceCgroupBuilder::default()
+        .allow(allow)
+        .typ(typ)
+        .access(access);
+    if let Some(m) = major {
+        b = b.major(m);
+    }
+    if let Some(m) = minor {
+        b = b.minor(m);
+    }
+    b.build()
+}
+
+/// What every container may use (runc's and Docker's defaults): mknod of
+/// any node, the nodes of [`DEFAULT_DEVICES`], /dev/console, /dev/ptmx and
+/// the pty slaves.
+pub fn default_cgroup_rules() -> Result<Vec<LinuxDeviceCgroup>, oci_spec::OciSpecError> {
+    let mut rules = vec![
+        cgroup_rule(true, LinuxDeviceType::C, None, None, "m")?,
+        cgroup_rule(true, LinuxDeviceType::B, None, None, "m")?,
+    ];
+    let consoles = [(5, Some(1)), (5, Some(2)), (136, None)];
+    let nodes = DEFAULT_DEVICES
+        .iter()
+        .map(|&(_, major, minor)| (major as i64, Some(minor as i64)));
+    for (major, minor) in nodes.chain(consoles) {
+        rules.push(cgroup_rule(
+            true,
+            LinuxDeviceType::C,
+            Some(major),
+            minor,
+            "rwm",
+        )?);
+    }
+    Ok(rules)
+}
 
 pub(crate) const DEFAULT_SYMLINKS: [(&str, &str); 6] = [
     ("fd", "/proc/self/fd"),

@@ -20,7 +20,7 @@ mod clone;
 mod container;
 pub mod copyup;
 mod detached;
-mod devices;
+pub mod devices;
 mod error;
 mod exec;
 mod mounts;
